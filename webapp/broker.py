@@ -1,0 +1,115 @@
+"""The Redis-protocol broker: the connection, the send queue and the workers' heartbeats."""
+import socket
+import os
+import uuid
+from datetime import timedelta
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+
+QUEUE_NAME = "smsdesk"
+HEARTBEAT_PREFIX = "smsdesk:worker:"
+# "started" is not pending: a worker that died holding the job leaves it started for ever
+PENDING_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def redis_connection() -> Redis:
+    extensions = current_app.extensions
+    if "smsdesk_redis" not in extensions:
+        extensions["smsdesk_redis"] = Redis.from_url(
+            current_app.config["REDIS_URL"], socket_connect_timeout=3, socket_timeout=10,
+            health_check_interval=30)
+    return extensions["smsdesk_redis"]
+
+
+def limiter_storage_uri(redis_url: str) -> str:
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url
+
+
+def job_queue() -> Queue:
+    return Queue(QUEUE_NAME, connection=redis_connection(), serializer=JSONSerializer)
+
+
+def send_job_id(message_id: int) -> str:
+    return f"send-{message_id}"
+
+
+def enqueue_sends(message_ids: list[int]) -> None:
+    """One job per message carrying only its id, all in one round trip."""
+    queue = job_queue()
+    jobs = [queue.prepare_data("webapp.jobs.send_message", args=(message_id,), job_id=send_job_id(message_id),
+                               result_ttl=600, failure_ttl=86400) for message_id in message_ids]
+    with redis_connection().pipeline() as pipe:
+        queue.enqueue_many(jobs, pipeline=pipe)
+        pipe.execute()
+
+
+def enqueue_send_later(message_id: int, delay_seconds: float) -> None:
+    job_queue().enqueue_in(timedelta(seconds=delay_seconds), "webapp.jobs.send_message", message_id,
+                           job_id=send_job_id(message_id), result_ttl=600, failure_ttl=86400)
+
+
+def move_due_scheduled_jobs() -> None:
+    """Puts retries whose delay is over on the queue (RQ's own scheduler would fork a process
+    that outlives a killed worker)."""
+    scheduler = RQScheduler([QUEUE_NAME], connection=redis_connection(), serializer=JSONSerializer)
+    scheduler.acquire_locks()
+    if scheduler.acquired_locks:
+        try:
+            scheduler.enqueue_scheduled_jobs()
+        finally:
+            scheduler.release_locks()
+
+
+def enqueue_job(function_path: str, *args) -> None:
+    job_queue().enqueue(function_path, *args, result_ttl=600, failure_ttl=86400)
+
+
+def message_ids_without_pending_job(message_ids: list[int]) -> list[int]:
+    connection = redis_connection()
+    with connection.pipeline() as pipe:
+        for message_id in message_ids:
+            pipe.hget(Job.key_for(send_job_id(message_id)), "status")
+        job_statuses = pipe.execute()
+    return [message_id for message_id, status in zip(message_ids, job_statuses)
+            if status is None or status.decode() not in PENDING_JOB_STATUSES]
+
+
+def new_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def heartbeat_ttl() -> float:
+    return current_app.config["WORKER_HEARTBEAT_TTL_SECONDS"]
+
+
+def beat(worker_name: str) -> None:
+    redis_connection().set(HEARTBEAT_PREFIX + worker_name, "1", px=int(heartbeat_ttl() * 1000))
+
+
+def live_worker_names() -> set[str]:
+    prefix_length = len(HEARTBEAT_PREFIX)
+    return {key.decode()[prefix_length:] for key in redis_connection().scan_iter(HEARTBEAT_PREFIX + "*", count=500)}
+
+
+RESERVE_SLOT_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local next_free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(now, next_free)
+redis.call('SET', KEYS[1], tostring(slot + interval), 'PX', math.ceil((slot + interval - now) * 1000) + 1000)
+return tostring(slot - now)
+"""
+
+
+def reserve_send_slot(phone_id: int, per_second: float) -> float:
+    """Books the phone's next free send slot, shared by every worker; returns how long to wait for it."""
+    wait = redis_connection().eval(RESERVE_SLOT_SCRIPT, 1, f"smsdesk:rate:{phone_id}", repr(1.0 / per_second))
+    return float(wait)

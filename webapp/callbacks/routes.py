@@ -1,0 +1,54 @@
+"""The URLs providers call: status reports and incoming SMS.
+
+The token in the URL is checked first (a wrong one answers 404), then the adapter's own
+checks (a signature, say). A malformed request answers 400 with the reason and changes
+nothing; any other error answers 500 so that the provider tries again.
+"""
+import hmac
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from ..extensions import db
+from ..providers.base import CallbackRejected, CallbackRequest
+from ..services import messages as message_service
+from ..services import phones as phone_service
+
+bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
+
+
+def callback_request() -> CallbackRequest:
+    public_url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path
+    if request.query_string:
+        public_url += "?" + request.query_string.decode("latin-1")
+    return CallbackRequest(
+        method=request.method, url=public_url,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        query=request.args.to_dict(flat=False), form=request.form.to_dict(flat=False),
+        body=request.get_data(cache=True))
+
+
+@bp.route("/<public_id>/<token>/<kind>", methods=["GET", "POST"])
+def receive(public_id, token, kind):
+    if kind not in phone_service.CALLBACK_KINDS:
+        abort(404)
+    phone = phone_service.phone_by_public_id(public_id)
+    if phone is None or not hmac.compare_digest(token.encode(), phone.callback_token.encode()):
+        abort(404)
+    adapter = phone_service.adapter_for(phone)
+    incoming = callback_request()
+    try:
+        adapter.verify_callback(incoming)
+        if kind == "status":
+            for event in adapter.parse_status_callback(incoming):
+                message_service.record_status_event(phone, event)
+            reply = adapter.status_callback_reply()
+        else:
+            for inbound in adapter.parse_inbound_callback(incoming):
+                message_service.record_inbound(phone, inbound)
+            reply = adapter.inbound_callback_reply()
+    except CallbackRejected as rejection:
+        db.session.rollback()
+        return Response(rejection.reason + "\n", rejection.status, content_type="text/plain")
+    phone_service.note_callback_received(phone)
+    db.session.commit()
+    return Response(reply.body, reply.status, content_type=reply.content_type)

@@ -1,0 +1,67 @@
+"""Settings read from the environment, with defaults that need no configuration."""
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("INSTANCE_PATH", DEFAULT_INSTANCE_PATH)).resolve()
+
+
+def load_or_create_secret_key(folder: Path) -> str:
+    """The key is generated once and kept beside the database, so sessions and
+    encrypted phone secrets survive restarts."""
+    key_file = folder / "secret_key"
+    if not key_file.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def embedded_broker_socket(folder: Path) -> Path:
+    return folder / "broker.sock"
+
+
+def _float(name, default):
+    return float(os.environ.get(name, default))
+
+
+def _int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def settings_from_environment() -> dict:
+    folder = instance_path()
+    return {
+        "INSTANCE_PATH": str(folder),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or load_or_create_secret_key(folder),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
+        or f"sqlite:///{folder / 'smsdesk.sqlite'}",
+        "REDIS_URL": os.environ.get("REDIS_URL")
+        or f"unix://{embedded_broker_socket(folder)}",
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL")
+        or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}",
+        "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "FR"),
+        "SEND_CONCURRENCY": _int("SEND_CONCURRENCY", 32),
+        "SEND_MAX_ATTEMPTS": _int("SEND_MAX_ATTEMPTS", 5),
+        "SEND_RETRY_BASE_SECONDS": _float("SEND_RETRY_BASE_SECONDS", 2.0),
+        "PROVIDER_CONNECT_TIMEOUT": _float("PROVIDER_CONNECT_TIMEOUT", 5.0),
+        "PROVIDER_READ_TIMEOUT": _float("PROVIDER_READ_TIMEOUT", 30.0),
+        "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 5.0),
+        "WORKER_HEARTBEAT_TTL_SECONDS": _float("WORKER_HEARTBEAT_TTL_SECONDS", 15.0),
+        "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 30.0),
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("PUBLIC_BASE_URL", "").startswith("https://"),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BABEL_DEFAULT_LOCALE": "en",
+        "LANGUAGES": ["en", "fr"],
+        "WTF_CSRF_TIME_LIMIT": None,
+    }

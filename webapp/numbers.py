@@ -1,0 +1,55 @@
+"""Phone numbers typed by a user, normalized to E.164."""
+import re
+
+import phonenumbers
+from flask_babel import gettext as _
+
+
+class InvalidNumber(ValueError):
+    def __init__(self, typed: str, reason: str):
+        super().__init__(f"{typed}: {reason}")
+        self.typed = typed
+        self.reason = reason
+
+
+def to_e164(typed: str, default_region: str) -> str:
+    candidate = typed.strip()
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    try:
+        parsed = phonenumbers.parse(candidate, default_region)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidNumber(typed, _parse_error_reason(error)) from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise InvalidNumber(typed, _("it has too few or too many digits"))
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(typed, _("no such number exists in this country"))
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_error_reason(error) -> str:
+    kind = error.error_type
+    if kind == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+        return _("the country code is unknown")
+    if kind in (phonenumbers.NumberParseException.TOO_SHORT_NSN,
+                phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD):
+        return _("it is too short")
+    if kind == phonenumbers.NumberParseException.TOO_LONG:
+        return _("it is too long")
+    return _("it is not a phone number")
+
+
+def split_typed_numbers(text: str) -> list[str]:
+    """Numbers pasted one per line, or separated by commas or semicolons."""
+    return [part.strip() for part in re.split(r"[\n,;]+", text) if part.strip()]
+
+
+def normalize_all(typed_numbers: list[str], default_region: str):
+    """Returns (distinct E.164 numbers in the order typed, list of InvalidNumber)."""
+    numbers, errors = {}, []
+    for typed in typed_numbers:
+        try:
+            numbers[to_e164(typed, default_region)] = None
+        except InvalidNumber as error:
+            errors.append(error)
+    return list(numbers), errors

@@ -1,0 +1,153 @@
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from redis.exceptions import RedisError
+
+from .. import broker
+from ..models import Phone
+from ..numbers import InvalidNumber, to_e164
+from ..providers import PROVIDERS, provider_class
+from ..services import phones as phone_service
+from .forms import PhoneActionForm, SimulateInboundForm, phone_form_class, setting_values
+
+bp = Blueprint("phones", __name__, url_prefix="/phones")
+
+
+def owned_phone(phone_id: int) -> Phone:
+    phone = phone_service.user_phone_or_none(current_user, phone_id)
+    if phone is None:
+        abort(404)
+    return phone
+
+
+def guarded_post():
+    if not PhoneActionForm().validate_on_submit():
+        abort(400, _("The form expired. Reload the page and try again."))
+
+
+@bp.route("/")
+@login_required
+def index():
+    return render_template("phones/index.html", phones=phone_service.user_phones(current_user),
+                           providers=PROVIDERS)
+
+
+@bp.route("/new")
+@login_required
+def choose_provider():
+    return render_template("phones/choose_provider.html", providers=PROVIDERS.values())
+
+
+@bp.route("/new/<provider_key>", methods=["GET", "POST"])
+@login_required
+def create(provider_key):
+    if provider_key not in PROVIDERS:
+        abort(404)
+    provider = provider_class(provider_key)
+    form = phone_form_class(provider, editing=False)()
+    if form.validate_on_submit():
+        phone = Phone(user_id=current_user.id, provider_key=provider_key)
+        phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
+        flash(_("Phone “%(name)s” added.", name=phone.name), "success")
+        return redirect(url_for("phones.show", phone_id=phone.id))
+    if not form.is_submitted():
+        form.name.data = str(provider.name)
+    return render_template("phones/form.html", form=form, provider=provider, phone=None)
+
+
+@bp.route("/<int:phone_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(phone_id):
+    phone = owned_phone(phone_id)
+    provider = provider_class(phone.provider_key)
+    form = phone_form_class(provider, editing=True)()
+    if form.validate_on_submit():
+        phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
+        flash(_("Phone “%(name)s” saved.", name=phone.name), "success")
+        return redirect(url_for("phones.show", phone_id=phone.id))
+    if not form.is_submitted():
+        form.name.data = phone.name
+        form.rate_limit_per_second.data = phone.rate_limit_per_second
+        for field in provider.fields:
+            if not field.secret:
+                form[f"setting_{field.name}"].data = (phone.settings or {}).get(field.name)
+    return render_template("phones/form.html", form=form, provider=provider, phone=phone)
+
+
+@bp.route("/<int:phone_id>")
+@login_required
+def show(phone_id):
+    phone = owned_phone(phone_id)
+    provider = provider_class(phone.provider_key)
+    urls = {kind: phone_service.callback_url(phone, kind) for kind in phone_service.CALLBACK_KINDS}
+    steps = [str(step).format(status_url=urls["status"], inbound_url=urls["inbound"])
+             for step in provider.setup_steps]
+    return render_template(
+        "phones/show.html", phone=phone, provider=provider, urls=urls, steps=steps,
+        loopback_warning=phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
+        simulate_form=SimulateInboundForm() if provider.simulates_inbound else None)
+
+
+@bp.route("/<int:phone_id>/health")
+@login_required
+def health(phone_id):
+    phone = owned_phone(phone_id)
+    return jsonify(checked=phone.last_check_at is not None, ok=phone.last_check_ok,
+                   message=phone.last_check_message)
+
+
+@bp.route("/<int:phone_id>/test", methods=["POST"])
+@login_required
+def test_connection(phone_id):
+    guarded_post()
+    phone = owned_phone(phone_id)
+    try:
+        phone_service.request_connection_check(phone)
+    except RedisError:
+        flash(_("The background worker cannot be reached, so the test cannot run now."), "error")
+    return redirect(url_for("phones.show", phone_id=phone.id, _anchor="connection"))
+
+
+@bp.route("/<int:phone_id>/rotate-token", methods=["POST"])
+@login_required
+def rotate_token(phone_id):
+    guarded_post()
+    phone = owned_phone(phone_id)
+    phone_service.rotate_callback_token(phone)
+    flash(_("New callback URLs were made. The old ones no longer work: paste the new ones at your provider."),
+          "success")
+    return redirect(url_for("phones.show", phone_id=phone.id, _anchor="callbacks"))
+
+
+@bp.route("/<int:phone_id>/delete", methods=["POST"])
+@login_required
+def delete(phone_id):
+    guarded_post()
+    phone = owned_phone(phone_id)
+    phone_service.delete_phone(phone)
+    flash(_("Phone “%(name)s” deleted. Its messages stay in the history.", name=phone.name), "success")
+    return redirect(url_for("phones.index"))
+
+
+@bp.route("/<int:phone_id>/simulate-inbound", methods=["POST"])
+@login_required
+def simulate_inbound(phone_id):
+    phone = owned_phone(phone_id)
+    if not provider_class(phone.provider_key).simulates_inbound:
+        abort(404)
+    form = SimulateInboundForm()
+    if not form.validate_on_submit():
+        flash(_("Enter who the SMS is from and its text."), "error")
+        return redirect(url_for("phones.show", phone_id=phone.id))
+    try:
+        sender = to_e164(form.sender.data, current_app.config["DEFAULT_PHONE_REGION"])
+    except InvalidNumber as error:
+        flash(_("%(number)s is not a valid number: %(reason)s.", number=error.typed, reason=error.reason), "error")
+        return redirect(url_for("phones.show", phone_id=phone.id))
+    try:
+        broker.enqueue_job("webapp.jobs.simulate_inbound", phone.id, sender, form.text.data)
+    except RedisError:
+        flash(_("The background worker cannot be reached, so the SMS cannot be simulated now."), "error")
+        return redirect(url_for("phones.show", phone_id=phone.id))
+    flash(_("The simulator is sending the SMS: it appears here in a moment."), "success")
+    return redirect(url_for("messages.conversation", number=sender))

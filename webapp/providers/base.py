@@ -1,0 +1,198 @@
+"""What every provider adapter declares and returns.
+
+An adapter turns one provider's wire format into these few plain classes, so that the
+rest of the app never knows which provider it talks to. It never touches the database
+or Flask's request globals: it is handed a CallbackRequest and returns data.
+"""
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+
+class Capability(str, Enum):
+    SEND = "send"
+    RECEIVE = "receive"
+    DELIVERY_TRACKING = "delivery_tracking"
+    FLASH = "flash"
+    SCHEDULED_SEND = "scheduled_send"
+    CANCEL = "cancel"
+    CREDITS = "credits"
+
+
+CAPABILITY_LABELS = {
+    Capability.SEND: _l("Send SMS"),
+    Capability.RECEIVE: _l("Receive SMS"),
+    Capability.DELIVERY_TRACKING: _l("Delivery reports"),
+    Capability.FLASH: _l("Flash SMS"),
+    Capability.SCHEDULED_SEND: _l("Scheduled sending"),
+    Capability.CANCEL: _l("Cancel a scheduled SMS"),
+    Capability.CREDITS: _l("Show the remaining credit"),
+}
+
+
+@dataclass(frozen=True)
+class SettingField:
+    name: str
+    label: Any
+    help: Any = ""
+    required: bool = True
+    secret: bool = False
+    kind: str = "text"  # text, number or choice
+    choices: tuple = ()  # (value, label) pairs for a choice
+    pattern: str | None = None  # a regular expression the whole value must match
+    pattern_message: Any = ""
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class OutboundSms:
+    message_id: int
+    destination: str  # E.164
+    text: str
+    status_callback_url: str
+    attempt: int = 1
+    flash: bool = False
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    provider_status: str | None = None
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    provider_message_id: str
+    status: str  # one of webapp.statuses
+    provider_status: str | None = None
+    occurred_at: datetime | None = None
+    error_code: str | None = None
+    reason: str | None = None
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    provider_message_id: str
+    sender: str
+    text: str
+    received_at: datetime | None = None
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A provider's call to one of our callback URLs, as plain data."""
+    method: str
+    url: str  # the public URL the provider called
+    headers: dict  # lower-case names
+    query: dict  # name -> list of values
+    form: dict  # name -> list of values
+    body: bytes = b""
+
+    def value(self, name: str, default=None):
+        """A field from the form body or the query string, first value."""
+        values = self.form.get(name) or self.query.get(name)
+        return values[0] if values else default
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise CallbackRejected(400, "the body is not JSON") from None
+
+
+@dataclass(frozen=True)
+class CallbackReply:
+    body: str = ""
+    status: int = 200
+    content_type: str = "text/plain"
+
+
+class ProviderError(Exception):
+    """A provider refused or could not be reached.
+
+    transient: nothing was sent and trying again later may work (refused connection, 429, 5xx).
+    maybe_sent: the request left but no answer came back, so it may have been sent.
+    """
+
+    def __init__(self, reason: str, code: str | None = None, transient: bool = False,
+                 maybe_sent: bool = False, payload: Any = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.transient = transient
+        self.maybe_sent = maybe_sent
+        self.payload = payload
+
+
+class UnsupportedFeature(ProviderError):
+    pass
+
+
+class CallbackRejected(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def required_value(request: CallbackRequest, name: str) -> str:
+    value = request.value(name)
+    if value in (None, ""):
+        raise CallbackRejected(400, f"missing field {name}")
+    return value
+
+
+class Provider:
+    """Base class of adapters. Subclasses set the class attributes and override what they support."""
+    key = ""
+    name = ""
+    description = ""
+    fields = ()  # SettingField, in the order the form shows them
+    capabilities = frozenset()
+    # paragraphs shown on the phone's page; {status_url} and {inbound_url} are filled in
+    setup_steps = ()
+    status_map = {}  # the provider's status names -> ours
+    simulates_inbound = False  # True when the phone's page can make up an incoming SMS
+
+    def __init__(self, settings: dict, http, options: dict | None = None):
+        self.settings = settings  # the phone's settings, secrets decrypted
+        self.http = http  # a webapp.providers.http.ProviderHttp
+        self.options = options or {}  # app-wide settings, e.g. base URLs
+
+
+    def send(self, sms: OutboundSms) -> SendResult:
+        raise UnsupportedFeature(f"{self.name} cannot send SMS")
+
+    def check_connection(self) -> str:
+        """Returns a sentence saying what was checked; raises ProviderError."""
+        raise UnsupportedFeature(f"{self.name} has no connection test")
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        """Raises CallbackRejected when the request cannot be from the provider."""
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusEvent]:
+        raise CallbackRejected(404, "this phone receives no status reports")
+
+    def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundSms]:
+        raise CallbackRejected(404, "this phone receives no SMS")
+
+    def status_callback_reply(self) -> CallbackReply:
+        return CallbackReply("OK")
+
+    def inbound_callback_reply(self) -> CallbackReply:
+        return CallbackReply("OK")
+
+    def map_status(self, provider_status: str) -> str:
+        from webapp import statuses
+        return self.status_map.get(provider_status, statuses.UNKNOWN)
+
+    @classmethod
+    def has(cls, capability: Capability) -> bool:
+        return capability in cls.capabilities

@@ -1,0 +1,53 @@
+"""HTTP for adapters: timeouts on every call and requests' errors turned into ProviderError."""
+import threading
+
+import requests
+import urllib3
+
+from .base import ProviderError
+
+
+class ProviderHttp:
+    def __init__(self, connect_timeout: float = 5.0, read_timeout: float = 30.0):
+        self.timeout = (connect_timeout, read_timeout)
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        # requests.Session is not thread-safe: one per worker thread, each keeping its connections
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
+
+    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except requests.ConnectTimeout:
+            raise ProviderError("could not reach the provider (timed out)", transient=True) from None
+        except requests.ReadTimeout:
+            raise ProviderError("the provider did not answer in time", maybe_sent=True) from None
+        except requests.ConnectionError as error:
+            if _request_never_left(error):
+                raise ProviderError(f"could not reach the provider ({_short(error)})", transient=True) from None
+            raise ProviderError("the connection broke before the provider answered", maybe_sent=True) from None
+        except requests.RequestException as error:
+            raise ProviderError(f"the provider address is not usable ({_short(error)})") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise ProviderError(f"the provider is unavailable (HTTP {response.status_code})",
+                                code=str(response.status_code), transient=True, payload=response.text[:2000])
+        return response
+
+
+def _request_never_left(error: requests.ConnectionError) -> bool:
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "timed out"
+    return text[:200]

@@ -1,0 +1,126 @@
+"""Reading messages back: history with filters, conversations, the dashboard's counts.
+
+Every query starts from the current user's id, so another user's rows are never reachable.
+Lists are paginated by id (keyset), which stays fast deep into a long history.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from flask_babel import get_timezone
+from sqlalchemy import func, select
+
+from .. import statuses
+from ..extensions import db
+from ..models import Message, Phone, utcnow
+
+PAGE_SIZE = 50
+
+
+@dataclass
+class HistoryFilters:
+    phone_id: int | None = None
+    status: str | None = None
+    direction: str | None = None
+    number: str | None = None
+    text: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _utc_start_of(day: date) -> datetime:
+    """Midnight in the user's time zone, as the naive UTC the database holds."""
+    local_midnight = datetime.combine(day, time.min, tzinfo=get_timezone())
+    return local_midnight.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def filtered_messages(user, filters: HistoryFilters):
+    query = select(Message).where(Message.user_id == user.id)
+    if filters.phone_id:
+        query = query.where(Message.phone_id == filters.phone_id)
+    if filters.status:
+        query = query.where(Message.status == filters.status)
+    if filters.direction:
+        query = query.where(Message.direction == filters.direction)
+    if filters.number:
+        query = query.where(Message.remote_number.contains(filters.number.strip(), autoescape=True))
+    if filters.text:
+        query = query.where(Message.body.contains(filters.text.strip(), autoescape=True))
+    if filters.date_from:
+        query = query.where(Message.created_at >= _utc_start_of(filters.date_from))
+    if filters.date_to:
+        query = query.where(Message.created_at < _utc_start_of(filters.date_to + timedelta(days=1)))
+    return query
+
+
+def history_page(user, filters: HistoryFilters, before_id: int | None = None, limit: int = PAGE_SIZE):
+    """Newest first; returns the page and the id to continue from, or None on the last page."""
+    query = filtered_messages(user, filters)
+    if before_id:
+        query = query.where(Message.id < before_id)
+    rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
+    next_before = rows[limit - 1].id if len(rows) > limit else None
+    return rows[:limit], next_before
+
+
+def messages_after(user, filters: HistoryFilters, after_id: int, limit: int = 200):
+    query = filtered_messages(user, filters).where(Message.id > after_id)
+    return db.session.scalars(query.order_by(Message.id).limit(limit)).all()
+
+
+def user_message(user, message_id: int) -> Message | None:
+    return db.session.scalar(select(Message).where(Message.id == message_id, Message.user_id == user.id))
+
+
+def message_statuses(user, message_ids: list[int]) -> list[Message]:
+    if not message_ids:
+        return []
+    return db.session.scalars(select(Message).where(Message.user_id == user.id,
+                                                    Message.id.in_(message_ids[:500]))).all()
+
+
+def conversations(user, limit: int = 100):
+    """The remote numbers the user exchanged with, latest first, with their last message."""
+    latest = (select(func.max(Message.id).label("last_id")).where(Message.user_id == user.id)
+              .group_by(Message.remote_number).order_by(func.max(Message.id).desc()).limit(limit).subquery())
+    return db.session.scalars(select(Message).join(latest, Message.id == latest.c.last_id)
+                              .order_by(Message.id.desc())).all()
+
+
+def conversation(user, number: str, before_id: int | None = None, limit: int = 100):
+    """Oldest first, ending with the newest message."""
+    query = select(Message).where(Message.user_id == user.id, Message.remote_number == number)
+    if before_id:
+        query = query.where(Message.id < before_id)
+    rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
+    earlier = rows[limit - 1].id if len(rows) > limit else None
+    return list(reversed(rows[:limit])), earlier
+
+
+def conversation_after(user, number: str, after_id: int, limit: int = 200):
+    return db.session.scalars(select(Message).where(
+        Message.user_id == user.id, Message.remote_number == number, Message.id > after_id)
+        .order_by(Message.id).limit(limit)).all()
+
+
+def status_counts(user, since: datetime) -> dict[str, int]:
+    rows = db.session.execute(select(Message.status, func.count()).where(
+        Message.user_id == user.id, Message.created_at >= since).group_by(Message.status)).all()
+    return dict(rows)
+
+
+def dashboard(user) -> dict:
+    today = _utc_start_of(datetime.now(get_timezone()).date())
+    week = utcnow() - timedelta(days=7)
+    return {"today": status_counts(user, today), "week": status_counts(user, week),
+            "statuses": statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,)}
+
+
+def phone_health(user) -> list[dict]:
+    """Each phone's last connection test, last callback and failures over the last day."""
+    since = utcnow() - timedelta(days=1)
+    failures = dict(db.session.execute(select(Message.phone_id, func.count()).where(
+        Message.user_id == user.id, Message.status == statuses.FAILED, Message.created_at >= since)
+        .group_by(Message.phone_id)).all())
+    phones = db.session.scalars(select(Phone).where(Phone.user_id == user.id, Phone.deleted_at.is_(None))
+                                .order_by(Phone.name)).all()
+    return [{"phone": phone, "failures_today": failures.get(phone.id, 0)} for phone in phones]

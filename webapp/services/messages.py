@@ -1,0 +1,174 @@
+"""Recording what happens to messages: queueing, provider reports, inbound SMS."""
+import json
+import logging
+from dataclasses import asdict
+from datetime import datetime
+
+from flask_babel import gettext as _
+from redis.exceptions import RedisError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import broker, statuses
+from ..extensions import db
+from ..models import EarlyStatusEvent, Message, MessageEvent, Phone, utcnow
+from ..numbers import InvalidNumber, to_e164
+from ..providers.base import InboundSms, StatusEvent
+from ..sms_text import text_cost
+
+log = logging.getLogger(__name__)
+
+
+def payload_text(payload) -> str | None:
+    if payload is None or isinstance(payload, str):
+        return payload
+    return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def add_event(message_id: int, status: str | None, *, provider_status=None, error_code=None,
+              reason=None, payload=None, at: datetime | None = None) -> None:
+    db.session.add(MessageEvent(message_id=message_id, status=status, provider_status=provider_status,
+                                error_code=error_code, reason=reason, payload=payload_text(payload),
+                                created_at=at or utcnow()))
+
+
+def queue_outbound(phone: Phone, numbers: list[str], body: str) -> list[int]:
+    """Writes one queued message per number, commits, and only then enqueues their jobs.
+
+    If the broker is down the messages stay queued and the sweep enqueues them later.
+    """
+    cost = text_cost(body)
+    now = utcnow()
+    rows = [dict(user_id=phone.user_id, phone_id=phone.id, direction=Message.OUTBOUND, remote_number=number,
+                 body=body, encoding=cost.encoding, segment_count=cost.segments, status=statuses.QUEUED,
+                 attempt_count=0, created_at=now, status_changed_at=now, enqueued_at=now)
+            for number in numbers]
+    message_ids = list(db.session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True),
+                                          rows))
+    db.session.execute(insert(MessageEvent), [dict(message_id=message_id, status=statuses.QUEUED, created_at=now)
+                                              for message_id in message_ids])
+    db.session.commit()
+    try:
+        broker.enqueue_sends(message_ids)
+    except RedisError as error:
+        log.warning("broker unavailable, %d messages wait for the sweep: %s", len(message_ids), error)
+    return message_ids
+
+
+def move_status(message: Message, new_status: str, *, by_provider: bool, expected: str | None = None,
+                **changes) -> bool:
+    """Compare-and-set: moves the message only if nobody moved it since we read it."""
+    current = expected or message.status
+    allowed = statuses.provider_may_move if by_provider else statuses.pipeline_may_move
+    if not allowed(current, new_status):
+        return False
+    result = db.session.execute(
+        update(Message).where(Message.id == message.id, Message.status == current)
+        .values(status=new_status, status_changed_at=utcnow(), **changes)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    message.status = new_status
+    for name, value in changes.items():
+        setattr(message, name, value)
+    return True
+
+
+def apply_status_event(message: Message, event: StatusEvent) -> bool:
+    """Applies one provider report; one that would move the status backwards is kept on the
+    timeline but changes nothing. Commits."""
+    failure = {"error_code": event.error_code, "error_reason": event.reason} if event.status == statuses.FAILED else {}
+    for _attempt in range(3):
+        moved = move_status(message, event.status, by_provider=True, **failure)
+        if moved or not statuses.provider_may_move(message.status, event.status):
+            break
+        db.session.refresh(message)  # someone else moved it meanwhile: judge again
+    add_event(message.id, event.status if moved else None, provider_status=event.provider_status,
+              error_code=event.error_code, reason=event.reason, payload=event.payload, at=event.occurred_at)
+    db.session.commit()
+    return moved
+
+
+def find_outbound(phone_id: int, provider_message_id: str) -> Message | None:
+    return db.session.scalar(select(Message).where(
+        Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
+        Message.provider_message_id == provider_message_id))
+
+
+def record_status_event(phone: Phone, event: StatusEvent) -> Message | None:
+    message = find_outbound(phone.id, event.provider_message_id)
+    if message is not None:
+        apply_status_event(message, event)
+        return message
+    # The report outran the worker that is storing this provider id: keep it for later.
+    stored = asdict(event)
+    stored["occurred_at"] = event.occurred_at.isoformat() if event.occurred_at else None
+    stored["payload"] = payload_text(event.payload)
+    db.session.add(EarlyStatusEvent(phone_id=phone.id, provider_message_id=event.provider_message_id,
+                                    event=stored))
+    db.session.commit()
+    # The worker may have stored the id between our look-up and our insert; both sides check after writing.
+    message = find_outbound(phone.id, event.provider_message_id)
+    if message is not None:
+        apply_early_status_events(message)
+    return message
+
+
+def apply_early_status_events(message: Message) -> None:
+    early_events = db.session.scalars(select(EarlyStatusEvent).where(
+        EarlyStatusEvent.phone_id == message.phone_id,
+        EarlyStatusEvent.provider_message_id == message.provider_message_id).order_by(EarlyStatusEvent.id)).all()
+    for early in early_events:
+        # whoever deletes the row applies it, so it is applied once
+        claimed = db.session.execute(delete(EarlyStatusEvent).where(EarlyStatusEvent.id == early.id)
+                                     .execution_options(synchronize_session=False)).rowcount
+        if not claimed:
+            db.session.rollback()
+            continue
+        stored = dict(early.event)
+        stored["occurred_at"] = datetime.fromisoformat(stored["occurred_at"]) if stored["occurred_at"] else None
+        apply_status_event(message, StatusEvent(**stored))
+
+
+def normalized_sender(sender: str) -> str:
+    """Senders are stored in E.164 when they are numbers, so that replies land in the same conversation."""
+    from flask import current_app
+    try:
+        return to_e164(sender, current_app.config["DEFAULT_PHONE_REGION"])
+    except InvalidNumber:
+        return sender.strip()[:32]  # an alphanumeric sender name
+
+
+def record_inbound(phone: Phone, inbound: InboundSms) -> Message:
+    """Stores an incoming SMS once, however many times the provider delivers it."""
+    existing = db.session.scalar(select(Message).where(
+        Message.phone_id == phone.id, Message.direction == Message.INBOUND,
+        Message.provider_message_id == inbound.provider_message_id))
+    if existing is not None:
+        return existing
+    cost = text_cost(inbound.text)
+    received_at = inbound.received_at or utcnow()
+    message = Message(user_id=phone.user_id, phone_id=phone.id, direction=Message.INBOUND,
+                      remote_number=normalized_sender(inbound.sender), body=inbound.text,
+                      encoding=cost.encoding, segment_count=cost.segments, status=statuses.RECEIVED,
+                      provider_message_id=inbound.provider_message_id, created_at=received_at,
+                      status_changed_at=received_at)
+    db.session.add(message)
+    try:
+        db.session.flush()
+    except IntegrityError:  # the same SMS delivered twice at the same moment
+        db.session.rollback()
+        return db.session.scalar(select(Message).where(
+            Message.phone_id == phone.id, Message.direction == Message.INBOUND,
+            Message.provider_message_id == inbound.provider_message_id))
+    add_event(message.id, statuses.RECEIVED, payload=inbound.payload, at=received_at)
+    db.session.commit()
+    return message
+
+
+def cancel_queued(message: Message) -> bool:
+    moved = move_status(message, statuses.CANCELED, by_provider=False, expected=statuses.QUEUED)
+    if moved:
+        add_event(message.id, statuses.CANCELED, reason=_("Canceled before it was sent."))
+    db.session.commit()
+    return moved

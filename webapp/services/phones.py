@@ -1,0 +1,114 @@
+"""Phones: their adapters, settings, secrets and callback URLs."""
+from flask import current_app
+from sqlalchemy import select
+
+from ..crypto import decrypt_secrets, encrypt_secrets
+from ..extensions import db
+from ..models import Phone, new_callback_token, utcnow
+from ..providers import provider_class
+from ..providers.base import Provider
+from ..providers.http import ProviderHttp
+
+
+def provider_http() -> ProviderHttp:
+    extensions = current_app.extensions
+    if "smsdesk_provider_http" not in extensions:
+        extensions["smsdesk_provider_http"] = ProviderHttp(current_app.config["PROVIDER_CONNECT_TIMEOUT"],
+                                                           current_app.config["PROVIDER_READ_TIMEOUT"])
+    return extensions["smsdesk_provider_http"]
+
+
+def adapter_for(phone: Phone) -> Provider:
+    settings = dict(phone.settings or {})
+    settings.update(decrypt_secrets(phone.encrypted_secrets))
+    return provider_class(phone.provider_key)(settings=settings, http=provider_http(),
+                                              options=current_app.config)
+
+
+def user_phones(user) -> list[Phone]:
+    return db.session.scalars(select(Phone).where(Phone.user_id == user.id, Phone.deleted_at.is_(None))
+                              .order_by(Phone.name)).all()
+
+
+def user_phone_or_none(user, phone_id: int) -> Phone | None:
+    return db.session.scalar(select(Phone).where(Phone.id == phone_id, Phone.user_id == user.id,
+                                                 Phone.deleted_at.is_(None)))
+
+
+def phone_by_public_id(public_id: str) -> Phone | None:
+    return db.session.scalar(select(Phone).where(Phone.public_id == public_id, Phone.deleted_at.is_(None)))
+
+
+CALLBACK_KINDS = ("status", "inbound")
+
+
+def callback_url(phone: Phone, kind: str) -> str:
+    # built by hand rather than with url_for, because workers have no request to build from
+    return (f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/callbacks/"
+            f"{phone.public_id}/{phone.callback_token}/{kind}")
+
+
+def public_base_url_is_loopback() -> bool:
+    from urllib.parse import urlsplit
+    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
+
+
+def save_phone(phone: Phone, name: str, rate_limit_per_second, values: dict) -> Phone:
+    """Stores the form's values; a secret left blank keeps the one already stored."""
+    fields = provider_class(phone.provider_key).fields
+    secrets = decrypt_secrets(phone.encrypted_secrets)
+    settings = {}
+    for field in fields:
+        value = values.get(field.name)
+        if field.secret:
+            if value:
+                secrets[field.name] = value
+        else:
+            settings[field.name] = value or ""
+    phone.name = name
+    phone.rate_limit_per_second = rate_limit_per_second or None
+    phone.settings = settings
+    phone.encrypted_secrets = encrypt_secrets(secrets) if secrets else None
+    if phone.id is None:
+        db.session.add(phone)
+    db.session.commit()
+    return phone
+
+
+def rotate_callback_token(phone: Phone) -> None:
+    phone.callback_token = new_callback_token()
+    db.session.commit()
+
+
+def delete_phone(phone: Phone) -> None:
+    """Hides the phone and silences its callback URLs; its messages stay in the history."""
+    phone.deleted_at = utcnow()
+    phone.callback_token = new_callback_token()
+    db.session.commit()
+
+
+def note_callback_received(phone: Phone) -> None:
+    phone.last_callback_at = utcnow()
+
+
+def record_connection_check(phone: Phone) -> None:
+    """Runs in the worker: asks the provider whether the phone's settings work."""
+    from ..providers.base import ProviderError
+    try:
+        phone.last_check_message = adapter_for(phone).check_connection()
+        phone.last_check_ok = True
+    except ProviderError as error:
+        phone.last_check_message = error.reason
+        phone.last_check_ok = False
+    phone.last_check_at = utcnow()
+    db.session.commit()
+
+
+def request_connection_check(phone: Phone) -> None:
+    from .. import broker
+    phone.last_check_at = None
+    phone.last_check_ok = None
+    phone.last_check_message = None
+    db.session.commit()
+    broker.enqueue_job("webapp.jobs.check_connection", phone.id)

@@ -1,0 +1,123 @@
+"""The send pipeline, run by the worker: claim, send, record; and the sweeps that keep it whole.
+
+No message is lost: rows are written before their job, and the sweep re-enqueues queued rows
+whose job vanished. None is sent twice: the claim (queued -> sending) is atomic, and a message
+found in `sending` after its worker died is never retried blindly.
+"""
+import logging
+import time
+from datetime import timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from .. import broker, statuses
+from ..extensions import db
+from ..models import Message, utcnow
+from ..providers.base import OutboundSms, ProviderError
+from . import messages as message_service
+from .phones import adapter_for, callback_url
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED_REASON = "interrupted, may have been sent"
+
+
+def send_message(message_id: int, worker_name: str) -> None:
+    message = db.session.get(Message, message_id)
+    if message is None or message.status != statuses.QUEUED:
+        return  # a duplicate job, or already canceled
+    phone = message.phone
+    if phone.rate_limit_per_second:
+        # booked before the claim, so a crash while waiting leaves the message queued, not "maybe sent"
+        time.sleep(broker.reserve_send_slot(phone.id, phone.rate_limit_per_second))
+    attempt = message.attempt_count + 1
+    if not message_service.move_status(message, statuses.SENDING, by_provider=False, expected=statuses.QUEUED,
+                                       attempt_count=attempt, claimed_by=worker_name):
+        db.session.rollback()
+        return
+    message_service.add_event(message.id, statuses.SENDING, reason=_("Attempt %(number)d", number=attempt))
+    db.session.commit()
+
+    sms = OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
+                      status_callback_url=callback_url(phone, "status"), attempt=attempt)
+    try:
+        result = adapter_for(phone).send(sms)
+    except ProviderError as error:
+        record_send_failure(message, error, attempt)
+        return
+    except Exception:
+        log.exception("sending message %s failed unexpectedly", message.id)
+        record_send_failure(message, ProviderError(_("internal error while sending"), maybe_sent=True), attempt)
+        return
+    message_service.move_status(message, statuses.SENT, by_provider=True, expected=statuses.SENDING,
+                                provider_message_id=result.provider_message_id)
+    message_service.add_event(message.id, statuses.SENT, provider_status=result.provider_status,
+                              payload=result.payload)
+    db.session.commit()
+    message_service.apply_early_status_events(message)
+
+
+def record_send_failure(message: Message, error: ProviderError, attempt: int) -> None:
+    max_attempts = current_app.config["SEND_MAX_ATTEMPTS"]
+    if error.transient and attempt < max_attempts:
+        delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
+        message_service.move_status(message, statuses.QUEUED, by_provider=False, expected=statuses.SENDING,
+                                    enqueued_at=utcnow() + timedelta(seconds=delay), claimed_by=None)
+        message_service.add_event(
+            message.id, statuses.QUEUED, error_code=error.code, payload=error.payload,
+            reason=_("Attempt %(number)d failed: %(reason)s. Next try in %(delay)d s.",
+                     number=attempt, reason=error.reason, delay=round(delay)))
+        db.session.commit()
+        try:
+            broker.enqueue_send_later(message.id, delay)
+        except Exception as broker_error:  # the sweep will enqueue it
+            log.warning("could not schedule the retry of message %s: %s", message.id, broker_error)
+        return
+    new_status = statuses.UNKNOWN if error.maybe_sent else statuses.FAILED
+    reason = error.reason
+    if error.transient:
+        reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
+    message_service.move_status(message, new_status, by_provider=False, expected=statuses.SENDING,
+                                error_code=error.code, error_reason=reason)
+    message_service.add_event(message.id, new_status, error_code=error.code, reason=reason, payload=error.payload)
+    db.session.commit()
+
+
+def requeue_lost_messages(batch_size: int = 1000) -> int:
+    """Queued messages whose job vanished (broker restarted or wiped) get a new one."""
+    due_before = utcnow() - timedelta(seconds=current_app.config["REQUEUE_AFTER_SECONDS"])
+    candidates = db.session.scalars(select(Message.id).where(
+        Message.status == statuses.QUEUED, Message.enqueued_at < due_before)
+        .order_by(Message.id).limit(batch_size)).all()
+    if not candidates:
+        return 0
+    lost = broker.message_ids_without_pending_job(candidates)
+    if lost:
+        db.session.execute(update(Message).where(Message.id.in_(lost), Message.status == statuses.QUEUED)
+                           .values(enqueued_at=utcnow()).execution_options(synchronize_session=False))
+        db.session.commit()
+        broker.enqueue_sends(lost)
+        log.info("re-enqueued %d messages whose job was lost", len(lost))
+    return len(lost)
+
+
+def mark_interrupted_sends() -> int:
+    """A message left in `sending` by a worker that died may or may not have reached the provider."""
+    grace = timedelta(seconds=broker.heartbeat_ttl() * 2)
+    stuck = db.session.scalars(select(Message).where(
+        Message.status == statuses.SENDING, Message.status_changed_at < utcnow() - grace)).all()
+    if not stuck:
+        return 0
+    live_workers = broker.live_worker_names()
+    count = 0
+    for message in stuck:
+        if message.claimed_by in live_workers:
+            continue
+        if message_service.move_status(message, statuses.UNKNOWN, by_provider=False, expected=statuses.SENDING,
+                                       error_reason=INTERRUPTED_REASON):
+            message_service.add_event(message.id, statuses.UNKNOWN, reason=INTERRUPTED_REASON)
+            count += 1
+        db.session.commit()
+    return count

@@ -1,0 +1,105 @@
+"""The background worker: sends messages and runs the periodic sweep.
+
+Run several of these against one database and one broker to grow past one machine.
+"""
+import logging
+import signal
+import threading
+
+from redis.exceptions import RedisError
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from webapp import broker, create_app, jobs
+
+log = logging.getLogger("smsdesk.worker")
+SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
+
+
+def every(seconds: float, action, stop: threading.Event, name: str) -> threading.Thread:
+    def loop():
+        while not stop.wait(seconds):
+            try:
+                action()
+            except Exception as error:  # a broker or database outage must not kill the loop
+                log.warning("%s failed: %s", name, error)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    app = create_app()
+    worker_name = broker.new_worker_name()
+    jobs.send_pool = jobs.SendPool(app, app.config["SEND_CONCURRENCY"], worker_name)
+    stop = threading.Event()
+
+    def with_app(action):
+        with app.app_context():
+            action()
+
+    def beat():
+        with_app(lambda: broker.beat(worker_name))
+
+    def sweep_if_first():
+        with app.app_context():
+            interval = app.config["SWEEP_INTERVAL_SECONDS"]
+            if broker.redis_connection().set(SWEEP_LOCK_KEY, worker_name, nx=True, px=int(interval * 900)):
+                jobs.sweep()
+
+    try:
+        beat()
+    except RedisError as error:
+        log.warning("broker unavailable at start: %s", error)
+    every(app.config["WORKER_HEARTBEAT_TTL_SECONDS"] / 3, beat, stop, "heartbeat")
+    every(app.config["SWEEP_INTERVAL_SECONDS"], sweep_if_first, stop, "sweep")
+    every(0.5, lambda: with_app(broker.move_due_scheduled_jobs), stop, "retries")
+    log.info("worker %s started, %d senders", worker_name, app.config["SEND_CONCURRENCY"])
+    stop_on_signal(stop)
+    with app.app_context():
+        try:
+            run_job_loop(stop)
+        finally:
+            stop.set()
+            log.info("waiting for the sends in flight")
+            jobs.send_pool.shutdown()
+            log.info("worker %s stopped", worker_name)
+
+
+def stop_on_signal(stop: threading.Event) -> None:
+    def request_stop(_signum, _frame):
+        stop.set()
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+
+def broker_reachable() -> bool:
+    try:
+        return broker.redis_connection().ping()
+    except RedisError:
+        return False
+
+
+def run_job_loop(stop: threading.Event) -> None:
+    """RQ's loop, started again after a broker outage instead of quitting."""
+    while not stop.is_set():
+        if not broker_reachable():
+            log.warning("broker unavailable, trying again in 2 s")
+            stop.wait(2)
+            continue
+        rq_worker = SimpleWorker([broker.job_queue()], connection=broker.redis_connection(),
+                                 serializer=JSONSerializer)
+        try:
+            rq_worker.work(logging_level="WARNING")
+        except RedisError as error:
+            log.warning("broker connection lost: %s", error)
+        finally:
+            stop_on_signal(stop)  # RQ replaced our handlers with its own while it ran
+        if rq_worker._shutdown_requested_date is not None:  # RQ got SIGINT or SIGTERM
+            return
+        stop.wait(2)
+
+
+if __name__ == "__main__":
+    main()
