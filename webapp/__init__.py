@@ -56,8 +56,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     csrf.exempt(callbacks_bp)
 
-    from . import cli, templating
+    from . import cli, errors, templating
     cli.init_app(app)
+    errors.init_app(app)
     templating.init_app(app)
     return app
 

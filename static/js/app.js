@@ -34,6 +34,10 @@
 
   function applyStatus(element, update) {
     element.dataset.final = update.final ? "yes" : "no";
+    // e.g. "Cancel this SMS" makes sense only while the SMS is still queued
+    element.querySelectorAll("[data-while-status]").forEach(function (part) {
+      part.hidden = part.dataset.whileStatus !== update.status;
+    });
     element.querySelectorAll("[data-status-badge]").forEach(function (badge) {
       badge.className = badge.className.replace(/status-\S+/, "status-" + update.status);
       badge.title = update.label;

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import DateField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import statuses
@@ -25,7 +25,7 @@ class ComposeForm(FlaskForm):
 
 class ReplyForm(FlaskForm):
     phone_id = SelectField(_l("From"), coerce=int, validators=[DataRequired()])
-    numbers = StringField(validators=[DataRequired()])
+    numbers = HiddenField()  # the conversation's number, set by the view
     body = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],
                          filters=[unix_newlines])
     submit = SubmitField(_l("Send"))

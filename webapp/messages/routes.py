@@ -71,8 +71,8 @@ def conversations():
 def conversation(number):
     form = ReplyForm()
     form.phone_id.choices = phone_choices()
+    form.numbers.data = number
     if form.validate_on_submit():
-        form.numbers.data = number
         if queue_from_form(form) is not None:
             return redirect(url_for("messages.conversation", number=number))
     thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=int))

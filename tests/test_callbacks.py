@@ -1,0 +1,163 @@
+"""The callback URLs providers call: tokens, malformed requests, ordering and duplicates."""
+import string
+from urllib.parse import urlsplit
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from webapp import statuses
+from webapp.extensions import db
+from webapp.models import EarlyStatusEvent, Message
+from webapp.services.messages import queue_outbound
+from webapp.services.phones import callback_url
+
+from .conftest import make_phone, reload_message
+
+
+def path_of(phone, kind):
+    return urlsplit(callback_url(phone, kind)).path
+
+
+def sent_message(phone, provider_id="SIM1", status=statuses.SENT):
+    """A message the worker has handed to the provider, without running a worker."""
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    message = db.session.get(Message, message_id)
+    message.status = status
+    message.provider_message_id = provider_id
+    db.session.commit()
+    return message
+
+
+def test_a_wrong_token_or_phone_answers_404_and_stores_nothing(client, user):
+    phone = make_phone(user)
+    sent_message(phone)
+    good = path_of(phone, "status")
+    for path in (good.replace(phone.callback_token, "x" * len(phone.callback_token)),
+                 good.replace(phone.public_id, "000000000000"), good[:-len("status")] + "other"):
+        response = client.post(path, data={"message_id": "SIM1", "status": "DELIVERED"})
+        assert response.status_code == 404
+    assert db.session.scalar(select(Message.status)) == statuses.SENT
+
+
+def test_a_delivery_report_marks_the_message_delivered_and_notes_the_callback(client, user):
+    phone = make_phone(user)
+    message = sent_message(phone)
+    response = client.post(path_of(phone, "status"), data={"message_id": "SIM1", "status": "DELIVERED"})
+    assert response.status_code == 200
+    assert reload_message(message.id).status == statuses.DELIVERED
+    db.session.refresh(phone)
+    assert phone.last_callback_at is not None
+
+
+def test_a_late_sent_report_never_takes_back_a_delivery(client, user):
+    phone = make_phone(user)
+    message = sent_message(phone)
+    client.post(path_of(phone, "status"), data={"message_id": "SIM1", "status": "DELIVERED"})
+    client.post(path_of(phone, "status"), data={"message_id": "SIM1", "status": "SENT"})
+    client.post(path_of(phone, "status"), data={"message_id": "SIM1", "status": "FAILED"})
+    message = reload_message(message.id)
+    assert message.status == statuses.DELIVERED
+    # the late reports are on the timeline, marked as changing nothing
+    assert [event.status for event in message.events][-3:] == [statuses.DELIVERED, None, None]
+
+
+def test_a_failure_report_keeps_the_error_code_and_reason(client, user):
+    phone = make_phone(user)
+    message = sent_message(phone)
+    client.post(path_of(phone, "status"), data={"message_id": "SIM1", "status": "FAILED",
+                                                "error_code": "SIM-UNREACHABLE", "error_text": "No handset"})
+    message = reload_message(message.id)
+    assert (message.status, message.error_code, message.error_reason) == (
+        statuses.FAILED, "SIM-UNREACHABLE", "No handset")
+    assert message.events[-1].payload and "SIM-UNREACHABLE" in message.events[-1].payload
+
+
+def test_a_report_that_outruns_the_worker_is_applied_when_the_provider_id_is_stored(client, user):
+    phone = make_phone(user)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    response = client.post(path_of(phone, "status"), data={"message_id": "SIMEARLY", "status": "DELIVERED"})
+    assert response.status_code == 200
+    assert db.session.scalar(select(func.count(EarlyStatusEvent.id))) == 1
+
+    # the worker now records the provider's answer, as the pipeline does
+    from webapp.services import messages as message_service
+    message = db.session.get(Message, message_id)
+    message_service.move_status(message, statuses.SENDING, by_provider=False)
+    message_service.move_status(message, statuses.SENT, by_provider=True, provider_message_id="SIMEARLY")
+    db.session.commit()
+    message_service.apply_early_status_events(message)
+
+    assert reload_message(message_id).status == statuses.DELIVERED
+    assert db.session.scalar(select(func.count(EarlyStatusEvent.id))) == 0
+
+
+def test_an_inbound_sms_is_stored_once_however_often_it_is_posted(client, user):
+    phone = make_phone(user)
+    form = {"message_id": "SIMIN1", "from": "06 12 34 56 78", "text": "Bonjour !"}
+    for _ in range(3):
+        assert client.post(path_of(phone, "inbound"), data=form).status_code == 200
+    [message] = db.session.scalars(select(Message)).all()
+    assert (message.direction, message.remote_number, message.body, message.status) == (
+        Message.INBOUND, "+33612345678", "Bonjour !", statuses.RECEIVED)
+
+
+def test_malformed_callbacks_answer_400_with_a_reason_and_change_nothing(client, user):
+    phone = make_phone(user)
+    message = sent_message(phone)
+    cases = [
+        ("status", {"status": "DELIVERED"}, "missing field message_id"),
+        ("status", {"message_id": "SIM1"}, "missing field status"),
+        ("status", {"message_id": "SIM1", "status": "EXPLODED"}, "unknown status EXPLODED"),
+        ("inbound", {"message_id": "X", "text": "no sender"}, "missing field from"),
+    ]
+    for kind, form, reason in cases:
+        response = client.post(path_of(phone, kind), data=form)
+        assert response.status_code == 400
+        assert reason in response.get_data(as_text=True)
+    assert reload_message(message.id).status == statuses.SENT
+    assert db.session.scalar(select(func.count(Message.id))) == 1
+
+
+def test_a_rotated_token_retires_the_old_urls(client, user):
+    phone = make_phone(user)
+    sent_message(phone)
+    old_path = path_of(phone, "status")
+    from webapp.services.phones import rotate_callback_token
+    rotate_callback_token(phone)
+    assert client.post(old_path, data={"message_id": "SIM1", "status": "DELIVERED"}).status_code == 404
+    assert client.post(path_of(phone, "status"), data={"message_id": "SIM1", "status": "DELIVERED"}).status_code == 200
+
+
+field_values = st.one_of(st.text(max_size=40), st.sampled_from(["SIM1", "DELIVERED", "FAILED", "SENT", ""]))
+forms = st.dictionaries(st.sampled_from(["message_id", "status", "error_code", "error_text", "from", "text",
+                                         "other"]), field_values, max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["status", "inbound"]), form=forms,
+       raw=st.binary(max_size=200), content_type=st.sampled_from(
+           ["application/x-www-form-urlencoded", "application/json", "text/plain", "multipart/form-data"]))
+def test_fuzzed_callbacks_never_crash_and_never_undo_a_delivery(client, user, kind, form, raw, content_type):
+    phone = getattr(user, "_fuzz_phone", None)
+    if phone is None:
+        phone = user._fuzz_phone = make_phone(user)
+        user._fuzz_message_id = sent_message(phone, status=statuses.DELIVERED).id
+    response = client.post(path_of(phone, kind), data=form)
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+    response = client.post(path_of(phone, kind), data=raw, content_type=content_type)
+    assert response.status_code in (200, 400)
+    assert reload_message(user._fuzz_message_id).status == statuses.DELIVERED
+
+
+def test_fuzzed_tokens_answer_404(client, user):
+    phone = make_phone(user)
+
+    @settings(max_examples=100, deadline=None)
+    @given(token=st.text(alphabet=string.ascii_letters + string.digits + "-_%.", min_size=1, max_size=40))
+    def probe(token):
+        if token == phone.callback_token:
+            return
+        assert client.post(f"/callbacks/{phone.public_id}/{token}/status",
+                           data={"message_id": "SIM1", "status": "DELIVERED"}).status_code == 404
+    probe()

@@ -1,0 +1,153 @@
+"""Composing through the form, and reading messages back: history, conversations, live statuses, dashboard."""
+from datetime import timedelta
+
+import redis
+from sqlalchemy import select
+
+from webapp import broker, statuses
+from webapp.extensions import db
+from webapp.models import Message
+from webapp.services.messages import queue_outbound, record_inbound
+from webapp.providers.base import InboundSms
+
+from .conftest import make_phone, post_form
+
+
+def compose(client, phone, numbers, body, **kwargs):
+    return post_form(client, "/compose", {"phone_id": phone.id, "numbers": numbers, "body": body}, **kwargs)
+
+
+def queued_job_ids():
+    return [job_id.decode() for job_id in broker.redis_connection().lrange(f"rq:queue:{broker.QUEUE_NAME}", 0, -1)]
+
+
+def test_composing_to_several_numbers_queues_one_message_and_one_job_each(logged_in, user):
+    phone = make_phone(user)
+    response = compose(logged_in, phone, "06 12 34 56 78\n+33698765432, 0612345678", "Réunion à 18h €")
+    assert response.status_code == 302
+    messages = db.session.scalars(select(Message).order_by(Message.id)).all()
+    assert [m.remote_number for m in messages] == ["+33612345678", "+33698765432"]  # the duplicate once
+    assert {(m.status, m.encoding, m.segment_count) for m in messages} == {(statuses.QUEUED, "GSM-7", 1)}
+    assert queued_job_ids() == [f"send-{m.id}" for m in messages]
+
+
+def test_the_server_counts_segments_with_the_same_rules_as_the_counter(logged_in, user):
+    phone = make_phone(user)
+    compose(logged_in, phone, "0612345678", "€" * 80 + "\r\n")  # CR LF from the browser counts as one
+    message = db.session.scalar(select(Message))
+    assert (message.encoding, message.segment_count) == ("GSM-7", 2)
+    assert message.body.endswith("\n") and "\r" not in message.body
+
+
+def test_an_invalid_number_is_refused_with_which_and_why_and_nothing_is_queued(logged_in, user):
+    phone = make_phone(user)
+    response = compose(logged_in, phone, "0612345678\n06 12\nhello", "Hi")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "06 12 is not a valid number: it has too few or too many digits." in page
+    assert "hello is not a valid number: it is not a phone number." in page
+    assert "0612345678" in page and "Hi" in page  # what was typed is kept
+    assert db.session.scalar(select(Message)) is None
+    assert queued_job_ids() == []
+
+
+def test_compose_while_the_broker_is_down_still_stores_the_message(app, logged_in, user):
+    phone = make_phone(user)
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1"
+    app.extensions.pop("smsdesk_redis", None)
+    response = compose(logged_in, phone, "0612345678", "Hi")
+    assert response.status_code == 302
+    assert db.session.scalar(select(Message.status)) == statuses.QUEUED
+
+
+def test_history_filters_and_keyset_pagination(logged_in, user):
+    phone = make_phone(user, name="Front desk")
+    other = make_phone(user, name="Back office")
+    queue_outbound(phone, [f"+336123456{i:02d}" for i in range(60)], "Campaign")
+    queue_outbound(other, ["+33698765432"], "Different text")
+    record_inbound(phone, InboundSms("IN1", "+33611111111", "A reply"))
+
+    page = logged_in.get("/history").get_data(as_text=True)
+    assert page.count("data-message-id=") == 50 and "Older messages" in page
+    older = page.split('href="/history?before=')[1].split('"')[0]
+    page2 = logged_in.get(f"/history?before={older}").get_data(as_text=True)
+    assert page2.count("data-message-id=") == 12
+
+    def count(query):
+        return logged_in.get("/history?" + query).get_data(as_text=True).count("data-message-id=")
+    assert count(f"phone={other.id}") == 1
+    assert count("direction=inbound") == 1
+    assert count("status=received") == 1
+    assert count("number=98765") == 1
+    assert count("text=reply") == 1
+    assert count("text=%25") == 0  # a % is searched for, not a wildcard
+    today = db.session.scalar(select(Message.created_at)).date()
+    assert count(f"date_from={today}&date_to={today}") == 50
+    assert count(f"date_to={today - timedelta(days=2)}") == 0
+
+
+def test_the_history_fetches_only_rows_newer_than_the_newest_shown(logged_in, user):
+    phone = make_phone(user)
+    [first] = queue_outbound(phone, ["+33612345678"], "First")
+    [second] = queue_outbound(phone, ["+33612345679"], "Second")
+    response = logged_in.get(f"/history?fragment=after&after_id={first}")
+    assert response.headers["X-Last-Id"] == str(second)
+    assert "Second" in response.get_data(as_text=True) and "First" not in response.get_data(as_text=True)
+    assert "X-Last-Id" not in logged_in.get(f"/history?fragment=after&after_id={second}").headers
+
+
+def test_live_statuses_answer_only_for_the_ids_asked(logged_in, user):
+    phone = make_phone(user)
+    ids = queue_outbound(phone, ["+33612345678", "+33612345679"], "Hi")
+    message = db.session.get(Message, ids[0])
+    message.status = statuses.DELIVERED
+    db.session.commit()
+    answer = logged_in.get(f"/messages/statuses?ids={ids[0]}").get_json()
+    assert answer == {str(ids[0]): {"status": "delivered", "label": "delivered", "final": True, "reason": None}}
+
+
+def test_a_conversation_shows_both_directions_in_order_and_replies_from_it(logged_in, user):
+    phone = make_phone(user)
+    [sent] = queue_outbound(phone, ["+33612345678"], "Are you coming?")
+    record_inbound(phone, InboundSms("IN1", "06 12 34 56 78", "Yes, at 6"))
+    page = logged_in.get("/conversations/+33612345678").get_data(as_text=True)
+    assert page.index("Are you coming?") < page.index("Yes, at 6")
+    assert 'class="bubble out"' in page and 'class="bubble in"' in page
+
+    response = post_form(logged_in, "/conversations/+33612345678", {"phone_id": phone.id, "body": "Great"})
+    assert response.status_code == 302
+    reply = db.session.scalar(select(Message).order_by(Message.id.desc()))
+    assert (reply.remote_number, reply.body, reply.direction) == ("+33612345678", "Great", Message.OUTBOUND)
+    assert "+33612345678" in logged_in.get("/conversations").get_data(as_text=True)
+
+
+def test_the_message_page_shows_its_timeline_and_cancels_a_queued_sms(logged_in, user):
+    phone = make_phone(user)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Oops")
+    page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert "Timeline" in page and "Cancel this SMS" in page
+    post_form(logged_in, f"/messages/{message_id}", {}, action=f"/messages/{message_id}/cancel")
+    message = db.session.get(Message, message_id)
+    assert message.status == statuses.CANCELED
+    assert [event.status for event in message.events] == [statuses.QUEUED, statuses.CANCELED]
+
+
+def test_the_dashboard_counts_today_and_the_week(logged_in, user):
+    phone = make_phone(user)
+    ids = queue_outbound(phone, ["+33612345678", "+33612345679"], "Hi")
+    old = db.session.get(Message, ids[1])
+    old.created_at = old.created_at - timedelta(days=3)
+    db.session.commit()
+    page = logged_in.get("/?fragment=1").get_data(as_text=True)
+    assert 'data-count="today-queued">1<' in page
+    assert 'data-count="week-queued">2<' in page
+
+
+def test_healthz_reports_database_broker_and_workers(client, app, worker):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.get_json() == {"database": "ok", "broker": "ok", "workers": 1, "status": "ok"}
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1"
+    app.extensions.pop("smsdesk_redis", None)
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.get_json()["broker"].startswith("error")

@@ -1,0 +1,25 @@
+"""Error pages that say what happened in words, for pages; plain text for callbacks."""
+from flask import render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+
+def init_app(app):
+    @app.errorhandler(CSRFError)
+    def form_expired(error):
+        return render_template("error.html", title=_("This form has expired"),
+                               message=_("For your security, forms stop working after you sign out or after a "
+                                         "restart. Go back, reload the page and try again."),
+                               back=request.referrer), 400
+
+    @app.errorhandler(404)
+    def not_found(error):
+        if request.blueprint == "callbacks":
+            return "not found\n", 404, {"Content-Type": "text/plain"}
+        return render_template("error.html", title=_("Page not found"),
+                               message=_("This page does not exist, or it is not yours.")), 404
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return render_template("error.html", title=_("Too many attempts"),
+                               message=error.description), 429
