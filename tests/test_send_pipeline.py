@@ -84,7 +84,7 @@ def test_a_worker_killed_during_a_send_leaves_the_message_unknown_not_resent(liv
     start_worker()
     wait_for(lambda: status_of(message_id) == statuses.UNKNOWN, timeout=20, message="unknown")
     message = reload_message(message_id)
-    assert message.error_reason == INTERRUPTED_REASON
+    assert message.error_reason == str(INTERRUPTED_REASON)
     assert message.attempt_count == 1
 
 
@@ -132,3 +132,13 @@ def test_a_phone_rate_limit_spaces_the_sends(live_server, worker, user):
                         if event.status == statuses.SENDING)
     # 10 sends at 5 per second span at least 9 intervals of 0.2 s
     assert (sent_times[-1] - sent_times[0]).total_seconds() >= 1.7
+
+
+def test_reasons_the_worker_writes_are_in_the_owners_language(live_server, worker, user):
+    user.locale = "fr"
+    db.session.commit()
+    phone = make_phone(user, busy_attempts="1")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Bonjour")
+    wait_for(lambda: status_of(message_id) == statuses.DELIVERED)
+    reasons = [event.reason for event in reload_message(message_id).events if event.reason]
+    assert any("surchargé" in reason for reason in reasons), reasons

@@ -19,6 +19,19 @@ def init_app(app):
         return render_template("error.html", title=_("Page not found"),
                                message=_("This page does not exist, or it is not yours.")), 404
 
+    @app.errorhandler(500)
+    def server_error(error):
+        if request.blueprint == "callbacks":  # the provider will try again
+            return "internal error\n", 500, {"Content-Type": "text/plain"}
+        return render_template("error.html", title=_("Something went wrong"),
+                               message=_("SMS Desk could not show this page. Nothing you saved was lost; try "
+                                         "again in a moment. If it keeps happening, tell your administrator.")), 500
+
+    @app.errorhandler(400)
+    def bad_request(error):
+        return render_template("error.html", title=_("This request cannot be handled"),
+                               message=error.description, back=request.referrer), 400
+
     @app.errorhandler(429)
     def too_many(error):
         return render_template("error.html", title=_("Too many attempts"),

@@ -69,4 +69,5 @@ def check_connection(phone_id: int) -> None:
 def sweep() -> None:
     pipeline.requeue_lost_messages()
     pipeline.mark_interrupted_sends()
+    pipeline.forget_unmatched_early_events()
     current_app.logger.debug("sweep done")

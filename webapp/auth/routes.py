@@ -52,7 +52,7 @@ def _login_rate_limit():
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_rate_limit, methods=["POST"],
-               error_message="Too many sign-in attempts. Wait a minute and try again.")
+               error_message=lambda: _("Too many sign-in attempts. Wait a minute and try again."))
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.dashboard"))

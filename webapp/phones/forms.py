@@ -52,5 +52,5 @@ class PhoneActionForm(FlaskForm):
 class SimulateInboundForm(FlaskForm):
     sender = StringField(_l("From"), validators=[DataRequired(), Length(max=32)], default="+33612345678")
     text = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=1600)],
-                         default="Hello! This is a simulated reply.")
+                         default=_l("Hello! This is a simulated reply."))
     submit = SubmitField(_l("Simulate an incoming SMS"))

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 
@@ -168,11 +169,11 @@ class Provider:
 
 
     def send(self, sms: OutboundSms) -> SendResult:
-        raise UnsupportedFeature(f"{self.name} cannot send SMS")
+        raise UnsupportedFeature(_("%(provider)s cannot send SMS", provider=self.name))
 
     def check_connection(self) -> str:
         """Returns a sentence saying what was checked; raises ProviderError."""
-        raise UnsupportedFeature(f"{self.name} has no connection test")
+        raise UnsupportedFeature(_("%(provider)s has no connection test", provider=self.name))
 
     def verify_callback(self, request: CallbackRequest) -> None:
         """Raises CallbackRejected when the request cannot be from the provider."""

@@ -2,6 +2,7 @@
 import threading
 
 import requests
+from flask_babel import gettext as _
 import urllib3
 
 from .base import ProviderError
@@ -24,17 +25,17 @@ class ProviderHttp:
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.ConnectTimeout:
-            raise ProviderError("could not reach the provider (timed out)", transient=True) from None
+            raise ProviderError(_("could not reach the provider (timed out)"), transient=True) from None
         except requests.ReadTimeout:
-            raise ProviderError("the provider did not answer in time", maybe_sent=True) from None
+            raise ProviderError(_("the provider did not answer in time"), maybe_sent=True) from None
         except requests.ConnectionError as error:
             if _request_never_left(error):
-                raise ProviderError(f"could not reach the provider ({_short(error)})", transient=True) from None
-            raise ProviderError("the connection broke before the provider answered", maybe_sent=True) from None
+                raise ProviderError(_("could not reach the provider (%(why)s)", why=_short(error)), transient=True) from None
+            raise ProviderError(_("the connection broke before the provider answered"), maybe_sent=True) from None
         except requests.RequestException as error:
-            raise ProviderError(f"the provider address is not usable ({_short(error)})") from None
+            raise ProviderError(_("the provider address is not usable (%(why)s)", why=_short(error))) from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise ProviderError(f"the provider is unavailable (HTTP {response.status_code})",
+            raise ProviderError(_("the provider is unavailable (HTTP %(status)d)", status=response.status_code),
                                 code=str(response.status_code), transient=True, payload=response.text[:2000])
         return response
 
@@ -47,7 +48,7 @@ def _request_never_left(error: requests.ConnectionError) -> bool:
 def _short(error: Exception) -> str:
     text = str(error)
     if "Connection refused" in text:
-        return "connection refused"
+        return _("connection refused")
     if "timed out" in text.lower():
-        return "timed out"
+        return _("timed out")
     return text[:200]

@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 
 import requests
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
@@ -71,19 +72,19 @@ class SimulatedProvider(Provider):
     def send(self, sms: OutboundSms) -> SendResult:
         time.sleep(float(self.settings.get("answer_delay_seconds") or 0))
         if sms.attempt <= int(self.settings.get("busy_attempts") or 0):
-            raise ProviderError("the simulated provider is busy (HTTP 503)", code="503", transient=True)
+            raise ProviderError(_("the simulated provider is busy (HTTP 503)"), code="503", transient=True)
         provider_id = "SIM" + secrets.token_hex(12)
         failing_digit = self.settings.get("fail_numbers_ending_with") or None
         report = {"message_id": provider_id, "status": "DELIVERED"}
         if failing_digit and sms.destination.endswith(failing_digit):
             report = {"message_id": provider_id, "status": "FAILED", "error_code": SIMULATED_FAILURE_CODE,
-                      "error_text": "The handset could not be reached (simulated)."}
+                      "error_text": _("The handset could not be reached (simulated).")}
         delay = float(self.settings.get("delivery_delay_seconds") or 0)
         delayed_poster.post_later(delay, sms.status_callback_url, report)
         return SendResult(provider_id, provider_status="ACCEPTED", payload={"message_id": provider_id})
 
     def check_connection(self) -> str:
-        return str(_l("The simulator is always reachable."))
+        return _("The simulator is always reachable.")
 
     def parse_status_callback(self, request: CallbackRequest) -> list[StatusEvent]:
         provider_status = required_value(request, "status")

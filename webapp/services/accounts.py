@@ -1,4 +1,6 @@
 """Users: the administrator, accounts and passwords."""
+from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from ..extensions import db
@@ -41,3 +43,8 @@ def authenticate(email: str, password: str) -> User | None:
 
 def active_admin_count() -> int:
     return db.session.scalar(select(func.count(User.id)).where(User.is_admin.is_(True), User.disabled.is_(False)))
+
+
+def in_users_language(user: User):
+    """For text written outside a request (by the worker) and stored for the user to read."""
+    return force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"])

@@ -95,12 +95,14 @@ def note_callback_received(phone: Phone) -> None:
 def record_connection_check(phone: Phone) -> None:
     """Runs in the worker: asks the provider whether the phone's settings work."""
     from ..providers.base import ProviderError
-    try:
-        phone.last_check_message = adapter_for(phone).check_connection()
-        phone.last_check_ok = True
-    except ProviderError as error:
-        phone.last_check_message = error.reason
-        phone.last_check_ok = False
+    from .accounts import in_users_language
+    with in_users_language(phone.user):
+        try:
+            phone.last_check_message = adapter_for(phone).check_connection()
+            phone.last_check_ok = True
+        except ProviderError as error:
+            phone.last_check_message = error.reason
+            phone.last_check_ok = False
     phone.last_check_at = utcnow()
     db.session.commit()
 

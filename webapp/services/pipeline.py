@@ -10,24 +10,31 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, select, update
 
 from .. import broker, statuses
 from ..extensions import db
-from ..models import Message, utcnow
+from ..models import EarlyStatusEvent, Message, utcnow
 from ..providers.base import OutboundSms, ProviderError
 from . import messages as message_service
+from .accounts import in_users_language
 from .phones import adapter_for, callback_url
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED_REASON = "interrupted, may have been sent"
+INTERRUPTED_REASON = _l("interrupted, may have been sent")
 
 
 def send_message(message_id: int, worker_name: str) -> None:
     message = db.session.get(Message, message_id)
     if message is None or message.status != statuses.QUEUED:
         return  # a duplicate job, or already canceled
+    with in_users_language(message.phone.user):
+        claim_and_send(message, worker_name)
+
+
+def claim_and_send(message: Message, worker_name: str) -> None:
     phone = message.phone
     if phone.rate_limit_per_second:
         # booked before the claim, so a crash while waiting leaves the message queued, not "maybe sent"
@@ -103,6 +110,14 @@ def requeue_lost_messages(batch_size: int = 1000) -> int:
     return len(lost)
 
 
+def forget_unmatched_early_events(max_age: timedelta = timedelta(days=2)) -> int:
+    """Reports for provider ids that never turned up (a provider's test call, say) are not kept for ever."""
+    result = db.session.execute(delete(EarlyStatusEvent).where(EarlyStatusEvent.received_at < utcnow() - max_age)
+                                .execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount
+
+
 def mark_interrupted_sends() -> int:
     """A message left in `sending` by a worker that died may or may not have reached the provider."""
     grace = timedelta(seconds=broker.heartbeat_ttl() * 2)
@@ -115,9 +130,11 @@ def mark_interrupted_sends() -> int:
     for message in stuck:
         if message.claimed_by in live_workers:
             continue
+        with in_users_language(message.phone.user):
+            reason = str(INTERRUPTED_REASON)
         if message_service.move_status(message, statuses.UNKNOWN, by_provider=False, expected=statuses.SENDING,
-                                       error_reason=INTERRUPTED_REASON):
-            message_service.add_event(message.id, statuses.UNKNOWN, reason=INTERRUPTED_REASON)
+                                       error_reason=reason):
+            message_service.add_event(message.id, statuses.UNKNOWN, reason=reason)
             count += 1
         db.session.commit()
     return count
