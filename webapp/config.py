@@ -54,6 +54,10 @@ def settings_from_environment() -> dict:
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 5.0),
         "WORKER_HEARTBEAT_TTL_SECONDS": _float("WORKER_HEARTBEAT_TTL_SECONDS", 15.0),
         "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 30.0),
+        "INBOUND_POLL_SECONDS": _float("INBOUND_POLL_SECONDS", 30.0),
+        "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com"),
+        "TWILIO_STATUS_POLL_AFTER_SECONDS": _float("TWILIO_STATUS_POLL_AFTER_SECONDS", 600.0),
+        "OVH_API_BASE_URL": os.environ.get("OVH_API_BASE_URL", ""),  # empty: the endpoint's real address
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

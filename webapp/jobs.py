@@ -8,7 +8,7 @@ from flask import current_app
 from .extensions import db
 from .models import Phone
 from .services import pipeline
-from .services.phones import adapter_for, callback_url, record_connection_check
+from .services.phones import adapter_for, callback_url, record_callback_installation, record_connection_check
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +54,44 @@ def send_message(message_id: int) -> None:
 
 
 def simulate_inbound(phone_id: int, sender: str, text: str) -> None:
-    phone = db.session.get(Phone, phone_id)
-    if phone is None or phone.deleted_at is not None:
+    phone = live_phone(phone_id)
+    if phone is None:
         return
     adapter_for(phone).simulate_inbound(callback_url(phone, "inbound"), sender, text)
 
 
 def check_connection(phone_id: int) -> None:
-    phone = db.session.get(Phone, phone_id)
-    if phone is not None and phone.deleted_at is None:
+    phone = live_phone(phone_id)
+    if phone is not None:
         record_connection_check(phone)
+
+
+def live_phone(phone_id: int) -> Phone | None:
+    phone = db.session.get(Phone, phone_id)
+    return phone if phone is not None and phone.deleted_at is None else None
+
+
+def poll_statuses(phone_id: int, message_ids: list[int]) -> None:
+    phone = live_phone(phone_id)
+    if phone is not None:
+        pipeline.poll_statuses(phone, message_ids)
+
+
+def poll_inbound(phone_id: int) -> None:
+    phone = live_phone(phone_id)
+    if phone is not None:
+        pipeline.poll_inbound(phone)
+
+
+def install_callbacks(phone_id: int) -> None:
+    phone = live_phone(phone_id)
+    if phone is not None:
+        record_callback_installation(phone)
 
 
 def sweep() -> None:
     pipeline.requeue_lost_messages()
     pipeline.mark_interrupted_sends()
+    pipeline.enqueue_due_status_polls()
+    pipeline.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"])
     pipeline.forget_unmatched_early_events()
-    current_app.logger.debug("sweep done")

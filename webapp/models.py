@@ -90,6 +90,8 @@ class Message(db.Model):
     # the pipeline's bookkeeping
     enqueued_at = db.Column(db.DateTime)
     claimed_by = db.Column(db.String(100))
+    next_status_poll_at = db.Column(db.DateTime, index=True)  # for providers we ask rather than wait for
+    status_poll_count = db.Column(db.Integer, nullable=False, default=0, server_default="0")
 
     phone = db.relationship("Phone")
     events = db.relationship("MessageEvent", order_by="MessageEvent.id", back_populates="message",

@@ -1,4 +1,4 @@
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
@@ -8,7 +8,7 @@ from ..models import Phone
 from ..numbers import InvalidNumber, to_e164
 from ..providers import PROVIDERS, provider_class
 from ..services import phones as phone_service
-from .forms import PhoneActionForm, SimulateInboundForm, phone_form_class, setting_values
+from .forms import SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, phone_form_class, setting_values
 
 bp = Blueprint("phones", __name__, url_prefix="/phones")
 
@@ -23,6 +23,14 @@ def owned_phone(phone_id: int) -> Phone:
 def guarded_post():
     if not PhoneActionForm().validate_on_submit():
         abort(400, _("The form expired. Reload the page and try again."))
+
+
+def settings_are_consistent(form, provider) -> bool:
+    """The adapter's checks that involve several fields; their errors go under the fields."""
+    errors = provider.settings_errors(setting_values(form))
+    for name, message in errors.items():
+        form[SETTING_PREFIX + name].errors.append(message)
+    return not errors
 
 
 @bp.route("/")
@@ -45,7 +53,7 @@ def create(provider_key):
         abort(404)
     provider = provider_class(provider_key)
     form = phone_form_class(provider, editing=False)()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and settings_are_consistent(form, provider):
         phone = Phone(user_id=current_user.id, provider_key=provider_key)
         phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
         flash(_("Phone “%(name)s” added.", name=phone.name), "success")
@@ -61,7 +69,7 @@ def edit(phone_id):
     phone = owned_phone(phone_id)
     provider = provider_class(phone.provider_key)
     form = phone_form_class(provider, editing=True)()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and settings_are_consistent(form, provider):
         phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
         flash(_("Phone “%(name)s” saved.", name=phone.name), "success")
         return redirect(url_for("phones.show", phone_id=phone.id))
@@ -85,6 +93,7 @@ def show(phone_id):
     return render_template(
         "phones/show.html", phone=phone, provider=provider, urls=urls, steps=steps,
         loopback_warning=phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
+        checking=request.args.get("checking") == "1",
         simulate_form=SimulateInboundForm() if provider.simulates_inbound else None)
 
 
@@ -101,11 +110,26 @@ def health(phone_id):
 def test_connection(phone_id):
     guarded_post()
     phone = owned_phone(phone_id)
+    return ask_worker(phone, "webapp.jobs.check_connection")
+
+
+@bp.route("/<int:phone_id>/install-callbacks", methods=["POST"])
+@login_required
+def install_callbacks(phone_id):
+    guarded_post()
+    phone = owned_phone(phone_id)
+    if not provider_class(phone.provider_key).installs_callbacks:
+        abort(404)
+    return ask_worker(phone, "webapp.jobs.install_callbacks")
+
+
+def ask_worker(phone, job):
     try:
-        phone_service.request_connection_check(phone)
+        phone_service.request_provider_check(phone, job)
     except RedisError:
-        flash(_("The background worker cannot be reached, so the test cannot run now."), "error")
-    return redirect(url_for("phones.show", phone_id=phone.id, _anchor="connection"))
+        flash(_("The background worker cannot be reached, so this cannot be done now."), "error")
+        return redirect(url_for("phones.show", phone_id=phone.id, _anchor="connection"))
+    return redirect(url_for("phones.show", phone_id=phone.id, checking=1, _anchor="connection"))
 
 
 @bp.route("/<int:phone_id>/rotate-token", methods=["POST"])

@@ -161,6 +161,14 @@ class Provider:
     setup_steps = ()
     status_map = {}  # the provider's status names -> ours
     simulates_inbound = False  # True when the phone's page can make up an incoming SMS
+    # Optional abilities; each True only where the matching method below is implemented.
+    polls_statuses = False  # fetch_statuses
+    polls_inbound = False  # list_inbound and acknowledge_inbound
+    installs_callbacks = False  # install_callbacks
+    # delays (seconds) before each status poll of a sent message, counted from the send;
+    # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out
+    status_poll_delays: tuple = ()
+    unknown_when_polls_run_out = False
 
     def __init__(self, settings: dict, http, options: dict | None = None):
         self.settings = settings  # the phone's settings, secrets decrypted
@@ -189,6 +197,31 @@ class Provider:
 
     def inbound_callback_reply(self) -> CallbackReply:
         return CallbackReply("OK")
+
+    @classmethod
+    def settings_errors(cls, values: dict) -> dict:
+        """Errors that involve several fields, as {field name: message}."""
+        return {}
+
+    def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:
+        raise UnsupportedFeature(_("%(provider)s cannot be asked for delivery statuses", provider=self.name))
+
+    def list_inbound(self) -> list[InboundSms]:
+        raise UnsupportedFeature(_("%(provider)s cannot be asked for incoming SMS", provider=self.name))
+
+    def wants_inbound_polling(self) -> bool:
+        """Whether this phone's settings ask for incoming SMS to be fetched rather than pushed."""
+        return self.polls_inbound
+
+    def acknowledge_inbound(self, provider_message_id: str) -> None:
+        """Tells the provider an incoming SMS is stored, so that it is not listed again."""
+
+    def install_callbacks(self, status_url: str, inbound_url: str) -> str:
+        raise UnsupportedFeature(_("%(provider)s cannot set its callback URLs itself", provider=self.name))
+
+    def status_poll_delay(self, polls_done: int) -> float | None:
+        delays = self.status_poll_delays
+        return delays[polls_done] if polls_done < len(delays) else None
 
     def map_status(self, provider_status: str) -> str:
         from webapp import statuses

@@ -6,7 +6,7 @@ from ..crypto import decrypt_secrets, encrypt_secrets
 from ..extensions import db
 from ..models import Phone, new_callback_token, utcnow
 from ..providers import provider_class
-from ..providers.base import Provider
+from ..providers.base import Provider, ProviderError
 from ..providers.http import ProviderHttp
 
 
@@ -92,13 +92,13 @@ def note_callback_received(phone: Phone) -> None:
     phone.last_callback_at = utcnow()
 
 
-def record_connection_check(phone: Phone) -> None:
-    """Runs in the worker: asks the provider whether the phone's settings work."""
-    from ..providers.base import ProviderError
+def record_provider_check(phone: Phone, ask) -> None:
+    """Runs in the worker: `ask(adapter)` talks to the provider and returns a sentence for the
+    phone's page; a ProviderError's reason is shown instead."""
     from .accounts import in_users_language
     with in_users_language(phone.user):
         try:
-            phone.last_check_message = adapter_for(phone).check_connection()
+            phone.last_check_message = ask(adapter_for(phone))
             phone.last_check_ok = True
         except ProviderError as error:
             phone.last_check_message = error.reason
@@ -107,10 +107,20 @@ def record_connection_check(phone: Phone) -> None:
     db.session.commit()
 
 
-def request_connection_check(phone: Phone) -> None:
+def record_connection_check(phone: Phone) -> None:
+    record_provider_check(phone, lambda adapter: adapter.check_connection())
+
+
+def record_callback_installation(phone: Phone) -> None:
+    record_provider_check(phone, lambda adapter: adapter.install_callbacks(
+        callback_url(phone, "status"), callback_url(phone, "inbound")))
+
+
+def request_provider_check(phone: Phone, job: str) -> None:
+    """Clears the last result, so that the page waits for the new one, and asks the worker."""
     from .. import broker
     phone.last_check_at = None
     phone.last_check_ok = None
     phone.last_check_message = None
     db.session.commit()
-    broker.enqueue_job("webapp.jobs.check_connection", phone.id)
+    broker.enqueue_job(job, phone.id)

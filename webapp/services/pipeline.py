@@ -49,8 +49,9 @@ def claim_and_send(message: Message, worker_name: str) -> None:
 
     sms = OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
                       status_callback_url=callback_url(phone, "status"), attempt=attempt)
+    adapter = adapter_for(phone)
     try:
-        result = adapter_for(phone).send(sms)
+        result = adapter.send(sms)
     except ProviderError as error:
         record_send_failure(message, error, attempt)
         return
@@ -58,8 +59,10 @@ def claim_and_send(message: Message, worker_name: str) -> None:
         log.exception("sending message %s failed unexpectedly", message.id)
         record_send_failure(message, ProviderError(_("internal error while sending"), maybe_sent=True), attempt)
         return
+    first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
     message_service.move_status(message, statuses.SENT, by_provider=True, expected=statuses.SENDING,
-                                provider_message_id=result.provider_message_id)
+                                provider_message_id=result.provider_message_id,
+                                next_status_poll_at=utcnow() + timedelta(seconds=first_poll) if first_poll else None)
     message_service.add_event(message.id, statuses.SENT, provider_status=result.provider_status,
                               payload=result.payload)
     db.session.commit()
@@ -138,3 +141,93 @@ def mark_interrupted_sends() -> int:
             count += 1
         db.session.commit()
     return count
+
+
+POLL_BATCH_SIZE = 100
+POLL_LEASE = timedelta(minutes=2)
+
+
+def enqueue_due_status_polls(limit: int = 2000) -> int:
+    """Messages whose provider we ask for their status, grouped in one job per phone and batch."""
+    due = db.session.execute(select(Message.id, Message.phone_id).where(
+        Message.next_status_poll_at <= utcnow(), Message.status.in_([statuses.SENT, statuses.UNKNOWN]))
+        .order_by(Message.next_status_poll_at).limit(limit)).all()
+    if not due:
+        return 0
+    # leased: not picked again before the job has had time to run
+    db.session.execute(update(Message).where(Message.id.in_([row.id for row in due]))
+                       .values(next_status_poll_at=utcnow() + POLL_LEASE).execution_options(synchronize_session=False))
+    db.session.commit()
+    by_phone = {}
+    for row in due:
+        by_phone.setdefault(row.phone_id, []).append(row.id)
+    for phone_id, message_ids in by_phone.items():
+        for start in range(0, len(message_ids), POLL_BATCH_SIZE):
+            broker.enqueue_job("webapp.jobs.poll_statuses", phone_id, message_ids[start:start + POLL_BATCH_SIZE])
+    return len(due)
+
+
+def poll_statuses(phone, message_ids: list[int]) -> None:
+    adapter = adapter_for(phone)
+    messages = db.session.scalars(select(Message).where(
+        Message.id.in_(message_ids), Message.phone_id == phone.id, Message.provider_message_id.isnot(None))).all()
+    if not messages:
+        return
+    with in_users_language(phone.user):
+        try:
+            events = adapter.fetch_statuses([message.provider_message_id for message in messages])
+        except ProviderError as error:
+            log.warning("could not poll statuses of phone %s: %s", phone.id, error.reason)
+            events = []
+        for event in events:
+            message_service.record_status_event(phone, event)
+        for message in messages:
+            db.session.refresh(message)
+            schedule_next_status_poll(adapter, message)
+
+
+def schedule_next_status_poll(adapter, message: Message) -> None:
+    polls_done = message.status_poll_count + 1
+    delay = None if message.is_final else adapter.status_poll_delay(polls_done)
+    next_at = message.created_at + timedelta(seconds=delay) if delay is not None else None
+    if next_at is not None and next_at < utcnow():
+        next_at = utcnow() + timedelta(seconds=1)
+    db.session.execute(update(Message).where(Message.id == message.id).values(
+        status_poll_count=polls_done, next_status_poll_at=next_at).execution_options(synchronize_session=False))
+    if delay is None and not message.is_final and adapter.unknown_when_polls_run_out:
+        reason = _("no delivery report after %(count)d checks", count=polls_done)
+        if message_service.move_status(message, statuses.UNKNOWN, by_provider=True, error_reason=reason):
+            message_service.add_event(message.id, statuses.UNKNOWN, reason=reason)
+    db.session.commit()
+
+
+def enqueue_inbound_polls(interval_seconds: float) -> int:
+    """Phones whose provider must be asked for incoming SMS, each at most once per interval."""
+    from ..models import Phone
+    from ..providers import PROVIDERS
+    polling_keys = [key for key, provider in PROVIDERS.items() if provider.polls_inbound]
+    if not polling_keys:
+        return 0
+    phones = db.session.scalars(select(Phone.id).where(Phone.provider_key.in_(polling_keys),
+                                                      Phone.deleted_at.is_(None))).all()
+    connection = broker.redis_connection()
+    count = 0
+    for phone_id in phones:
+        if connection.set(f"smsdesk:inbound-poll:{phone_id}", "1", nx=True, px=int(interval_seconds * 1000)):
+            broker.enqueue_job("webapp.jobs.poll_inbound", phone_id)
+            count += 1
+    return count
+
+
+def poll_inbound(phone) -> int:
+    """Each incoming SMS is stored before the provider is told to forget it, so a crash in between
+    loses nothing (and storing it twice is prevented by its provider id)."""
+    adapter = adapter_for(phone)
+    if not adapter.polls_inbound or not adapter.wants_inbound_polling():
+        return 0
+    stored = 0
+    for inbound in adapter.list_inbound():
+        message_service.record_inbound(phone, inbound)
+        adapter.acknowledge_inbound(inbound.provider_message_id)
+        stored += 1
+    return stored
