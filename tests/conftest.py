@@ -153,8 +153,8 @@ def live_server(app, live_port):
 
 
 class WorkerProcess:
-    def __init__(self, app_config):
-        self.env = dict(os.environ)
+    def __init__(self, app_config, **extra_env):
+        self.env = dict(os.environ, **extra_env)
         for name in ("INSTANCE_PATH", "SECRET_KEY", "PUBLIC_BASE_URL", "REDIS_URL", "SEND_RETRY_BASE_SECONDS",
                      "SWEEP_INTERVAL_SECONDS", "REQUEUE_AFTER_SECONDS", "WORKER_HEARTBEAT_TTL_SECONDS"):
             self.env[name] = str(app_config[name])
@@ -195,8 +195,8 @@ class WorkerProcess:
 def start_worker(app_config):
     workers = []
 
-    def start():
-        worker = WorkerProcess(app_config).start()
+    def start(**extra_env):
+        worker = WorkerProcess(app_config, **extra_env).start()
         workers.append(worker)
         return worker
     yield start
@@ -244,7 +244,7 @@ def post_form(client, page_url, data, action=None, csrf_field="csrf_token", **kw
     return client.post(action or page_url, data=data, **kwargs)
 
 
-def wait_for(condition, timeout=15.0, interval=0.1, message="condition"):
+def wait_for(condition, timeout=30.0, interval=0.1, message="condition"):
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

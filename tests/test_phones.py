@@ -38,13 +38,21 @@ def test_the_phone_page_shows_callback_urls_steps_capabilities_and_a_loopback_wa
     assert f"/callbacks/{phone.public_id}/{phone.callback_token}/status" in page
     assert f"/callbacks/{phone.public_id}/{phone.callback_token}/inbound" in page
     assert "Copy" in page and "How to set up this phone" in page
-    assert "only this computer can reach" in page  # PUBLIC_BASE_URL is 127.0.0.1 in tests
     assert "Simulate an incoming SMS" in page
+    # the simulator calls from this machine, so its local address needs no warning
+
+
+def test_a_local_address_is_flagged_on_a_real_providers_phone(logged_in, user):
+    phone = make_phone(user, provider_key="twilio", account_sid="AC" + "a" * 32, auth_token="b" * 32,
+                       number="+15005550006")
+    page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
+    assert "only this computer can reach" in page
 
 
 def test_no_loopback_warning_with_a_public_address(app, logged_in, user):
     app.config["PUBLIC_BASE_URL"] = "https://sms.example.org"
-    phone = make_phone(user)
+    phone = make_phone(user, provider_key="twilio", account_sid="AC" + "a" * 32, auth_token="b" * 32,
+                       number="+15005550006")
     page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
     assert "https://sms.example.org/callbacks/" in page
     assert "only this computer can reach" not in page

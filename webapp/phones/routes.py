@@ -92,7 +92,7 @@ def show(phone_id):
              for step in provider.setup_steps]
     return render_template(
         "phones/show.html", phone=phone, provider=provider, urls=urls, steps=steps,
-        loopback_warning=phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
+        loopback_warning=provider.calls_from_internet and phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
         checking=request.args.get("checking") == "1",
         simulate_form=SimulateInboundForm() if provider.simulates_inbound else None)
 

@@ -1,9 +1,11 @@
 """The registry of provider adapters, keyed by a short name stored on each phone."""
 from .base import Provider
+from .ovh import OvhProvider
 from .simulator import SimulatedProvider
+from .twilio import TwilioProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
-    cls.key: cls for cls in (SimulatedProvider,)
+    cls.key: cls for cls in (SimulatedProvider, TwilioProvider, OvhProvider)
 }
 
 

@@ -101,6 +101,12 @@ class CallbackRequest:
         values = self.form.get(name) or self.query.get(name)
         return values[0] if values else default
 
+    def flat_fields(self) -> dict:
+        """The query string and form fields, one value each, to keep as the raw payload."""
+        fields = {name: values[0] for name, values in self.query.items()}
+        fields.update({name: values[0] for name, values in self.form.items()})
+        return fields
+
     def json(self) -> Any:
         try:
             return json.loads(self.body)
@@ -161,6 +167,7 @@ class Provider:
     setup_steps = ()
     status_map = {}  # the provider's status names -> ours
     simulates_inbound = False  # True when the phone's page can make up an incoming SMS
+    calls_from_internet = True  # False when the callbacks come from this machine, so a local address is fine
     # Optional abilities; each True only where the matching method below is implemented.
     polls_statuses = False  # fetch_statuses
     polls_inbound = False  # list_inbound and acknowledge_inbound
@@ -193,10 +200,10 @@ class Provider:
         raise CallbackRejected(404, "this phone receives no SMS")
 
     def status_callback_reply(self) -> CallbackReply:
-        return CallbackReply("OK")
+        return CallbackReply("")
 
     def inbound_callback_reply(self) -> CallbackReply:
-        return CallbackReply("OK")
+        return CallbackReply("")
 
     @classmethod
     def settings_errors(cls, values: dict) -> dict:

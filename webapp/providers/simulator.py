@@ -67,6 +67,7 @@ class SimulatedProvider(Provider):
         _l("Use “Simulate an incoming SMS” below to receive a made-up reply in the conversation."),
     )
     simulates_inbound = True
+    calls_from_internet = False
     status_map = {"DELIVERED": statuses.DELIVERED, "FAILED": statuses.FAILED, "SENT": statuses.SENT}
 
     def send(self, sms: OutboundSms) -> SendResult:
@@ -96,7 +97,7 @@ class SimulatedProvider(Provider):
             provider_status=provider_status,
             error_code=request.value("error_code"),
             reason=request.value("error_text"),
-            payload={name: values[0] for name, values in request.form.items()},
+            payload=request.flat_fields(),
         )]
 
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundSms]:
@@ -104,7 +105,7 @@ class SimulatedProvider(Provider):
             provider_message_id=required_value(request, "message_id"),
             sender=required_value(request, "from"),
             text=request.value("text", ""),
-            payload={name: values[0] for name, values in request.form.items()},
+            payload=request.flat_fields(),
         )]
 
     def simulate_inbound(self, inbound_url: str, sender: str, text: str) -> None:

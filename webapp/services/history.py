@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from flask_babel import get_timezone
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from .. import statuses
 from ..extensions import db
@@ -68,7 +69,9 @@ def messages_after(user, filters: HistoryFilters, after_id: int, limit: int = 20
 
 
 def user_message(user, message_id: int) -> Message | None:
-    return db.session.scalar(select(Message).where(Message.id == message_id, Message.user_id == user.id))
+    # with its timeline in the same query, so that its status and its events agree
+    return db.session.scalar(select(Message).options(joinedload(Message.events))
+                             .where(Message.id == message_id, Message.user_id == user.id))
 
 
 def message_statuses(user, message_ids: list[int]) -> list[Message]:

@@ -1,0 +1,181 @@
+"""The OVH SMS phone against a fake OVH API that checks signatures as the real one does."""
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from webapp import statuses
+from webapp.extensions import db
+from webapp.models import Message
+from webapp.services import pipeline
+from webapp.services.messages import queue_outbound, record_inbound
+from webapp.services.phones import adapter_for, callback_url, record_callback_installation, record_connection_check
+
+from .conftest import make_phone, post_form, reload_message, wait_for
+from .fakes.ovh import FakeOvh
+
+APP_KEY, APP_SECRET, CONSUMER_KEY = "TDPKJdwZwAQPwKX2", "9ufkBmLaTQ9nz5yMUlg79taH0GNnzDjk", "5mBuy6SUQcRw2ZUxg0cG68BoDKpED4KY"
+
+
+@pytest.fixture
+def ovh(app):
+    with FakeOvh(app_key=APP_KEY, app_secret=APP_SECRET, consumer_key=CONSUMER_KEY,
+                 virtual_numbers=("0033612345600",), senders=("SMSDesk",)) as fake:
+        app.config["OVH_API_BASE_URL"] = fake.base_url
+        yield fake
+
+
+def ovh_phone(user, fake, **overrides):
+    settings = dict(endpoint="ovh-eu", application_key=fake.app_key, application_secret=fake.app_secret,
+                    consumer_key=fake.consumer_key, service_name=fake.service_name,
+                    virtual_number="+33612345600", sender="", inbound_mode="push")
+    settings.update(overrides)
+    return make_phone(user, provider_key="ovh", name="OVH", **settings)
+
+
+def send_now(message_id):
+    """What the worker does for one message, run here so the test can look at the wire."""
+    pipeline.send_message(message_id, "test-worker")
+    return reload_message(message_id)
+
+
+def test_sending_from_a_virtual_number_uses_its_jobs_path_and_stores_ovhs_id(ovh, user):
+    phone = ovh_phone(user, ovh)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Bonjour à tous")
+    message = send_now(message_id)
+    assert message.status == statuses.SENT
+    request = ovh.sends()[-1]
+    assert request.path == "/1.0/sms/sms-ab12345-1/virtualNumbers/0033612345600/jobs"
+    assert request.json == {"message": "Bonjour à tous", "receivers": ["+33698765432"], "charset": "UTF-8"}
+    assert message.provider_message_id == str(max(ovh.jobs))
+
+
+def test_sending_with_a_sender_name_uses_the_accounts_jobs_without_stop_clause(ovh, user):
+    phone = ovh_phone(user, ovh, virtual_number="", sender="SMSDesk")
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hi")
+    assert send_now(message_id).status == statuses.SENT
+    request = ovh.sends()[-1]
+    assert request.path == "/1.0/sms/sms-ab12345-1/jobs"
+    assert request.json["sender"] == "SMSDesk" and request.json["noStopClause"] is True
+
+
+def test_a_clock_far_from_ovhs_is_corrected_with_auth_time(app, user):
+    with FakeOvh(app_key=APP_KEY, app_secret=APP_SECRET, consumer_key=CONSUMER_KEY, time_offset=900) as fake:
+        app.config["OVH_API_BASE_URL"] = fake.base_url
+        phone = ovh_phone(user, fake)
+        record_connection_check(phone)
+        assert phone.last_check_ok, phone.last_check_message
+        assert "100" in phone.last_check_message  # the credits left
+
+
+@pytest.mark.parametrize("field, value, says", [
+    ("application_key", "WrongKey12345678", "OVH refused the API keys"),
+    ("consumer_key", "WrongConsumerKey123", "OVH refused the API keys"),
+    ("application_secret", "WrongSecret1234567", "OVH refused the request's signature"),
+    ("service_name", "sms-zz99999-1", "check the service name"),
+])
+def test_wrong_settings_are_explained_by_the_connection_test(ovh, user, field, value, says):
+    phone = ovh_phone(user, ovh, **{field: value})
+    record_connection_check(phone)
+    assert phone.last_check_ok is False
+    assert says in phone.last_check_message
+
+
+def test_a_destination_ovh_lists_as_invalid_fails_even_though_ovh_answered_200(ovh, user):
+    phone = ovh_phone(user, ovh)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hi")
+    message = db.session.get(Message, message_id)
+    message.remote_number = "+12"  # a number OVH refuses, which our own validation would have stopped
+    db.session.commit()
+    message = send_now(message_id)
+    assert message.status == statuses.FAILED
+    assert "considers the number invalid" in message.error_reason
+
+
+@pytest.mark.parametrize("status_code", [429, 500, 503])
+def test_an_unavailable_ovh_is_retried_later(ovh, user, status_code):
+    phone = ovh_phone(user, ovh)
+    ovh.fail_next(status_code, "Service unavailable")
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hi")
+    message = send_now(message_id)
+    assert message.status == statuses.QUEUED and message.attempt_count == 1
+    assert f"HTTP {status_code}" in message.events[-1].reason
+    assert send_now(message_id).status == statuses.SENT
+
+
+@pytest.mark.parametrize("dlr, expected", [
+    ("1", statuses.DELIVERED), ("2", statuses.FAILED), ("16", statuses.FAILED),
+    ("8", statuses.SENT), ("4", statuses.SENT), ("3", statuses.UNKNOWN),
+])
+def test_delivery_receipts_map_to_our_statuses(ovh, client, user, dlr, expected):
+    phone = ovh_phone(user, ovh)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hi")
+    message = send_now(message_id)
+    status_path = urlsplit(callback_url(phone, "status")).path
+    response = client.get(f"{status_path}?id={message.provider_message_id}&dlr={dlr}&receiver=%2B33698765432")
+    assert response.status_code == 200
+    message = reload_message(message_id)
+    # a queued (4) report after sending changes nothing; an unknown code cannot undo "sent"
+    assert message.status == (statuses.SENT if expected == statuses.UNKNOWN else expected)
+    assert message.events[-1].provider_status == f"dlr {dlr}"
+
+
+def test_the_button_sets_both_callback_urls_on_the_ovh_account(ovh, user, logged_in):
+    phone = ovh_phone(user, ovh)
+    record_callback_installation(phone)
+    assert phone.last_check_ok, phone.last_check_message
+    assert ovh.account["callBack"] == callback_url(phone, "status")
+    assert ovh.account["smsResponse"]["cgiUrl"] == callback_url(phone, "inbound")
+    assert ovh.account["smsResponse"]["responseType"] == "cgi"
+    assert "Set the callback URLs at OVH SMS for me" in logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
+
+
+def test_polling_stores_each_incoming_sms_once_then_deletes_it_at_ovh(ovh, user):
+    phone = ovh_phone(user, ovh, inbound_mode="poll")
+    ovh.queue_incoming("+33698765432", "Oui, je viens", virtual_number="0033612345600")
+    # a crash after storing and before deleting: the SMS is still listed at OVH
+    record_inbound(phone, adapter_for(phone).list_inbound()[0])
+    ovh.queue_incoming("+33611111111", "Moi aussi", virtual_number="0033612345600")
+
+    assert pipeline.poll_inbound(phone) == 2
+    texts = sorted(m.body for m in db.session.scalars(select(Message)))
+    assert texts == ["Moi aussi", "Oui, je viens"]  # the first one once
+    assert ovh.incoming == {}
+
+
+def test_phones_set_to_push_are_not_polled(ovh, user):
+    phone = ovh_phone(user, ovh, inbound_mode="push")
+    ovh.queue_incoming("+33698765432", "Hi", virtual_number="0033612345600")
+    assert pipeline.poll_inbound(phone) == 0
+
+
+def test_the_settings_form_wants_a_number_or_a_sender_but_not_both(logged_in):
+    base = {"name": "OVH", "setting_endpoint": "ovh-eu", "setting_application_key": APP_KEY,
+            "setting_application_secret": APP_SECRET, "setting_consumer_key": CONSUMER_KEY,
+            "setting_service_name": "sms-ab12345-1", "setting_inbound_mode": "push"}
+    neither = post_form(logged_in, "/phones/new/ovh", base).get_data(as_text=True)
+    assert "Fill in your virtual number, or a sender name below." in neither
+    both = post_form(logged_in, "/phones/new/ovh", dict(base, setting_virtual_number="+33612345600",
+                                                        setting_sender="SMSDesk")).get_data(as_text=True)
+    assert "not both" in both
+    response = post_form(logged_in, "/phones/new/ovh", dict(base, setting_virtual_number="+33612345600"))
+    assert response.status_code == 302
+
+
+def test_an_sms_sent_through_the_worker_is_delivered_by_ovhs_callback(ovh, app, live_server, start_worker, user):
+    ovh.auto_dlr = True
+    phone = ovh_phone(user, ovh)
+    record_callback_installation(phone)
+    start_worker(OVH_API_BASE_URL=ovh.base_url)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Through the worker")
+    wait_for(lambda: reload_message(message_id).status == statuses.DELIVERED, message="delivered")
+
+
+def test_an_sms_pushed_by_ovh_arrives_in_the_conversation(ovh, live_server, user):
+    phone = ovh_phone(user, ovh)
+    record_callback_installation(phone)
+    response = ovh.push_incoming("+33698765432", "Réponse par CGI")
+    assert response.status_code == 200 and response.text == ""
+    message = db.session.scalar(select(Message))
+    assert (message.remote_number, message.body, message.direction) == ("+33698765432", "Réponse par CGI",
+                                                                         Message.INBOUND)

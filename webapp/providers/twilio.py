@@ -1,0 +1,200 @@
+"""Twilio Programmable Messaging with a virtual number (API 2010-04-01)."""
+import base64
+import hashlib
+import hmac
+from urllib.parse import urlsplit, urlunsplit
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from .. import statuses
+from .base import (
+    CallbackRejected,
+    CallbackReply,
+    CallbackRequest,
+    Capability,
+    InboundSms,
+    OutboundSms,
+    Provider,
+    ProviderError,
+    SendResult,
+    SettingField,
+    StatusEvent,
+    required_value,
+)
+
+API_VERSION = "2010-04-01"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+# Twilio error codes a user can act on, in their words
+ERROR_EXPLANATIONS = {
+    20003: _l("Twilio refused the Account SID or the Auth Token: check them in the phone's settings."),
+    20404: _l("Twilio does not know this message or account."),
+    21211: _l("Twilio says the destination number is not valid."),
+    21408: _l("Your Twilio account is not allowed to send SMS to this country (Messaging Geo-Permissions)."),
+    21606: _l("This Twilio number cannot send SMS: check the number in the phone's settings."),
+    21610: _l("The recipient has replied STOP to your number and no longer receives your SMS."),
+    21614: _l("The destination number cannot receive SMS."),
+    30003: _l("The handset is unreachable (switched off or out of coverage)."),
+    30004: _l("The message was blocked (the recipient blocks your number, or the carrier does)."),
+    30005: _l("The destination number does not exist."),
+    30006: _l("The destination is a landline or cannot receive SMS."),
+    30007: _l("The carrier filtered the message as spam."),
+    30008: _l("The carrier could not deliver the message (unknown error)."),
+}
+
+
+def twilio_signature(auth_token: str, url: str, params: dict) -> str:
+    """X-Twilio-Signature: HMAC-SHA1 of the URL followed by every POST parameter, sorted."""
+    payload = url
+    for name in sorted(params):
+        for value in sorted(set(params[name])):
+            payload += name + value
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode().strip()
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL as called, with and without its default port: Twilio signs either form."""
+    parts = urlsplit(url)
+    default_port = 443 if parts.scheme == "https" else 80
+    host = parts.hostname or ""
+    with_port = parts._replace(netloc=f"{host}:{parts.port or default_port}")
+    without_port = parts._replace(netloc=host) if parts.port in (None, default_port) else parts
+    return list(dict.fromkeys([url, urlunsplit(with_port), urlunsplit(without_port)]))
+
+
+class TwilioProvider(Provider):
+    key = "twilio"
+    name = _l("Twilio virtual number")
+    description = _l("A phone number rented from Twilio. Your contacts can text it, and you get delivery reports.")
+    fields = (
+        SettingField("account_sid", _l("Account SID"),
+                     _l("On the home page of your Twilio Console, under “Account Info”. It starts with AC."),
+                     pattern=r"AC[0-9a-fA-F]{32}",
+                     pattern_message=_l("An Account SID is AC followed by 32 letters and digits.")),
+        SettingField("auth_token", _l("Auth Token"),
+                     _l("Just below the Account SID: click “Show” and copy it."), secret=True,
+                     pattern=r"[0-9a-fA-F]{32}", pattern_message=_l("An Auth Token has 32 letters and digits.")),
+        SettingField("number", _l("Your Twilio number"),
+                     _l("As shown in Phone Numbers → Active numbers, with the country code, e.g. +33757000000."),
+                     pattern=r"\+[1-9]\d{5,14}",
+                     pattern_message=_l("Write the number with + and the country code, without spaces.")),
+    )
+    capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    setup_steps = (
+        _l("Sign up at Twilio and buy a phone number that can send and receive SMS (Console → Phone Numbers → "
+           "Buy a number). Some countries need a manual check by Twilio first: wait until the number is active."),
+        _l("Copy the Account SID and the Auth Token from the home page of your Twilio Console, and the number "
+           "from Phone Numbers → Active numbers, into this phone's settings."),
+        _l("Delivery reports need nothing more: SMS Desk gives Twilio the status URL with every SMS it sends."),
+        _l("To receive SMS: in Twilio, open Phone Numbers → Active numbers → your number → Messaging "
+           "configuration. Under “A message comes in”, choose Webhook, paste this URL and choose HTTP POST: "
+           "{inbound_url}"),
+        _l("Click “Test the connection” below to check the Account SID and Auth Token."),
+    )
+    status_map = {
+        "accepted": statuses.QUEUED, "scheduled": statuses.QUEUED, "queued": statuses.QUEUED,
+        "sending": statuses.QUEUED, "sent": statuses.SENT, "partially_delivered": statuses.SENT,
+        "delivered": statuses.DELIVERED, "read": statuses.DELIVERED,
+        "undelivered": statuses.FAILED, "failed": statuses.FAILED, "canceled": statuses.FAILED,
+    }
+    polls_statuses = True
+
+    @property
+    def status_poll_delays(self):
+        first = float(self.options.get("TWILIO_STATUS_POLL_AFTER_SECONDS", 600))
+        return (first, first * 3, first * 12, first * 72)  # e.g. 10 min, 30 min, 2 h, 12 h after sending
+
+    # ---- the API ----
+
+    def api_url(self, path: str) -> str:
+        base = self.options.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+        return f"{base}/{API_VERSION}/Accounts/{self.settings['account_sid']}{path}"
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        response = self.http.request(method, self.api_url(path), auth=(self.settings["account_sid"],
+                                                                        self.settings["auth_token"]),
+                                     headers={"Accept": "application/json"}, **kwargs)
+        body = _json_or_empty(response)
+        if response.status_code >= 400:
+            raise twilio_error(response.status_code, body)
+        return body
+
+    def send(self, sms: OutboundSms) -> SendResult:
+        body = self.call("POST", "/Messages.json", data={
+            "To": sms.destination, "From": self.settings["number"], "Body": sms.text,
+            "StatusCallback": sms.status_callback_url})
+        return SendResult(provider_message_id=body["sid"], provider_status=body.get("status"), payload=body)
+
+    def check_connection(self) -> str:
+        account = self.call("GET", ".json")
+        return _("Twilio accepted the credentials of the account “%(name)s” (%(status)s).",
+                 name=account.get("friendly_name", self.settings["account_sid"]),
+                 status=account.get("status", "active"))
+
+    def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:
+        events = []
+        for sid in provider_message_ids:
+            body = self.call("GET", f"/Messages/{sid}.json")
+            events.append(self.status_event(sid, body.get("status", ""), body.get("error_code"), body))
+        return events
+
+    # ---- callbacks ----
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        signature = request.headers.get("x-twilio-signature")
+        if not signature:
+            raise CallbackRejected(403, "missing X-Twilio-Signature")
+        params = request.form if request.method == "POST" else {}
+        token = self.settings["auth_token"]
+        if not any(hmac.compare_digest(twilio_signature(token, url, params), signature)
+                   for url in url_variants(request.url)):
+            raise CallbackRejected(403, "invalid X-Twilio-Signature")
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusEvent]:
+        return [self.status_event(required_value(request, "MessageSid"), required_value(request, "MessageStatus"),
+                                  request.value("ErrorCode"), request.flat_fields())]
+
+    def status_event(self, sid: str, provider_status: str, error_code, payload) -> StatusEvent:
+        status = self.map_status(provider_status)
+        reason = None
+        if status == statuses.FAILED or error_code:
+            reason = explain(error_code) or _("Twilio reported the message as %(status)s.", status=provider_status)
+        return StatusEvent(provider_message_id=sid, status=status, provider_status=provider_status,
+                           error_code=str(error_code) if error_code else None, reason=reason, payload=payload)
+
+    def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundSms]:
+        return [InboundSms(provider_message_id=required_value(request, "MessageSid"),
+                           sender=required_value(request, "From"), text=request.value("Body", ""),
+                           payload=request.flat_fields())]
+
+    def status_callback_reply(self) -> CallbackReply:
+        return CallbackReply("", 204)
+
+    def inbound_callback_reply(self) -> CallbackReply:
+        return CallbackReply(EMPTY_TWIML, 200, "text/xml")
+
+
+def explain(error_code) -> str | None:
+    try:
+        explanation = ERROR_EXPLANATIONS.get(int(error_code))
+    except (TypeError, ValueError):
+        return None
+    return str(explanation) if explanation else None
+
+
+def twilio_error(http_status: int, body: dict) -> ProviderError:
+    code = body.get("code")
+    twilio_message = body.get("message") or body.get("detail") or f"HTTP {http_status}"
+    reason = explain(code)
+    reason = f"{reason} ({twilio_message})" if reason else _("Twilio refused: %(message)s", message=twilio_message)
+    return ProviderError(reason, code=str(code or http_status), payload=body)
+
+
+def _json_or_empty(response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
