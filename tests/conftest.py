@@ -157,6 +157,8 @@ class WorkerProcess:
         self.env = dict(os.environ, **extra_env)
         for name in ("INSTANCE_PATH", "SECRET_KEY", "PUBLIC_BASE_URL", "REDIS_URL", "SEND_RETRY_BASE_SECONDS",
                      "SWEEP_INTERVAL_SECONDS", "REQUEUE_AFTER_SECONDS", "WORKER_HEARTBEAT_TTL_SECONDS"):
+            if name in extra_env:
+                continue
             self.env[name] = str(app_config[name])
         self.env["DATABASE_URL"] = app_config["SQLALCHEMY_DATABASE_URI"]
         self.log_path = Path(app_config["INSTANCE_PATH"]) / f"worker-{time.monotonic_ns()}.log"

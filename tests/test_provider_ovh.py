@@ -179,3 +179,16 @@ def test_an_sms_pushed_by_ovh_arrives_in_the_conversation(ovh, live_server, user
     message = db.session.scalar(select(Message))
     assert (message.remote_number, message.body, message.direction) == ("+33698765432", "Réponse par CGI",
                                                                          Message.INBOUND)
+
+
+def test_the_worker_polls_ovh_for_incoming_sms(ovh, live_server, start_worker, user):
+    ovh_phone(user, ovh, inbound_mode="poll")
+    ovh.queue_incoming("+33698765432", "Arrivé par relève", virtual_number="0033612345600")
+    start_worker(OVH_API_BASE_URL=ovh.base_url, INBOUND_POLL_SECONDS="0.5")
+
+    def stored():
+        db.session.expire_all()
+        return db.session.scalar(select(Message).where(Message.direction == Message.INBOUND))
+    message = wait_for(stored, message="the incoming SMS")
+    assert (message.remote_number, message.body) == ("+33698765432", "Arrivé par relève")
+    wait_for(lambda: ovh.incoming == {}, message="deleted at OVH")

@@ -62,7 +62,8 @@ def claim_and_send(message: Message, worker_name: str) -> None:
     first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
     message_service.move_status(message, statuses.SENT, by_provider=True, expected=statuses.SENDING,
                                 provider_message_id=result.provider_message_id,
-                                next_status_poll_at=utcnow() + timedelta(seconds=first_poll) if first_poll else None)
+                                next_status_poll_at=None if first_poll is None
+                                else utcnow() + timedelta(seconds=first_poll))
     message_service.add_event(message.id, statuses.SENT, provider_status=result.provider_status,
                               payload=result.payload)
     db.session.commit()
