@@ -4,104 +4,43 @@ SMS Desk is started the way the README says (`python -m webapp.launcher`: embedd
 migrations, gunicorn and a worker), then driven by clicking and typing as a person would.
 A full-page screenshot of each step is written to tests/screenshots/ (git-ignored).
 """
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
-import requests
 
-CHROMIUM = Path("/usr/bin/chromium")
+from .browser_support import CHROMIUM
+
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+
+from .browser_support import (  # noqa: E402
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    PROJECT_ROOT,
+    SCREENSHOTS,
+    Screenshots,
+    browser,  # noqa: F401 (a fixture)
+    record_page_errors,
+    running_sms_desk,
+)
 
 pytestmark = pytest.mark.browser
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 FRENCH_CATALOG = PROJECT_ROOT / "webapp" / "translations" / "fr" / "LC_MESSAGES" / "messages.mo"
 
-ADMIN_EMAIL = "admin@example.org"
-ADMIN_PASSWORD = "correct horse battery staple"
 TYPED_NUMBER = "06 12 34 56 78"
 NUMBER = "+33612345678"
 SENT_TEXT = "Hello! Lunch at 1 pm costs 12 €, see you there."
 REPLY_TEXT = "See you at one, I will bring the change."
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def sms_desk(tmp_path):
     """SMS Desk started by its real run command on a fresh instance folder; yields its base URL."""
-    port = free_port()
-    env = dict(os.environ)
-    for name in ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "SECRET_KEY"):
-        env.pop(name, None)  # a developer's own settings must not leak into the test instance
-    env.update(INSTANCE_PATH=str(tmp_path / "instance"), PORT=str(port), SWEEP_INTERVAL_SECONDS="1",
-               PYTHONUNBUFFERED="1")
-    log_path = tmp_path / "launcher.log"
-    log = open(log_path, "wb")
-    launcher = subprocess.Popen([sys.executable, "-m", "webapp.launcher"], cwd=PROJECT_ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-
-    def output() -> str:
-        return log_path.read_text(errors="replace")[-5000:]
-
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert launcher.poll() is None, "the launcher stopped:\n" + output()
-            try:
-                if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "SMS Desk was not healthy within 60 s:\n" + output()
-            time.sleep(0.25)
+    with running_sms_desk(tmp_path) as base_url:
         yield base_url
-    finally:
-        if launcher.poll() is None:
-            launcher.send_signal(signal.SIGINT)
-            try:
-                launcher.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                launcher.kill()
-                launcher.wait()
-        log.close()
-        print("---- the launcher's output (its last 5000 characters) ----\n" + output())
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
-
-
-class Screenshots:
-    def __init__(self, page):
-        self.page = page
-        self.number = 0
-        SCREENSHOTS.mkdir(exist_ok=True)
-
-    def take(self, name: str) -> None:
-        self.number += 1
-        self.page.screenshot(path=SCREENSHOTS / f"{self.number:02d}-{name}.png", full_page=True)
 
 
 @pytest.mark.browser
@@ -110,10 +49,7 @@ def test_a_newcomer_sends_and_receives_an_sms(sms_desk, browser):
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=sms_desk)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("response", lambda response: response.status >= 400 and errors.append(
-        f"HTTP {response.status} for {response.request.method} {response.url}"))
+    errors = record_page_errors(page)
     shot = Screenshots(page)
 
     # 1. The first visit asks for the administrator.

@@ -58,6 +58,8 @@ def settings_from_environment() -> dict:
         "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com"),
         "TWILIO_STATUS_POLL_AFTER_SECONDS": _float("TWILIO_STATUS_POLL_AFTER_SECONDS", 600.0),
         "OVH_API_BASE_URL": os.environ.get("OVH_API_BASE_URL", ""),  # empty: the endpoint's real address
+        "OCTOPUSH_API_BASE_URL": os.environ.get("OCTOPUSH_API_BASE_URL", "https://api.octopush.com"),
+        "ODYSSEY_API_BASE_URL": os.environ.get("ODYSSEY_API_BASE_URL", "https://api.odyssey-services.fr"),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

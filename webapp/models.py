@@ -60,6 +60,7 @@ class Phone(db.Model):
     last_check_at = db.Column(db.DateTime)  # the last "test the connection"
     last_check_ok = db.Column(db.Boolean)
     last_check_message = db.Column(db.Text)
+    last_check_facts = db.Column(db.JSON)  # e.g. the balance, as {label: value}
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     deleted_at = db.Column(db.DateTime)
 
@@ -150,3 +151,16 @@ class EarlyStatusEvent(db.Model):
     event = db.Column(db.JSON, nullable=False)
 
     __table_args__ = (Index("ix_early_status_phone_provider_id", "phone_id", "provider_message_id"),)
+
+
+class OptOut(db.Model):
+    """A number that replied STOP: the user's SMS no longer go to it."""
+    __tablename__ = "opt_outs"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="SET NULL"))
+    number = db.Column(db.String(32), nullable=False)
+    opted_out_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    payload = db.Column(db.Text)
+
+    __table_args__ = (UniqueConstraint("user_id", "number", name="uq_opt_outs_user_number"),)

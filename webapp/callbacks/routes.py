@@ -38,14 +38,14 @@ def receive(public_id, token, kind):
     incoming = callback_request()
     try:
         adapter.verify_callback(incoming)
-        if kind == "status":
-            for event in adapter.parse_status_callback(incoming):
-                message_service.record_status_event(phone, event)
-            reply = adapter.status_callback_reply()
-        else:
-            for inbound in adapter.parse_inbound_callback(incoming):
-                message_service.record_inbound(phone, inbound)
-            reply = adapter.inbound_callback_reply()
+        parsed = adapter.parse_callback(kind, incoming)
+        for event in parsed.status_events:
+            message_service.record_status_event(phone, event)
+        for inbound in parsed.inbound:
+            message_service.record_inbound(phone, inbound)
+        for notice in parsed.opt_outs:
+            message_service.record_opt_out(phone, notice)
+        reply = adapter.callback_reply(kind)
     except CallbackRejected as rejection:
         db.session.rollback()
         return Response(rejection.reason + "\n", rejection.status, content_type="text/plain")

@@ -1,4 +1,5 @@
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -30,6 +31,10 @@ def queue_from_form(form) -> list[int] | None:
                                      number=error.typed, reason=error.reason))
     if len(invalid) > 20:
         form.numbers.errors.append(_("… and %(count)d more invalid numbers.", count=len(invalid) - 20))
+    for number, since in message_service.opted_out_numbers(current_user.id, numbers).items():
+        invalid.append(number)
+        form.numbers.errors.append(_("%(number)s replied STOP on %(date)s and no longer wants your SMS: "
+                                     "remove it.", number=number, date=format_date(since)))
     if invalid:
         return None
     if not numbers:

@@ -1,11 +1,13 @@
 """The registry of provider adapters, keyed by a short name stored on each phone."""
 from .base import Provider
+from .octopush import OctopushProvider
+from .odyssey import OdysseyProvider
 from .ovh import OvhProvider
 from .simulator import SimulatedProvider
 from .twilio import TwilioProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
-    cls.key: cls for cls in (SimulatedProvider, TwilioProvider, OvhProvider)
+    cls.key: cls for cls in (SimulatedProvider, TwilioProvider, OvhProvider, OctopushProvider, OdysseyProvider)
 }
 
 

@@ -4,8 +4,9 @@ An adapter turns one provider's wire format into these few plain classes, so tha
 rest of the app never knows which provider it talks to. It never touches the database
 or Flask's request globals: it is handed a CallbackRequest and returns data.
 """
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -55,6 +56,7 @@ class OutboundSms:
     destination: str  # E.164
     text: str
     status_callback_url: str
+    reference: str = ""  # ours, unique per message: lets a provider refuse a repeated send
     attempt: int = 1
     flash: bool = False
 
@@ -75,6 +77,7 @@ class StatusEvent:
     error_code: str | None = None
     reason: str | None = None
     payload: Any = None
+    recipient: str | None = None  # when one provider id covers several recipients
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,22 @@ class InboundSms:
     text: str
     received_at: datetime | None = None
     payload: Any = None
+
+
+@dataclass(frozen=True)
+class OptOutNotice:
+    """Someone replied STOP: they no longer want SMS from this account."""
+    number: str
+    opted_out_at: datetime | None = None
+    payload: Any = None
+
+
+@dataclass
+class ParsedCallback:
+    """What one callback request carried; most carry one kind only."""
+    status_events: list = field(default_factory=list)
+    inbound: list = field(default_factory=list)
+    opt_outs: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,28 @@ class CallbackRejected(Exception):
         self.reason = reason
 
 
+def content_id(*parts: str) -> str:
+    """An id for an incoming SMS the provider gives none: the same when the provider posts it again."""
+    return "h" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+
+
+def json_object(request: CallbackRequest) -> dict:
+    body = request.json()
+    if not isinstance(body, dict):
+        raise CallbackRejected(400, "the body is not a JSON object")
+    return body
+
+
+def required_field(body: dict, name: str, kinds=(str,)):
+    """A JSON field that must be there and of one of the given types."""
+    if name not in body or body[name] in (None, ""):
+        raise CallbackRejected(400, f"missing field {name}")
+    value = body[name]
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        raise CallbackRejected(400, f"field {name} has the wrong type")
+    return value
+
+
 def required_value(request: CallbackRequest, name: str) -> str:
     value = request.value(name)
     if value in (None, ""):
@@ -193,21 +234,28 @@ class Provider:
     def verify_callback(self, request: CallbackRequest) -> None:
         """Raises CallbackRejected when the request cannot be from the provider."""
 
+    def parse_callback(self, kind: str, request: CallbackRequest) -> ParsedCallback:
+        """Providers that send several kinds to one URL override this; the others parse by URL."""
+        if kind == "status":
+            return ParsedCallback(status_events=self.parse_status_callback(request))
+        return ParsedCallback(inbound=self.parse_inbound_callback(request))
+
     def parse_status_callback(self, request: CallbackRequest) -> list[StatusEvent]:
         raise CallbackRejected(404, "this phone receives no status reports")
 
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundSms]:
         raise CallbackRejected(404, "this phone receives no SMS")
 
-    def status_callback_reply(self) -> CallbackReply:
-        return CallbackReply("")
-
-    def inbound_callback_reply(self) -> CallbackReply:
+    def callback_reply(self, kind: str) -> CallbackReply:
         return CallbackReply("")
 
     @classmethod
     def settings_errors(cls, values: dict) -> dict:
         """Errors that involve several fields, as {field name: message}."""
+        return {}
+
+    def account_facts(self) -> dict:
+        """Facts about the account shown on the phone's page after a connection test, e.g. the balance."""
         return {}
 
     def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:

@@ -169,11 +169,10 @@ class TwilioProvider(Provider):
                            sender=required_value(request, "From"), text=request.value("Body", ""),
                            payload=request.flat_fields())]
 
-    def status_callback_reply(self) -> CallbackReply:
+    def callback_reply(self, kind: str) -> CallbackReply:
+        if kind == "inbound":
+            return CallbackReply(EMPTY_TWIML, 200, "text/xml")
         return CallbackReply("", 204)
-
-    def inbound_callback_reply(self) -> CallbackReply:
-        return CallbackReply(EMPTY_TWIML, 200, "text/xml")
 
 
 def explain(error_code) -> str | None:

@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import broker, statuses
 from ..extensions import db
-from ..models import EarlyStatusEvent, Message, MessageEvent, Phone, utcnow
+from ..models import EarlyStatusEvent, Message, MessageEvent, OptOut, Phone, utcnow
 from ..numbers import InvalidNumber, to_e164
-from ..providers.base import InboundSms, StatusEvent
+from ..providers.base import InboundSms, OptOutNotice, StatusEvent
 from ..sms_text import text_cost
 
 log = logging.getLogger(__name__)
@@ -89,14 +89,16 @@ def apply_status_event(message: Message, event: StatusEvent) -> bool:
     return moved
 
 
-def find_outbound(phone_id: int, provider_message_id: str) -> Message | None:
-    return db.session.scalar(select(Message).where(
-        Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
-        Message.provider_message_id == provider_message_id))
+def find_outbound(phone_id: int, provider_message_id: str, recipient: str | None = None) -> Message | None:
+    query = select(Message).where(Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
+                                  Message.provider_message_id == provider_message_id)
+    if recipient:
+        query = query.where(Message.remote_number == normalized_sender(recipient))
+    return db.session.scalar(query)
 
 
 def record_status_event(phone: Phone, event: StatusEvent) -> Message | None:
-    message = find_outbound(phone.id, event.provider_message_id)
+    message = find_outbound(phone.id, event.provider_message_id, event.recipient)
     if message is not None:
         apply_status_event(message, event)
         return message
@@ -108,7 +110,7 @@ def record_status_event(phone: Phone, event: StatusEvent) -> Message | None:
                                     event=stored))
     db.session.commit()
     # The worker may have stored the id between our look-up and our insert; both sides check after writing.
-    message = find_outbound(phone.id, event.provider_message_id)
+    message = find_outbound(phone.id, event.provider_message_id, event.recipient)
     if message is not None:
         apply_early_status_events(message)
     return message
@@ -164,6 +166,25 @@ def record_inbound(phone: Phone, inbound: InboundSms) -> Message:
     add_event(message.id, statuses.RECEIVED, payload=inbound.payload, at=received_at)
     db.session.commit()
     return message
+
+
+def record_opt_out(phone: Phone, notice: OptOutNotice) -> None:
+    """The number replied STOP: kept once per user, with the first date it was seen."""
+    number = normalized_sender(notice.number)
+    if db.session.scalar(select(OptOut.id).where(OptOut.user_id == phone.user_id, OptOut.number == number)):
+        return
+    db.session.add(OptOut(user_id=phone.user_id, phone_id=phone.id, number=number,
+                          opted_out_at=notice.opted_out_at or utcnow(), payload=payload_text(notice.payload)))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same STOP reported twice at once
+        db.session.rollback()
+
+
+def opted_out_numbers(user_id: int, numbers: list[str]) -> dict[str, datetime]:
+    rows = db.session.execute(select(OptOut.number, OptOut.opted_out_at).where(
+        OptOut.user_id == user_id, OptOut.number.in_(numbers))).all()
+    return dict(rows)
 
 
 def cancel_queued(message: Message) -> bool:

@@ -108,7 +108,11 @@ def record_provider_check(phone: Phone, ask) -> None:
 
 
 def record_connection_check(phone: Phone) -> None:
-    record_provider_check(phone, lambda adapter: adapter.check_connection())
+    def check(adapter):
+        sentence = adapter.check_connection()
+        phone.last_check_facts = adapter.account_facts() or None
+        return sentence
+    record_provider_check(phone, check)
 
 
 def record_callback_installation(phone: Phone) -> None:

@@ -48,7 +48,8 @@ def claim_and_send(message: Message, worker_name: str) -> None:
     db.session.commit()
 
     sms = OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
-                      status_callback_url=callback_url(phone, "status"), attempt=attempt)
+                      status_callback_url=callback_url(phone, "status"), attempt=attempt,
+                      reference=f"{phone.public_id}-{message.id}")
     adapter = adapter_for(phone)
     try:
         result = adapter.send(sms)

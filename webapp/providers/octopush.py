@@ -1,0 +1,175 @@
+"""Octopush, v1 public JSON API, with a virtual number for replies."""
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from .. import statuses
+from .base import (
+    CallbackRejected,
+    CallbackRequest,
+    Capability,
+    InboundSms,
+    OptOutNotice,
+    OutboundSms,
+    ParsedCallback,
+    Provider,
+    ProviderError,
+    SendResult,
+    SettingField,
+    StatusEvent,
+    content_id,
+    json_object,
+    required_field,
+)
+
+PARIS = ZoneInfo("Europe/Paris")  # Octopush's dates carry no zone; its platform runs on French time
+
+
+def paris_time_to_utc(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
+    except (TypeError, ValueError):
+        raise CallbackRejected(400, f"unreadable date {text!r}") from None
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+class OctopushProvider(Provider):
+    key = "octopush"
+    name = _l("Octopush virtual number")
+    description = _l("An Octopush account with a virtual number, so that your contacts can reply.")
+    fields = (
+        SettingField("api_login", _l("Octopush login"),
+                     _l("The e-mail address of your Octopush account, shown under “API credentials”."),
+                     pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+", pattern_message=_l("This is an e-mail address.")),
+        SettingField("api_key", _l("API key"), _l("Shown under “API credentials” in your Octopush account."),
+                     secret=True),
+        SettingField("virtual_number", _l("Virtual number"),
+                     _l("The number Octopush gave you, with + and the country code, e.g. +33644630000."),
+                     pattern=r"\+[1-9]\d{5,14}",
+                     pattern_message=_l("Write the number with + and the country code, without spaces.")),
+        SettingField("message_type", _l("Message type"),
+                     _l("Premium SMS come with delivery reports; low cost ones are cheaper but have none."),
+                     kind="choice", default="sms_premium",
+                     choices=(("sms_premium", _l("Premium")), ("sms_low_cost", _l("Low cost")))),
+        SettingField("sender", _l("Sender name"),
+                     _l("Optional: 3 to 11 letters and digits shown instead of your number. Recipients "
+                        "cannot reply to a name."),
+                     required=False, pattern=r"[A-Za-z0-9]{3,11}",
+                     pattern_message=_l("3 to 11 letters and digits, no spaces.")),
+    )
+    capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING,
+                              Capability.CREDITS})
+    setup_steps = (
+        _l("Open an account at Octopush and ask them for a virtual number (through their contact page). "
+           "Wait until the number is active."),
+        _l("In your Octopush account, open “API credentials” and copy the login and the API key into this "
+           "phone's settings, with your virtual number."),
+        _l("Octopush calls SMS Desk when the status of an SMS changes and when an SMS comes in. In your "
+           "Octopush account, open the “Callbacks” menu and paste the status URL for delivery reports: "
+           "{status_url}"),
+        _l("… and this URL for incoming SMS and STOP replies: {inbound_url} — if your account has no "
+           "“Callbacks” menu, send both addresses to Octopush's support and ask them to set them."),
+        _l("Click “Test the connection” below: it also shows your balance."),
+    )
+    status_map = {
+        "ACK": statuses.SENT, "PROCESSED": statuses.SENT, "DELIVERED": statuses.DELIVERED,
+        "READ": statuses.DELIVERED, "NOT_DELIVERED": statuses.FAILED, "NOT_ALLOWED": statuses.FAILED,
+        "BAD_DESTINATION": statuses.FAILED, "BLACKLISTED_NUMBER": statuses.FAILED,
+    }
+    failure_reasons = {
+        "NOT_DELIVERED": _l("The SMS could not be delivered to the handset."),
+        "NOT_ALLOWED": _l("Octopush is not allowed to send to this destination."),
+        "BAD_DESTINATION": _l("The destination number does not exist or cannot receive SMS."),
+        "BLACKLISTED_NUMBER": _l("This number is on Octopush's blacklist (it asked not to receive SMS)."),
+    }
+
+    @property
+    def base_url(self) -> str:
+        return self.options.get("OCTOPUSH_API_BASE_URL", "https://api.octopush.com").rstrip("/")
+
+    def call(self, method: str, path: str, payload=None) -> dict:
+        response = self.http.request(method, self.base_url + path, json=payload, headers={
+            "api-login": self.settings["api_login"], "api-key": self.settings["api_key"],
+            "Accept": "application/json", "cache-control": "no-cache"})
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        if response.status_code >= 400:
+            raise self.error(response.status_code, body)
+        return body
+
+    def error(self, http_status: int, body: dict) -> ProviderError:
+        octopush_message = body.get("message") or f"HTTP {http_status}"
+        if http_status in (401, 403):
+            return ProviderError(_("Octopush refused the login or the API key (%(message)s).",
+                                   message=octopush_message), code=str(body.get("code", http_status)), payload=body)
+        if "request_id" in octopush_message:
+            # our reference was already used: an earlier attempt did reach Octopush
+            return ProviderError(_("Octopush had already received this SMS from an earlier attempt; it may "
+                                   "have been sent."), code=str(body.get("code", http_status)),
+                                 maybe_sent=True, payload=body)
+        return ProviderError(_("Octopush refused: %(message)s", message=octopush_message),
+                             code=str(body.get("code", http_status)), payload=body)
+
+    def send(self, sms: OutboundSms) -> SendResult:
+        campaign = {"recipients": [{"phone_number": sms.destination}], "text": sms.text,
+                    "type": self.settings.get("message_type") or "sms_premium", "request_id": sms.reference}
+        if self.settings.get("sender"):
+            campaign["sender"] = self.settings["sender"]
+        else:
+            campaign["with_replies"] = True  # sent from the virtual number, so replies come back
+        answer = self.call("POST", "/v1/public/sms-campaign/send", campaign)
+        if not answer.get("sms_ticket"):
+            raise ProviderError(_("Octopush answered without a ticket number."), maybe_sent=True, payload=answer)
+        return SendResult(provider_message_id=answer["sms_ticket"], payload=answer)
+
+    def balance(self) -> dict:
+        return self.call("GET", "/v1/public/wallet/check-balance")
+
+    def check_connection(self) -> str:
+        self.balance()
+        return _("Octopush accepted the login and the API key.")
+
+    def account_facts(self) -> dict:
+        balance = self.balance()
+        amount, unit = balance.get("amount"), balance.get("unit", "")
+        return {str(_("Balance")): f"{amount} {unit}".strip()} if amount is not None else {}
+
+    # ---- callbacks: one JSON shape per kind, told apart by its date field ----
+
+    def parse_callback(self, kind: str, request: CallbackRequest) -> ParsedCallback:
+        body = json_object(request)
+        if "delivery_date" in body or "status" in body:
+            return ParsedCallback(status_events=[self.status_event(body)])
+        if "stop_date" in body:
+            return ParsedCallback(opt_outs=[OptOutNotice(number=required_field(body, "number"),
+                                                         opted_out_at=paris_time_to_utc(body.get("stop_date")),
+                                                         payload=body)])
+        if "reception_date" in body:
+            return ParsedCallback(inbound=[self.inbound_sms(body)])
+        raise CallbackRejected(400, "neither a delivery report, an incoming SMS nor a STOP")
+
+    def status_event(self, body: dict) -> StatusEvent:
+        provider_status = required_field(body, "status")
+        status = self.map_status(provider_status)
+        reason = self.failure_reasons.get(provider_status)
+        return StatusEvent(provider_message_id=required_field(body, "message_id"), status=status,
+                           provider_status=provider_status, recipient=required_field(body, "number"),
+                           occurred_at=paris_time_to_utc(body.get("delivery_date")),
+                           error_code=provider_status if status == statuses.FAILED else None,
+                           reason=str(reason) if reason else None, payload=body)
+
+    def inbound_sms(self, body: dict) -> InboundSms:
+        sender = required_field(body, "number")
+        received_at = paris_time_to_utc(required_field(body, "reception_date"))
+        text = body.get("text", "")
+        if not isinstance(text, str):
+            raise CallbackRejected(400, "field text has the wrong type")
+        return InboundSms(provider_message_id=content_id(sender, body["reception_date"], text), sender=sender, text=text, received_at=received_at,
+                          payload=body)

@@ -1,0 +1,137 @@
+"""Odyssey Messaging, REST API v1 with Basic authentication."""
+import re
+from datetime import datetime, timezone
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from .. import statuses
+from .base import (
+    CallbackRejected,
+    CallbackRequest,
+    Capability,
+    InboundSms,
+    OutboundSms,
+    ParsedCallback,
+    Provider,
+    ProviderError,
+    SendResult,
+    SettingField,
+    StatusEvent,
+    content_id,
+    json_object,
+    required_field,
+)
+
+ITEM_STATUS_CHANGED = 9
+INBOUND_SMS = 8
+MICROSOFT_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
+
+
+def microsoft_date_to_utc(text: str) -> datetime:
+    """"/Date(1677243600000+0100)/": milliseconds since the epoch (UTC), then the sender's offset."""
+    match = MICROSOFT_DATE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise CallbackRejected(400, f"unreadable date {text!r}")
+    return datetime.fromtimestamp(int(match.group(1)) / 1000, timezone.utc).replace(tzinfo=None)
+
+
+def odyssey_number(e164: str) -> str:
+    return "00" + e164.lstrip("+")
+
+
+class OdysseyProvider(Provider):
+    key = "odyssey"
+    name = _l("Odyssey Messaging")
+    description = _l("An Odyssey Messaging account: send SMS, with an optional sender name, and receive replies.")
+    fields = (
+        SettingField("login", _l("Odyssey login"), _l("Your account number, a dot and your user, e.g. 12345.user."),
+                     pattern=r"\d+\.[^\s:]+", pattern_message=_l("It looks like 12345.user.")),
+        SettingField("password", _l("Password"), _l("The password of that Odyssey user."), secret=True),
+        SettingField("sender", _l("Sender name"),
+                     _l("Optional: 3 to 11 characters shown instead of a number. Leave blank to send from "
+                        "Odyssey's number (recipients can then reply)."),
+                     required=False, pattern=r"[A-Za-z0-9 ]{3,11}",
+                     pattern_message=_l("3 to 11 letters and digits.")),
+    )
+    capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    setup_steps = (
+        _l("Fill in your Odyssey login (account number, dot, user: 12345.user) and its password."),
+        _l("For delivery reports: in Odyssey Messaging, open Configurer → CallBack API and add a callback of "
+           "type ItemStatusChanged, protocol PostHttp, format JSON, with this address: {status_url}"),
+        _l("To receive SMS: add another callback, of type InboundSMS, protocol PostHttp, format JSON, with "
+           "this address: {inbound_url}"),
+        _l("Click “Test the connection” below to check the login and password."),
+    )
+    # Odyssey's outcome letters: S success; B is still pending (busy); anything else is a failure
+    status_map = {"S": statuses.DELIVERED, "B": statuses.UNKNOWN}
+
+    @property
+    def base_url(self) -> str:
+        return self.options.get("ODYSSEY_API_BASE_URL", "https://api.odyssey-services.fr").rstrip("/")
+
+    def call(self, method: str, path: str, payload=None):
+        response = self.http.request(method, f"{self.base_url}/api/v1{path}", json=payload,
+                                     auth=(self.settings["login"], self.settings["password"]),
+                                     headers={"Accept": "application/json"})
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            raise self.error(response.status_code, body if isinstance(body, dict) else {})
+        return body
+
+    def error(self, http_status: int, body: dict) -> ProviderError:
+        if http_status == 401:
+            return ProviderError(_("Odyssey refused the login or the password."), code="401", payload=body)
+        details = "; ".join(message for messages in (body.get("ModelState") or {}).values()
+                            for message in (messages if isinstance(messages, list) else [messages]))
+        odyssey_message = body.get("Message") or f"HTTP {http_status}"
+        if details:
+            odyssey_message = f"{odyssey_message} {details}"
+        return ProviderError(_("Odyssey refused: %(message)s", message=odyssey_message), code=str(http_status),
+                             payload=body)
+
+    def send(self, sms: OutboundSms) -> SendResult:
+        job = {"JobType": "SMS", "Text": sms.text, "TrackingID": sms.reference,
+               "AdhocRecipients": [{"Name": sms.reference, "Address": odyssey_number(sms.destination)}]}
+        if self.settings.get("sender"):
+            job["Parameter"] = {"Sender": self.settings["sender"]}
+        answer = self.call("POST", "/SMSJobs", job)
+        job_number = answer.get("JobNumber") if isinstance(answer, dict) else None
+        if job_number in (None, ""):
+            raise ProviderError(_("Odyssey answered without a job number."), maybe_sent=True, payload=answer)
+        return SendResult(provider_message_id=str(job_number), payload=answer)
+
+    def check_connection(self) -> str:
+        self.call("GET", "/JobTypes")
+        return _("Odyssey accepted the login and the password.")
+
+    def parse_callback(self, kind: str, request: CallbackRequest) -> ParsedCallback:
+        body = json_object(request)
+        event_type = required_field(body, "EventType", (int,))
+        if event_type == ITEM_STATUS_CHANGED:
+            return ParsedCallback(status_events=[self.status_event(body)])
+        if event_type == INBOUND_SMS:
+            return ParsedCallback(inbound=[self.inbound_sms(body)])
+        return ParsedCallback()  # other events (job finished, opt-out lists...) are acknowledged and ignored
+
+    def status_event(self, body: dict) -> StatusEvent:
+        job_number = required_field(body, "JobNumber", (int, str))
+        outcome = required_field(body, "Outcome")
+        status = self.status_map.get(outcome, statuses.FAILED)
+        return StatusEvent(provider_message_id=str(job_number), status=status, provider_status=outcome,
+                           error_code=outcome if status == statuses.FAILED else None,
+                           reason=_("Odyssey reported the SMS as not delivered (outcome %(outcome)s).",
+                                    outcome=outcome) if status == statuses.FAILED else None,
+                           payload=body)
+
+    def inbound_sms(self, body: dict) -> InboundSms:
+        sender = required_field(body, "From")
+        sent_at = required_field(body, "EventDateTime")
+        text = body.get("Message", "")
+        if not isinstance(text, str):
+            raise CallbackRejected(400, "field Message has the wrong type")
+        return InboundSms(provider_message_id=content_id(sender, sent_at, text), sender=sender, text=text,
+                          received_at=microsoft_date_to_utc(sent_at), payload=body)
