@@ -1,0 +1,158 @@
+"""The Octopush phone against a fake Octopush v1 API."""
+import pytest
+from sqlalchemy import func, select
+
+from webapp import statuses
+from webapp.extensions import db
+from webapp.models import Message, OptOut
+from webapp.services import pipeline
+from webapp.services.messages import queue_outbound
+from webapp.services.phones import callback_url, record_connection_check
+
+from .conftest import make_phone, post_form, reload_message, wait_for
+from .fakes.octopush import FakeOctopush, reply_problem
+
+
+@pytest.fixture
+def octopush(app, live_server):
+    with FakeOctopush(virtual_number="+33644630000", balance=12.5) as fake:
+        app.config["OCTOPUSH_API_BASE_URL"] = fake.base_url
+        yield fake
+
+
+def octopush_phone(user, fake, **overrides):
+    settings = dict(api_login=fake.api_login, api_key=fake.api_key, virtual_number=fake.virtual_number,
+                    message_type="sms_premium", sender="")
+    settings.update(overrides)
+    phone = make_phone(user, provider_key="octopush", name="Octopush", **settings)
+    fake.status_url = callback_url(phone, "status")  # what the user pastes in the "Callbacks" menu
+    fake.inbound_url = callback_url(phone, "inbound")
+    return phone
+
+
+def send_now(message_id):
+    pipeline.send_message(message_id, "test-worker")
+    return reload_message(message_id)
+
+
+def test_a_send_posts_the_campaign_octopush_expects(octopush, user):
+    phone = octopush_phone(user, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Bonjour")
+    message = send_now(message_id)
+    assert message.status == statuses.SENT
+    request = octopush.sends()[-1]
+    assert request.headers["api-login"] == octopush.api_login and request.headers["api-key"] == octopush.api_key
+    assert request.json == {"recipients": [{"phone_number": "+33612345678"}], "text": "Bonjour",
+                            "type": "sms_premium", "request_id": f"{phone.public_id}-{message_id}",
+                            "with_replies": True}
+    assert octopush.last_campaign.unknown_fields == []
+    assert message.provider_message_id == octopush.last_campaign.ticket
+
+
+def test_a_sender_name_replaces_replies(octopush, user):
+    phone = octopush_phone(user, octopush, sender="SMSDesk", message_type="sms_low_cost")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    assert send_now(message_id).status == statuses.SENT
+    sent = octopush.sends()[-1].json
+    assert sent["sender"] == "SMSDesk" and sent["type"] == "sms_low_cost" and "with_replies" not in sent
+
+
+def test_a_retry_after_a_lost_answer_is_refused_by_octopush_and_not_sent_twice(octopush, user):
+    phone = octopush_phone(user, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Once")
+    # the first attempt reached Octopush; its answer was lost and the message went back to the queue
+    from webapp.services.phones import adapter_for
+    from webapp.providers.base import OutboundSms
+    adapter_for(phone).send(OutboundSms(message_id, "+33612345678", "Once", "", reference=f"{phone.public_id}-{message_id}"))
+    message = send_now(message_id)
+    assert message.status == statuses.UNKNOWN
+    assert "already received this SMS" in message.error_reason
+    assert len(octopush.campaigns) == 1
+
+
+def test_wrong_credentials_are_explained_and_the_balance_is_shown(octopush, user, logged_in):
+    phone = octopush_phone(user, octopush)
+    record_connection_check(phone)
+    assert phone.last_check_ok and phone.last_check_facts == {"Balance": "12.5 EUR"}
+    assert "12.5 EUR" in logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
+    wrong = octopush_phone(user, octopush, api_key="wrong")
+    record_connection_check(wrong)
+    assert wrong.last_check_ok is False and "refused the login or the API key" in wrong.last_check_message
+
+
+@pytest.mark.parametrize("octopush_status, expected", [
+    ("ACK", statuses.SENT), ("DELIVERED", statuses.DELIVERED), ("READ", statuses.DELIVERED),
+    ("NOT_DELIVERED", statuses.FAILED), ("NOT_ALLOWED", statuses.FAILED), ("BAD_DESTINATION", statuses.FAILED),
+    ("BLACKLISTED_NUMBER", statuses.FAILED), ("UNKNOWN_DELIVERY", statuses.SENT), ("UNDEFINED", statuses.SENT),
+])
+def test_delivery_reports_map_to_our_statuses_and_answer_fast_and_empty(octopush, user, octopush_status,
+                                                                        expected):
+    phone = octopush_phone(user, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    message = send_now(message_id)
+    response = octopush.send_dlr(message.provider_message_id, "+33612345678", octopush_status)
+    assert reply_problem(response) is None
+    message = reload_message(message_id)
+    assert message.status == expected
+    if expected == statuses.FAILED:
+        assert message.error_code == octopush_status and message.error_reason
+
+
+def test_a_report_is_matched_on_ticket_and_number(octopush, user):
+    phone = octopush_phone(user, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    message = send_now(message_id)
+    octopush.send_dlr(message.provider_message_id, "+33699999999", "DELIVERED")  # another recipient
+    assert reload_message(message_id).status == statuses.SENT
+
+
+def test_an_incoming_sms_is_stored_once(octopush, user):
+    octopush_phone(user, octopush)
+    for _ in range(2):
+        response = octopush.send_inbound("+33698765432", "Oui !", reception_date="2026-03-01 10:15:00")
+        assert reply_problem(response) is None
+    [message] = db.session.scalars(select(Message)).all()
+    assert (message.remote_number, message.body, str(message.created_at)) == (
+        "+33698765432", "Oui !", "2026-03-01 09:15:00")  # Paris winter time is UTC+1
+
+
+def test_stop_records_the_opt_out_and_compose_refuses_the_number(octopush, user, logged_in):
+    phone = octopush_phone(user, octopush)
+    response = octopush.send_stop("+33698765432", stop_date="2026-03-01 10:15:00")
+    assert reply_problem(response) is None
+    octopush.send_stop("+33698765432")  # told twice, kept once
+    assert db.session.scalar(select(func.count(OptOut.id))) == 1
+    page = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "06 98 76 54 32", "body": "Hi"})
+    assert "+33698765432 replied STOP on" in page.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Message.id))) == 0
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"<xml/>", "the body is not JSON"),
+    (b'"DELIVERED"', "not a JSON object"),
+    (b'{"message_id": "sms_1", "number": "+33612345678", "delivery_date": "2026-03-01 10:00:00"}',
+     "missing field status"),
+    (b'{"message_id": 5, "number": "+33612345678", "status": "DELIVERED"}', "field message_id has the wrong type"),
+    (b'{"message_id": "sms_1", "number": "+33612345678", "status": "DELIVERED", "delivery_date": "soon"}',
+     "unreadable date"),
+    (b'{"number": "+33612345678", "text": 12, "reception_date": "2026-03-01 10:00:00"}', "field text has the wrong type"),
+    (b'{"text": "hi", "reception_date": "2026-03-01 10:00:00"}', "missing field number"),
+    (b'{"hello": "world"}', "neither a delivery report"),
+])
+def test_malformed_callbacks_answer_400_and_change_nothing(octopush, user, body, reason):
+    phone = octopush_phone(user, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
+    send_now(message_id)
+    response = octopush.post_raw(octopush.status_url, body)
+    assert response.status_code == 400 and reason in response.text
+    assert reload_message(message_id).status == statuses.SENT
+    assert db.session.scalar(select(func.count(Message.id))) == 1
+    assert db.session.scalar(select(func.count(OptOut.id))) == 0
+
+
+def test_an_sms_sent_through_the_worker_is_delivered_by_octopushs_callback(octopush, start_worker, user):
+    octopush.auto_dlr = True
+    phone = octopush_phone(user, octopush)
+    start_worker(OCTOPUSH_API_BASE_URL=octopush.base_url)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Through the worker")
+    wait_for(lambda: reload_message(message_id).status == statuses.DELIVERED, message="delivered")
