@@ -218,10 +218,10 @@ def make_user(email="ada@example.org", password=PASSWORD, admin=False) -> User:
     return create_user(email, password, is_admin=admin)
 
 
-def make_phone(user, provider_key="simulator", name="Test phone", rate_limit=None, **settings) -> Phone:
+def make_phone(owner, provider_key="simulator", name="Test phone", rate_limit=None, **settings) -> Phone:
     values = {"delivery_delay_seconds": "0.2", "answer_delay_seconds": "0", "fail_numbers_ending_with": ""}
     values.update(settings)
-    return phone_service.save_phone(Phone(user_id=user.id, provider_key=provider_key), name, rate_limit, values)
+    return phone_service.save_phone(Phone(user_id=owner.id, provider_key=provider_key), name, rate_limit, values)
 
 
 def csrf_token_from(html: str) -> str:

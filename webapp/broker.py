@@ -7,6 +7,7 @@ from datetime import timedelta
 from flask import current_app
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
@@ -53,6 +54,13 @@ def enqueue_sends(message_ids: list[int]) -> None:
 def enqueue_send_later(message_id: int, delay_seconds: float) -> None:
     job_queue().enqueue_in(timedelta(seconds=delay_seconds), "webapp.jobs.send_message", message_id,
                            job_id=send_job_id(message_id), result_ttl=600, failure_ttl=86400)
+
+
+def fetch_job(job_id: str) -> Job | None:
+    try:
+        return Job.fetch(job_id, connection=redis_connection(), serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
 
 
 def move_due_scheduled_jobs() -> None:

@@ -6,9 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import current_app
 
 from .extensions import db
-from .models import Phone
+from .models import Message, Phone
 from .services import pipeline
-from .services.phones import adapter_for, callback_url, record_callback_installation, record_connection_check
+from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
+                              record_connection_check)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,20 @@ def install_callbacks(phone_id: int) -> None:
     phone = live_phone(phone_id)
     if phone is not None:
         record_callback_installation(phone)
+
+
+def cancel_at_provider(message_id: int) -> None:
+    message = db.session.get(Message, message_id)
+    if message is not None and message.provider_message_id:
+        pipeline.cancel_at_provider(message)
+
+
+def check_numbers(phone_id: int, typed_numbers: list[str]) -> list:
+    """What the provider makes of numbers the user typed: [[typed, cleaned or None, error or None]]."""
+    phone = live_phone(phone_id)
+    if phone is None:
+        return []
+    return check_numbers_at_provider(phone, typed_numbers)
 
 
 def sweep() -> None:

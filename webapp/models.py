@@ -91,6 +91,9 @@ class Message(db.Model):
     # the pipeline's bookkeeping
     enqueued_at = db.Column(db.DateTime)
     claimed_by = db.Column(db.String(100))
+    compose_batch = db.Column(db.String(32))  # the compose action it came from
+    flash = db.Column(db.Boolean, nullable=False, default=False, server_default="0")
+    scheduled_at = db.Column(db.DateTime)  # when the provider is to send it
     next_status_poll_at = db.Column(db.DateTime, index=True)  # for providers we ask rather than wait for
     status_poll_count = db.Column(db.Integer, nullable=False, default=0, server_default="0")
 

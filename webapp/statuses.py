@@ -11,15 +11,17 @@ DELIVERED = "delivered"
 FAILED = "failed"
 UNKNOWN = "unknown"
 CANCELED = "canceled"
+SCHEDULED = "scheduled"  # accepted by a provider that sends it at a later date
 RECEIVED = "received"  # the only status of an inbound message
 
-OUTBOUND_STATUSES = (QUEUED, SENDING, SENT, DELIVERED, FAILED, UNKNOWN, CANCELED)
+OUTBOUND_STATUSES = (QUEUED, SENDING, SCHEDULED, SENT, DELIVERED, FAILED, UNKNOWN, CANCELED)
 FINAL_STATUSES = frozenset({DELIVERED, FAILED, CANCELED})
 
 # Moves made by what the provider tells us (callbacks, polling, send results).
 PROVIDER_TRANSITIONS = {
     QUEUED: {SENT, DELIVERED, FAILED, UNKNOWN},
-    SENDING: {SENT, DELIVERED, FAILED, UNKNOWN},
+    SENDING: {SCHEDULED, SENT, DELIVERED, FAILED, UNKNOWN},
+    SCHEDULED: {SENT, DELIVERED, FAILED, UNKNOWN, CANCELED},
     UNKNOWN: {SENT, DELIVERED, FAILED},
     SENT: {DELIVERED, FAILED},
     DELIVERED: set(),
@@ -32,6 +34,9 @@ PIPELINE_TRANSITIONS = {
     QUEUED: {SENDING, CANCELED, FAILED},
     # back to queued only for a retry after a failure that proves nothing was sent
     SENDING: {QUEUED, UNKNOWN, FAILED},
+    # we stopped asking a provider that never gave a final status
+    SCHEDULED: {UNKNOWN},
+    SENT: {UNKNOWN},
 }
 
 LABELS = {
@@ -42,6 +47,7 @@ LABELS = {
     FAILED: _l("failed"),
     UNKNOWN: _l("unknown"),
     CANCELED: _l("canceled"),
+    SCHEDULED: _l("scheduled"),
     RECEIVED: _l("received"),
 }
 

@@ -1,8 +1,22 @@
 """What templates share: status labels, dates in the user's time zone, the navigation."""
-from flask_babel import format_datetime, get_locale
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask_babel import format_datetime, get_locale, get_timezone
 
 from . import statuses
 from .providers.base import CAPABILITY_LABELS
+
+
+def user_zone() -> ZoneInfo:
+    """The user's time zone as a zoneinfo zone: Flask-Babel hands out pytz zones, which give
+    local mean time offsets (New York -4:56) when put in a datetime with replace()."""
+    return ZoneInfo(str(get_timezone()))
+
+
+def local_to_utc(moment: datetime) -> datetime:
+    """A naive date and time typed by the user, as the naive UTC the database holds."""
+    return moment.replace(tzinfo=user_zone()).astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def local_time(value, format="short"):

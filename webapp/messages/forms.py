@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, DateField, DateTimeLocalField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import statuses
@@ -20,6 +20,10 @@ class ComposeForm(FlaskForm):
                                            "Numbers without a country code are read as %(region)s numbers."))
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],
                          filters=[unix_newlines])
+    flash = BooleanField(_l("Flash SMS"), description=_l("Shown at once on the recipient's screen, not stored "
+                                                         "in their inbox."))
+    send_at = DateTimeLocalField(_l("Send later"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
+                                 description=_l("Leave blank to send now. In your time zone."))
     submit = SubmitField(_l("Send"))
 
 

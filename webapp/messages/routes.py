@@ -2,13 +2,18 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from redis.exceptions import RedisError
 
-from .. import statuses
+from .. import broker, statuses
+from ..models import utcnow
 from ..numbers import normalize_all, split_typed_numbers
+from ..providers import provider_class
+from ..providers.base import Capability
 from ..services import history
 from ..services import messages as message_service
 from ..services.phones import user_phone_or_none, user_phones
 from ..sms_text import text_cost
+from ..templating import local_to_utc
 from .forms import ComposeForm, HistoryFilterForm, MessageActionForm, ReplyForm
 
 bp = Blueprint("messages", __name__)
@@ -40,7 +45,41 @@ def queue_from_form(form) -> list[int] | None:
     if not numbers:
         form.numbers.errors.append(_("Enter at least one number."))
         return None
-    return message_service.queue_outbound(phone, numbers, form.body.data)
+    options = sending_options(form, provider_class(phone.provider_key))
+    if options is None:
+        return None
+    return message_service.queue_outbound(phone, numbers, form.body.data, **options)
+
+
+def sending_options(form, provider) -> dict | None:
+    """Flash and a later date, for phones whose provider offers them; None when refused."""
+    flash = bool(getattr(form, "flash", None) and form.flash.data)
+    send_at = getattr(form, "send_at", None) and form.send_at.data
+    if flash and not provider.has(Capability.FLASH):
+        form.flash.errors.append(_("This phone cannot send flash SMS."))
+        return None
+    if not send_at:
+        return {"flash": flash}
+    if not provider.has(Capability.SCHEDULED_SEND):
+        form.send_at.errors.append(_("This phone cannot schedule SMS: leave the date blank."))
+        return None
+    scheduled_at = local_to_utc(send_at)
+    if scheduled_at <= utcnow():
+        form.send_at.errors.append(_("Choose a time in the future."))
+        return None
+    return {"flash": flash, "scheduled_at": scheduled_at}
+
+
+def phone_capabilities() -> dict:
+    """For the compose form's script: which options each phone offers."""
+    offered = {}
+    for phone in user_phones(current_user):
+        provider = provider_class(phone.provider_key)
+        offered[phone.id] = {"flash": provider.has(Capability.FLASH),
+                             "schedule": provider.has(Capability.SCHEDULED_SEND),
+                             "check": provider.cleans_numbers, "provider": str(provider.name),
+                             "check_url": url_for("phones.check_numbers", phone_id=phone.id)}
+    return offered
 
 
 @bp.route("/compose", methods=["GET", "POST"])
@@ -62,7 +101,7 @@ def compose():
                 return redirect(url_for("messages.show", message_id=message_ids[0]))
             flash(_("%(count)d SMS are on their way.", count=len(message_ids)), "success")
             return redirect(url_for("messages.history_list", direction="outbound"))
-    return render_template("messages/compose.html", form=form)
+    return render_template("messages/compose.html", form=form, capabilities=phone_capabilities())
 
 
 @bp.route("/conversations")
@@ -130,7 +169,8 @@ def show(message_id):
         abort(404)
     if request.args.get("fragment") == "timeline":
         return render_template("messages/_timeline.html", message=message)
-    return render_template("messages/show.html", message=message, action_form=MessageActionForm())
+    return render_template("messages/show.html", message=message, action_form=MessageActionForm(),
+                           cancelable=message.status == statuses.QUEUED or can_cancel_at_provider(message))
 
 
 @bp.route("/messages/<int:message_id>/cancel", methods=["POST"])
@@ -143,9 +183,20 @@ def cancel(message_id):
         abort(404)
     if message_service.cancel_queued(message):
         flash(_("The SMS was canceled before it was sent."), "success")
+    elif can_cancel_at_provider(message):
+        try:
+            broker.enqueue_job("webapp.jobs.cancel_at_provider", message.id)
+            flash(_("Asking the provider to cancel it…"), "info")
+        except RedisError:
+            flash(_("The background worker cannot be reached, so the SMS cannot be canceled now."), "error")
     else:
         flash(_("Too late: the SMS has already been handed to the provider."), "error")
     return redirect(url_for("messages.show", message_id=message.id))
+
+
+def can_cancel_at_provider(message) -> bool:
+    return (message.status == statuses.SCHEDULED and message.scheduled_at is not None
+            and message.scheduled_at > utcnow() and provider_class(message.phone.provider_key).has(Capability.CANCEL))
 
 
 @bp.route("/messages/statuses")

@@ -5,7 +5,7 @@ from redis.exceptions import RedisError
 
 from .. import broker
 from ..models import Phone
-from ..numbers import InvalidNumber, to_e164
+from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
 from ..services import phones as phone_service
 from .forms import SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, phone_form_class, setting_values
@@ -175,3 +175,34 @@ def simulate_inbound(phone_id):
         return redirect(url_for("phones.show", phone_id=phone.id))
     flash(_("The simulator is sending the SMS: it appears here in a moment."), "success")
     return redirect(url_for("messages.conversation", number=sender))
+
+
+@bp.route("/<int:phone_id>/check-numbers", methods=["POST"])
+@login_required
+def check_numbers(phone_id):
+    """Asks the worker what the provider makes of the typed numbers; the page then polls the answer."""
+    guarded_post()
+    phone = owned_phone(phone_id)
+    if not provider_class(phone.provider_key).cleans_numbers:
+        abort(404)
+    typed = split_typed_numbers(request.form.get("numbers", ""))
+    if not typed:
+        return jsonify(error=_("Type a number first.")), 400
+    try:
+        job = broker.job_queue().enqueue("webapp.jobs.check_numbers", phone.id, typed[:50], result_ttl=600)
+    except RedisError:
+        return jsonify(error=_("The background worker cannot be reached, so this cannot be done now.")), 503
+    return jsonify(result_url=url_for("phones.checked_numbers", phone_id=phone.id, job_id=job.id))
+
+
+@bp.route("/<int:phone_id>/check-numbers/<job_id>")
+@login_required
+def checked_numbers(phone_id, job_id):
+    phone = owned_phone(phone_id)
+    job = broker.fetch_job(job_id)
+    if job is None or job.func_name != "webapp.jobs.check_numbers" or job.args[0] != phone.id:
+        abort(404)
+    if not job.is_finished:
+        return jsonify(done=False, failed=job.is_failed)
+    return jsonify(done=True, numbers=[{"typed": typed, "cleaned": cleaned, "error": error}
+                                       for typed, cleaned, error in job.return_value()])

@@ -59,6 +59,7 @@ class OutboundSms:
     reference: str = ""  # ours, unique per message: lets a provider refuse a repeated send
     attempt: int = 1
     flash: bool = False
+    send_at: datetime | None = None  # aware; for providers that schedule
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class SendResult:
     provider_message_id: str
     provider_status: str | None = None
     payload: Any = None
+    status: str = "sent"  # or "scheduled" when the provider sends it later
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,8 @@ class Provider:
     polls_statuses = False  # fetch_statuses
     polls_inbound = False  # list_inbound and acknowledge_inbound
     installs_callbacks = False  # install_callbacks
+    cleans_numbers = False  # clean_number
+    max_batch_size = 1  # destinations of one compose action sent in one call, by send_batch
     # delays (seconds) before each status poll of a sent message, counted from the send;
     # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out
     status_poll_delays: tuple = ()
@@ -226,6 +230,23 @@ class Provider:
 
     def send(self, sms: OutboundSms) -> SendResult:
         raise UnsupportedFeature(_("%(provider)s cannot send SMS", provider=self.name))
+
+    def send_batch(self, messages: list[OutboundSms]) -> list:
+        """A SendResult or a ProviderError per message, in order."""
+        results = []
+        for sms in messages:
+            try:
+                results.append(self.send(sms))
+            except ProviderError as error:
+                results.append(error)
+        return results
+
+    def cancel(self, provider_message_ids: list[str]) -> dict:
+        """Cancels scheduled messages at the provider: {provider id: canceled or not}."""
+        raise UnsupportedFeature(_("%(provider)s cannot cancel an SMS", provider=self.name))
+
+    def clean_number(self, typed: str) -> str:
+        raise UnsupportedFeature(_("%(provider)s cannot check numbers", provider=self.name))
 
     def check_connection(self) -> str:
         """Returns a sentence saying what was checked; raises ProviderError."""

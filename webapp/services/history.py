@@ -4,15 +4,15 @@ Every query starts from the current user's id, so another user's rows are never 
 Lists are paginated by id (keyset), which stays fast deep into a long history.
 """
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
-from flask_babel import get_timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from .. import statuses
 from ..extensions import db
 from ..models import Message, Phone, utcnow
+from ..templating import local_to_utc, user_zone
 
 PAGE_SIZE = 50
 
@@ -30,8 +30,7 @@ class HistoryFilters:
 
 def _utc_start_of(day: date) -> datetime:
     """Midnight in the user's time zone, as the naive UTC the database holds."""
-    local_midnight = datetime.combine(day, time.min, tzinfo=get_timezone())
-    return local_midnight.astimezone(timezone.utc).replace(tzinfo=None)
+    return local_to_utc(datetime.combine(day, time.min))
 
 
 def filtered_messages(user, filters: HistoryFilters):
@@ -112,7 +111,7 @@ def status_counts(user, since: datetime) -> dict[str, int]:
 
 
 def dashboard(user) -> dict:
-    today = _utc_start_of(datetime.now(get_timezone()).date())
+    today = _utc_start_of(datetime.now(user_zone()).date())
     week = utcnow() - timedelta(days=7)
     return {"today": status_counts(user, today), "week": status_counts(user, week),
             "statuses": statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,)}

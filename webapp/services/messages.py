@@ -1,6 +1,7 @@
 """Recording what happens to messages: queueing, provider reports, inbound SMS."""
 import json
 import logging
+import uuid
 from dataclasses import asdict
 from datetime import datetime
 
@@ -32,16 +33,20 @@ def add_event(message_id: int, status: str | None, *, provider_status=None, erro
                                 created_at=at or utcnow()))
 
 
-def queue_outbound(phone: Phone, numbers: list[str], body: str) -> list[int]:
+def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = False,
+                   scheduled_at: datetime | None = None) -> list[int]:
     """Writes one queued message per number, commits, and only then enqueues their jobs.
 
     If the broker is down the messages stay queued and the sweep enqueues them later.
+    scheduled_at (naive UTC) is for phones whose provider sends at a later date.
     """
     cost = text_cost(body)
     now = utcnow()
+    batch = uuid.uuid4().hex
     rows = [dict(user_id=phone.user_id, phone_id=phone.id, direction=Message.OUTBOUND, remote_number=number,
                  body=body, encoding=cost.encoding, segment_count=cost.segments, status=statuses.QUEUED,
-                 attempt_count=0, created_at=now, status_changed_at=now, enqueued_at=now)
+                 attempt_count=0, created_at=now, status_changed_at=now, enqueued_at=now, compose_batch=batch,
+                 flash=flash, scheduled_at=scheduled_at, status_poll_count=0)
             for number in numbers]
     message_ids = list(db.session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True),
                                           rows))

@@ -128,3 +128,16 @@ def request_provider_check(phone: Phone, job: str) -> None:
     phone.last_check_message = None
     db.session.commit()
     broker.enqueue_job(job, phone.id)
+
+
+def check_numbers_at_provider(phone: Phone, typed_numbers: list[str]) -> list:
+    from .accounts import in_users_language
+    adapter = adapter_for(phone)
+    checked = []
+    with in_users_language(phone.user):
+        for typed in typed_numbers[:50]:
+            try:
+                checked.append([typed, adapter.clean_number(typed), None])
+            except ProviderError as error:
+                checked.append([typed, None, error.reason])
+    return checked

@@ -6,10 +6,11 @@ found in `sending` after its worker died is never retried blindly.
 """
 import logging
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
@@ -36,36 +37,62 @@ def send_message(message_id: int, worker_name: str) -> None:
 
 def claim_and_send(message: Message, worker_name: str) -> None:
     phone = message.phone
+    adapter = adapter_for(phone)
     if phone.rate_limit_per_second:
         # booked before the claim, so a crash while waiting leaves the message queued, not "maybe sent"
         time.sleep(broker.reserve_send_slot(phone.id, phone.rate_limit_per_second))
-    attempt = message.attempt_count + 1
-    if not message_service.move_status(message, statuses.SENDING, by_provider=False, expected=statuses.QUEUED,
-                                       attempt_count=attempt, claimed_by=worker_name):
-        db.session.rollback()
-        return
-    message_service.add_event(message.id, statuses.SENDING, reason=_("Attempt %(number)d", number=attempt))
-    db.session.commit()
-
-    sms = OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
-                      status_callback_url=callback_url(phone, "status"), attempt=attempt,
-                      reference=f"{phone.public_id}-{message.id}")
-    adapter = adapter_for(phone)
+    batch = claim_batch(message, adapter.max_batch_size, worker_name)
+    if not batch:
+        return  # another worker has it
     try:
-        result = adapter.send(sms)
+        results = adapter.send_batch([outbound_sms(claimed, phone) for claimed in batch])
     except ProviderError as error:
-        record_send_failure(message, error, attempt)
-        return
+        results = [error] * len(batch)
     except Exception:
         log.exception("sending message %s failed unexpectedly", message.id)
-        record_send_failure(message, ProviderError(_("internal error while sending"), maybe_sent=True), attempt)
-        return
+        results = [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(batch)
+    for claimed, result in zip(batch, results):
+        if isinstance(result, ProviderError):
+            record_send_failure(claimed, result, claimed.attempt_count)
+        else:
+            record_send_success(claimed, result, adapter)
+
+
+def claim_batch(message: Message, max_size: int, worker_name: str) -> list[Message]:
+    """Claims the message (queued -> sending) and, for providers that take several destinations in
+    one call, the other queued messages of the same compose action."""
+    candidates = [message]
+    if max_size > 1 and message.compose_batch:
+        candidates += db.session.scalars(select(Message).where(
+            Message.compose_batch == message.compose_batch, Message.phone_id == message.phone_id,
+            Message.status == statuses.QUEUED, Message.id != message.id)
+            .order_by(Message.id).limit(max_size - 1)).all()
+    claimed = []
+    for candidate in candidates:
+        attempt = candidate.attempt_count + 1
+        if message_service.move_status(candidate, statuses.SENDING, by_provider=False, expected=statuses.QUEUED,
+                                       attempt_count=attempt, claimed_by=worker_name):
+            message_service.add_event(candidate.id, statuses.SENDING, reason=_("Attempt %(number)d", number=attempt))
+            claimed.append(candidate)
+    db.session.commit()
+    return claimed
+
+
+def outbound_sms(message: Message, phone) -> OutboundSms:
+    send_at = message.scheduled_at.replace(tzinfo=timezone.utc) if message.scheduled_at else None
+    return OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
+                       status_callback_url=callback_url(phone, "status"), attempt=message.attempt_count,
+                       reference=f"{phone.public_id}-{message.id}", flash=message.flash, send_at=send_at)
+
+
+def record_send_success(message: Message, result, adapter) -> None:
     first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
-    message_service.move_status(message, statuses.SENT, by_provider=True, expected=statuses.SENDING,
+    poll_from = message.scheduled_at if message.scheduled_at and message.scheduled_at > utcnow() else utcnow()
+    message_service.move_status(message, result.status, by_provider=True, expected=statuses.SENDING,
                                 provider_message_id=result.provider_message_id,
                                 next_status_poll_at=None if first_poll is None
-                                else utcnow() + timedelta(seconds=first_poll))
-    message_service.add_event(message.id, statuses.SENT, provider_status=result.provider_status,
+                                else poll_from + timedelta(seconds=first_poll))
+    message_service.add_event(message.id, result.status, provider_status=result.provider_status,
                               payload=result.payload)
     db.session.commit()
     message_service.apply_early_status_events(message)
@@ -152,7 +179,8 @@ POLL_LEASE = timedelta(minutes=2)
 def enqueue_due_status_polls(limit: int = 2000) -> int:
     """Messages whose provider we ask for their status, grouped in one job per phone and batch."""
     due = db.session.execute(select(Message.id, Message.phone_id).where(
-        Message.next_status_poll_at <= utcnow(), Message.status.in_([statuses.SENT, statuses.UNKNOWN]))
+        Message.next_status_poll_at <= utcnow(),
+        Message.status.in_([statuses.SCHEDULED, statuses.SENT, statuses.UNKNOWN]))
         .order_by(Message.next_status_poll_at).limit(limit)).all()
     if not due:
         return 0
@@ -191,14 +219,16 @@ def poll_statuses(phone, message_ids: list[int]) -> None:
 def schedule_next_status_poll(adapter, message: Message) -> None:
     polls_done = message.status_poll_count + 1
     delay = None if message.is_final else adapter.status_poll_delay(polls_done)
-    next_at = message.created_at + timedelta(seconds=delay) if delay is not None else None
+    counted_from = max(message.created_at, message.scheduled_at or message.created_at)
+    next_at = counted_from + timedelta(seconds=delay) if delay is not None else None
     if next_at is not None and next_at < utcnow():
         next_at = utcnow() + timedelta(seconds=1)
     db.session.execute(update(Message).where(Message.id == message.id).values(
         status_poll_count=polls_done, next_status_poll_at=next_at).execution_options(synchronize_session=False))
     if delay is None and not message.is_final and adapter.unknown_when_polls_run_out:
-        reason = _("no delivery report after %(count)d checks", count=polls_done)
-        if message_service.move_status(message, statuses.UNKNOWN, by_provider=True, error_reason=reason):
+        reason = ngettext("no delivery report after %(num)d check", "no delivery report after %(num)d checks",
+                          polls_done)
+        if message_service.move_status(message, statuses.UNKNOWN, by_provider=False, error_reason=reason):
             message_service.add_event(message.id, statuses.UNKNOWN, reason=reason)
     db.session.commit()
 
@@ -233,3 +263,24 @@ def poll_inbound(phone) -> int:
         adapter.acknowledge_inbound(inbound.provider_message_id)
         stored += 1
     return stored
+
+
+def cancel_at_provider(message: Message) -> bool:
+    """Asks the provider to cancel a message it holds for a later date."""
+    adapter = adapter_for(message.phone)
+    with in_users_language(message.phone.user):
+        try:
+            canceled = adapter.cancel([message.provider_message_id]).get(message.provider_message_id, False)
+        except ProviderError as error:
+            message_service.add_event(message.id, None, error_code=error.code,
+                                      reason=_("Could not cancel: %(reason)s", reason=error.reason))
+            db.session.commit()
+            return False
+        if canceled and message_service.move_status(message, statuses.CANCELED, by_provider=True,
+                                                    expected=statuses.SCHEDULED):
+            message_service.add_event(message.id, statuses.CANCELED, reason=_("Canceled at the provider."))
+        elif not canceled:
+            message_service.add_event(message.id, None, reason=_("The provider could not cancel it: it has "
+                                                                 "probably been sent already."))
+        db.session.commit()
+        return canceled

@@ -1,0 +1,247 @@
+"""The NetOxygen SMS gateway, through its XML-RPC interface (API v2).
+
+It has no callbacks: delivery statuses are polled. It schedules and cancels at the gateway,
+sends flash SMS, reports credits, and sends to several destinations in one call.
+"""
+import http.client
+import socket
+import xmlrpc.client
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from .. import statuses
+from .base import Capability, OutboundSms, Provider, ProviderError, SendResult, SettingField, StatusEvent
+
+ZURICH = ZoneInfo("Europe/Zurich")  # the gateway reads dates in Swiss time
+
+# send_message and get_status error codes (the interface document's first table)
+ERROR_CODES = {
+    1: _l("OK: the message is routed or being routed"),
+    2: _l("Gateway error"),
+    3: _l("Message routing error"),
+    4: _l("Message format error"),
+    5: _l("Invalid destination number: the message will not be received"),
+    6: _l("Invalid sender: the message will not be sent"),
+    7: _l("Empty message"),
+    8: _l("Maximum message length exceeded"),
+    9: _l("Pending"),
+    10: _l("Message canceled before it was sent"),
+}
+# get_status status codes (its second table) and ours
+STATUS_CODES = {
+    1: statuses.DELIVERED,  # delivered to the recipient device
+    2: statuses.SENT,  # delivered to the recipient network, waiting there
+    3: statuses.SENT,  # submitted to the recipient network
+    4: statuses.FAILED,  # message error
+    5: statuses.FAILED,  # routing error
+    6: statuses.FAILED,  # expired before it was received
+    7: statuses.FAILED,  # gateway error
+    8: statuses.QUEUED,  # in the gateway's queue
+    9: statuses.SCHEDULED,  # scheduled for later
+}
+SENT_CODES = {1, 9}
+
+
+class GatewayUnreachable(Exception):
+    pass
+
+
+class TimeoutTransport(xmlrpc.client.Transport):
+    """xmlrpc.client's transport with a connect timeout and a read timeout, which sends each
+    call once: the standard one silently sends again when the connection drops, and a message
+    sent twice is worse than one reported as maybe sent."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float, use_https: bool):
+        super().__init__()
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.use_https = use_https
+
+    def make_connection(self, host):
+        connection_class = http.client.HTTPSConnection if self.use_https else http.client.HTTPConnection
+        connection = connection_class(host, timeout=self.connect_timeout)
+        read_timeout = self.read_timeout
+        original_connect = connection.connect
+
+        def connect():
+            try:
+                original_connect()
+            except OSError as error:  # refused, unreachable or timed out: the call never left
+                raise GatewayUnreachable(str(error) or type(error).__name__) from None
+            connection.sock.settimeout(read_timeout)
+        connection.connect = connect
+        self._connection = host, connection
+        return connection
+
+    def request(self, host, handler, request_body, verbose=False):
+        return self.single_request(host, handler, request_body, verbose)
+
+
+class NetOxygenProvider(Provider):
+    key = "netoxygen"
+    name = _l("NetOxygen SMS gateway")
+    description = _l("The Swiss NetOxygen gateway: flash SMS, SMS scheduled at the gateway and canceled there, "
+                     "credits. It reports deliveries when asked, and cannot receive SMS.")
+    fields = (
+        SettingField("gateway_url", _l("Gateway address"), _l("Leave as it is unless NetOxygen tells you otherwise."),
+                     default="https://sms.netoxygen.ch/api2/", pattern=r"https?://\S+",
+                     pattern_message=_l("An address starting with https://")),
+        SettingField("user", _l("User")),
+        SettingField("password", _l("Password"), secret=True),
+        SettingField("sender", _l("Default sender"),
+                     _l("A name (up to 11 letters and digits) or a number your account may use. Leave blank "
+                        "for the account's default sender."),
+                     required=False, pattern=r"[A-Za-z0-9]{1,11}|\+?\d{3,16}",
+                     pattern_message=_l("Up to 11 letters and digits, or a number.")),
+    )
+    capabilities = frozenset({Capability.SEND, Capability.DELIVERY_TRACKING, Capability.FLASH,
+                              Capability.SCHEDULED_SEND, Capability.CANCEL, Capability.CREDITS})
+    setup_steps = (
+        _l("Fill in the user and password of your NetOxygen account. The gateway address is already right."),
+        _l("Nothing to paste at NetOxygen: the gateway has no callbacks. SMS Desk asks it for the delivery "
+           "status of your SMS, often at first and less and less as they age."),
+        _l("Click “Test the connection” below: it also shows your credits, the type of account and its group id."),
+        _l("When you write an SMS from this phone, you can send it as a flash SMS (shown at once on the "
+           "recipient's screen) or schedule it; a scheduled SMS can be canceled from its page until its time."),
+    )
+    polls_statuses = True
+    unknown_when_polls_run_out = True
+    cleans_numbers = True
+    max_batch_size = 100
+
+    @property
+    def status_poll_delays(self):
+        first = float(self.options.get("NETOXYGEN_STATUS_POLL_FIRST_SECONDS", 30))
+        # 30 s, 1 min, 2 min ... doubling up to about 3 days after the send (or the scheduled time)
+        return tuple(first * 2 ** step for step in range(14))
+
+    # ---- XML-RPC ----
+
+    def gateway(self) -> xmlrpc.client.ServerProxy:
+        url = self.options.get("NETOXYGEN_API_URL") or self.settings.get("gateway_url") or "https://sms.netoxygen.ch/api2/"
+        transport = TimeoutTransport(self.options.get("PROVIDER_CONNECT_TIMEOUT", 5.0),
+                                     self.options.get("PROVIDER_READ_TIMEOUT", 30.0),
+                                     use_https=urlsplit(url).scheme == "https")
+        return xmlrpc.client.ServerProxy(url, transport=transport, encoding="utf-8")
+
+    def call(self, function: str, *args):
+        try:
+            return getattr(self.gateway(), function)(self.settings["user"], self.settings["password"], *args)
+        except xmlrpc.client.Fault as fault:
+            raise ProviderError(_("The NetOxygen gateway refused: %(reason)s", reason=fault.faultString),
+                                code=str(fault.faultCode)) from None
+        except xmlrpc.client.ProtocolError as error:
+            raise ProviderError(_("The NetOxygen gateway is unavailable (HTTP %(status)d)", status=error.errcode),
+                                code=str(error.errcode), transient=error.errcode >= 500 or error.errcode == 429) from None
+        except GatewayUnreachable as error:
+            raise ProviderError(_("could not reach the provider (%(why)s)", why=str(error)), transient=True) from None
+        except socket.timeout:
+            raise ProviderError(_("the provider did not answer in time"), maybe_sent=True) from None
+        except (ConnectionError, http.client.HTTPException, xmlrpc.client.ResponseError) as error:
+            raise ProviderError(_("the connection broke before the provider answered"), maybe_sent=True,
+                                payload=str(error)) from None
+        except OSError as error:  # the connection was up: the call may have reached the gateway
+            raise ProviderError(_("the connection broke before the provider answered"), maybe_sent=True,
+                                payload=str(error)) from None
+
+    # ---- sending ----
+
+    def send(self, sms: OutboundSms) -> SendResult:
+        [result] = self.send_batch([sms])
+        if isinstance(result, ProviderError):
+            raise result
+        return result
+
+    def send_batch(self, messages: list[OutboundSms]) -> list:
+        """One call for every destination of one compose action: same text, date and type."""
+        first = messages[0]
+        date = first.send_at.astimezone(ZURICH).strftime("%Y-%m-%d %H:%M:%S") if first.send_at else ""
+        results = self.call("send_message", [sms.destination.lstrip("+") for sms in messages], first.text,
+                            self.settings.get("sender") or "", date, "flash" if first.flash else "text")
+        if not isinstance(results, list) or len(results) != len(messages):
+            raise ProviderError(_("The NetOxygen gateway gave an unexpected answer."), maybe_sent=True,
+                                payload=repr(results)[:2000])
+        # the gateway answers in the order of the destinations: match by position, not by number
+        return [self.result_for(sms, entry) for sms, entry in zip(messages, results)]
+
+    def result_for(self, sms: OutboundSms, entry) -> SendResult | ProviderError:
+        try:
+            _destination, code, sms_id = entry
+            code = int(code)
+        except (TypeError, ValueError):
+            return ProviderError(_("The NetOxygen gateway gave an unexpected answer."), maybe_sent=True,
+                                 payload=repr(entry))
+        if code not in SENT_CODES:
+            meaning = ERROR_CODES.get(code)
+            return ProviderError(str(meaning) if meaning else _("error code %(code)s", code=code), code=str(code),
+                                 transient=False, payload=list(entry))
+        status = statuses.SCHEDULED if sms.send_at else statuses.SENT
+        return SendResult(provider_message_id=str(sms_id), provider_status=str(ERROR_CODES[code]), status=status,
+                          payload=list(entry))
+
+    def cancel(self, provider_message_ids: list[str]) -> dict[str, bool]:
+        answer = self.call("cancel_message", provider_message_ids)
+        return {str(sms_id): bool(canceled) for sms_id, canceled in answer}
+
+    # ---- statuses ----
+
+    def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:
+        events = []
+        for entry in self.call("get_status", provider_message_ids):
+            sms_id, report = entry
+            if not isinstance(report, dict):
+                continue  # an id the gateway does not know
+            events.append(self.status_event(str(sms_id), report))
+        return events
+
+    def status_event(self, sms_id: str, report: dict) -> StatusEvent:
+        error_code, status_code = _int(report.get("sent_status")), _int(report.get("last_status"))
+        if error_code == 10:
+            status, text = statuses.CANCELED, str(ERROR_CODES[10])
+        else:
+            status = STATUS_CODES.get(status_code, statuses.UNKNOWN)
+            text = report.get("last_status_text") or ""
+        reason = None
+        if status in (statuses.FAILED, statuses.UNKNOWN, statuses.CANCELED):
+            reason = text or _("status code %(code)s", code=status_code)
+        return StatusEvent(provider_message_id=sms_id, status=status,
+                           provider_status=f"{status_code} {text}".strip(),
+                           occurred_at=_zurich_to_utc(report.get("last_date")),
+                           error_code=str(status_code) if status == statuses.FAILED else None,
+                           reason=reason, payload=report)
+
+    # ---- the account ----
+
+    def check_connection(self) -> str:
+        if not self.call("auth"):
+            raise ProviderError(_("The NetOxygen gateway refused the user or the password."))
+        return _("The NetOxygen gateway accepted the user and the password.")
+
+    def account_facts(self) -> dict:
+        return {str(_("Credits")): str(self.call("get_credits")),
+                str(_("Account type")): str(self.call("account_status")),
+                str(_("Group id")): str(self.call("get_guid"))}
+
+    def clean_number(self, typed: str) -> str:
+        return str(self.call("clean_number", typed))
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _zurich_to_utc(text) -> datetime | None:
+    if not text or not isinstance(text, str):
+        return None
+    try:
+        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZURICH)
+    except ValueError:
+        return None
+    return local.astimezone(timezone.utc).replace(tzinfo=None)
