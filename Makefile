@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
 
-.PHONY: run test install install-dev translations clean
+.PHONY: run test install install-dev translations clean bench
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,12 @@ test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 translations: install-dev
-	$(BIN)/pybabel extract -F babel.cfg -k _l -o webapp/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k ngettext:1,2 -o webapp/translations/messages.pot .
 	$(BIN)/pybabel update -i webapp/translations/messages.pot -d webapp/translations
 	$(BIN)/pybabel compile -d webapp/translations
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+bench: install-dev
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)

@@ -1,0 +1,383 @@
+"""`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
+
+    python -m bench.run [--quick] [--postgres URL]
+
+Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
+"""
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import os
+import platform
+import re
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from multiprocessing import Pool
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from sqlalchemy import func, select, text, update
+
+from .stack import ACCOUNT_SID, AUTH_TOKEN, SECRET_KEY, TWILIO_NUMBER, Stack
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "bench@example.org", "benchmark password"
+rows = []
+
+
+def report(name, figure, floor=None, target=None, ok=None, note=""):
+    rows.append((name, figure, floor or "", target or "", "" if ok is None else ("✓" if ok else "✗"), note))
+    print(f"  {name}: {figure}" + (f" | floor {floor}" if floor else "") + (f" | target {target}" if target else "")
+          + ("" if ok is None else (" ✓" if ok else " ✗")) + (f" ({note})" if note else ""), flush=True)
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    return [f"+3361{index:07d}" for index in range(start, start + count)]
+
+
+# ---- the app, in this process, to set up data and watch the database ----
+
+def app_for(stack: Stack):
+    from webapp import create_app
+    return create_app({"INSTANCE_PATH": str(stack.folder), "SQLALCHEMY_DATABASE_URI": stack.database_url,
+                       "REDIS_URL": stack.redis_url, "SECRET_KEY": SECRET_KEY, "PUBLIC_BASE_URL": stack.web_url,
+                       "TWILIO_API_BASE_URL": stack.fake_url})
+
+
+def make_admin_and_phone(name="Bench Twilio", rate_limit=None):
+    from webapp.models import Phone
+    from webapp.services.accounts import create_user, find_user_by_email
+    from webapp.services.phones import save_phone
+    user = find_user_by_email(ADMIN_EMAIL) or create_user(ADMIN_EMAIL, ADMIN_PASSWORD, is_admin=True)
+    phone = save_phone(Phone(user_id=user.id, provider_key="twilio"), name, rate_limit,
+                       {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "number": TWILIO_NUMBER})
+    return user, phone
+
+
+def count_status(phone_id, status_list) -> int:
+    from webapp.extensions import db
+    from webapp.models import Message
+    db.session.rollback()
+    return db.session.scalar(select(func.count(Message.id)).where(Message.phone_id == phone_id,
+                                                                   Message.status.in_(status_list)))
+
+
+def wait_for_count(phone_id, status_list, expected, timeout):
+    deadline = time.monotonic() + timeout
+    while count_status(phone_id, status_list) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {count_status(phone_id, status_list)} of {expected} reached {status_list}")
+        time.sleep(0.1)
+
+
+# ---- the floor of a campaign: the same POSTs with nothing else around them ----
+
+def post_share(arguments):
+    url, destinations, threads = arguments
+    local = threading.local()
+
+    def post(destination):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        response = local.session.post(url, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=30, data={
+            "To": destination, "From": TWILIO_NUMBER, "Body": "Campaign", "StatusCallback": "http://127.0.0.1/x"})
+        response.raise_for_status()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, destinations))
+
+
+def floor_campaign(stack: Stack, destinations: list[str], threads: int) -> float:
+    url = f"{stack.fake_url}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    shares = [(url, destinations[index::stack.worker_count], threads) for index in range(stack.worker_count)]
+    started = time.perf_counter()
+    with Pool(stack.worker_count) as pool:
+        pool.map(post_share, shares)
+    return time.perf_counter() - started
+
+
+def campaign(stack, app, count, answer_delay, label, target_ratio=None, target_rate=None):
+    from webapp import statuses
+    from webapp.services.messages import queue_outbound
+    stack.start_fake(answer_delay)
+    app.config["TWILIO_API_BASE_URL"] = stack.fake_url
+    stack.stop_workers()
+    stack.start_workers()
+    _, phone = make_admin_and_phone(f"Campaign {label}")
+    destinations = numbers(count)
+    started = time.perf_counter()
+    queue_outbound(phone, destinations, "Campaign")
+    wait_for_count(phone.id, [statuses.SENT, statuses.DELIVERED], count, timeout=max(120, count / 20))
+    elapsed = time.perf_counter() - started
+    threads = app.config["SEND_CONCURRENCY"]
+    floor = floor_campaign(stack, numbers(count, 5_000_000), threads)
+    rate = count / elapsed
+    figure = f"{count} SMS in {elapsed:.1f} s ({rate:.0f}/s)"
+    floor_text = f"{floor:.1f} s ({count / floor:.0f}/s), {stack.worker_count}×{threads} threads"
+    if target_ratio:
+        report(f"1. campaign, fast provider", figure, floor_text, f"≤ {target_ratio}× floor",
+               elapsed <= target_ratio * floor, f"ratio {elapsed / floor:.2f}")
+    else:
+        report(f"2. campaign, provider answering in {answer_delay * 1000:.0f} ms", figure, floor_text,
+               f"≥ {target_rate}/s", rate >= target_rate, f"ratio {elapsed / floor:.2f}")
+    return elapsed
+
+
+def rate_limited(stack, app, count, per_second):
+    from webapp import statuses
+    from webapp.extensions import db
+    from webapp.models import Message, MessageEvent
+    from webapp.services.messages import queue_outbound
+    _, phone = make_admin_and_phone("Rate limited", rate_limit=per_second)
+    queue_outbound(phone, numbers(count, 9_000_000), "Paced")
+    wait_for_count(phone.id, [statuses.SENT, statuses.DELIVERED], count, timeout=count / per_second * 3 + 30)
+    db.session.rollback()
+    times = sorted(db.session.scalars(select(MessageEvent.created_at).join(Message).where(
+        Message.phone_id == phone.id, MessageEvent.status == statuses.SENDING)))
+    measured = (len(times) - 1) / (times[-1] - times[0]).total_seconds()
+    deviation = abs(measured - per_second) / per_second
+    report(f"2b. per-phone rate limit {per_second}/s", f"{measured:.2f}/s over {count} SMS", None,
+           "within 5%", deviation <= 0.05, f"{deviation * 100:.1f}% off")
+
+
+# ---- compose through the web app ----
+
+def signed_in_session(stack) -> requests.Session:
+    session = requests.Session()
+    page = session.get(stack.web_url + "/login").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    session.post(stack.web_url + "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+                                                 "csrf_token": token}).raise_for_status()
+    return session
+
+
+def compose_cost(stack, app, count):
+    from webapp import broker
+    from webapp.extensions import db
+    from webapp.models import Message
+    stack.stop_workers()  # so that every job is still in the queue to be counted
+    _, phone = make_admin_and_phone("Compose")
+    session = signed_in_session(stack)
+    page = session.get(stack.web_url + "/compose").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    pasted = "\n".join(number.replace("+33", "0") for number in numbers(count, 7_000_000))
+    started = time.perf_counter()
+    response = session.post(stack.web_url + "/compose", allow_redirects=False, data={
+        "csrf_token": token, "phone_id": phone.id, "numbers": pasted, "body": "Pasted"})
+    elapsed = time.perf_counter() - started
+    db.session.rollback()
+    stored = db.session.scalar(select(func.count(Message.id)).where(Message.phone_id == phone.id))
+    queued_jobs = len(broker.job_queue())
+    complete = response.status_code == 302 and stored == count and queued_jobs >= count
+    report("3. compose with numbers pasted", f"{count} numbers answered in {elapsed:.2f} s", None, "< 3 s",
+           elapsed < 3 and complete, f"{stored} rows, {queued_jobs} jobs")
+    broker.job_queue().empty()
+    from webapp import statuses
+    db.session.execute(update(Message).where(Message.phone_id == phone.id).values(status=statuses.CANCELED))
+    db.session.commit()
+    stack.start_workers()
+
+
+# ---- callbacks under load ----
+
+def twilio_signature(url: str, params: dict) -> str:
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(AUTH_TOKEN.encode(), payload.encode(), hashlib.sha1).digest()).decode()
+
+
+def prepared_callbacks(stack, app, count):
+    """Sent messages and, for each, Twilio's signed "delivered" callback."""
+    from webapp import statuses
+    from webapp.extensions import db
+    from webapp.models import Message
+    from webapp.services.phones import callback_url
+    _, phone = make_admin_and_phone("Callbacks")
+    now = datetime.utcnow()
+    db.session.execute(Message.__table__.insert(), [dict(
+        user_id=phone.user_id, phone_id=phone.id, direction="outbound", remote_number=number, body="x",
+        encoding="GSM-7", segment_count=1, status=statuses.SENT, provider_message_id=f"SM{index:032x}",
+        attempt_count=1, created_at=now, status_changed_at=now, status_poll_count=0, flash=False)
+        for index, number in enumerate(numbers(count, 3_000_000))])
+    db.session.commit()
+    url = callback_url(phone, "status")
+    path = urlsplit(url).path
+    requests_to_send = []
+    for index in range(count):
+        params = {"MessageSid": f"SM{index:032x}", "MessageStatus": "delivered", "AccountSid": ACCOUNT_SID,
+                  "From": TWILIO_NUMBER, "To": "+33610000000", "ApiVersion": "2010-04-01"}
+        requests_to_send.append(("POST", path, urlencode(params), {
+            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": twilio_signature(url, params)}))
+    return phone, requests_to_send
+
+
+def load(stack, requests_to_send, connections: int) -> tuple[float, int]:
+    """Sends the requests over keep-alive connections; returns the time and the number of non-2xx."""
+    failures = []
+    port = urlsplit(stack.web_url).port
+
+    def run(share):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for method, path, body, headers in share:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status >= 300:
+                failures.append(response.status)
+        connection.close()
+    shares = [requests_to_send[index::connections] for index in range(connections)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(connections) as pool:
+        list(pool.map(run, shares))
+    return time.perf_counter() - started, len(failures)
+
+
+def callback_ingestion(stack, app, count, label):
+    from webapp import statuses
+    phone, callbacks = prepared_callbacks(stack, app, count)
+    connections = 32
+    trivial = [("GET", "/ping", None, {})] * count
+    load(stack, trivial[: count // 10], connections)  # warm up
+    floor_time, _ = load(stack, trivial, connections)
+    elapsed, failures = load(stack, callbacks, connections)
+    delivered = count_status(phone.id, [statuses.DELIVERED])
+    rate, floor_rate = count / elapsed, count / floor_time
+    report(f"4. status callbacks ({label})", f"{rate:.0f}/s, {delivered}/{count} delivered",
+           f"{floor_rate:.0f}/s (GET /ping)", "≥ ½ floor, none lost",
+           rate >= floor_rate / 2 and delivered == count and failures == 0, f"ratio {rate / floor_rate:.2f}")
+
+
+# ---- history at scale ----
+
+WORDS = ("rendez-vous demain matin réunion parents élèves bus retard cantine sortie piscine bibliothèque "
+         "facture rappel confirmation annulation horaires inscription").split()
+
+
+def fill_history(app, stack, per_user: int):
+    """Two users, each with per_user messages over 90 days, written in bulk."""
+    import random
+    from webapp.extensions import db
+    from webapp.models import Message, Phone
+    from webapp.services.accounts import create_user
+    from webapp.services.phones import save_phone
+    randomness = random.Random(7)
+    owners = []
+    for email in ("history-a@example.org", "history-b@example.org"):
+        user = create_user(email, ADMIN_PASSWORD)
+        phone = save_phone(Phone(user_id=user.id, provider_key="simulator"), "History", None,
+                           {"delivery_delay_seconds": "1"})
+        owners.append((user, phone))
+    contacts = numbers(5000, 8_000_000)
+    start = datetime.utcnow() - timedelta(days=90)
+    status_choices = ["delivered"] * 8 + ["sent", "failed"]
+    for user, phone in owners:
+        for chunk_start in range(0, per_user, 50_000):
+            chunk = []
+            for index in range(chunk_start, min(per_user, chunk_start + 50_000)):
+                moment = start + timedelta(seconds=index * 90 * 86400 / per_user)
+                inbound = randomness.random() < 0.2
+                chunk.append(dict(
+                    user_id=user.id, phone_id=phone.id, direction="inbound" if inbound else "outbound",
+                    remote_number=randomness.choice(contacts),
+                    body=" ".join(randomness.choices(WORDS, k=8)) + f" n°{index}",
+                    encoding="GSM-7", segment_count=1,
+                    status="received" if inbound else randomness.choice(status_choices),
+                    attempt_count=1, created_at=moment, status_changed_at=moment, status_poll_count=0,
+                    flash=False))
+            db.session.execute(Message.__table__.insert(), chunk)
+            db.session.commit()
+    if stack.database_url.startswith("postgresql"):
+        db.session.execute(text("ANALYZE"))
+    else:
+        db.session.execute(text("ANALYZE"))
+    db.session.commit()
+    return owners[0], contacts
+
+
+def history_at_scale(stack, app, per_user, label, repeats):
+    from webapp.extensions import db
+    from webapp.models import Message
+    started = time.perf_counter()
+    (user, _phone), contacts = fill_history(app, stack, per_user)
+    print(f"  ({2 * per_user} messages written in {time.perf_counter() - started:.0f} s)", flush=True)
+    deep_id = db.session.scalar(select(Message.id).where(Message.user_id == user.id)
+                                .order_by(Message.id).offset(per_user // 10).limit(1))
+    number = contacts[42]
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"email": user.email, "password": ADMIN_PASSWORD, "csrf_token": token})
+    pages = {"sent list, first page": "/history?direction=outbound",
+             "sent list, deep page": f"/history?direction=outbound&before={deep_id}",
+             "filtered by one number": f"/history?number={number}",
+             "conversation": f"/conversations/{number}",
+             "text search": "/history?text=piscine+cantine",
+             "dashboard counts": "/"}
+    for name, path in pages.items():
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            response = client.get(path)
+            times.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, (path, response.status_code)
+        p95 = statistics.quantiles(times, n=20)[-1] if len(times) >= 20 else max(times)
+        report(f"5. {name} ({label}, {per_user:,} per user)", f"p95 {p95:.0f} ms", None, "p95 < 100 ms",
+               p95 < 100, f"median {statistics.median(times):.0f} ms")
+
+
+def write_table(quick: bool):
+    cpu = os.cpu_count()
+    memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30)
+    lines = [f"Run of {datetime.now():%Y-%m-%d %H:%M}, {'quick' if quick else 'full'} mode, on {platform.machine()}"
+             f" with {cpu} cores and {memory} GiB, Python {platform.python_version()}.", "",
+             "| scenario | figure | floor | target | met | note |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    Path(__file__).with_name("last-run.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def run_on(database_url, label, arguments, sizes):
+    stack = Stack(database_url, worker_count=arguments.workers)
+    try:
+        stack.start()
+        app = app_for(stack)
+        with app.app_context():
+            if label == "SQLite" or arguments.all_on_postgres:
+                campaign(stack, app, sizes["campaign"], 0.0, label, target_ratio=2)
+                report("6a. worker peak memory (campaign)", f"{stack.worker_peak_rss_mb():.0f} MB", None,
+                       "< 150 MB", stack.worker_peak_rss_mb() < 150)
+                campaign(stack, app, sizes["campaign"], 0.25, label, target_rate=200)
+                rate_limited(stack, app, sizes["rate_limited"], 10)
+                compose_cost(stack, app, sizes["compose"])
+            callback_ingestion(stack, app, sizes["callbacks"], label)
+            report(f"6b. web peak memory (callbacks, {label})", f"{stack.web_peak_rss_mb():.0f} MB", None,
+                   "< 150 MB", stack.web_peak_rss_mb() < 150)
+            stack.stop_workers()
+            history_at_scale(stack, app, sizes["history"], label, sizes["repeats"])
+    finally:
+        stack.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--all-on-postgres", action="store_true")
+    arguments = parser.parse_args()
+    sizes = (dict(campaign=300, rate_limited=20, compose=500, callbacks=500, history=5_000, repeats=5)
+             if arguments.quick else
+             dict(campaign=10_000, rate_limited=100, compose=10_000, callbacks=10_000, history=1_000_000,
+                  repeats=30))
+    run_on(None, "SQLite", arguments, sizes)
+    if arguments.postgres:
+        run_on(arguments.postgres, "PostgreSQL", arguments, sizes)
+    write_table(arguments.quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

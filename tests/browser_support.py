@@ -1,0 +1,108 @@
+"""What the browser tests share: SMS Desk started by its real run command, Debian's chromium
+driven by Playwright, and full-page screenshots in tests/screenshots/ (git-ignored).
+
+Test modules skip themselves when /usr/bin/chromium is missing before importing this one.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+
+CHROMIUM = Path("/usr/bin/chromium")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_sms_desk(folder: Path, **extra_env: str):
+    """SMS Desk started by `python -m webapp.launcher` on a fresh instance folder inside `folder`,
+    with `extra_env` added to its environment (e.g. TWILIO_API_BASE_URL); yields its base URL."""
+    port = free_port()
+    env = dict(os.environ)
+    for name in ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "SECRET_KEY"):
+        env.pop(name, None)  # a developer's own settings must not leak into the test instance
+    env.update(INSTANCE_PATH=str(folder / "instance"), PORT=str(port), SWEEP_INTERVAL_SECONDS="1",
+               PYTHONUNBUFFERED="1")
+    env.update(extra_env)
+    log_path = folder / "launcher.log"
+    log = open(log_path, "wb")
+    launcher = subprocess.Popen([sys.executable, "-m", "webapp.launcher"], cwd=PROJECT_ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+
+    def output() -> str:
+        return log_path.read_text(errors="replace")[-5000:]
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert launcher.poll() is None, "the launcher stopped:\n" + output()
+            try:
+                if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "SMS Desk was not healthy within 60 s:\n" + output()
+            time.sleep(0.25)
+        yield base_url
+    finally:
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGINT)
+            try:
+                launcher.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                launcher.kill()
+                launcher.wait()
+        log.close()
+        print("---- the launcher's output (its last 5000 characters) ----\n" + output())
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+def record_page_errors(page) -> list:
+    """JavaScript errors and HTTP errors the page meets, to assert there were none at the end."""
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("response", lambda response: response.status >= 400 and errors.append(
+        f"HTTP {response.status} for {response.request.method} {response.url}"))
+    return errors
+
+
+class Screenshots:
+    """Numbered full-page screenshots: 01-setup.png, or twilio-01-setup.png with a prefix."""
+
+    def __init__(self, page, prefix: str = ""):
+        self.page = page
+        self.prefix = prefix
+        self.number = 0
+        SCREENSHOTS.mkdir(exist_ok=True)
+
+    def take(self, name: str) -> Path:
+        self.number += 1
+        path = SCREENSHOTS / f"{self.prefix}{self.number:02d}-{name}.png"
+        self.page.screenshot(path=path, full_page=True)
+        return path
