@@ -34,7 +34,8 @@ def main() -> None:
     app = create_app()
     worker_name = broker.new_worker_name()
     jobs.send_pool = jobs.SendPool(app, app.config["SEND_CONCURRENCY"], worker_name)
-    stop = threading.Event()
+    stop = threading.Event()  # stops taking jobs
+    stop_background = threading.Event()  # stops the heartbeat, once the sends in flight are done
 
     def with_app(action):
         with app.app_context():
@@ -53,19 +54,30 @@ def main() -> None:
         beat()
     except RedisError as error:
         log.warning("broker unavailable at start: %s", error)
-    every(app.config["WORKER_HEARTBEAT_TTL_SECONDS"] / 3, beat, stop, "heartbeat")
-    every(app.config["SWEEP_INTERVAL_SECONDS"], sweep_if_first, stop, "sweep")
-    every(0.5, lambda: with_app(broker.move_due_scheduled_jobs), stop, "retries")
+    every(app.config["WORKER_HEARTBEAT_TTL_SECONDS"] / 3, beat, stop_background, "heartbeat")
+    every(app.config["SWEEP_INTERVAL_SECONDS"], sweep_if_first, stop_background, "sweep")
+    every(0.5, lambda: with_app(broker.move_due_scheduled_jobs), stop_background, "retries")
     log.info("worker %s started, %d senders", worker_name, app.config["SEND_CONCURRENCY"])
     stop_on_signal(stop)
-    with app.app_context():
-        try:
-            run_job_loop(stop)
-        finally:
-            stop.set()
-            log.info("waiting for the sends in flight")
-            jobs.send_pool.shutdown()
-            log.info("worker %s stopped", worker_name)
+    try:
+        run_job_loop(app, stop)
+    finally:
+        stop.set()
+        log.info("waiting for the sends in flight")
+        jobs.send_pool.shutdown()
+        # only now: while sends were in flight, a missing heartbeat would have had them judged interrupted
+        stop_background.set()
+        log.info("worker %s stopped", worker_name)
+
+
+class AppWorker(SimpleWorker):
+    """Each job in an app context of its own, so a database error in one job (and its session)
+    never leaks into the next."""
+    app = None
+
+    def perform_job(self, job, queue, *args, **kwargs):
+        with self.app.app_context():
+            return super().perform_job(job, queue, *args, **kwargs)
 
 
 def stop_on_signal(stop: threading.Event) -> None:
@@ -82,15 +94,18 @@ def broker_reachable() -> bool:
         return False
 
 
-def run_job_loop(stop: threading.Event) -> None:
+def run_job_loop(app, stop: threading.Event) -> None:
     """RQ's loop, started again after a broker outage instead of quitting."""
+    AppWorker.app = app
     while not stop.is_set():
-        if not broker_reachable():
+        with app.app_context():
+            reachable = broker_reachable()
+            queue, connection = broker.job_queue(), broker.redis_connection()
+        if not reachable:
             log.warning("broker unavailable, trying again in 2 s")
             stop.wait(2)
             continue
-        rq_worker = SimpleWorker([broker.job_queue()], connection=broker.redis_connection(),
-                                 serializer=JSONSerializer)
+        rq_worker = AppWorker([queue], connection=connection, serializer=JSONSerializer)
         try:
             rq_worker.work(logging_level="WARNING")
         except RedisError as error:

@@ -151,3 +151,20 @@ def test_healthz_reports_database_broker_and_workers(client, app, worker):
     app.extensions.pop("smsdesk_redis", None)
     answer = client.get("/healthz")
     assert answer.status_code == 503 and answer.get_json()["broker"].startswith("error")
+
+
+def test_a_refused_reply_says_why_above_the_reply_box(logged_in, user):
+    from webapp.providers.base import OptOutNotice
+    from webapp.services.messages import record_opt_out
+    phone = make_phone(user)
+    record_inbound(phone, InboundSms("IN1", "+33612345678", "STOP"))
+    record_opt_out(phone, OptOutNotice("+33612345678"))
+    response = post_form(logged_in, "/conversations/+33612345678", {"phone_id": phone.id, "body": "Sorry"})
+    assert "replied STOP" in response.get_data(as_text=True)
+
+
+def test_a_conversation_with_a_sender_name_offers_no_reply(logged_in, user):
+    phone = make_phone(user)
+    record_inbound(phone, InboundSms("IN1", "INFO-BANK", "Your code is 1234"))
+    page = logged_in.get("/conversations/INFO-BANK").get_data(as_text=True)
+    assert "is a name, not a number" in page and 'class="reply"' not in page

@@ -25,11 +25,12 @@ ZURICH = ZoneInfo("Europe/Zurich")
 def gateway(app):
     with FakeNetOxygen(credits=250, account_status="regular") as fake:
         app.config["NETOXYGEN_STATUS_POLL_FIRST_SECONDS"] = 0
+        app.config["NETOXYGEN_API_URL"] = fake.base_url
         yield fake
 
 
 def gateway_phone(user, fake, **overrides):
-    settings = dict(gateway_url=fake.base_url, user=fake.user, password=fake.password, sender="")
+    settings = dict(user=fake.user, password=fake.password, sender="")
     settings.update(overrides)
     return make_phone(user, provider_key="netoxygen", name="NetOxygen", **settings)
 
@@ -184,12 +185,19 @@ def test_a_fault_fails_the_message_with_the_faults_text(gateway, user):
     assert "Authentification échouée" in message.error_reason
 
 
-def test_an_http_500_is_retried(gateway, user):
+def test_an_http_503_is_retried(gateway, user):
     phone = gateway_phone(user, gateway)
-    gateway.fail_next("http500", method="send_message")
+    gateway.fail_next("http500", code=503, method="send_message")
     [message] = send_all(queue_outbound(phone, ["+41765363776"], "Hi"))
-    assert message.status == statuses.QUEUED and "HTTP 500" in message.events[-1].reason
+    assert message.status == statuses.QUEUED and "HTTP 503" in message.events[-1].reason
     assert send_all([message.id])[0].status == statuses.SENT
+
+
+def test_an_http_500_may_have_sent_so_it_is_not_retried(gateway, user):
+    phone = gateway_phone(user, gateway)
+    gateway.fail_next("http500", code=500, method="send_message")
+    [message] = send_all(queue_outbound(phone, ["+41765363776"], "Hi"))
+    assert message.status == statuses.UNKNOWN and "HTTP 500" in message.error_reason
 
 
 def test_a_dropped_answer_is_never_sent_again(gateway, user):
@@ -201,8 +209,8 @@ def test_a_dropped_answer_is_never_sent_again(gateway, user):
 
 
 def test_a_refused_connection_is_retried(app, user):
-    phone = make_phone(user, provider_key="netoxygen", gateway_url="http://127.0.0.1:1/api2/", user="x",
-                       password="y", sender="")
+    app.config["NETOXYGEN_API_URL"] = "http://127.0.0.1:1/api2/"
+    phone = make_phone(user, provider_key="netoxygen", user="x", password="y", sender="")
     [message] = send_all(queue_outbound(phone, ["+41765363776"], "Hi"))
     assert message.status == statuses.QUEUED and "could not reach" in message.events[-1].reason
 
@@ -237,7 +245,7 @@ def test_through_the_worker_several_destinations_are_sent_and_polled_to_delivere
                                                                                   start_worker, user):
     gateway.auto_advance_seconds = 0.5
     phone = gateway_phone(user, gateway)
-    start_worker(NETOXYGEN_STATUS_POLL_FIRST_SECONDS="0.5")
+    start_worker(NETOXYGEN_STATUS_POLL_FIRST_SECONDS="0.5", NETOXYGEN_API_URL=gateway.base_url)
     ids = queue_outbound(phone, ["+41765363776", "+41791234567"], "Through the worker")
     wait_for(lambda: all(reload_message(i).status == statuses.DELIVERED for i in ids), message="delivered")
     assert len(gateway.calls_to("send_message")) == 1

@@ -92,7 +92,7 @@ def test_a_destination_ovh_lists_as_invalid_fails_even_though_ovh_answered_200(o
     assert "considers the number invalid" in message.error_reason
 
 
-@pytest.mark.parametrize("status_code", [429, 500, 503])
+@pytest.mark.parametrize("status_code", [429, 503])
 def test_an_unavailable_ovh_is_retried_later(ovh, user, status_code):
     phone = ovh_phone(user, ovh)
     ovh.fail_next(status_code, "Service unavailable")
@@ -192,3 +192,13 @@ def test_the_worker_polls_ovh_for_incoming_sms(ovh, live_server, start_worker, u
     message = wait_for(stored, message="the incoming SMS")
     assert (message.remote_number, message.body) == ("+33698765432", "Arrivé par relève")
     wait_for(lambda: ovh.incoming == {}, message="deleted at OVH")
+
+
+def test_an_overlong_provider_code_is_clipped_not_refused(ovh, client, user):
+    phone = ovh_phone(user, ovh)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hi")
+    message = send_now(message_id)
+    status_path = urlsplit(callback_url(phone, "status")).path
+    response = client.get(f"{status_path}?id={message.provider_message_id}&dlr={'9' * 200}")
+    assert response.status_code == 200
+    assert len(reload_message(message_id).events[-1].provider_status) == 64

@@ -75,13 +75,23 @@ def test_an_invalid_destination_shows_twilios_code_and_message(twilio, user):
     assert "not valid" in message.error_reason and "5551234567" in message.error_reason
 
 
-@pytest.mark.parametrize("status_code", [429, 500, 503])
+@pytest.mark.parametrize("status_code", [429, 503])
 def test_a_busy_twilio_is_retried(twilio, user, status_code):
     phone = twilio_phone(user, twilio)
     twilio.fail_next(status_code)
     [message_id] = queue_outbound(phone, ["+33698765432"], "Hello")
     assert send_now(message_id).status == statuses.QUEUED
     assert send_now(message_id).status == statuses.SENT
+
+
+@pytest.mark.parametrize("status_code", [500, 502, 504])
+def test_a_twilio_error_that_may_come_after_the_send_is_not_retried(twilio, user, status_code):
+    phone = twilio_phone(user, twilio)
+    twilio.fail_next(status_code)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hello")
+    message = send_now(message_id)
+    assert message.status == statuses.UNKNOWN and f"HTTP {status_code}" in message.error_reason
+    assert send_now(message_id).status == statuses.UNKNOWN  # a second job does nothing
 
 
 def test_the_connection_test_fetches_the_account(twilio, user):

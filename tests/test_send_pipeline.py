@@ -142,3 +142,35 @@ def test_reasons_the_worker_writes_are_in_the_owners_language(live_server, worke
     wait_for(lambda: status_of(message_id) == statuses.DELIVERED)
     reasons = [event.reason for event in reload_message(message_id).events if event.reason]
     assert any("surchargé" in reason for reason in reasons), reasons
+
+
+def test_a_send_that_answers_after_being_judged_interrupted_keeps_its_provider_id(app, user):
+    """A worker's heartbeat lapsed while the provider was still answering: its answer still counts."""
+    from webapp.providers.base import SendResult, StatusEvent
+    from webapp.services import messages as message_service
+    from webapp.services import pipeline
+    from webapp.services.phones import adapter_for
+    phone = make_phone(user)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Slow provider")
+    message = db.session.get(Message, message_id)
+    [claimed], _ = pipeline.claim_batch(message, phone, 1, "worker-that-looks-dead")
+    db.session.execute(Message.__table__.update().values(status_changed_at=message.created_at.replace(year=2000)))
+    db.session.commit()
+    assert pipeline.mark_interrupted_sends() == 1
+    pipeline.record_send_success(reload_message(message_id), SendResult("SIMLATE"), adapter_for(phone))
+    message = reload_message(message_id)
+    assert (message.status, message.provider_message_id) == (statuses.SENT, "SIMLATE")
+    message_service.record_status_event(phone, StatusEvent("SIMLATE", statuses.DELIVERED))
+    assert reload_message(message_id).status == statuses.DELIVERED
+
+
+def test_deleting_a_phone_cancels_what_it_has_not_sent(app, user, logged_in):
+    from .conftest import post_form
+    phone = make_phone(user)
+    message_ids = queue_outbound(phone, ["+33612345678", "+33612345679"], "Stop this campaign")
+    post_form(logged_in, f"/phones/{phone.id}", {}, action=f"/phones/{phone.id}/delete")
+    assert {status_of(message_id) for message_id in message_ids} == {statuses.CANCELED}
+    assert "Its phone was deleted." in reload_message(message_ids[0]).events[-1].reason
+    from webapp.services import pipeline
+    pipeline.send_message(message_ids[0], "test-worker")  # its job, still in the broker, does nothing
+    assert status_of(message_ids[0]) == statuses.CANCELED

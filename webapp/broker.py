@@ -1,6 +1,7 @@
 """The Redis-protocol broker: the connection, the send queue and the workers' heartbeats."""
-import socket
 import os
+import socket
+import time
 import uuid
 from datetime import timedelta
 
@@ -115,6 +116,16 @@ local slot = math.max(now, next_free)
 redis.call('SET', KEYS[1], tostring(slot + interval), 'PX', math.ceil((slot + interval - now) * 1000) + 1000)
 return tostring(slot - now)
 """
+
+
+def book_send_slot(message_id: int, wait: float) -> None:
+    """Remembers the slot a message waits for in the broker, so that it is not booked twice."""
+    redis_connection().set(f"smsdesk:slot:{message_id}", repr(time.time() + wait), ex=int(wait) + 3600)
+
+
+def booked_send_slot_wait(message_id: int) -> float | None:
+    booked = redis_connection().getdel(f"smsdesk:slot:{message_id}")
+    return None if booked is None else max(0.0, float(booked) - time.time())
 
 
 def reserve_send_slot(phone_id: int, per_second: float) -> float:

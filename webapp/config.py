@@ -60,7 +60,7 @@ def settings_from_environment() -> dict:
         "OVH_API_BASE_URL": os.environ.get("OVH_API_BASE_URL", ""),  # empty: the endpoint's real address
         "OCTOPUSH_API_BASE_URL": os.environ.get("OCTOPUSH_API_BASE_URL", "https://api.octopush.com"),
         "ODYSSEY_API_BASE_URL": os.environ.get("ODYSSEY_API_BASE_URL", "https://api.odyssey-services.fr"),
-        "NETOXYGEN_API_URL": os.environ.get("NETOXYGEN_API_URL", ""),  # empty: the phone's gateway address
+        "NETOXYGEN_API_URL": os.environ.get("NETOXYGEN_API_URL", "https://sms.netoxygen.ch/api2/"),
         "NETOXYGEN_STATUS_POLL_FIRST_SECONDS": _float("NETOXYGEN_STATUS_POLL_FIRST_SECONDS", 30.0),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -48,7 +48,8 @@ def main() -> int:
         web_workers = os.environ.get("WEB_CONCURRENCY", "2")
         children.append(subprocess.Popen([
             sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", web_workers,
-            "--threads", "8", "--access-logfile", "-", "--log-level", "warning", "wsgi:app"]))
+            # no access log: callback URLs carry their secret token
+            "--threads", "8", "--log-level", "warning", "wsgi:app"]))
         children.append(subprocess.Popen([sys.executable, "worker.py"]))
         print(f"\n  SMS Desk is running on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
         while not stopping:

@@ -99,7 +99,13 @@
     document.querySelectorAll("[data-health-url][data-health-pending='yes']").forEach(function (container) {
       const text = container.querySelector("[data-health-text]");
       text.textContent = "…";
+      const gaveUpAt = Date.now() + 60000;
       const timer = setInterval(async function () {
+        if (Date.now() > gaveUpAt) {  // no worker answered
+          clearInterval(timer);
+          text.textContent = container.dataset.noAnswer;
+          return;
+        }
         const response = await fetch(container.dataset.healthUrl, {credentials: "same-origin"});
         if (!response.ok) return;
         const health = await response.json();

@@ -12,6 +12,7 @@ from ..extensions import db
 from ..providers.base import CallbackRejected, CallbackRequest
 from ..services import messages as message_service
 from ..services import phones as phone_service
+from ..services.accounts import in_users_language
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 
@@ -38,13 +39,14 @@ def receive(public_id, token, kind):
     incoming = callback_request()
     try:
         adapter.verify_callback(incoming)
-        parsed = adapter.parse_callback(kind, incoming)
-        for event in parsed.status_events:
-            message_service.record_status_event(phone, event)
-        for inbound in parsed.inbound:
-            message_service.record_inbound(phone, inbound)
-        for notice in parsed.opt_outs:
-            message_service.record_opt_out(phone, notice)
+        with in_users_language(phone.user):  # reasons are stored for the phone's owner to read
+            parsed = adapter.parse_callback(kind, incoming)
+            for event in parsed.status_events:
+                message_service.record_status_event(phone, event)
+            for inbound in parsed.inbound:
+                message_service.record_inbound(phone, inbound)
+            for notice in parsed.opt_outs:
+                message_service.record_opt_out(phone, notice)
         reply = adapter.callback_reply(kind)
     except CallbackRejected as rejection:
         db.session.rollback()

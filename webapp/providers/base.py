@@ -245,6 +245,10 @@ class Provider:
         """Cancels scheduled messages at the provider: {provider id: canceled or not}."""
         raise UnsupportedFeature(_("%(provider)s cannot cancel an SMS", provider=self.name))
 
+    def simulate_inbound(self, inbound_url: str, sender: str, text: str) -> None:
+        """Only where simulates_inbound: plays the provider's part for an incoming SMS."""
+        raise UnsupportedFeature(_("%(provider)s cannot make up incoming SMS", provider=self.name))
+
     def clean_number(self, typed: str) -> str:
         raise UnsupportedFeature(_("%(provider)s cannot check numbers", provider=self.name))
 

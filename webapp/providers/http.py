@@ -20,7 +20,9 @@ class ProviderHttp:
             self._local.session = requests.Session()
         return self._local.session
 
-    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+    def request(self, method: str, url: str, idempotent: bool | None = None, **kwargs) -> requests.Response:
+        """idempotent: repeating the call cannot do the thing twice (GET, or a provider that
+        refuses a repeated reference). Decides whether a 5xx answer may be retried."""
         kwargs.setdefault("timeout", self.timeout)
         try:
             response = self.session.request(method, url, **kwargs)
@@ -34,9 +36,16 @@ class ProviderHttp:
             raise ProviderError(_("the connection broke before the provider answered"), maybe_sent=True) from None
         except requests.RequestException as error:
             raise ProviderError(_("the provider address is not usable (%(why)s)", why=_short(error))) from None
-        if response.status_code == 429 or response.status_code >= 500:
+        if response.status_code in (429, 503):  # refused before doing anything
             raise ProviderError(_("the provider is unavailable (HTTP %(status)d)", status=response.status_code),
                                 code=str(response.status_code), transient=True, payload=response.text[:2000])
+        if response.status_code >= 500:
+            # a 500, 502 or 504 may come after the provider did the work: retry only what cannot repeat
+            if idempotent is None:
+                idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
+            raise ProviderError(_("the provider failed (HTTP %(status)d)", status=response.status_code),
+                                code=str(response.status_code), transient=idempotent, maybe_sent=not idempotent,
+                                payload=response.text[:2000])
         return response
 
 

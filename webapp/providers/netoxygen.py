@@ -87,9 +87,6 @@ class NetOxygenProvider(Provider):
     description = _l("The Swiss NetOxygen gateway: flash SMS, SMS scheduled at the gateway and canceled there, "
                      "credits. It reports deliveries when asked, and cannot receive SMS.")
     fields = (
-        SettingField("gateway_url", _l("Gateway address"), _l("Leave as it is unless NetOxygen tells you otherwise."),
-                     default="https://sms.netoxygen.ch/api2/", pattern=r"https?://\S+",
-                     pattern_message=_l("An address starting with https://")),
         SettingField("user", _l("User")),
         SettingField("password", _l("Password"), secret=True),
         SettingField("sender", _l("Default sender"),
@@ -101,7 +98,7 @@ class NetOxygenProvider(Provider):
     capabilities = frozenset({Capability.SEND, Capability.DELIVERY_TRACKING, Capability.FLASH,
                               Capability.SCHEDULED_SEND, Capability.CANCEL, Capability.CREDITS})
     setup_steps = (
-        _l("Fill in the user and password of your NetOxygen account. The gateway address is already right."),
+        _l("Fill in the user and password of your NetOxygen account."),
         _l("Nothing to paste at NetOxygen: the gateway has no callbacks. SMS Desk asks it for the delivery "
            "status of your SMS, often at first and less and less as they age."),
         _l("Click “Test the connection” below: it also shows your credits, the type of account and its group id."),
@@ -122,7 +119,7 @@ class NetOxygenProvider(Provider):
     # ---- XML-RPC ----
 
     def gateway(self) -> xmlrpc.client.ServerProxy:
-        url = self.options.get("NETOXYGEN_API_URL") or self.settings.get("gateway_url") or "https://sms.netoxygen.ch/api2/"
+        url = self.options.get("NETOXYGEN_API_URL") or "https://sms.netoxygen.ch/api2/"
         transport = TimeoutTransport(self.options.get("PROVIDER_CONNECT_TIMEOUT", 5.0),
                                      self.options.get("PROVIDER_READ_TIMEOUT", 30.0),
                                      use_https=urlsplit(url).scheme == "https")
@@ -135,8 +132,10 @@ class NetOxygenProvider(Provider):
             raise ProviderError(_("The NetOxygen gateway refused: %(reason)s", reason=fault.faultString),
                                 code=str(fault.faultCode)) from None
         except xmlrpc.client.ProtocolError as error:
+            refused_untouched = error.errcode in (429, 503)
             raise ProviderError(_("The NetOxygen gateway is unavailable (HTTP %(status)d)", status=error.errcode),
-                                code=str(error.errcode), transient=error.errcode >= 500 or error.errcode == 429) from None
+                                code=str(error.errcode), transient=refused_untouched,
+                                maybe_sent=error.errcode >= 500 and not refused_untouched) from None
         except GatewayUnreachable as error:
             raise ProviderError(_("could not reach the provider (%(why)s)", why=str(error)), transient=True) from None
         except socket.timeout:

@@ -92,7 +92,8 @@ class OctopushProvider(Provider):
         return self.options.get("OCTOPUSH_API_BASE_URL", "https://api.octopush.com").rstrip("/")
 
     def call(self, method: str, path: str, payload=None) -> dict:
-        response = self.http.request(method, self.base_url + path, json=payload, headers={
+        # a repeated send carries the same request_id, which Octopush refuses: retrying cannot send twice
+        response = self.http.request(method, self.base_url + path, json=payload, idempotent=True, headers={
             "api-login": self.settings["api_login"], "api-key": self.settings["api_key"],
             "Accept": "application/json", "cache-control": "no-cache"})
         try:

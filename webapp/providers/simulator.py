@@ -144,7 +144,7 @@ class DelayedPoster:
             try:
                 session.post(url, data=form, timeout=10)
             except requests.RequestException as error:
-                log.warning("simulator could not post its report to %s: %s", url, error)
+                log.warning("simulator could not post its report to %s: %s", url.rsplit("/", 2)[0] + "/…", error)
 
 
 delayed_poster = DelayedPoster()

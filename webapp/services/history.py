@@ -33,6 +33,16 @@ def _utc_start_of(day: date) -> datetime:
     return local_to_utc(datetime.combine(day, time.min))
 
 
+def number_condition(typed: str):
+    """A whole number is looked up exactly (an index finds it); a part of one is searched for."""
+    from flask import current_app
+    from ..numbers import InvalidNumber, to_e164
+    try:
+        return Message.remote_number == to_e164(typed, current_app.config["DEFAULT_PHONE_REGION"])
+    except InvalidNumber:
+        return Message.remote_number.contains(typed.strip(), autoescape=True)
+
+
 def filtered_messages(user, filters: HistoryFilters):
     query = select(Message).where(Message.user_id == user.id)
     if filters.phone_id:
@@ -42,9 +52,9 @@ def filtered_messages(user, filters: HistoryFilters):
     if filters.direction:
         query = query.where(Message.direction == filters.direction)
     if filters.number:
-        query = query.where(Message.remote_number.contains(filters.number.strip(), autoescape=True))
+        query = query.where(number_condition(filters.number))
     if filters.text:
-        query = query.where(Message.body.contains(filters.text.strip(), autoescape=True))
+        query = query.where(Message.body.icontains(filters.text.strip(), autoescape=True))
     if filters.date_from:
         query = query.where(Message.created_at >= _utc_start_of(filters.date_from))
     if filters.date_to:

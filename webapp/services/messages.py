@@ -26,10 +26,15 @@ def payload_text(payload) -> str | None:
     return json.dumps(payload, ensure_ascii=False, default=str)
 
 
+def clipped(value, length: int):
+    """Providers' codes go into sized columns: PostgreSQL refuses what is longer."""
+    return value[:length] if isinstance(value, str) else value
+
+
 def add_event(message_id: int, status: str | None, *, provider_status=None, error_code=None,
               reason=None, payload=None, at: datetime | None = None) -> None:
-    db.session.add(MessageEvent(message_id=message_id, status=status, provider_status=provider_status,
-                                error_code=error_code, reason=reason, payload=payload_text(payload),
+    db.session.add(MessageEvent(message_id=message_id, status=status, provider_status=clipped(provider_status, 64),
+                                error_code=clipped(error_code, 40), reason=reason, payload=payload_text(payload),
                                 created_at=at or utcnow()))
 
 
@@ -67,6 +72,8 @@ def move_status(message: Message, new_status: str, *, by_provider: bool, expecte
     allowed = statuses.provider_may_move if by_provider else statuses.pipeline_may_move
     if not allowed(current, new_status):
         return False
+    if "error_code" in changes:
+        changes["error_code"] = clipped(changes["error_code"], 40)
     result = db.session.execute(
         update(Message).where(Message.id == message.id, Message.status == current)
         .values(status=new_status, status_changed_at=utcnow(), **changes)

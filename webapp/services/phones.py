@@ -1,6 +1,7 @@
 """Phones: their adapters, settings, secrets and callback URLs."""
 from flask import current_app
-from sqlalchemy import select
+from flask_babel import gettext as _
+from sqlalchemy import select, update
 
 from ..crypto import decrypt_secrets, encrypt_secrets
 from ..extensions import db
@@ -21,8 +22,15 @@ def provider_http() -> ProviderHttp:
 def adapter_for(phone: Phone) -> Provider:
     settings = dict(phone.settings or {})
     settings.update(decrypt_secrets(phone.encrypted_secrets))
-    return provider_class(phone.provider_key)(settings=settings, http=provider_http(),
-                                              options=current_app.config)
+    provider = provider_class(phone.provider_key)
+    return provider(settings=settings, http=provider_http(), options=provider_options(provider))
+
+
+def provider_options(provider) -> dict:
+    """The settings an adapter may read: its own (TWILIO_..., OVH_...) and the timeouts, not SECRET_KEY."""
+    prefix = provider.key.upper() + "_"
+    return {name: value for name, value in current_app.config.items()
+            if name.startswith(prefix) or name.startswith("PROVIDER_")}
 
 
 def user_phones(user) -> list[Phone]:
@@ -82,9 +90,23 @@ def rotate_callback_token(phone: Phone) -> None:
 
 
 def delete_phone(phone: Phone) -> None:
-    """Hides the phone and silences its callback URLs; its messages stay in the history."""
+    """Hides the phone, silences its callback URLs and cancels what it has not sent yet; its
+    messages stay in the history."""
+    from .. import statuses
+    from ..models import Message
+    from .messages import add_event
     phone.deleted_at = utcnow()
     phone.callback_token = new_callback_token()
+    waiting = db.session.scalars(select(Message.id).where(Message.phone_id == phone.id,
+                                                          Message.status == statuses.QUEUED)).all()
+    if waiting:
+        db.session.execute(update(Message).where(Message.id.in_(waiting), Message.status == statuses.QUEUED)
+                           .values(status=statuses.CANCELED, status_changed_at=utcnow())
+                           .execution_options(synchronize_session=False))
+        for message_id in waiting:
+            add_event(message_id, statuses.CANCELED, reason=_("Its phone was deleted."))
+    db.session.execute(update(Message).where(Message.phone_id == phone.id).values(next_status_poll_at=None)
+                       .execution_options(synchronize_session=False))
     db.session.commit()
 
 
@@ -102,6 +124,11 @@ def record_provider_check(phone: Phone, ask) -> None:
             phone.last_check_ok = True
         except ProviderError as error:
             phone.last_check_message = error.reason
+            phone.last_check_ok = False
+        except Exception as error:  # the page waits for an answer: never leave it waiting
+            db.session.rollback()
+            current_app.logger.exception("checking phone %s failed", phone.id)
+            phone.last_check_message = str(error) if isinstance(error, RuntimeError) else _("internal error")
             phone.last_check_ok = False
     phone.last_check_at = utcnow()
     db.session.commit()

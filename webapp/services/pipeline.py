@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 
 from .. import broker, statuses
 from ..extensions import db
-from ..models import EarlyStatusEvent, Message, utcnow
+from ..models import EarlyStatusEvent, Message, Phone, utcnow
 from ..providers.base import OutboundSms, ProviderError
 from . import messages as message_service
 from .accounts import in_users_language
@@ -25,6 +25,10 @@ from .phones import adapter_for, callback_url
 log = logging.getLogger(__name__)
 
 INTERRUPTED_REASON = _l("interrupted, may have been sent")
+
+
+# A wait for a phone's rate limit longer than this goes back to the broker rather than holding a sender.
+LONGEST_SENDER_WAIT = 1.0
 
 
 def send_message(message_id: int, worker_name: str) -> None:
@@ -37,30 +41,65 @@ def send_message(message_id: int, worker_name: str) -> None:
 
 def claim_and_send(message: Message, worker_name: str) -> None:
     phone = message.phone
-    adapter = adapter_for(phone)
-    if phone.rate_limit_per_second:
-        # booked before the claim, so a crash while waiting leaves the message queued, not "maybe sent"
-        time.sleep(broker.reserve_send_slot(phone.id, phone.rate_limit_per_second))
-    batch = claim_batch(message, adapter.max_batch_size, worker_name)
+    if phone.deleted_at is not None:
+        cancel_for_deleted_phone(message)
+        return
+    try:
+        adapter = adapter_for(phone)
+    except RuntimeError as error:  # its secrets cannot be read: sending cannot work until they are saved again
+        message_service.move_status(message, statuses.FAILED, by_provider=False, expected=statuses.QUEUED,
+                                    error_reason=str(error))
+        message_service.add_event(message.id, statuses.FAILED, reason=str(error))
+        db.session.commit()
+        return
+    if phone.rate_limit_per_second and not wait_for_send_slot(message, phone):
+        return
+    batch, sms_list = claim_batch(message, phone, adapter.max_batch_size, worker_name)
     if not batch:
         return  # another worker has it
+    # no database connection is held while the provider answers
     try:
-        results = adapter.send_batch([outbound_sms(claimed, phone) for claimed in batch])
+        results = adapter.send_batch(sms_list)
+        if len(results) != len(batch):
+            raise ProviderError(_("internal error while sending"), maybe_sent=True)
     except ProviderError as error:
         results = [error] * len(batch)
     except Exception:
         log.exception("sending message %s failed unexpectedly", message.id)
         results = [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(batch)
     for claimed, result in zip(batch, results):
-        if isinstance(result, ProviderError):
-            record_send_failure(claimed, result, claimed.attempt_count)
-        else:
-            record_send_success(claimed, result, adapter)
+        try:
+            if isinstance(result, ProviderError):
+                record_send_failure(claimed, result)
+            else:
+                record_send_success(claimed, result, adapter)
+        except Exception:
+            # never leave it in "sending" while this worker lives: the sweep would wait for ever
+            log.exception("could not record the send of message %s", claimed.id)
+            db.session.rollback()
+            record_send_failure(claimed, ProviderError(_("internal error while sending"), maybe_sent=True))
 
 
-def claim_batch(message: Message, max_size: int, worker_name: str) -> list[Message]:
+def wait_for_send_slot(message: Message, phone) -> bool:
+    """Books the phone's next send slot, before the claim, so that a crash while waiting leaves the
+    message queued rather than "maybe sent". A long wait goes back to the broker. False: wait later."""
+    db.session.rollback()  # hold no database connection while waiting
+    wait = broker.booked_send_slot_wait(message.id)
+    if wait is None:
+        wait = broker.reserve_send_slot(phone.id, phone.rate_limit_per_second)
+        if wait > LONGEST_SENDER_WAIT:
+            broker.book_send_slot(message.id, wait)
+            broker.enqueue_send_later(message.id, wait)
+            return False
+    if wait > 0:
+        time.sleep(wait)
+    return True
+
+
+def claim_batch(message: Message, phone, max_size: int, worker_name: str):
     """Claims the message (queued -> sending) and, for providers that take several destinations in
-    one call, the other queued messages of the same compose action."""
+    one call, the other queued messages of the same compose action. Returns the claimed messages
+    and what to send, built before the commit so that no connection is held during the send."""
     candidates = [message]
     if max_size > 1 and message.compose_batch:
         candidates += db.session.scalars(select(Message).where(
@@ -68,14 +107,15 @@ def claim_batch(message: Message, max_size: int, worker_name: str) -> list[Messa
             Message.status == statuses.QUEUED, Message.id != message.id)
             .order_by(Message.id).limit(max_size - 1)).all()
     claimed = []
-    for candidate in candidates:
+    for candidate in sorted(candidates, key=lambda candidate: candidate.id):  # one lock order for everyone
         attempt = candidate.attempt_count + 1
         if message_service.move_status(candidate, statuses.SENDING, by_provider=False, expected=statuses.QUEUED,
                                        attempt_count=attempt, claimed_by=worker_name):
             message_service.add_event(candidate.id, statuses.SENDING, reason=_("Attempt %(number)d", number=attempt))
             claimed.append(candidate)
+    sms_list = [outbound_sms(candidate, phone) for candidate in claimed]
     db.session.commit()
-    return claimed
+    return claimed, sms_list
 
 
 def outbound_sms(message: Message, phone) -> OutboundSms:
@@ -88,39 +128,58 @@ def outbound_sms(message: Message, phone) -> OutboundSms:
 def record_send_success(message: Message, result, adapter) -> None:
     first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
     poll_from = message.scheduled_at if message.scheduled_at and message.scheduled_at > utcnow() else utcnow()
-    message_service.move_status(message, result.status, by_provider=True, expected=statuses.SENDING,
-                                provider_message_id=result.provider_message_id,
-                                next_status_poll_at=None if first_poll is None
-                                else poll_from + timedelta(seconds=first_poll))
-    message_service.add_event(message.id, result.status, provider_status=result.provider_status,
+    answer = dict(provider_message_id=result.provider_message_id,
+                  next_status_poll_at=None if first_poll is None else poll_from + timedelta(seconds=first_poll))
+    moved = message_service.move_status(message, result.status, by_provider=True, expected=statuses.SENDING,
+                                        **answer)
+    if not moved:
+        # the sweep judged the send interrupted while the provider was still answering: what the
+        # provider answered is the truth, and its later reports must find the message
+        db.session.refresh(message)
+        moved = message_service.move_status(message, result.status, by_provider=True, **answer)
+        if not moved and message.provider_message_id is None:
+            db.session.execute(update(Message).where(Message.id == message.id).values(
+                provider_message_id=result.provider_message_id).execution_options(synchronize_session=False))
+            message.provider_message_id = result.provider_message_id
+    message_service.add_event(message.id, result.status if moved else None, provider_status=result.provider_status,
                               payload=result.payload)
     db.session.commit()
     message_service.apply_early_status_events(message)
 
 
-def record_send_failure(message: Message, error: ProviderError, attempt: int) -> None:
+def record_send_failure(message: Message, error: ProviderError) -> None:
+    attempt = message.attempt_count
     max_attempts = current_app.config["SEND_MAX_ATTEMPTS"]
     if error.transient and attempt < max_attempts:
         delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
-        message_service.move_status(message, statuses.QUEUED, by_provider=False, expected=statuses.SENDING,
-                                    enqueued_at=utcnow() + timedelta(seconds=delay), claimed_by=None)
-        message_service.add_event(
-            message.id, statuses.QUEUED, error_code=error.code, payload=error.payload,
-            reason=_("Attempt %(number)d failed: %(reason)s. Next try in %(delay)d s.",
-                     number=attempt, reason=error.reason, delay=round(delay)))
+        requeued = message_service.move_status(message, statuses.QUEUED, by_provider=False,
+                                               expected=statuses.SENDING, claimed_by=None,
+                                               enqueued_at=utcnow() + timedelta(seconds=delay))
+        reason = _("Attempt %(number)d failed: %(reason)s. Next try in %(delay)d s.", number=attempt,
+                   reason=error.reason, delay=round(delay)) if requeued else error.reason
+        message_service.add_event(message.id, statuses.QUEUED if requeued else None, error_code=error.code,
+                                  payload=error.payload, reason=reason)
         db.session.commit()
-        try:
-            broker.enqueue_send_later(message.id, delay)
-        except Exception as broker_error:  # the sweep will enqueue it
-            log.warning("could not schedule the retry of message %s: %s", message.id, broker_error)
+        if requeued:
+            try:
+                broker.enqueue_send_later(message.id, delay)
+            except Exception as broker_error:  # the sweep will enqueue it
+                log.warning("could not schedule the retry of message %s: %s", message.id, broker_error)
         return
     new_status = statuses.UNKNOWN if error.maybe_sent else statuses.FAILED
     reason = error.reason
     if error.transient:
         reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
-    message_service.move_status(message, new_status, by_provider=False, expected=statuses.SENDING,
-                                error_code=error.code, error_reason=reason)
-    message_service.add_event(message.id, new_status, error_code=error.code, reason=reason, payload=error.payload)
+    moved = message_service.move_status(message, new_status, by_provider=False, expected=statuses.SENDING,
+                                        error_code=error.code, error_reason=reason)
+    message_service.add_event(message.id, new_status if moved else None, error_code=error.code, reason=reason,
+                              payload=error.payload)
+    db.session.commit()
+
+
+def cancel_for_deleted_phone(message: Message) -> None:
+    if message_service.move_status(message, statuses.CANCELED, by_provider=False, expected=statuses.QUEUED):
+        message_service.add_event(message.id, statuses.CANCELED, reason=_("Its phone was deleted."))
     db.session.commit()
 
 
@@ -151,8 +210,11 @@ def forget_unmatched_early_events(max_age: timedelta = timedelta(days=2)) -> int
 
 
 def mark_interrupted_sends() -> int:
-    """A message left in `sending` by a worker that died may or may not have reached the provider."""
+    """A message left in `sending` by a worker that died, or for longer than any send can take,
+    may or may not have reached the provider."""
     grace = timedelta(seconds=broker.heartbeat_ttl() * 2)
+    longest_send = timedelta(seconds=2 * (current_app.config["PROVIDER_CONNECT_TIMEOUT"]
+                                          + current_app.config["PROVIDER_READ_TIMEOUT"]) + 30)
     stuck = db.session.scalars(select(Message).where(
         Message.status == statuses.SENDING, Message.status_changed_at < utcnow() - grace)).all()
     if not stuck:
@@ -160,7 +222,7 @@ def mark_interrupted_sends() -> int:
     live_workers = broker.live_worker_names()
     count = 0
     for message in stuck:
-        if message.claimed_by in live_workers:
+        if message.claimed_by in live_workers and message.status_changed_at > utcnow() - longest_send:
             continue
         with in_users_language(message.phone.user):
             reason = str(INTERRUPTED_REASON)
@@ -178,8 +240,8 @@ POLL_LEASE = timedelta(minutes=2)
 
 def enqueue_due_status_polls(limit: int = 2000) -> int:
     """Messages whose provider we ask for their status, grouped in one job per phone and batch."""
-    due = db.session.execute(select(Message.id, Message.phone_id).where(
-        Message.next_status_poll_at <= utcnow(),
+    due = db.session.execute(select(Message.id, Message.phone_id).join(Phone).where(
+        Phone.deleted_at.is_(None), Message.next_status_poll_at <= utcnow(),
         Message.status.in_([statuses.SCHEDULED, statuses.SENT, statuses.UNKNOWN]))
         .order_by(Message.next_status_poll_at).limit(limit)).all()
     if not due:
