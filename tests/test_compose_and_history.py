@@ -21,14 +21,19 @@ def queued_job_ids():
     return [job_id.decode() for job_id in broker.redis_connection().lrange(f"rq:queue:{broker.QUEUE_NAME}", 0, -1)]
 
 
-def test_composing_to_several_numbers_queues_one_message_and_one_job_each(logged_in, user):
+def queued_message_ids():
+    return [message_id for job in broker.job_queue().jobs for message_id in job.args[0]]
+
+
+def test_composing_to_several_numbers_queues_one_message_each_and_their_jobs(logged_in, user):
     phone = make_phone(user)
     response = compose(logged_in, phone, "06 12 34 56 78\n+33698765432, 0612345678", "Réunion à 18h €")
     assert response.status_code == 302
     messages = db.session.scalars(select(Message).order_by(Message.id)).all()
     assert [m.remote_number for m in messages] == ["+33612345678", "+33698765432"]  # the duplicate once
     assert {(m.status, m.encoding, m.segment_count) for m in messages} == {(statuses.QUEUED, "GSM-7", 1)}
-    assert queued_job_ids() == [f"send-{m.id}" for m in messages]
+    assert queued_message_ids() == [m.id for m in messages]
+    assert set(queued_job_ids()) == {m.send_job_id for m in messages}
 
 
 def test_the_server_counts_segments_with_the_same_rules_as_the_counter(logged_in, user):
@@ -49,6 +54,13 @@ def test_an_invalid_number_is_refused_with_which_and_why_and_nothing_is_queued(l
     assert "0612345678" in page and "Hi" in page  # what was typed is kept
     assert db.session.scalar(select(Message)) is None
     assert queued_job_ids() == []
+
+
+def test_a_big_compose_is_carried_by_jobs_of_fifty_ids(logged_in, user):
+    phone = make_phone(user)
+    ids = queue_outbound(phone, [f"+336123{index:05d}" for index in range(120)], "Campaign")
+    assert [len(job.args[0]) for job in broker.job_queue().jobs] == [50, 50, 20]
+    assert queued_message_ids() == ids
 
 
 def test_compose_while_the_broker_is_down_still_stores_the_message(app, logged_in, user):

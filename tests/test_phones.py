@@ -116,4 +116,4 @@ def test_testing_the_connection_runs_in_the_worker_and_shows_the_result(live_ser
         health = logged_in.get(f"/phones/{phone.id}/health").get_json()
         return health if health["checked"] else None
     health = wait_for(health_once_checked)
-    assert health == {"checked": True, "ok": True, "message": "The simulator is always reachable."}
+    assert health == {"checked": True, "ok": True, "message": "The simulator is always reachable.", "facts": {}}

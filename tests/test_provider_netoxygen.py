@@ -217,6 +217,7 @@ def test_a_refused_connection_is_retried(app, user):
 
 def test_the_connection_test_shows_credits_account_type_and_group_id(gateway, user, logged_in):
     phone = gateway_phone(user, gateway)
+    assert "Callback URLs" not in logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)  # it has none
     record_connection_check(phone)
     assert phone.last_check_ok
     assert phone.last_check_facts == {"Credits": "250", "Account type": "regular", "Group id": gateway.guid}
@@ -237,8 +238,8 @@ def test_check_this_number_shows_what_the_gateway_makes_of_it(gateway, user, log
     assert logged_in.get(result_url).get_json() == {"done": False, "failed": False}
     run_jobs()
     assert logged_in.get(result_url).get_json() == {"done": True, "numbers": [
-        {"typed": "022/364 8000", "cleaned": "41223648000", "error": None},
-        {"typed": "+41 76 536 37 76", "cleaned": "41765363776", "error": None}]}
+        {"typed": "022/364 8000", "cleaned": "41223648000", "error": None, "sent_to": "+33223648000"},
+        {"typed": "+41 76 536 37 76", "cleaned": "41765363776", "error": None, "sent_to": "+41765363776"}]}
 
 
 def test_through_the_worker_several_destinations_are_sent_and_polled_to_delivered(gateway, live_server,

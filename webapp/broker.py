@@ -38,23 +38,37 @@ def job_queue() -> Queue:
     return Queue(QUEUE_NAME, connection=redis_connection(), serializer=JSONSerializer)
 
 
-def send_job_id(message_id: int) -> str:
-    return f"send-{message_id}"
+SEND_JOB_SIZE = 50  # messages per send job: the broker's bookkeeping is paid once for them all
 
 
-def enqueue_sends(message_ids: list[int]) -> None:
-    """One job per message carrying only its id, all in one round trip."""
+def new_send_job_id() -> str:
+    return f"send-{uuid.uuid4().hex}"
+
+
+def enqueue_sends(jobs: dict[str, list[int]]) -> None:
+    """{job id: message ids}, each job carrying only ids, all in one round trip."""
     queue = job_queue()
-    jobs = [queue.prepare_data("webapp.jobs.send_message", args=(message_id,), job_id=send_job_id(message_id),
-                               result_ttl=600, failure_ttl=86400) for message_id in message_ids]
+    prepared = [queue.prepare_data("webapp.jobs.send_messages", args=(message_ids,), job_id=job_id,
+                                   result_ttl=0, failure_ttl=86400) for job_id, message_ids in jobs.items()]
     with redis_connection().pipeline() as pipe:
-        queue.enqueue_many(jobs, pipeline=pipe)
+        queue.enqueue_many(prepared, pipeline=pipe)
         pipe.execute()
 
 
-def enqueue_send_later(message_id: int, delay_seconds: float) -> None:
-    job_queue().enqueue_in(timedelta(seconds=delay_seconds), "webapp.jobs.send_message", message_id,
-                           job_id=send_job_id(message_id), result_ttl=600, failure_ttl=86400)
+def enqueue_send_later(job_id: str, message_id: int, delay_seconds: float) -> None:
+    job_queue().enqueue_in(timedelta(seconds=delay_seconds), "webapp.jobs.send_messages", [message_id],
+                           job_id=job_id, result_ttl=0, failure_ttl=86400)
+
+
+def jobs_not_pending(job_ids: set[str]) -> set[str]:
+    """The send jobs that are no longer waiting in the broker (run, failed, or lost with its data)."""
+    ordered = list(job_ids)
+    with redis_connection().pipeline() as pipe:
+        for job_id in ordered:
+            pipe.hget(Job.key_for(job_id), "status")
+        job_statuses = pipe.execute()
+    return {job_id for job_id, status in zip(ordered, job_statuses)
+            if status is None or status.decode() not in PENDING_JOB_STATUSES}
 
 
 def fetch_job(job_id: str) -> Job | None:
@@ -78,16 +92,6 @@ def move_due_scheduled_jobs() -> None:
 
 def enqueue_job(function_path: str, *args) -> None:
     job_queue().enqueue(function_path, *args, result_ttl=600, failure_ttl=86400)
-
-
-def message_ids_without_pending_job(message_ids: list[int]) -> list[int]:
-    connection = redis_connection()
-    with connection.pipeline() as pipe:
-        for message_id in message_ids:
-            pipe.hget(Job.key_for(send_job_id(message_id)), "status")
-        job_statuses = pipe.execute()
-    return [message_id for message_id, status in zip(message_ids, job_statuses)
-            if status is None or status.decode() not in PENDING_JOB_STATUSES]
 
 
 def new_worker_name() -> str:

@@ -1,5 +1,6 @@
 """Phone secrets encrypted at rest with a key derived from SECRET_KEY."""
 import base64
+import functools
 import json
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -9,8 +10,13 @@ from flask import current_app
 
 
 def _fernet() -> Fernet:
+    return _fernet_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet_for(secret_key: str) -> Fernet:
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"smsdesk-phone-secrets",
-                   info=b"fernet").derive(current_app.config["SECRET_KEY"].encode())
+                   info=b"fernet").derive(secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(derived))
 
 

@@ -1,9 +1,11 @@
 """Functions the worker runs, enqueued by dotted path with only ids and plain values as arguments."""
 import logging
+import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
+from flask_babel import force_locale
 
 from .extensions import db
 from .models import Message, Phone
@@ -17,21 +19,42 @@ log = logging.getLogger(__name__)
 class SendPool:
     """Many sends in flight per worker process: providers take 100-500 ms to answer each one.
 
-    The worker's job loop hands each message id to a free sender thread, and waits when none is
-    free, so jobs stay in the broker rather than piling up in memory.
+    The job loop claims a job's messages in one transaction and hands them to sender threads,
+    which only talk to the provider; a recorder thread writes their results in batches. So the
+    database sees a few transactions per job rather than two per message. The loop waits when
+    no sender is free, so jobs stay in the broker rather than piling up in memory.
     """
+    RECORD_BATCH = 200
 
     def __init__(self, app, size: int, worker_name: str):
         self.app = app
         self.worker_name = worker_name
         self._executor = ThreadPoolExecutor(size, thread_name_prefix="sender")
         self._free_senders = threading.BoundedSemaphore(size)
+        self._results = queue.Queue()
+        self._recorder = threading.Thread(target=self._record_results, name="recorder", daemon=True)
+        self._recorder.start()
 
-    def submit(self, message_id: int) -> None:
-        self._free_senders.acquire()
-        self._executor.submit(self._send, message_id)
+    def send_job(self, message_ids: list[int]) -> None:
+        """Runs in the job loop, in the job's app context."""
+        deliveries, one_by_one = pipeline.claim_job(message_ids, self.worker_name)
+        for delivery in deliveries:
+            self._free_senders.acquire()
+            self._executor.submit(self._deliver, delivery)
+        for message_id in one_by_one:
+            self._free_senders.acquire()
+            self._executor.submit(self._send_one, message_id)
 
-    def _send(self, message_id: int) -> None:
+    def _deliver(self, delivery) -> None:
+        try:
+            with self.app.app_context(), force_locale(delivery.locale):
+                results = pipeline.send_delivery(delivery)
+        finally:
+            self._free_senders.release()
+        self._results.put((delivery, results))
+
+    def _send_one(self, message_id: int) -> None:
+        """A rate-limited phone's message: waits for its slot, then claims, sends and records it."""
         try:
             with self.app.app_context():
                 pipeline.send_message(message_id, self.worker_name)
@@ -40,17 +63,41 @@ class SendPool:
         finally:
             self._free_senders.release()
 
+    def _record_results(self) -> None:
+        while True:
+            first = self._results.get()
+            if first is None:
+                return
+            done = [first]
+            while len(done) < self.RECORD_BATCH:
+                try:
+                    item = self._results.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._results.put(None)  # stop after this batch
+                    break
+                done.append(item)
+            try:
+                with self.app.app_context():
+                    pipeline.record_deliveries(done)
+            except Exception:
+                log.exception("the recorder failed")
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
+        self._results.put(None)
+        self._recorder.join()
 
 
 send_pool: SendPool | None = None  # set by worker.py
 
 
-def send_message(message_id: int) -> None:
+def send_messages(message_ids: list[int]) -> None:
     if send_pool is not None:
-        send_pool.submit(message_id)
-    else:  # run by a plain `rq worker`: send in this thread
+        send_pool.send_job(message_ids)
+        return
+    for message_id in message_ids:  # run by a plain `rq worker`: send in this thread
         pipeline.send_message(message_id, "rq-" + str(threading.get_ident()))
 
 

@@ -90,6 +90,7 @@ class Message(db.Model):
     status_changed_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     # the pipeline's bookkeeping
     enqueued_at = db.Column(db.DateTime)
+    send_job_id = db.Column(db.String(64))  # the broker job that carries it, to tell when that job is lost
     claimed_by = db.Column(db.String(100))
     compose_batch = db.Column(db.String(32))  # the compose action it came from
     flash = db.Column(db.Boolean, nullable=False, default=False, server_default="0")
@@ -107,6 +108,7 @@ class Message(db.Model):
         Index("ix_messages_user_remote", "user_id", "remote_number", "id"),
         Index("ix_messages_user_status", "user_id", "status", "id"),
         Index("ix_messages_status_id", "status", "id"),
+        Index("ix_messages_user_created", "user_id", "created_at", "status"),
     )
 
     @property

@@ -34,9 +34,10 @@
 
   function applyStatus(element, update) {
     element.dataset.final = update.final ? "yes" : "no";
-    // e.g. "Cancel this SMS" makes sense only while the SMS is still queued
+    // e.g. "Cancel this SMS" makes sense only while the SMS is still queued (or scheduled at the provider);
+    // data-while-status lists the statuses, separated by spaces
     element.querySelectorAll("[data-while-status]").forEach(function (part) {
-      part.hidden = part.dataset.whileStatus !== update.status;
+      part.hidden = !part.dataset.whileStatus.split(" ").includes(update.status);
     });
     element.querySelectorAll("[data-status-badge]").forEach(function (badge) {
       badge.className = badge.className.replace(/status-\S+/, "status-" + update.status);
@@ -116,6 +117,17 @@
         verdict.className = health.ok ? "ok" : "bad";
         verdict.textContent = (health.ok ? "✓ " : "✗ ") + health.message;
         text.appendChild(verdict);
+        // what the check learned about the account (credits, balance ...)
+        document.querySelectorAll("[data-account-facts]").forEach((old) => old.remove());
+        const facts = document.createElement("table");
+        facts.className = "table compact";
+        facts.dataset.accountFacts = "";
+        Object.entries(health.facts || {}).forEach(function ([label, value]) {
+          const row = facts.insertRow();
+          row.insertCell().textContent = label;
+          row.insertCell().appendChild(document.createElement("strong")).textContent = value;
+        });
+        if (facts.rows.length) container.after(facts);
       }, 1000);
     });
   });

@@ -60,8 +60,10 @@
       checked.innerHTML = "";
       items.forEach(function (item) {
         const line = document.createElement("li");
-        line.textContent = item.error ? item.typed + " → " + item.error : item.typed + " → " + item.cleaned;
-        line.className = item.error ? "bad" : "ok";
+        const differs = item.sent_to && item.cleaned && item.sent_to.replace("+", "") !== item.cleaned.replace(/^00/, "");
+        line.textContent = item.error ? item.typed + " → " + item.error
+          : item.typed + " → " + item.cleaned + (differs ? "  ≠ " + item.sent_to + " (" + checked.dataset.differs + ")" : "");
+        line.className = item.error || differs ? "bad" : "ok";
         checked.appendChild(line);
       });
     }

@@ -92,7 +92,8 @@ def show(phone_id):
              for step in provider.setup_steps]
     return render_template(
         "phones/show.html", phone=phone, provider=provider, urls=urls, steps=steps,
-        loopback_warning=provider.calls_from_internet and phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
+        loopback_warning=provider.has_callbacks and provider.calls_from_internet
+        and phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
         checking=request.args.get("checking") == "1",
         simulate_form=SimulateInboundForm() if provider.simulates_inbound else None)
 
@@ -102,7 +103,7 @@ def show(phone_id):
 def health(phone_id):
     phone = owned_phone(phone_id)
     return jsonify(checked=phone.last_check_at is not None, ok=phone.last_check_ok,
-                   message=phone.last_check_message)
+                   message=phone.last_check_message, facts=phone.last_check_facts or {})
 
 
 @bp.route("/<int:phone_id>/test", methods=["POST"])
@@ -204,5 +205,13 @@ def checked_numbers(phone_id, job_id):
         abort(404)
     if not job.is_finished:
         return jsonify(done=False, failed=job.is_failed)
-    return jsonify(done=True, numbers=[{"typed": typed, "cleaned": cleaned, "error": error}
-                                       for typed, cleaned, error in job.return_value()])
+    return jsonify(done=True, numbers=[{"typed": typed, "cleaned": cleaned, "error": error,
+                                        "sent_to": sent_to(typed)} for typed, cleaned, error in job.return_value()])
+
+
+def sent_to(typed: str) -> str | None:
+    """The number SMS Desk itself sends to, shown beside what the provider makes of it."""
+    try:
+        return to_e164(typed, current_app.config["DEFAULT_PHONE_REGION"])
+    except InvalidNumber:
+        return None

@@ -211,6 +211,7 @@ class Provider:
     status_map = {}  # the provider's status names -> ours
     simulates_inbound = False  # True when the phone's page can make up an incoming SMS
     calls_from_internet = True  # False when the callbacks come from this machine, so a local address is fine
+    has_callbacks = True  # False for providers that only answer questions (then there are no URLs to show)
     # Optional abilities; each True only where the matching method below is implemented.
     polls_statuses = False  # fetch_statuses
     polls_inbound = False  # list_inbound and acknowledge_inbound

@@ -105,6 +105,7 @@ class NetOxygenProvider(Provider):
         _l("When you write an SMS from this phone, you can send it as a flash SMS (shown at once on the "
            "recipient's screen) or schedule it; a scheduled SMS can be canceled from its page until its time."),
     )
+    has_callbacks = False
     polls_statuses = True
     unknown_when_polls_run_out = True
     cleans_numbers = True

@@ -131,7 +131,9 @@ class OctopushProvider(Provider):
         return SendResult(provider_message_id=answer["sms_ticket"], payload=answer)
 
     def balance(self) -> dict:
-        return self.call("GET", "/v1/public/wallet/check-balance")
+        if not hasattr(self, "_balance"):  # the connection test and the facts ask once
+            self._balance = self.call("GET", "/v1/public/wallet/check-balance")
+        return self._balance
 
     def check_connection(self) -> str:
         self.balance()

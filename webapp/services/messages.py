@@ -48,18 +48,22 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
     cost = text_cost(body)
     now = utcnow()
     batch = uuid.uuid4().hex
+    job_ids = [broker.new_send_job_id() for _ in range(0, len(numbers), broker.SEND_JOB_SIZE)]
     rows = [dict(user_id=phone.user_id, phone_id=phone.id, direction=Message.OUTBOUND, remote_number=number,
                  body=body, encoding=cost.encoding, segment_count=cost.segments, status=statuses.QUEUED,
                  attempt_count=0, created_at=now, status_changed_at=now, enqueued_at=now, compose_batch=batch,
-                 flash=flash, scheduled_at=scheduled_at, status_poll_count=0)
-            for number in numbers]
+                 flash=flash, scheduled_at=scheduled_at, status_poll_count=0,
+                 send_job_id=job_ids[position // broker.SEND_JOB_SIZE])
+            for position, number in enumerate(numbers)]
     message_ids = list(db.session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True),
                                           rows))
     db.session.execute(insert(MessageEvent), [dict(message_id=message_id, status=statuses.QUEUED, created_at=now)
                                               for message_id in message_ids])
     db.session.commit()
+    size = broker.SEND_JOB_SIZE
     try:
-        broker.enqueue_sends(message_ids)
+        broker.enqueue_sends({job_id: message_ids[index * size:(index + 1) * size]
+                              for index, job_id in enumerate(job_ids)})
     except RedisError as error:
         log.warning("broker unavailable, %d messages wait for the sweep: %s", len(message_ids), error)
     return message_ids

@@ -1,4 +1,6 @@
 """Phones: their adapters, settings, secrets and callback URLs."""
+from datetime import timedelta
+
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
@@ -110,8 +112,14 @@ def delete_phone(phone: Phone) -> None:
     db.session.commit()
 
 
+LAST_CALLBACK_PRECISION = timedelta(seconds=30)
+
+
 def note_callback_received(phone: Phone) -> None:
-    phone.last_callback_at = utcnow()
+    # to the half minute: writing it on every callback would double the writes of a busy phone
+    now = utcnow()
+    if phone.last_callback_at is None or now - phone.last_callback_at > LAST_CALLBACK_PRECISION:
+        phone.last_callback_at = now
 
 
 def record_provider_check(phone: Phone, ask) -> None:
@@ -153,6 +161,7 @@ def request_provider_check(phone: Phone, job: str) -> None:
     phone.last_check_at = None
     phone.last_check_ok = None
     phone.last_check_message = None
+    phone.last_check_facts = None
     db.session.commit()
     broker.enqueue_job(job, phone.id)
 

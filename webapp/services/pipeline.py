@@ -6,11 +6,12 @@ found in `sending` after its worker died is never retried blindly.
 """
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta, timezone
 
 from flask import current_app
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
@@ -89,7 +90,7 @@ def wait_for_send_slot(message: Message, phone) -> bool:
         wait = broker.reserve_send_slot(phone.id, phone.rate_limit_per_second)
         if wait > LONGEST_SENDER_WAIT:
             broker.book_send_slot(message.id, wait)
-            broker.enqueue_send_later(message.id, wait)
+            send_later(message, wait)
             return False
     if wait > 0:
         time.sleep(wait)
@@ -125,7 +126,7 @@ def outbound_sms(message: Message, phone) -> OutboundSms:
                        reference=f"{phone.public_id}-{message.id}", flash=message.flash, send_at=send_at)
 
 
-def record_send_success(message: Message, result, adapter) -> None:
+def record_send_success(message: Message, result, adapter, commit: bool = True) -> None:
     first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
     poll_from = message.scheduled_at if message.scheduled_at and message.scheduled_at > utcnow() else utcnow()
     answer = dict(provider_message_id=result.provider_message_id,
@@ -143,60 +144,186 @@ def record_send_success(message: Message, result, adapter) -> None:
             message.provider_message_id = result.provider_message_id
     message_service.add_event(message.id, result.status if moved else None, provider_status=result.provider_status,
                               payload=result.payload)
-    db.session.commit()
-    message_service.apply_early_status_events(message)
+    if commit:
+        db.session.commit()
+        message_service.apply_early_status_events(message)
 
 
-def record_send_failure(message: Message, error: ProviderError) -> None:
+def record_send_failure(message: Message, error: ProviderError, commit: bool = True):
+    """Returns the retry to enqueue once committed (job id, message id, delay), if any; with
+    commit=True it is enqueued here."""
     attempt = message.attempt_count
     max_attempts = current_app.config["SEND_MAX_ATTEMPTS"]
+    retry = None
     if error.transient and attempt < max_attempts:
         delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
+        job_id = broker.new_send_job_id()
         requeued = message_service.move_status(message, statuses.QUEUED, by_provider=False,
-                                               expected=statuses.SENDING, claimed_by=None,
+                                               expected=statuses.SENDING, claimed_by=None, send_job_id=job_id,
                                                enqueued_at=utcnow() + timedelta(seconds=delay))
         reason = _("Attempt %(number)d failed: %(reason)s. Next try in %(delay)d s.", number=attempt,
                    reason=error.reason, delay=round(delay)) if requeued else error.reason
         message_service.add_event(message.id, statuses.QUEUED if requeued else None, error_code=error.code,
                                   payload=error.payload, reason=reason)
+        retry = (job_id, message.id, delay) if requeued else None
+    else:
+        new_status = statuses.UNKNOWN if error.maybe_sent else statuses.FAILED
+        reason = error.reason
+        if error.transient:
+            reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
+        moved = message_service.move_status(message, new_status, by_provider=False, expected=statuses.SENDING,
+                                            error_code=error.code, error_reason=reason)
+        message_service.add_event(message.id, new_status if moved else None, error_code=error.code, reason=reason,
+                                  payload=error.payload)
+    if commit:
         db.session.commit()
-        if requeued:
-            try:
-                broker.enqueue_send_later(message.id, delay)
-            except Exception as broker_error:  # the sweep will enqueue it
-                log.warning("could not schedule the retry of message %s: %s", message.id, broker_error)
-        return
-    new_status = statuses.UNKNOWN if error.maybe_sent else statuses.FAILED
-    reason = error.reason
-    if error.transient:
-        reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
-    moved = message_service.move_status(message, new_status, by_provider=False, expected=statuses.SENDING,
-                                        error_code=error.code, error_reason=reason)
-    message_service.add_event(message.id, new_status if moved else None, error_code=error.code, reason=reason,
-                              payload=error.payload)
+        if retry:
+            enqueue_later(*retry)
+    return retry
+
+
+@dataclass
+class Delivery:
+    """One call to a provider: claimed messages of one phone, ready to send without the database."""
+    adapter: object
+    locale: str
+    sms_list: list
+
+
+def claim_job(message_ids: list[int], worker_name: str):
+    """Claims a send job's queued messages in one transaction, for senders that then need no
+    database. Returns the deliveries, and the ids to send one by one (rate-limited phones, whose
+    messages are claimed only when their slot comes)."""
+    messages = db.session.scalars(select(Message).where(Message.id.in_(message_ids),
+                                                        Message.status == statuses.QUEUED)
+                                  .order_by(Message.id)).all()  # one lock order for everyone
+    deliveries, one_by_one, claimed_by_phone = [], [], {}
+    for message in messages:
+        phone = message.phone
+        if phone.rate_limit_per_second:
+            one_by_one.append(message.id)
+            continue
+        if phone.deleted_at is not None:
+            cancel_for_deleted_phone(message, commit=False)
+            continue
+        attempt = message.attempt_count + 1
+        if message_service.move_status(message, statuses.SENDING, by_provider=False, expected=statuses.QUEUED,
+                                       attempt_count=attempt, claimed_by=worker_name):
+            with in_users_language(phone.user):
+                message_service.add_event(message.id, statuses.SENDING,
+                                          reason=_("Attempt %(number)d", number=attempt))
+            claimed_by_phone.setdefault(phone, []).append(message)
+    for phone, claimed in claimed_by_phone.items():
+        try:
+            adapter = adapter_for(phone)
+        except RuntimeError as error:  # its secrets cannot be read: fails until they are saved again
+            for message in claimed:
+                record_send_failure(message, ProviderError(str(error)), commit=False)
+            continue
+        locale = phone.user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+        sms_list = [outbound_sms(message, phone) for message in claimed]
+        for start in range(0, len(sms_list), adapter.max_batch_size):
+            deliveries.append(Delivery(adapter, locale, sms_list[start:start + adapter.max_batch_size]))
     db.session.commit()
+    return deliveries, one_by_one
 
 
-def cancel_for_deleted_phone(message: Message) -> None:
+def send_delivery(delivery: Delivery) -> list:
+    """Runs in a sender thread, with no database: one SendResult or ProviderError per message."""
+    try:
+        results = delivery.adapter.send_batch(delivery.sms_list)
+        if len(results) == len(delivery.sms_list):
+            return results
+        raise ProviderError(_("internal error while sending"), maybe_sent=True)
+    except ProviderError as error:
+        return [error] * len(delivery.sms_list)
+    except Exception:
+        log.exception("sending messages %s failed unexpectedly", [sms.message_id for sms in delivery.sms_list])
+        return [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(delivery.sms_list)
+
+
+def record_deliveries(done: list) -> None:
+    """Records many senders' results in one transaction: [(delivery, results)]."""
+    try:
+        retries = [retry for delivery, results in done for retry in record_delivery(delivery, results)]
+        db.session.commit()
+    except Exception:
+        log.exception("could not record %d deliveries together; recording them one by one", len(done))
+        db.session.rollback()
+        retries = []
+        for delivery, results in done:
+            try:
+                retries += record_delivery(delivery, results)
+                db.session.commit()
+            except Exception:
+                log.exception("could not record messages %s", [sms.message_id for sms in delivery.sms_list])
+                db.session.rollback()  # still "sending": the sweep makes them "unknown, may have been sent"
+    for retry in retries:
+        enqueue_later(*retry)
+    for delivery, results in done:
+        for sms, result in zip(delivery.sms_list, results):
+            if not isinstance(result, ProviderError):
+                message_service.apply_early_status_events(db.session.get(Message, sms.message_id))
+
+
+def record_delivery(delivery: Delivery, results: list) -> list:
+    retries = []
+    with force_locale(delivery.locale):
+        for sms, result in zip(delivery.sms_list, results):
+            message = db.session.get(Message, sms.message_id)
+            if isinstance(result, ProviderError):
+                retry = record_send_failure(message, result, commit=False)
+                if retry:
+                    retries.append(retry)
+            else:
+                record_send_success(message, result, delivery.adapter, commit=False)
+    return retries
+
+
+def send_later(message: Message, delay: float) -> None:
+    """Back to the broker for a while; the message stays queued, carried by a new job."""
+    job_id = broker.new_send_job_id()
+    db.session.execute(update(Message).where(Message.id == message.id).values(
+        send_job_id=job_id, enqueued_at=utcnow() + timedelta(seconds=delay))
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    enqueue_later(job_id, message.id, delay)
+
+
+def enqueue_later(job_id: str, message_id: int, delay: float) -> None:
+    try:
+        broker.enqueue_send_later(job_id, message_id, delay)
+    except Exception as broker_error:  # the sweep will enqueue it
+        log.warning("could not schedule message %s again: %s", message_id, broker_error)
+
+
+def cancel_for_deleted_phone(message: Message, commit: bool = True) -> None:
     if message_service.move_status(message, statuses.CANCELED, by_provider=False, expected=statuses.QUEUED):
         message_service.add_event(message.id, statuses.CANCELED, reason=_("Its phone was deleted."))
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
-def requeue_lost_messages(batch_size: int = 1000) -> int:
+def requeue_lost_messages(batch_size: int = 5000) -> int:
     """Queued messages whose job vanished (broker restarted or wiped) get a new one."""
     due_before = utcnow() - timedelta(seconds=current_app.config["REQUEUE_AFTER_SECONDS"])
-    candidates = db.session.scalars(select(Message.id).where(
+    candidates = db.session.execute(select(Message.id, Message.send_job_id).where(
         Message.status == statuses.QUEUED, Message.enqueued_at < due_before)
         .order_by(Message.id).limit(batch_size)).all()
     if not candidates:
         return 0
-    lost = broker.message_ids_without_pending_job(candidates)
-    if lost:
-        db.session.execute(update(Message).where(Message.id.in_(lost), Message.status == statuses.QUEUED)
-                           .values(enqueued_at=utcnow()).execution_options(synchronize_session=False))
-        db.session.commit()
-        broker.enqueue_sends(lost)
+    gone = broker.jobs_not_pending({job_id for _, job_id in candidates if job_id})
+    lost = [message_id for message_id, job_id in candidates if job_id is None or job_id in gone]
+    jobs = {}
+    for start in range(0, len(lost), broker.SEND_JOB_SIZE):
+        job_id = broker.new_send_job_id()
+        jobs[job_id] = lost[start:start + broker.SEND_JOB_SIZE]
+        db.session.execute(update(Message).where(Message.id.in_(jobs[job_id]), Message.status == statuses.QUEUED)
+                           .values(send_job_id=job_id, enqueued_at=utcnow())
+                           .execution_options(synchronize_session=False))
+    db.session.commit()
+    if jobs:
+        broker.enqueue_sends(jobs)
         log.info("re-enqueued %d messages whose job was lost", len(lost))
     return len(lost)
 
