@@ -120,7 +120,7 @@ def campaign(stack, app, count, answer_delay, label, target_ratio=None, target_r
     figure = f"{count} SMS in {elapsed:.1f} s ({rate:.0f}/s)"
     floor_text = f"{floor:.1f} s ({count / floor:.0f}/s), {stack.worker_count}×{threads} threads"
     if target_ratio:
-        report(f"1. campaign, fast provider", figure, floor_text, f"≤ {target_ratio}× floor",
+        report("1. campaign, fast provider", figure, floor_text, f"≤ {target_ratio}× floor",
                elapsed <= target_ratio * floor, f"ratio {elapsed / floor:.2f}")
     else:
         report(f"2. campaign, provider answering in {answer_delay * 1000:.0f} ms", figure, floor_text,
@@ -316,7 +316,8 @@ def history_at_scale(stack, app, per_user, label, repeats):
              "sent list, deep page": f"/history?direction=outbound&before={deep_id}",
              "filtered by one number": f"/history?number={number}",
              "conversation": f"/conversations/{number}",
-             "text search": "/history?text=piscine+cantine",
+             "text search, common words": "/history?text=piscine+cantine",
+             "text search, one message": f"/history?text=n%C2%B0{per_user // 3}+",
              "dashboard counts": "/"}
     for name, path in pages.items():
         times = []

@@ -257,6 +257,13 @@ def wait_for(condition, timeout=30.0, interval=0.1, message="condition"):
         time.sleep(interval)
 
 
+def send_now(message_id) -> Message:
+    """What the worker does for one message, run in the test's process so it can look at the wire."""
+    from webapp.services import pipeline
+    pipeline.send_message(message_id, "test-worker")
+    return reload_message(message_id)
+
+
 def reload_message(message_id) -> Message:
     db.session.expire_all()
     return db.session.get(Message, message_id)

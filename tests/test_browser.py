@@ -67,7 +67,7 @@ def test_a_newcomer_sends_and_receives_an_sms(sms_desk, browser):
     expect(page.get_by_role("navigation")).to_contain_text("New SMS")
     shot.take("choose-provider")
     page.locator("a.card.provider", has=page.get_by_role("heading", name="Simulator", exact=True)).click()
-    expect(page.get_by_role("heading", name="Add a Simulator phone")).to_be_visible()
+    expect(page.get_by_role("heading", name="New phone: Simulator")).to_be_visible()
     expect(page.get_by_label("Name")).to_have_value("Simulator")
     page.get_by_label("Delivery delay (seconds)").fill("1")
     shot.take("phone-form")

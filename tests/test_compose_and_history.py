@@ -1,7 +1,6 @@
 """Composing through the form, and reading messages back: history, conversations, live statuses, dashboard."""
 from datetime import timedelta
 
-import redis
 from sqlalchemy import select
 
 from webapp import broker, statuses

@@ -58,7 +58,7 @@ def test_another_users_actions_answer_404_and_change_nothing(logged_in, user, ot
 
 def test_another_users_messages_are_not_in_lists_or_live_statuses(logged_in, other_users_things):
     _, message = other_users_things
-    for path in ("/history", "/conversations", "/", f"/history?fragment=after&after_id=0"):
+    for path in ("/history", "/conversations", "/", "/history?fragment=after&after_id=0"):
         assert "Bob" not in logged_in.get(path).get_data(as_text=True)
     assert logged_in.get(f"/messages/statuses?ids={message.id}").get_json() == {}
 

@@ -1,5 +1,5 @@
 """The NetOxygen gateway phone against a fake XML-RPC gateway: every function of its interface."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest

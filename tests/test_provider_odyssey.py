@@ -5,11 +5,10 @@ from sqlalchemy import func, select
 from webapp import statuses
 from webapp.extensions import db
 from webapp.models import Message
-from webapp.services import pipeline
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
 
-from .conftest import make_phone, reload_message, wait_for
+from .conftest import make_phone, send_now, reload_message, wait_for
 from .fakes.odyssey import FakeOdyssey
 
 
@@ -28,10 +27,6 @@ def odyssey_phone(user, fake, **overrides):
     fake.inbound_url = callback_url(phone, "inbound")
     return phone
 
-
-def send_now(message_id):
-    pipeline.send_message(message_id, "test-worker")
-    return reload_message(message_id)
 
 
 def test_a_send_posts_the_job_odyssey_expects(odyssey, user):

@@ -11,7 +11,7 @@ from webapp.services import pipeline
 from webapp.services.messages import queue_outbound, record_inbound
 from webapp.services.phones import adapter_for, callback_url, record_callback_installation, record_connection_check
 
-from .conftest import make_phone, post_form, reload_message, wait_for
+from .conftest import make_phone, send_now, post_form, reload_message, wait_for
 from .fakes.ovh import FakeOvh
 
 APP_KEY, APP_SECRET, CONSUMER_KEY = "TDPKJdwZwAQPwKX2", "9ufkBmLaTQ9nz5yMUlg79taH0GNnzDjk", "5mBuy6SUQcRw2ZUxg0cG68BoDKpED4KY"
@@ -32,11 +32,6 @@ def ovh_phone(user, fake, **overrides):
     settings.update(overrides)
     return make_phone(user, provider_key="ovh", name="OVH", **settings)
 
-
-def send_now(message_id):
-    """What the worker does for one message, run here so the test can look at the wire."""
-    pipeline.send_message(message_id, "test-worker")
-    return reload_message(message_id)
 
 
 def test_sending_from_a_virtual_number_uses_its_jobs_path_and_stores_ovhs_id(ovh, user):

@@ -10,7 +10,7 @@ from webapp.services import pipeline
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
 
-from .conftest import make_phone, reload_message, wait_for
+from .conftest import make_phone, send_now, reload_message, wait_for
 from .fakes.twilio import FakeTwilio, webhook_reply_problem
 
 TWILIO_NUMBER = "+15005550006"
@@ -28,10 +28,6 @@ def twilio_phone(user, fake, **overrides):
     settings.update(overrides)
     return make_phone(user, provider_key="twilio", name="Twilio", **settings)
 
-
-def send_now(message_id):
-    pipeline.send_message(message_id, "test-worker")
-    return reload_message(message_id)
 
 
 def sent_via_twilio(user, fake, number="+33698765432"):

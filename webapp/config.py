@@ -46,7 +46,7 @@ def settings_from_environment() -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL")
         or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}",
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "FR"),
-        "SEND_CONCURRENCY": _int("SEND_CONCURRENCY", 32),
+        "SEND_CONCURRENCY": _int("SEND_CONCURRENCY", 64),
         "SEND_MAX_ATTEMPTS": _int("SEND_MAX_ATTEMPTS", 5),
         "SEND_RETRY_BASE_SECONDS": _float("SEND_RETRY_BASE_SECONDS", 2.0),
         "PROVIDER_CONNECT_TIMEOUT": _float("PROVIDER_CONNECT_TIMEOUT", 5.0),
@@ -68,7 +68,9 @@ def settings_from_environment() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("PUBLIC_BASE_URL", "").startswith("https://"),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # senders hold no connection while a provider answers; the pool serves the job loop, the
+        # recorder, the sweeps and rate-limited sends
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20},
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "en"),
         "LANGUAGES": ["en", "fr"],
         "WTF_CSRF_TIME_LIMIT": None,

@@ -50,7 +50,8 @@ def main() -> int:
             sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", web_workers,
             # no access log: callback URLs carry their secret token
             "--threads", "8", "--log-level", "warning", "wsgi:app"]))
-        children.append(subprocess.Popen([sys.executable, "worker.py"]))
+        worker_count = int(os.environ.get("WORKERS", os.cpu_count() or 1))
+        children += [subprocess.Popen([sys.executable, "worker.py"]) for _ in range(worker_count)]
         print(f"\n  SMS Desk is running on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
         while not stopping:
             for child in children:
