@@ -161,3 +161,14 @@ def test_fuzzed_tokens_answer_404(client, user):
         assert client.post(f"/callbacks/{phone.public_id}/{token}/status",
                            data={"message_id": "SIM1", "status": "DELIVERED"}).status_code == 404
     probe()
+
+
+def test_a_nul_character_is_refused_with_a_reason(client, user):
+    phone = make_phone(user)
+    for kind, data in (("inbound", {"message_id": "\x00", "from": "0612345678", "text": "hi"}),
+                       ("status", {"message_id": "SIM1", "status": "DELIVERED\x00"})):
+        response = client.post(path_of(phone, kind), data=data)
+        assert response.status_code == 400 and "NUL" in response.get_data(as_text=True)
+    response = client.post(path_of(phone, "inbound"), data=b'{"text": "a\\u0000b"}', content_type="application/json")
+    assert response.status_code == 400
+    assert db.session.scalar(select(func.count(Message.id))) == 0

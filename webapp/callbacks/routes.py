@@ -28,6 +28,11 @@ def callback_request() -> CallbackRequest:
         body=request.get_data(cache=True))
 
 
+def contains_nul(incoming: CallbackRequest) -> bool:
+    values = [value for fields in (incoming.form, incoming.query) for values in fields.values() for value in values]
+    return b"\x00" in incoming.body or b"\\u0000" in incoming.body.lower() or any("\x00" in value for value in values)
+
+
 @bp.route("/<public_id>/<token>/<kind>", methods=["GET", "POST"])
 def receive(public_id, token, kind):
     if kind not in phone_service.CALLBACK_KINDS:
@@ -37,6 +42,8 @@ def receive(public_id, token, kind):
         abort(404)
     adapter = phone_service.adapter_for(phone)
     incoming = callback_request()
+    if contains_nul(incoming):  # PostgreSQL cannot store it: refuse it here, with the reason
+        return Response("the request contains a NUL character\n", 400, content_type="text/plain")
     try:
         adapter.verify_callback(incoming)
         with in_users_language(phone.user):  # reasons are stored for the phone's owner to read

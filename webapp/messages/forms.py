@@ -9,8 +9,9 @@ MAX_TEXT_LENGTH = 1600
 
 
 def unix_newlines(text):
-    """Browsers post newlines as CR LF; the counter, like a phone, counts one character."""
-    return text.replace("\r\n", "\n") if text else text
+    """Browsers post newlines as CR LF; the counter, like a phone, counts one character.
+    NUL characters go: no phone shows them, and PostgreSQL cannot store them."""
+    return text.replace("\r\n", "\n").replace("\x00", "") if text else text
 
 
 class ComposeForm(FlaskForm):
