@@ -62,18 +62,27 @@ def filtered_messages(user, filters: HistoryFilters):
     return query
 
 
+def newest_id_of(user):
+    """Bounds a walk along the message ids to this user's rows. Without it, PostgreSQL may walk
+    backwards through every newer message of other users before reaching the first of this one's
+    (861 ms instead of 0.7 ms with a million messages each)."""
+    return select(func.max(Message.id)).where(Message.user_id == user.id).scalar_subquery()
+
+
 def history_page(user, filters: HistoryFilters, before_id: int | None = None, limit: int = PAGE_SIZE):
     """Newest first; returns the page and the id to continue from, or None on the last page."""
     query = filtered_messages(user, filters)
     if before_id:
         query = query.where(Message.id < before_id)
+    else:
+        query = query.where(Message.id <= newest_id_of(user))
     rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
     next_before = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_before
 
 
 def messages_after(user, filters: HistoryFilters, after_id: int, limit: int = 200):
-    query = filtered_messages(user, filters).where(Message.id > after_id)
+    query = filtered_messages(user, filters).where(Message.id > after_id, Message.id <= newest_id_of(user))
     return db.session.scalars(query.order_by(Message.id).limit(limit)).all()
 
 
