@@ -12,7 +12,6 @@ from ..providers.base import Capability
 from ..services import history
 from ..services import messages as message_service
 from ..services.phones import user_phone_or_none, user_phones
-from ..sms_text import text_cost
 from ..templating import local_to_utc
 from .forms import ComposeForm, HistoryFilterForm, MessageActionForm, ReplyForm
 
@@ -207,8 +206,3 @@ def live_statuses():
     return jsonify({str(message.id): {"status": message.status, "label": str(statuses.LABELS.get(message.status)),
                                       "final": message.is_final, "reason": message.error_reason}
                     for message in history.message_statuses(current_user, ids)})
-
-
-@bp.app_template_global()
-def text_cost_of(body):
-    return text_cost(body)

@@ -41,10 +41,6 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def active_admin_count() -> int:
-    return db.session.scalar(select(func.count(User.id)).where(User.is_admin.is_(True), User.disabled.is_(False)))
-
-
 def in_users_language(user: User):
     """For text written outside a request (by the worker) and stored for the user to read."""
     return force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"])
