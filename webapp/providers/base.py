@@ -7,9 +7,10 @@ or Flask's request globals: it is handed a CallbackRequest and returns data.
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -168,6 +169,20 @@ class CallbackRejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+def international_00(e164: str) -> str:
+    """+33612345678 as 0033612345678, the form several providers want."""
+    return "00" + e164.lstrip("+")
+
+
+def local_time_to_utc(text, zone: ZoneInfo, format: str = "%Y-%m-%d %H:%M:%S") -> datetime | None:
+    """A provider's zone-less date, in the zone it means, as the naive UTC we store; None when unreadable."""
+    try:
+        local = datetime.strptime(text, format).replace(tzinfo=zone)
+    except (TypeError, ValueError):
+        return None
+    return local.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def content_id(*parts: str) -> str:

@@ -6,7 +6,6 @@ sends flash SMS, reports credits, and sends to several destinations in one call.
 import http.client
 import socket
 import xmlrpc.client
-from datetime import datetime, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
-from .base import Capability, OutboundSms, Provider, ProviderError, SendResult, SettingField, StatusEvent
+from .base import (Capability, OutboundSms, Provider, ProviderError, SendResult, SettingField, StatusEvent,
+                   local_time_to_utc)
 
 ZURICH = ZoneInfo("Europe/Zurich")  # the gateway reads dates in Swiss time
 
@@ -210,7 +210,7 @@ class NetOxygenProvider(Provider):
             reason = text or _("status code %(code)s", code=status_code)
         return StatusEvent(provider_message_id=sms_id, status=status,
                            provider_status=f"{status_code} {text}".strip(),
-                           occurred_at=_zurich_to_utc(report.get("last_date")),
+                           occurred_at=local_time_to_utc(report.get("last_date"), ZURICH),
                            error_code=str(status_code) if status == statuses.FAILED else None,
                            reason=reason, payload=report)
 
@@ -235,13 +235,3 @@ def _int(value):
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _zurich_to_utc(text) -> datetime | None:
-    if not text or not isinstance(text, str):
-        return None
-    try:
-        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZURICH)
-    except ValueError:
-        return None
-    return local.astimezone(timezone.utc).replace(tzinfo=None)

@@ -21,6 +21,7 @@ from .base import (
     StatusEvent,
     content_id,
     json_object,
+    local_time_to_utc,
     required_field,
 )
 
@@ -30,11 +31,10 @@ PARIS = ZoneInfo("Europe/Paris")  # Octopush's dates carry no zone; its platform
 def paris_time_to_utc(text: str | None) -> datetime | None:
     if not text:
         return None
-    try:
-        local = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=PARIS)
-    except (TypeError, ValueError):
-        raise CallbackRejected(400, f"unreadable date {text!r}") from None
-    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+    moment = local_time_to_utc(text, PARIS)
+    if moment is None:
+        raise CallbackRejected(400, f"unreadable date {text!r}")
+    return moment
 
 
 class OctopushProvider(Provider):

@@ -19,6 +19,7 @@ from .base import (
     SettingField,
     StatusEvent,
     content_id,
+    international_00,
     json_object,
     required_field,
 )
@@ -34,10 +35,6 @@ def microsoft_date_to_utc(text: str) -> datetime:
     if not match:
         raise CallbackRejected(400, f"unreadable date {text!r}")
     return datetime.fromtimestamp(int(match.group(1)) / 1000, timezone.utc).replace(tzinfo=None)
-
-
-def odyssey_number(e164: str) -> str:
-    return "00" + e164.lstrip("+")
 
 
 class OdysseyProvider(Provider):
@@ -95,7 +92,7 @@ class OdysseyProvider(Provider):
 
     def send(self, sms: OutboundSms) -> SendResult:
         job = {"JobType": "SMS", "Text": sms.text, "TrackingID": sms.reference,
-               "AdhocRecipients": [{"Name": sms.reference, "Address": odyssey_number(sms.destination)}]}
+               "AdhocRecipients": [{"Name": sms.reference, "Address": international_00(sms.destination)}]}
         if self.settings.get("sender"):
             job["Parameter"] = {"Sender": self.settings["sender"]}
         answer = self.call("POST", "/SMSJobs", job)

@@ -19,6 +19,7 @@ from .base import (
     SendResult,
     SettingField,
     StatusEvent,
+    international_00,
     required_value,
 )
 
@@ -35,11 +36,6 @@ def ovh_signature(application_secret: str, consumer_key: str, method: str, url: 
                   timestamp: str) -> str:
     signed = "+".join([application_secret, consumer_key, method.upper(), url, body, timestamp])
     return "$1$" + hashlib.sha1(signed.encode()).hexdigest()
-
-
-def ovh_number(e164: str) -> str:
-    """OVH writes numbers in URL paths as 00 followed by the international digits."""
-    return "00" + e164.lstrip("+")
 
 
 class OvhProvider(Provider):
@@ -176,7 +172,7 @@ class OvhProvider(Provider):
     def number_path(self) -> str:
         """Where the virtual number's jobs and incoming SMS are, or the account's."""
         number = self.settings.get("virtual_number")
-        return f"{self.service_path}/virtualNumbers/{ovh_number(number)}" if number else self.service_path
+        return f"{self.service_path}/virtualNumbers/{international_00(number)}" if number else self.service_path
 
     def send(self, sms: OutboundSms) -> SendResult:
         job = {"message": sms.text, "receivers": [sms.destination], "charset": "UTF-8"}

@@ -11,8 +11,9 @@ from sqlalchemy.orm import joinedload
 
 from .. import statuses
 from ..extensions import db
-from ..models import Message, Phone, utcnow
+from ..models import Message, utcnow
 from ..templating import local_to_utc, user_zone
+from .phones import user_phones
 
 PAGE_SIZE = 50
 
@@ -150,6 +151,4 @@ def phone_health(user) -> list[dict]:
     failures = dict(db.session.execute(select(phone_id, func.count()).where(
         Message.user_id == user.id, _unindexed(Message.status) == statuses.FAILED, Message.created_at >= since)
         .group_by(phone_id)).all())
-    phones = db.session.scalars(select(Phone).where(Phone.user_id == user.id, Phone.deleted_at.is_(None))
-                                .order_by(Phone.name)).all()
-    return [{"phone": phone, "failures_today": failures.get(phone.id, 0)} for phone in phones]
+    return [{"phone": phone, "failures_today": failures.get(phone.id, 0)} for phone in user_phones(user)]

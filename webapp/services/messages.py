@@ -105,12 +105,17 @@ def apply_status_event(message: Message, event: StatusEvent) -> bool:
     return moved
 
 
+def find_by_provider_id(phone_id: int, direction: str, provider_message_id: str) -> Message | None:
+    return db.session.scalar(select(Message).where(
+        Message.phone_id == phone_id, Message.direction == direction,
+        Message.provider_message_id == provider_message_id))
+
+
 def find_outbound(phone_id: int, provider_message_id: str, recipient: str | None = None) -> Message | None:
-    query = select(Message).where(Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
-                                  Message.provider_message_id == provider_message_id)
-    if recipient:
-        query = query.where(Message.remote_number == normalized_sender(recipient))
-    return db.session.scalar(query)
+    message = find_by_provider_id(phone_id, Message.OUTBOUND, provider_message_id)
+    if message is not None and recipient and message.remote_number != normalized_sender(recipient):
+        return None  # a report about another recipient of that provider id
+    return message
 
 
 def record_status_event(phone: Phone, event: StatusEvent) -> Message | None:
@@ -159,9 +164,7 @@ def normalized_sender(sender: str) -> str:
 
 def record_inbound(phone: Phone, inbound: InboundSms) -> Message:
     """Stores an incoming SMS once, however many times the provider delivers it."""
-    existing = db.session.scalar(select(Message).where(
-        Message.phone_id == phone.id, Message.direction == Message.INBOUND,
-        Message.provider_message_id == inbound.provider_message_id))
+    existing = find_by_provider_id(phone.id, Message.INBOUND, inbound.provider_message_id)
     if existing is not None:
         return existing
     cost = text_cost(inbound.text)
@@ -176,9 +179,7 @@ def record_inbound(phone: Phone, inbound: InboundSms) -> Message:
         db.session.flush()
     except IntegrityError:  # the same SMS delivered twice at the same moment
         db.session.rollback()
-        return db.session.scalar(select(Message).where(
-            Message.phone_id == phone.id, Message.direction == Message.INBOUND,
-            Message.provider_message_id == inbound.provider_message_id))
+        return find_by_provider_id(phone.id, Message.INBOUND, inbound.provider_message_id)
     add_event(message.id, statuses.RECEIVED, payload=inbound.payload, at=received_at)
     db.session.commit()
     return message
