@@ -8,47 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
-from tests.fakes.octopush import FakeOctopush, QuietHandler, reply_problem, segment_count
+from tests.fakes.receiver import Receiver
+from tests.fakes.octopush import FakeOctopush, reply_problem, segment_count
 
 TO = "+33612345678"
 PARIS = ZoneInfo("Europe/Paris")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 TICKET = re.compile(r"^sms_[0-9a-f]{13}$")
-
-
-class Receiver:
-    """A tiny local web server standing for the app: records each request, answers `reply`."""
-
-    def __init__(self):
-        self.received = []
-        self.reply = lambda: Response(status=204)
-        self.arrived = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=QuietHandler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{path}"
-
-    def _wsgi(self, environ, start_response):
-        request = Request(environ)
-        body = request.get_data()
-        with self.arrived:
-            self.received.append({"method": request.method, "path": request.path,
-                                  "headers": dict(request.headers), "body": body})
-            self.arrived.notify_all()
-        return self.reply()(environ, start_response)
-
-    def wait_for(self, count: int, timeout: float = 3.0) -> list:
-        with self.arrived:
-            assert self.arrived.wait_for(lambda: len(self.received) >= count, timeout), self.received
-        return self.received
-
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture

@@ -3,52 +3,19 @@
 import base64
 import json
 import re
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
-from tests.fakes.odyssey import FakeOdyssey, QuietHandler, microsoft_date
+from tests.fakes.receiver import Receiver
+from tests.fakes.odyssey import FakeOdyssey, microsoft_date
 
 ADDRESS = "0033612345678"
 DENIED = {"Message": "Authorization has been denied for this request."}
 PARIS_WINTER = timezone(timedelta(hours=1))
-
-
-class Receiver:
-    """A tiny local web server standing for the app: records each request, answers `reply`."""
-
-    def __init__(self):
-        self.received = []
-        self.reply = lambda: Response(status=200)
-        self.arrived = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=QuietHandler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{path}"
-
-    def _wsgi(self, environ, start_response):
-        request = Request(environ)
-        body = request.get_data()
-        with self.arrived:
-            self.received.append({"method": request.method, "path": request.path, "query": request.args.to_dict(),
-                                   "content_type": request.headers.get("Content-Type"), "body": body})
-            self.arrived.notify_all()
-        return self.reply()(environ, start_response)
-
-    def wait_for(self, count: int, timeout: float = 3.0) -> list:
-        with self.arrived:
-            assert self.arrived.wait_for(lambda: len(self.received) >= count, timeout), self.received
-        return self.received
-
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
@@ -59,7 +26,7 @@ def fake():
 
 @pytest.fixture
 def receiver():
-    server = Receiver()
+    server = Receiver(200)
     yield server
     server.close()
 

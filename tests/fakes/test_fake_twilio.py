@@ -1,50 +1,18 @@
 """The fake Twilio itself behaves as shared/specs/providers.md section 1 says (plain requests, no app)."""
 import re
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Response
 
-from tests.fakes.twilio import FakeTwilio, QuietHandler, segment_count, twilio_signature, webhook_reply_problem
+from tests.fakes.receiver import Receiver
+from tests.fakes.twilio import FakeTwilio, segment_count, twilio_signature, webhook_reply_problem
 
 TO = "+33612345678"
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-
-class Receiver:
-    """A tiny local web server standing for the app: records each request, answers `reply`."""
-
-    def __init__(self):
-        self.received = []
-        self.reply = lambda: Response(status=204)
-        self.arrived = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=QuietHandler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{path}"
-
-    def _wsgi(self, environ, start_response):
-        request = Request(environ)
-        with self.arrived:
-            self.received.append({"method": request.method, "url": request.url, "headers": dict(request.headers),
-                                  "form": request.form.to_dict(), "args": request.args.to_dict()})
-            self.arrived.notify_all()
-        return self.reply()(environ, start_response)
-
-    def wait_for(self, count: int, timeout: float = 3.0) -> list:
-        with self.arrived:
-            assert self.arrived.wait_for(lambda: len(self.received) >= count, timeout), self.received
-        return self.received
-
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture
