@@ -4,6 +4,7 @@ driven by Playwright, and full-page screenshots in tests/screenshots/ (git-ignor
 Test modules skip themselves when /usr/bin/chromium is missing before importing this one.
 """
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -106,3 +107,39 @@ class Screenshots:
         path = SCREENSHOTS / f"{self.prefix}{self.number:02d}-{name}.png"
         self.page.screenshot(path=path, full_page=True)
         return path
+
+
+@pytest.fixture
+def open_page(browser):  # noqa: F811 (browser is the fixture above)
+    """Returns a function that opens a page on a given SMS Desk, closed at the end of the test."""
+    contexts = []
+
+    def open_page(base_url):
+        context = browser.new_context(locale="en-US", base_url=base_url, viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def create_administrator(page, shot=None) -> None:
+    """A newcomer's first step: the first visit asks for the administrator."""
+    from playwright.sync_api import expect
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/setup$"))
+    page.get_by_label("E-mail").fill(ADMIN_EMAIL)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_label("Password again").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Create the administrator").click()
+    expect(page.get_by_role("heading", name="Add a phone")).to_be_visible()
+    if shot is not None:
+        shot.take("choose-provider")
+
+
+def choose_provider(page, name: str) -> None:
+    from playwright.sync_api import expect
+    page.locator("a.card.provider", has=page.get_by_role("heading", name=name, exact=True)).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(name)  # "New phone: …"
+    expect(page.get_by_label("Name", exact=True)).to_have_value(name)

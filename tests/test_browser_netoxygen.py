@@ -21,10 +21,11 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from .browser_support import (  # noqa: E402
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
     Screenshots,
     browser,  # noqa: F401 (a fixture)
+    choose_provider,
+    create_administrator,
+    open_page,  # noqa: F401 (a fixture)
     record_page_errors,
     running_sms_desk,
 )
@@ -47,20 +48,8 @@ def netoxygen():
         yield fake
 
 
-def create_administrator(page) -> None:
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/setup$"))
-    page.get_by_label("E-mail").fill(ADMIN_EMAIL)
-    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
-    page.get_by_label("Password again").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Create the administrator").click()
-    expect(page.get_by_role("heading", name="Add a phone")).to_be_visible()
 
 
-def choose_provider(page, name: str) -> None:
-    page.locator("a.card.provider", has=page.get_by_role("heading", name=name, exact=True)).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text(name)  # "Add a … phone"
-    expect(page.get_by_label("Name", exact=True)).to_have_value(name)
 
 
 def open_compose(page) -> None:

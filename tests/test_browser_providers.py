@@ -20,10 +20,11 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from .browser_support import (  # noqa: E402
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
     Screenshots,
     browser,  # noqa: F401 (a fixture)
+    choose_provider,
+    create_administrator,
+    open_page,  # noqa: F401 (a fixture)
     record_page_errors,
     running_sms_desk,
 )
@@ -58,36 +59,10 @@ def ovh():
         yield fake
 
 
-@pytest.fixture
-def open_page(browser):  # noqa: F811 (browser is the imported fixture)
-    """Returns a function that opens a page on a given SMS Desk, closed at the end of the test."""
-    contexts = []
-
-    def open_page(base_url):
-        context = browser.new_context(locale="en-US", base_url=base_url, viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
-def create_administrator(page, shot) -> None:
-    page.goto("/")
-    expect(page).to_have_url(re.compile(r"/setup$"))
-    page.get_by_label("E-mail").fill(ADMIN_EMAIL)
-    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
-    page.get_by_label("Password again").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Create the administrator").click()
-    expect(page.get_by_role("heading", name="Add a phone")).to_be_visible()
-    shot.take("choose-provider")
 
 
-def choose_provider(page, name: str) -> None:
-    page.locator("a.card.provider", has=page.get_by_role("heading", name=name, exact=True)).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text(name)  # "Add a … phone"
-    expect(page.get_by_label("Name", exact=True)).to_have_value(name)
 
 
 def callback_urls(page, base_url) -> tuple[str, str]:
