@@ -1,14 +1,19 @@
 """The callback URLs providers call: tokens, malformed requests, ordering and duplicates."""
 import string
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit
+
+import requests
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select, update
 
 from webapp import statuses
 from webapp.extensions import db
-from webapp.models import EarlyStatusEvent, Message
+from webapp.models import EarlyStatusEvent, Message, MessageEvent, Phone
+from webapp.providers.base import StatusEvent
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url
 
@@ -172,3 +177,50 @@ def test_a_nul_character_is_refused_with_a_reason(client, user):
     response = client.post(path_of(phone, "inbound"), data=b'{"text": "a\\u0000b"}', content_type="application/json")
     assert response.status_code == 400
     assert db.session.scalar(select(func.count(Message.id))) == 0
+
+
+def test_many_reports_at_once_are_all_stored_before_each_answer(app, live_server, user):
+    """Concurrent callbacks share transactions; each answers only once its own report is committed."""
+    phone = make_phone(user)
+    message_ids = queue_outbound(phone, [f"+336123456{index:02d}" for index in range(40)], "Hi")
+    db.session.execute(update(Message).where(Message.id.in_(message_ids))
+                       .values(status=statuses.SENT, provider_message_id="SIM" + cast(Message.id, String)))
+    db.session.commit()
+    url = live_server + path_of(phone, "status")
+
+    def report(message_id):
+        response = requests.post(url, data={"message_id": f"SIM{message_id}", "status": "DELIVERED"}, timeout=30)
+        with app.app_context():
+            return response.status_code, db.session.scalar(select(Message.status).where(Message.id == message_id))
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(report, message_ids))
+    assert answers == [(200, statuses.DELIVERED)] * len(message_ids)
+    assert db.session.scalar(select(func.count(MessageEvent.id)).where(
+        MessageEvent.status == statuses.DELIVERED)) == len(message_ids)
+
+
+def test_reports_of_one_message_written_together_keep_the_furthest_status(client, user):
+    from webapp.services.report_writer import write_batch
+    phone = make_phone(user)
+    message = sent_message(phone, status=statuses.SENDING)
+    batch = [(phone.id, [StatusEvent("SIM1", statuses.DELIVERED)], Future()),
+             (phone.id, [StatusEvent("SIM1", statuses.SENT), StatusEvent("SIMNONE", statuses.SENT)], Future())]
+    write_batch(batch)
+    assert [done.result(timeout=0) for _phone_id, _events, done in batch] == [None, None]
+    message = reload_message(message.id)
+    assert message.status == statuses.DELIVERED
+    assert [event.status for event in message.events[-2:]] == [statuses.DELIVERED, None]  # "sent" came too late
+    assert db.session.scalar(select(EarlyStatusEvent.provider_message_id)) == "SIMNONE"
+
+
+def test_a_token_changed_by_another_web_process_is_refused_within_seconds(client, user):
+    from webapp.services.phones import CALLBACK_PHONE_SECONDS
+    phone = make_phone(user)
+    sent_message(phone)
+    old_path = path_of(phone, "status")
+    assert client.post(old_path, data={"message_id": "SIM1", "status": "SENT"}).status_code == 200
+    db.session.execute(update(Phone).where(Phone.id == phone.id).values(callback_token="rotated-elsewhere"))
+    db.session.commit()  # as another process would: this one's copy of the phone is not told
+    time.sleep(CALLBACK_PHONE_SECONDS + 0.1)
+    assert client.post(old_path, data={"message_id": "SIM1", "status": "DELIVERED"}).status_code == 404

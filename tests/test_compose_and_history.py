@@ -164,6 +164,17 @@ def test_healthz_reports_database_broker_and_workers(client, app, worker):
     assert answer.status_code == 503 and answer.get_json()["broker"].startswith("error")
 
 
+def test_a_pooled_connection_that_died_while_idle_is_replaced_unnoticed(client, app, monkeypatch):
+    import webapp
+    monkeypatch.setattr(webapp, "IDLE_SECONDS_BEFORE_PING", 0.0)
+    db.session.remove()
+    db.engine.dispose()
+    with db.engine.connect() as connection:  # the pool's only connection
+        pooled = connection.connection.dbapi_connection
+    pooled.close()  # as when the database server restarts
+    assert client.get("/healthz").get_json()["database"] == "ok"
+
+
 def test_a_refused_reply_says_why_above_the_reply_box(logged_in, user):
     from webapp.providers.base import OptOutNotice
     from webapp.services.messages import record_opt_out

@@ -160,7 +160,7 @@ def test_a_send_that_answers_after_being_judged_interrupted_keeps_its_provider_i
     pipeline.record_send_success(reload_message(message_id), SendResult("SIMLATE"), adapter_for(phone))
     message = reload_message(message_id)
     assert (message.status, message.provider_message_id) == (statuses.SENT, "SIMLATE")
-    message_service.record_status_event(phone, StatusEvent("SIMLATE", statuses.DELIVERED))
+    message_service.record_status_event(phone.id, StatusEvent("SIMLATE", statuses.DELIVERED))
     assert reload_message(message_id).status == statuses.DELIVERED
 
 

@@ -70,7 +70,7 @@ def settings_from_environment() -> dict:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         # senders hold no connection while a provider answers; the pool serves the job loop, the
         # recorder, the sweeps and rate-limited sends
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 20},
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "en"),
         "LANGUAGES": ["en", "fr"],
         "WTF_CSRF_TIME_LIMIT": None,

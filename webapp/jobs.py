@@ -5,11 +5,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
-from flask_babel import force_locale
 
 from .extensions import db
 from .models import Message, Phone
 from .services import pipeline
+from .services.accounts import in_language
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
 
@@ -47,7 +47,7 @@ class SendPool:
 
     def _deliver(self, delivery) -> None:
         try:
-            with self.app.app_context(), force_locale(delivery.locale):
+            with self.app.app_context(), in_language(delivery.locale):
                 results = pipeline.send_delivery(delivery)
         finally:
             self._free_senders.release()

@@ -56,6 +56,11 @@ def provider_may_move(current: str, new: str) -> bool:
     return new in PROVIDER_TRANSITIONS.get(current, set())
 
 
+def provider_sources(new: str) -> list[str]:
+    """The statuses a provider's report may move to `new` from."""
+    return [current for current, targets in PROVIDER_TRANSITIONS.items() if new in targets]
+
+
 def pipeline_may_move(current: str, new: str) -> bool:
     return new in PIPELINE_TRANSITIONS.get(current, set())
 

@@ -12,7 +12,8 @@ from ..extensions import db
 from ..providers.base import CallbackRejected, CallbackRequest
 from ..services import messages as message_service
 from ..services import phones as phone_service
-from ..services.accounts import in_users_language
+from ..services.accounts import in_language
+from ..services.report_writer import report_writer
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 
@@ -37,19 +38,19 @@ def contains_nul(incoming: CallbackRequest) -> bool:
 def receive(public_id, token, kind):
     if kind not in phone_service.CALLBACK_KINDS:
         abort(404)
-    phone = phone_service.phone_by_public_id(public_id)
+    phone = phone_service.callback_phone(public_id)
     if phone is None or not hmac.compare_digest(token.encode(), phone.callback_token.encode()):
         abort(404)
-    adapter = phone_service.adapter_for(phone)
+    adapter = phone.adapter
     incoming = callback_request()
     if contains_nul(incoming):  # PostgreSQL cannot store it: refuse it here, with the reason
         return Response("the request contains a NUL character\n", 400, content_type="text/plain")
     try:
         adapter.verify_callback(incoming)
-        with in_users_language(phone.user):  # reasons are stored for the phone's owner to read
+        with in_language(phone.locale):  # reasons are stored for the phone's owner to read
             parsed = adapter.parse_callback(kind, incoming)
-            for event in parsed.status_events:
-                message_service.record_status_event(phone, event)
+            if parsed.status_events:
+                report_writer().write(phone.id, parsed.status_events)
             for inbound in parsed.inbound:
                 message_service.record_inbound(phone, inbound)
             for notice in parsed.opt_outs:
@@ -58,6 +59,5 @@ def receive(public_id, token, kind):
     except CallbackRejected as rejection:
         db.session.rollback()
         return Response(rejection.reason + "\n", rejection.status, content_type="text/plain")
-    phone_service.note_callback_received(phone)
-    db.session.commit()
+    phone_service.note_callback_received(phone.id)
     return Response(reply.body, reply.status, content_type=reply.content_type)

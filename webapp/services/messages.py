@@ -1,4 +1,5 @@
 """Recording what happens to messages: queueing, provider reports, inbound SMS."""
+import functools
 import json
 import logging
 import uuid
@@ -7,7 +8,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import broker, statuses
@@ -118,23 +119,79 @@ def find_outbound(phone_id: int, provider_message_id: str, recipient: str | None
     return message
 
 
-def record_status_event(phone: Phone, event: StatusEvent) -> Message | None:
-    message = find_outbound(phone.id, event.provider_message_id, event.recipient)
+@functools.lru_cache(maxsize=None)
+def move_reported_statement(with_recipient: bool, failed: bool):
+    """Built once: most of a callback's cost was Python building and running statements."""
+    messages = Message.__table__
+    query = update(messages).where(
+        messages.c.phone_id == bindparam("phone"), messages.c.direction == Message.OUTBOUND,
+        messages.c.provider_message_id.in_(bindparam("reported_ids", expanding=True)),
+        messages.c.status.in_(bindparam("sources", expanding=True)))
+    if with_recipient:
+        query = query.where(messages.c.remote_number == bindparam("number"))
+    changes = {"status": bindparam("new_status"), "status_changed_at": bindparam("now")}
+    if failed:
+        changes.update(error_code=bindparam("code"), error_reason=bindparam("why"))
+    return query.values(**changes).returning(messages.c.id, messages.c.provider_message_id)
+
+
+def move_reported_messages(reports: list[tuple[int, StatusEvent]]) -> list[int | None]:
+    """The common case of many reports in a few statements, without committing: each message
+    that exists and may move to its reported status moves, with its timeline row. Returns, per
+    report, the id of the message it moved, or None when record_status_event must judge it
+    (an unknown id, a backward move, the same message twice)."""
+    now = utcnow()
+    moved = [None] * len(reports)
+    groups = {}
+    for index, (phone_id, event) in enumerate(reports):
+        failed = event.status == statuses.FAILED
+        key = (phone_id, event.status, normalized_sender(event.recipient) if event.recipient else None,
+               clipped(event.error_code, 40) if failed else None, event.reason if failed else None)
+        groups.setdefault(key, {}).setdefault(event.provider_message_id, index)
+    for (phone_id, status, number, code, why), index_by_id in groups.items():
+        sources = statuses.provider_sources(status)
+        if not sources:
+            continue
+        statement = move_reported_statement(number is not None, status == statuses.FAILED)
+        rows = db.session.execute(statement, dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources,
+                                                  new_status=status, now=now, number=number, code=code, why=why))
+        for message_id, provider_message_id in rows:
+            moved[index_by_id[provider_message_id]] = message_id
+    timeline = [dict(message_id=message_id, status=event.status, provider_status=clipped(event.provider_status, 64),
+                     error_code=clipped(event.error_code, 40), reason=event.reason,
+                     payload=payload_text(event.payload), created_at=event.occurred_at or now)
+                for (_phone_id, event), message_id in zip(reports, moved) if message_id is not None]
+    if timeline:
+        db.session.execute(insert(MessageEvent.__table__), timeline)
+    return moved
+
+
+def record_status_event(phone_id: int, event: StatusEvent) -> None:
+    """Applies a provider's report, and commits."""
+    [moved] = move_reported_messages([(phone_id, event)])
+    db.session.commit()
+    if moved is None:
+        judge_status_event(phone_id, event)
+
+
+def judge_status_event(phone_id: int, event: StatusEvent) -> None:
+    """A report the common case could not apply: kept on the timeline if it would move the
+    status backwards, kept for later if its message is not known yet. Commits."""
+    message = find_outbound(phone_id, event.provider_message_id, event.recipient)
     if message is not None:
         apply_status_event(message, event)
-        return message
+        return
     # The report outran the worker that is storing this provider id: keep it for later.
     stored = asdict(event)
     stored["occurred_at"] = event.occurred_at.isoformat() if event.occurred_at else None
     stored["payload"] = payload_text(event.payload)
-    db.session.add(EarlyStatusEvent(phone_id=phone.id, provider_message_id=event.provider_message_id,
+    db.session.add(EarlyStatusEvent(phone_id=phone_id, provider_message_id=event.provider_message_id,
                                     event=stored))
     db.session.commit()
     # The worker may have stored the id between our look-up and our insert; both sides check after writing.
-    message = find_outbound(phone.id, event.provider_message_id, event.recipient)
+    message = find_outbound(phone_id, event.provider_message_id, event.recipient)
     if message is not None:
         apply_early_status_events(message)
-    return message
 
 
 def apply_early_status_events(message: Message) -> None:
@@ -162,8 +219,9 @@ def normalized_sender(sender: str) -> str:
         return sender.strip()[:32]  # an alphanumeric sender name
 
 
-def record_inbound(phone: Phone, inbound: InboundSms) -> Message:
-    """Stores an incoming SMS once, however many times the provider delivers it."""
+def record_inbound(phone, inbound: InboundSms) -> Message:
+    """Stores an incoming SMS once, however many times the provider delivers it. `phone` is a
+    Phone or a callback's CallbackPhone: its id and user_id are read."""
     existing = find_by_provider_id(phone.id, Message.INBOUND, inbound.provider_message_id)
     if existing is not None:
         return existing
@@ -185,8 +243,9 @@ def record_inbound(phone: Phone, inbound: InboundSms) -> Message:
     return message
 
 
-def record_opt_out(phone: Phone, notice: OptOutNotice) -> None:
-    """The number replied STOP: kept once per user, with the first date it was seen."""
+def record_opt_out(phone, notice: OptOutNotice) -> None:
+    """The number replied STOP: kept once per user, with the first date it was seen. `phone` as
+    for record_inbound."""
     number = normalized_sender(notice.number)
     if db.session.scalar(select(OptOut.id).where(OptOut.user_id == phone.user_id, OptOut.number == number)):
         return

@@ -1,9 +1,12 @@
 """Phones: their adapters, settings, secrets and callback URLs."""
+import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from ..crypto import decrypt_secrets, encrypt_secrets
 from ..extensions import db
@@ -49,6 +52,41 @@ def phone_by_public_id(public_id: str) -> Phone | None:
     return db.session.scalar(select(Phone).where(Phone.public_id == public_id, Phone.deleted_at.is_(None)))
 
 
+@dataclass(frozen=True)
+class CallbackPhone:
+    """What a callback needs of its phone, kept a moment per web process: a busy provider
+    posts hundreds of reports a second to the same URL."""
+    id: int
+    user_id: int
+    public_id: str
+    callback_token: str
+    locale: str | None
+    adapter: Provider
+
+
+CALLBACK_PHONE_SECONDS = 2.0  # how long another web process may take to see a new token or setting
+
+
+def callback_phone(public_id: str) -> CallbackPhone | None:
+    cache = current_app.extensions.setdefault("smsdesk_callback_phones", {})
+    cached = cache.get(public_id)
+    if cached is not None and time.monotonic() - cached[1] < CALLBACK_PHONE_SECONDS:
+        return cached[0]
+    phone = db.session.scalar(select(Phone).options(joinedload(Phone.user))
+                              .where(Phone.public_id == public_id, Phone.deleted_at.is_(None)))
+    found = phone and CallbackPhone(phone.id, phone.user_id, phone.public_id, phone.callback_token,
+                                    phone.user.locale, adapter_for(phone))
+    if len(cache) > 1000:
+        cache.clear()
+    cache[public_id] = (found, time.monotonic())
+    return found
+
+
+def forget_callback_phone(phone: Phone) -> None:
+    """This process sees the change at once; the others within CALLBACK_PHONE_SECONDS."""
+    current_app.extensions.get("smsdesk_callback_phones", {}).pop(phone.public_id, None)
+
+
 CALLBACK_KINDS = ("status", "inbound")
 
 
@@ -83,12 +121,14 @@ def save_phone(phone: Phone, name: str, rate_limit_per_second, values: dict) -> 
     if phone.id is None:
         db.session.add(phone)
     db.session.commit()
+    forget_callback_phone(phone)
     return phone
 
 
 def rotate_callback_token(phone: Phone) -> None:
     phone.callback_token = new_callback_token()
     db.session.commit()
+    forget_callback_phone(phone)
 
 
 def delete_phone(phone: Phone) -> None:
@@ -110,16 +150,23 @@ def delete_phone(phone: Phone) -> None:
     db.session.execute(update(Message).where(Message.phone_id == phone.id).values(next_status_poll_at=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
+    forget_callback_phone(phone)
 
 
 LAST_CALLBACK_PRECISION = timedelta(seconds=30)
 
 
-def note_callback_received(phone: Phone) -> None:
-    # to the half minute: writing it on every callback would double the writes of a busy phone
+def note_callback_received(phone_id: int) -> None:
+    """To the half minute, and at most that often per web process: writing it on every callback
+    would double the writes of a busy phone. Commits."""
+    written = current_app.extensions.setdefault("smsdesk_last_callback_written", {})
     now = utcnow()
-    if phone.last_callback_at is None or now - phone.last_callback_at > LAST_CALLBACK_PRECISION:
-        phone.last_callback_at = now
+    if phone_id in written and now - written[phone_id] < LAST_CALLBACK_PRECISION:
+        return
+    written[phone_id] = now
+    db.session.execute(update(Phone).where(Phone.id == phone_id).values(last_callback_at=now)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
 
 
 def record_provider_check(phone: Phone, ask) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 
 from flask import current_app
-from flask_babel import force_locale, ngettext
+from flask_babel import ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import EarlyStatusEvent, Message, Phone, utcnow
 from ..providers.base import OutboundSms, ProviderError
 from . import messages as message_service
-from .accounts import in_users_language
+from .accounts import in_language, in_users_language
 from .phones import adapter_for, callback_url
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ def record_deliveries(done: list) -> None:
 
 def record_delivery(delivery: Delivery, results: list) -> list:
     retries = []
-    with force_locale(delivery.locale):
+    with in_language(delivery.locale):
         for sms, result in zip(delivery.sms_list, results):
             message = db.session.get(Message, sms.message_id)
             if isinstance(result, ProviderError):
@@ -399,7 +399,7 @@ def poll_statuses(phone, message_ids: list[int]) -> None:
             log.warning("could not poll statuses of phone %s: %s", phone.id, error.reason)
             events = []
         for event in events:
-            message_service.record_status_event(phone, event)
+            message_service.record_status_event(phone.id, event)
         for message in messages:
             db.session.refresh(message)
             schedule_next_status_poll(adapter, message)
