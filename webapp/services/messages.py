@@ -32,11 +32,15 @@ def clipped(value, length: int):
     return value[:length] if isinstance(value, str) else value
 
 
-def add_event(message_id: int, status: str | None, *, provider_status=None, error_code=None,
-              reason=None, payload=None, at: datetime | None = None) -> None:
-    db.session.add(MessageEvent(message_id=message_id, status=status, provider_status=clipped(provider_status, 64),
-                                error_code=clipped(error_code, 40), reason=reason, payload=payload_text(payload),
-                                created_at=at or utcnow()))
+def event_row(message_id: int, status: str | None, *, provider_status=None, error_code=None,
+              reason=None, payload=None, at: datetime | None = None) -> dict:
+    return dict(message_id=message_id, status=status, provider_status=clipped(provider_status, 64),
+                error_code=clipped(error_code, 40), reason=reason, payload=payload_text(payload),
+                created_at=at or utcnow())
+
+
+def add_event(message_id: int, status: str | None, **details) -> None:
+    db.session.add(MessageEvent(**event_row(message_id, status, **details)))
 
 
 def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = False,
@@ -157,9 +161,8 @@ def move_reported_messages(reports: list[tuple[int, StatusEvent]]) -> list[int |
                                                   new_status=status, now=now, number=number, code=code, why=why))
         for message_id, provider_message_id in rows:
             moved[index_by_id[provider_message_id]] = message_id
-    timeline = [dict(message_id=message_id, status=event.status, provider_status=clipped(event.provider_status, 64),
-                     error_code=clipped(event.error_code, 40), reason=event.reason,
-                     payload=payload_text(event.payload), created_at=event.occurred_at or now)
+    timeline = [event_row(message_id, event.status, provider_status=event.provider_status, error_code=event.error_code,
+                          reason=event.reason, payload=event.payload, at=event.occurred_at or now)
                 for (_phone_id, event), message_id in zip(reports, moved) if message_id is not None]
     if timeline:
         db.session.execute(insert(MessageEvent.__table__), timeline)

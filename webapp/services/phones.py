@@ -6,7 +6,6 @@ from datetime import timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
-from sqlalchemy.orm import joinedload
 
 from ..crypto import decrypt_secrets, encrypt_secrets
 from ..extensions import db
@@ -58,7 +57,6 @@ class CallbackPhone:
     posts hundreds of reports a second to the same URL."""
     id: int
     user_id: int
-    public_id: str
     callback_token: str
     locale: str | None
     adapter: Provider
@@ -72,10 +70,9 @@ def callback_phone(public_id: str) -> CallbackPhone | None:
     cached = cache.get(public_id)
     if cached is not None and time.monotonic() - cached[1] < CALLBACK_PHONE_SECONDS:
         return cached[0]
-    phone = db.session.scalar(select(Phone).options(joinedload(Phone.user))
-                              .where(Phone.public_id == public_id, Phone.deleted_at.is_(None)))
-    found = phone and CallbackPhone(phone.id, phone.user_id, phone.public_id, phone.callback_token,
-                                    phone.user.locale, adapter_for(phone))
+    phone = phone_by_public_id(public_id)
+    found = phone and CallbackPhone(phone.id, phone.user_id, phone.callback_token, phone.user.locale,
+                                    adapter_for(phone))
     if len(cache) > 1000:
         cache.clear()
     cache[public_id] = (found, time.monotonic())
