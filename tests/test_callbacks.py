@@ -85,13 +85,11 @@ def test_a_report_that_outruns_the_worker_is_applied_when_the_provider_id_is_sto
     assert response.status_code == 200
     assert db.session.scalar(select(func.count(EarlyStatusEvent.id))) == 1
 
-    # the worker now records the provider's answer, as the pipeline does
-    from webapp.services import messages as message_service
-    message = db.session.get(Message, message_id)
-    message_service.move_status(message, statuses.SENDING, by_provider=False)
-    message_service.move_status(message, statuses.SENT, by_provider=True, provider_message_id="SIMEARLY")
-    db.session.commit()
-    message_service.apply_early_status_events(message)
+    # the worker now claims the message and records the provider's answer
+    from webapp.providers.base import SendResult
+    from webapp.services import pipeline
+    [delivery], _ = pipeline.claim_job([message_id], "test-worker")
+    pipeline.record_deliveries([(delivery, [SendResult("SIMEARLY")])])
 
     assert reload_message(message_id).status == statuses.DELIVERED
     assert db.session.scalar(select(func.count(EarlyStatusEvent.id))) == 0

@@ -164,6 +164,30 @@ def test_a_send_that_answers_after_being_judged_interrupted_keeps_its_provider_i
     assert reload_message(message_id).status == statuses.DELIVERED
 
 
+def test_sends_recorded_together_keep_each_answer_even_for_one_judged_interrupted(app, user):
+    """The worker records many answers at once; one message of the batch was meanwhile judged
+    interrupted by the sweep: the provider's answer still wins for it, and the others are sent."""
+    from webapp.providers.base import ProviderError, SendResult
+    from webapp.services import pipeline
+    phone = make_phone(user)
+    message_ids = queue_outbound(phone, ["+33612345671", "+33612345672", "+33612345673"], "Campaign")
+    deliveries, one_by_one = pipeline.claim_job(message_ids, "worker-that-looks-dead")
+    assert one_by_one == [] and {status_of(message_id) for message_id in message_ids} == {statuses.SENDING}
+    db.session.execute(Message.__table__.update().where(Message.id == message_ids[1])
+                       .values(status_changed_at=reload_message(message_ids[1]).created_at.replace(year=2000)))
+    db.session.commit()
+    assert pipeline.mark_interrupted_sends() == 1
+    results = [SendResult("SIMA"), SendResult("SIMB"), ProviderError("number refused by the provider")]
+    pipeline.record_deliveries([(delivery, [result]) for delivery, result in zip(deliveries, results)])
+    first, second, third = (reload_message(message_id) for message_id in message_ids)
+    assert (first.status, first.provider_message_id) == (statuses.SENT, "SIMA")
+    assert (second.status, second.provider_message_id) == (statuses.SENT, "SIMB")
+    assert (third.status, third.error_reason) == (statuses.FAILED, "number refused by the provider")
+    assert timeline(message_ids[0]) == [statuses.QUEUED, statuses.SENDING, statuses.SENT]
+    assert timeline(message_ids[1]) == [statuses.QUEUED, statuses.SENDING, statuses.UNKNOWN, statuses.SENT]
+    assert timeline(message_ids[2]) == [statuses.QUEUED, statuses.SENDING, statuses.FAILED]
+
+
 def test_deleting_a_phone_cancels_what_it_has_not_sent(app, user, logged_in):
     from .conftest import post_form
     phone = make_phone(user)

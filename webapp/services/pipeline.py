@@ -4,20 +4,21 @@ No message is lost: rows are written before their job, and the sweep re-enqueues
 whose job vanished. None is sent twice: the claim (queued -> sending) is atomic, and a message
 found in `sending` after its worker died is never retried blindly.
 """
+import functools
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from flask_babel import ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from .. import broker, statuses
 from ..extensions import db
-from ..models import EarlyStatusEvent, Message, Phone, utcnow
+from ..models import EarlyStatusEvent, Message, MessageEvent, Phone, utcnow
 from ..providers.base import OutboundSms, ProviderError
 from . import messages as message_service
 from .accounts import in_language, in_users_language
@@ -47,10 +48,8 @@ def claim_and_send(message: Message, worker_name: str) -> None:
         return
     try:
         adapter = adapter_for(phone)
-    except RuntimeError as error:  # its secrets cannot be read: sending cannot work until they are saved again
-        message_service.move_status(message, statuses.FAILED, by_provider=False, expected=statuses.QUEUED,
-                                    error_reason=str(error))
-        message_service.add_event(message.id, statuses.FAILED, reason=str(error))
+    except RuntimeError as error:
+        fail_for_unreadable_secrets(message, error)
         db.session.commit()
         return
     if phone.rate_limit_per_second and not wait_for_send_slot(message, phone):
@@ -79,6 +78,13 @@ def claim_and_send(message: Message, worker_name: str) -> None:
             log.exception("could not record the send of message %s", claimed.id)
             db.session.rollback()
             record_send_failure(claimed, ProviderError(_("internal error while sending"), maybe_sent=True))
+
+
+def fail_for_unreadable_secrets(message: Message, error: RuntimeError) -> None:
+    """Sending cannot work until the phone's secrets are saved again."""
+    if message_service.move_status(message, statuses.FAILED, by_provider=False, expected=statuses.QUEUED,
+                                   error_reason=str(error)):
+        message_service.add_event(message.id, statuses.FAILED, reason=str(error))
 
 
 def wait_for_send_slot(message: Message, phone) -> bool:
@@ -127,10 +133,8 @@ def outbound_sms(message: Message, phone) -> OutboundSms:
 
 
 def record_send_success(message: Message, result, adapter, commit: bool = True) -> None:
-    first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
-    poll_from = message.scheduled_at if message.scheduled_at and message.scheduled_at > utcnow() else utcnow()
     answer = dict(provider_message_id=result.provider_message_id,
-                  next_status_poll_at=None if first_poll is None else poll_from + timedelta(seconds=first_poll))
+                  next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
     moved = message_service.move_status(message, result.status, by_provider=True, expected=statuses.SENDING,
                                         **answer)
     if not moved:
@@ -188,44 +192,64 @@ class Delivery:
     adapter: object
     locale: str
     sms_list: list
+    phone_id: int
+
+
+@functools.lru_cache(maxsize=None)
+def claim_statement():
+    """Built once: per-message ORM statements cost more CPU than the provider's HTTP call."""
+    messages = Message.__table__
+    return (update(messages)
+            .where(messages.c.id.in_(bindparam("ids", expanding=True)), messages.c.status == statuses.QUEUED)
+            .values(status=statuses.SENDING, status_changed_at=bindparam("now"),
+                    attempt_count=messages.c.attempt_count + 1, claimed_by=bindparam("worker"))
+            .returning(messages.c.id, messages.c.remote_number, messages.c.body, messages.c.attempt_count,
+                       messages.c.flash, messages.c.scheduled_at))
 
 
 def claim_job(message_ids: list[int], worker_name: str):
     """Claims a send job's queued messages in one transaction, for senders that then need no
     database. Returns the deliveries, and the ids to send one by one (rate-limited phones, whose
     messages are claimed only when their slot comes)."""
-    messages = db.session.scalars(select(Message).where(Message.id.in_(message_ids),
-                                                        Message.status == statuses.QUEUED)
-                                  .order_by(Message.id)).all()  # one lock order for everyone
-    deliveries, one_by_one, claimed_by_phone = [], [], {}
-    for message in messages:
-        phone = message.phone
+    queued = db.session.execute(select(Message.id, Message.phone_id).where(
+        Message.id.in_(message_ids), Message.status == statuses.QUEUED).order_by(Message.id)).all()
+    ids_by_phone = {}
+    for message_id, phone_id in queued:
+        ids_by_phone.setdefault(phone_id, []).append(message_id)
+    deliveries, one_by_one = [], []
+    for phone_id, ids in ids_by_phone.items():
+        phone = db.session.get(Phone, phone_id)
         if phone.rate_limit_per_second:
-            one_by_one.append(message.id)
-            continue
-        if phone.deleted_at is not None:
-            cancel_for_deleted_phone(message, commit=False)
-            continue
-        attempt = message.attempt_count + 1
-        if message_service.move_status(message, statuses.SENDING, by_provider=False, expected=statuses.QUEUED,
-                                       attempt_count=attempt, claimed_by=worker_name):
-            with in_users_language(phone.user):
-                message_service.add_event(message.id, statuses.SENDING,
-                                          reason=_("Attempt %(number)d", number=attempt))
-            claimed_by_phone.setdefault(phone, []).append(message)
-    for phone, claimed in claimed_by_phone.items():
-        try:
-            adapter = adapter_for(phone)
-        except RuntimeError as error:  # its secrets cannot be read: fails until they are saved again
-            for message in claimed:
-                record_send_failure(message, ProviderError(str(error)), commit=False)
-            continue
-        locale = phone.user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
-        sms_list = [outbound_sms(message, phone) for message in claimed]
-        for start in range(0, len(sms_list), adapter.max_batch_size):
-            deliveries.append(Delivery(adapter, locale, sms_list[start:start + adapter.max_batch_size]))
+            one_by_one += ids
+        elif phone.deleted_at is not None:
+            for message_id in ids:
+                cancel_for_deleted_phone(db.session.get(Message, message_id), commit=False)
+        else:
+            deliveries += claim_for_phone(phone, ids, worker_name)
     db.session.commit()
     return deliveries, one_by_one
+
+
+def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> list[Delivery]:
+    try:
+        adapter = adapter_for(phone)
+    except RuntimeError as error:  # its secrets cannot be read: fails until they are saved again
+        for message_id in message_ids:
+            fail_for_unreadable_secrets(db.session.get(Message, message_id), error)
+        return []
+    now = utcnow()
+    claimed = db.session.execute(claim_statement(), dict(ids=message_ids, now=now, worker=worker_name)).all()
+    if not claimed:
+        return []  # another worker has them
+    claimed.sort(key=lambda row: row.id)
+    locale = phone.user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    with in_language(locale):
+        db.session.execute(insert(MessageEvent.__table__), [
+            message_service.event_row(row.id, statuses.SENDING, reason=_("Attempt %(number)d", number=row.attempt_count),
+                                      at=now) for row in claimed])
+    sms_list = [outbound_sms(row, phone) for row in claimed]
+    size = adapter.max_batch_size
+    return [Delivery(adapter, locale, sms_list[start:start + size], phone.id) for start in range(0, len(sms_list), size)]
 
 
 def send_delivery(delivery: Delivery) -> list:
@@ -245,7 +269,7 @@ def send_delivery(delivery: Delivery) -> list:
 def record_deliveries(done: list) -> None:
     """Records many senders' results in one transaction: [(delivery, results)]."""
     try:
-        retries = [retry for delivery, results in done for retry in record_delivery(delivery, results)]
+        retries = record_together(done)
         db.session.commit()
     except Exception:
         log.exception("could not record %d deliveries together; recording them one by one", len(done))
@@ -260,24 +284,97 @@ def record_deliveries(done: list) -> None:
                 db.session.rollback()  # still "sending": the sweep makes them "unknown, may have been sent"
     for retry in retries:
         enqueue_later(*retry)
+    apply_waiting_early_events(done)
+
+
+def record_together(done: list) -> list:
+    """The common case, accepted sends of messages still in `sending`, in three statements; the
+    rest one by one. Does not commit. Returns the retries to enqueue once committed."""
+    moved = move_sent_messages([(delivery.adapter, sms, result) for delivery, results in done
+                                for sms, result in zip(delivery.sms_list, results)
+                                if not isinstance(result, ProviderError)
+                                and statuses.provider_may_move(statuses.SENDING, result.status)])
+    timeline, retries = [], []
     for delivery, results in done:
-        for sms, result in zip(delivery.sms_list, results):
-            if not isinstance(result, ProviderError):
-                message_service.apply_early_status_events(db.session.get(Message, sms.message_id))
+        with in_language(delivery.locale):
+            for sms, result in zip(delivery.sms_list, results):
+                if sms.message_id in moved:
+                    timeline.append(message_service.event_row(sms.message_id, result.status, at=moved[sms.message_id],
+                                                              provider_status=result.provider_status,
+                                                              payload=result.payload))
+                else:
+                    retries += record_result(db.session.get(Message, sms.message_id), result, delivery.adapter)
+    if timeline:
+        db.session.execute(insert(MessageEvent.__table__), timeline)
+    return retries
+
+
+@functools.lru_cache(maxsize=None)
+def record_sent_statement():
+    messages = Message.__table__
+    return (update(messages)
+            .where(messages.c.id == bindparam("message_id"), messages.c.status == statuses.SENDING)
+            .values(status=bindparam("new_status"), status_changed_at=bindparam("now"),
+                    provider_message_id=bindparam("provider_id"), next_status_poll_at=bindparam("first_poll")))
+
+
+def move_sent_messages(accepted: list) -> dict[int, datetime]:
+    """[(adapter, sms, SendResult)] -> {message id: when} for those that were still `sending`."""
+    if not accepted:
+        return {}
+    now = utcnow()
+    changes = [dict(message_id=sms.message_id, new_status=result.status, now=now,
+                    provider_id=result.provider_message_id,
+                    first_poll=first_status_poll_at(adapter, sms.send_at and sms.send_at.replace(tzinfo=None), now))
+               for adapter, sms, result in accepted]
+    updated = db.session.execute(record_sent_statement(), changes).rowcount
+    if updated != len(changes):  # some were moved by someone else meanwhile (the sweep): find which
+        wanted = {change["message_id"]: (change["new_status"], change["provider_id"]) for change in changes}
+        rows = db.session.execute(select(Message.id, Message.status, Message.provider_message_id)
+                                  .where(Message.id.in_(wanted)))
+        return {row.id: now for row in rows if (row.status, row.provider_message_id) == wanted[row.id]}
+    return {change["message_id"]: now for change in changes}
+
+
+def first_status_poll_at(adapter, scheduled_at: datetime | None, now: datetime) -> datetime | None:
+    """When to first ask the provider, for providers that report only when asked."""
+    first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
+    if first_poll is None:
+        return None
+    poll_from = scheduled_at if scheduled_at and scheduled_at > now else now
+    return poll_from + timedelta(seconds=first_poll)
+
+
+def apply_waiting_early_events(done: list) -> None:
+    """Reports that outran the send (kept as early events) apply now that the provider ids are stored."""
+    provider_ids_by_phone = {}
+    for delivery, results in done:
+        provider_ids_by_phone.setdefault(delivery.phone_id, []).extend(
+            result.provider_message_id for result in results if not isinstance(result, ProviderError))
+    for phone_id, provider_ids in provider_ids_by_phone.items():
+        waiting = db.session.scalars(select(EarlyStatusEvent.provider_message_id).distinct().where(
+            EarlyStatusEvent.phone_id == phone_id, EarlyStatusEvent.provider_message_id.in_(provider_ids))).all()
+        for provider_message_id in waiting:
+            message = message_service.find_outbound(phone_id, provider_message_id)
+            if message is not None:
+                message_service.apply_early_status_events(message)
 
 
 def record_delivery(delivery: Delivery, results: list) -> list:
     retries = []
     with in_language(delivery.locale):
         for sms, result in zip(delivery.sms_list, results):
-            message = db.session.get(Message, sms.message_id)
-            if isinstance(result, ProviderError):
-                retry = record_send_failure(message, result, commit=False)
-                if retry:
-                    retries.append(retry)
-            else:
-                record_send_success(message, result, delivery.adapter, commit=False)
+            retries += record_result(db.session.get(Message, sms.message_id), result, delivery.adapter)
     return retries
+
+
+def record_result(message: Message, result, adapter) -> list:
+    """One send's result, judged against the message as it now is. Does not commit."""
+    if not isinstance(result, ProviderError):
+        record_send_success(message, result, adapter, commit=False)
+        return []
+    retry = record_send_failure(message, result, commit=False)
+    return [retry] if retry else []
 
 
 def send_later(message: Message, delay: float) -> None:
