@@ -43,7 +43,7 @@ def children_of(pid: int) -> list[int]:
 
 
 class Stack:
-    def __init__(self, database_url: str | None, worker_count: int, web_workers: int = 2, web_threads: int = 8):
+    def __init__(self, database_url: str | None, worker_count: int, web_workers: int = 2, web_threads: int = 16):
         self.folder = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
         self.database_url = database_url or f"sqlite:///{self.folder / 'bench.sqlite'}"
         self.worker_count = worker_count

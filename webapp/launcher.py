@@ -48,8 +48,9 @@ def main() -> int:
         web_workers = os.environ.get("WEB_CONCURRENCY", "2")
         children.append(subprocess.Popen([
             sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", web_workers,
-            # no access log: callback URLs carry their secret token
-            "--threads", "8", "--log-level", "warning", "wsgi:app"]))
+            # no access log: callback URLs carry their secret token. 16 threads, because callbacks
+            # mostly wait for the commit they share: more of them in flight, more reports per commit
+            "--threads", "16", "--log-level", "warning", "wsgi:app"]))
         worker_count = int(os.environ.get("WORKERS", os.cpu_count() or 1))
         children += [subprocess.Popen([sys.executable, "worker.py"]) for _ in range(worker_count)]
         print(f"\n  SMS Desk is running on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)

@@ -139,11 +139,13 @@ def move_reported_statement(with_recipient: bool, failed: bool):
     return query.values(**changes).returning(messages.c.id, messages.c.provider_message_id)
 
 
-def move_reported_messages(reports: list[tuple[int, StatusEvent]]) -> list[int | None]:
+def move_reported_messages(reports: list[tuple[int, StatusEvent]], connection=None) -> list[int | None]:
     """The common case of many reports in a few statements, without committing: each message
     that exists and may move to its reported status moves, with its timeline row. Returns, per
     report, the id of the message it moved, or None when record_status_event must judge it
-    (an unknown id, a backward move, the same message twice)."""
+    (an unknown id, a backward move, the same message twice). Runs in `connection`'s
+    transaction, or the session's."""
+    database = connection or db.session
     now = utcnow()
     moved = [None] * len(reports)
     groups = {}
@@ -157,15 +159,15 @@ def move_reported_messages(reports: list[tuple[int, StatusEvent]]) -> list[int |
         if not sources:
             continue
         statement = move_reported_statement(number is not None, status == statuses.FAILED)
-        rows = db.session.execute(statement, dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources,
-                                                  new_status=status, now=now, number=number, code=code, why=why))
+        rows = database.execute(statement, dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources,
+                                                new_status=status, now=now, number=number, code=code, why=why))
         for message_id, provider_message_id in rows:
             moved[index_by_id[provider_message_id]] = message_id
     timeline = [event_row(message_id, event.status, provider_status=event.provider_status, error_code=event.error_code,
                           reason=event.reason, payload=event.payload, at=event.occurred_at or now)
                 for (_phone_id, event), message_id in zip(reports, moved) if message_id is not None]
     if timeline:
-        db.session.execute(insert(MessageEvent.__table__), timeline)
+        database.execute(insert(MessageEvent.__table__), timeline)
     return moved
 
 

@@ -58,11 +58,10 @@ class ReportWriter:
 def write_batch(batch: list[tuple[int, list[StatusEvent], Future]]) -> None:
     reports = [(phone_id, event) for phone_id, events, _done in batch for event in events]
     try:
-        moved = message_service.move_reported_messages(reports)
-        db.session.commit()
+        with db.engine.begin() as connection:  # a Core connection: the ORM session cost a third of the writer's time
+            moved = message_service.move_reported_messages(reports, connection)
     except Exception:
         log.exception("could not write %d status reports together; writing them one by one", len(reports))
-        db.session.rollback()
         moved = [None] * len(reports)
     position = 0
     for phone_id, events, done in batch:
@@ -78,4 +77,8 @@ def write_batch(batch: list[tuple[int, list[StatusEvent], Future]]) -> None:
 
 
 def report_writer() -> ReportWriter:
-    return current_app.extensions.setdefault("smsdesk_report_writer", ReportWriter(current_app._get_current_object()))
+    writer = current_app.extensions.get("smsdesk_report_writer")
+    if writer is None:  # setdefault: two threads may get here at once, one writer is kept
+        writer = current_app.extensions.setdefault("smsdesk_report_writer",
+                                                   ReportWriter(current_app._get_current_object()))
+    return writer
