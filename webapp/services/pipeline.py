@@ -245,11 +245,12 @@ def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> l
     locale = phone.user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     with in_language(locale):
         db.session.execute(insert(MessageEvent.__table__), [
-            message_service.event_row(row.id, statuses.SENDING, reason=_("Attempt %(number)d", number=row.attempt_count),
-                                      at=now) for row in claimed])
+            message_service.event_row(row.id, statuses.SENDING, at=now,
+                                      reason=_("Attempt %(number)d", number=row.attempt_count)) for row in claimed])
     sms_list = [outbound_sms(row, phone) for row in claimed]
     size = adapter.max_batch_size
-    return [Delivery(adapter, locale, sms_list[start:start + size], phone.id) for start in range(0, len(sms_list), size)]
+    return [Delivery(adapter, locale, sms_list[start:start + size], phone.id)
+            for start in range(0, len(sms_list), size)]
 
 
 def send_delivery(delivery: Delivery) -> list:
@@ -290,16 +291,17 @@ def record_deliveries(done: list) -> None:
 def record_together(done: list) -> list:
     """The common case, accepted sends of messages still in `sending`, in three statements; the
     rest one by one. Does not commit. Returns the retries to enqueue once committed."""
+    now = utcnow()
     moved = move_sent_messages([(delivery.adapter, sms, result) for delivery, results in done
                                 for sms, result in zip(delivery.sms_list, results)
                                 if not isinstance(result, ProviderError)
-                                and statuses.provider_may_move(statuses.SENDING, result.status)])
+                                and statuses.provider_may_move(statuses.SENDING, result.status)], now)
     timeline, retries = [], []
     for delivery, results in done:
         with in_language(delivery.locale):
             for sms, result in zip(delivery.sms_list, results):
                 if sms.message_id in moved:
-                    timeline.append(message_service.event_row(sms.message_id, result.status, at=moved[sms.message_id],
+                    timeline.append(message_service.event_row(sms.message_id, result.status, at=now,
                                                               provider_status=result.provider_status,
                                                               payload=result.payload))
                 else:
@@ -318,11 +320,10 @@ def record_sent_statement():
                     provider_message_id=bindparam("provider_id"), next_status_poll_at=bindparam("first_poll")))
 
 
-def move_sent_messages(accepted: list) -> dict[int, datetime]:
-    """[(adapter, sms, SendResult)] -> {message id: when} for those that were still `sending`."""
+def move_sent_messages(accepted: list, now: datetime) -> set[int]:
+    """[(adapter, sms, SendResult)] -> the ids of those that were still `sending`, now moved."""
     if not accepted:
-        return {}
-    now = utcnow()
+        return set()
     changes = [dict(message_id=sms.message_id, new_status=result.status, now=now,
                     provider_id=result.provider_message_id,
                     first_poll=first_status_poll_at(adapter, sms.send_at and sms.send_at.replace(tzinfo=None), now))
@@ -332,8 +333,8 @@ def move_sent_messages(accepted: list) -> dict[int, datetime]:
         wanted = {change["message_id"]: (change["new_status"], change["provider_id"]) for change in changes}
         rows = db.session.execute(select(Message.id, Message.status, Message.provider_message_id)
                                   .where(Message.id.in_(wanted)))
-        return {row.id: now for row in rows if (row.status, row.provider_message_id) == wanted[row.id]}
-    return {change["message_id"]: now for change in changes}
+        return {row.id for row in rows if (row.status, row.provider_message_id) == wanted[row.id]}
+    return {change["message_id"] for change in changes}
 
 
 def first_status_poll_at(adapter, scheduled_at: datetime | None, now: datetime) -> datetime | None:
