@@ -1,7 +1,7 @@
 """Composing through the form, and reading messages back: history, conversations, live statuses, dashboard."""
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from webapp import broker, statuses
 from webapp.extensions import db
@@ -9,7 +9,7 @@ from webapp.models import Message
 from webapp.services.messages import queue_outbound, record_inbound
 from webapp.providers.base import InboundSms
 
-from .conftest import make_phone, post_form
+from .conftest import make_phone, make_user, post_form
 
 
 def compose(client, phone, numbers, body, **kwargs):
@@ -95,6 +95,56 @@ def test_history_filters_and_keyset_pagination(logged_in, user):
     today = db.session.scalar(select(Message.created_at)).date()
     assert count(f"date_from={today}&date_to={today}") == 50
     assert count(f"date_to={today - timedelta(days=2)}") == 0
+
+
+def history_texts(client, query):
+    page = client.get("/history?" + query).get_data(as_text=True)
+    return page.count("data-message-id="), page
+
+
+def test_text_search_finds_any_part_of_the_text_whatever_its_case_and_pages_through_matches(logged_in, user):
+    phone = make_phone(user)
+    queue_outbound(phone, [f"+336123456{i:02d}" for i in range(60)], "Sortie piscine jeudi")
+    queue_outbound(phone, ["+33698765432"], 'Tarif "réduit" à 100% pour le_bus')
+    record_inbound(phone, InboundSms("IN1", "+33611111111", "A REPLY from a parent"))
+    bob = make_user("bob@example.org")
+    queue_outbound(make_phone(bob), ["+33698765432"], "Bob's piscine and reply")
+
+    assert history_texts(logged_in, "text=reply")[0] == 1
+    assert history_texts(logged_in, "text=EPL")[0] == 1  # inside a word, either case
+    assert history_texts(logged_in, "text=%22r%C3%A9duit%22")[0] == 1  # quotes are text, not syntax
+    assert history_texts(logged_in, "text=100%25")[0] == 1
+    assert history_texts(logged_in, "text=le_bus")[0] == 1
+    assert history_texts(logged_in, "text=le%25bus")[0] == 0  # % and _ are not wildcards
+    assert history_texts(logged_in, "text=e_b")[0] == 1
+    assert history_texts(logged_in, "text=je")[0] == 50  # shorter than an index trigram
+    assert history_texts(logged_in, "text=jeudi+pi")[0] == 0  # words in the order typed
+
+    shown, page = history_texts(logged_in, "text=PISCINE")
+    assert shown == 50 and "Bob" not in page
+    older = page.split('href="/history?')[1].split('"')[0].replace("&amp;", "&")
+    assert "before=" in older and "text=PISCINE" in older
+    assert history_texts(logged_in, older)[0] == 10
+    assert history_texts(logged_in, "text=piscine&number=0612345601")[0] == 1
+    newest = db.session.scalar(select(func.max(Message.id)).where(Message.user_id == user.id))
+    queue_outbound(phone, ["+33612345699"], "Piscine annulée")
+    fresh = logged_in.get(f"/history?text=piscine&fragment=after&after_id={newest}").get_data(as_text=True)
+    assert fresh.count("data-message-id=") == 1 and "annulée" in fresh
+
+
+def test_text_search_forgets_deleted_messages(app, logged_in, user):
+    """A deleted message's id may be given again to a new one: its old text must not find it."""
+    phone = make_phone(user)
+    [kept] = queue_outbound(phone, ["+33612345678"], "First message")
+    [deleted] = queue_outbound(phone, ["+33612345679"], "Password is swordfish")
+    db.session.execute(delete(Message).where(Message.id == deleted))
+    db.session.commit()
+    [reused] = queue_outbound(phone, ["+33612345680"], "Harmless note")
+    assert history_texts(logged_in, "text=swordfish")[0] == 0
+    assert history_texts(logged_in, "text=harmless")[0] == 1
+    assert history_texts(logged_in, "text=first")[0] == 1
+    if db.engine.dialect.name == "sqlite":
+        assert reused == deleted  # the case this guards against did happen
 
 
 def test_the_history_fetches_only_rows_newer_than_the_newest_shown(logged_in, user):

@@ -6,7 +6,7 @@ Lists are paginated by id (keyset), which stays fast deep into a long history.
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, column, func, select, table, text
 from sqlalchemy.orm import joinedload
 
 from .. import statuses
@@ -34,17 +34,55 @@ def _utc_start_of(day: date) -> datetime:
     return local_to_utc(datetime.combine(day, time.min))
 
 
-def number_condition(typed: str):
-    """A whole number is looked up exactly (an index finds it); a part of one is searched for."""
+def whole_number(typed: str) -> str | None:
     from flask import current_app
     from ..numbers import InvalidNumber, to_e164
     try:
-        return Message.remote_number == to_e164(typed, current_app.config["DEFAULT_PHONE_REGION"])
+        return to_e164(typed, current_app.config["DEFAULT_PHONE_REGION"])
     except InvalidNumber:
-        return Message.remote_number.contains(typed.strip(), autoescape=True)
+        return None
+
+
+def number_condition(typed: str):
+    """A whole number is looked up exactly (an index finds it); a part of one is searched for."""
+    number = whole_number(typed)
+    if number:
+        return Message.remote_number == number
+    return Message.remote_number.contains(typed.strip(), autoescape=True)
+
+
+# SQLite's full-text table of trigrams over the message bodies (migration 0007); rowid is the message id
+messages_text = table("messages_text", column("rowid", Integer), column("messages_text"))
+
+
+def uses_text_table() -> bool:
+    return db.session.scalar(text("SELECT 1 FROM sqlite_master WHERE name = 'messages_text'")) is not None
+
+
+def with_text(query, typed: str, narrow_already: bool):
+    """The query narrowed to the messages whose text contains what was typed, whatever its case, and
+    the column to order and bound it by.
+
+    On SQLite the trigram table drives the search, newest first, so that order and bounds must be
+    on its rowid. A search of fewer than 3 characters, or within one number's messages (which its
+    index already narrows), reads the messages themselves.
+    On PostgreSQL the typed text is written into the statement rather than bound, so that each
+    search is planned for its own text: a trigram index scan when it is rare, a walk down the newest
+    messages when it is common. A plan made once for any text would walk for all."""
+    typed = typed.strip()
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite" and len(typed) >= 3 and not narrow_already and uses_text_table():
+        phrase = '"' + typed.replace('"', '""') + '"'
+        query = query.join(messages_text, messages_text.c.rowid == Message.id)
+        return query.where(messages_text.c.messages_text.match(phrase)), messages_text.c.rowid
+    if dialect == "postgresql":
+        pattern = "%" + typed.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+        return query.where(Message.body.ilike(bindparam("text", pattern, literal_execute=True), escape="/")), Message.id
+    return query.where(Message.body.icontains(typed, autoescape=True)), Message.id
 
 
 def filtered_messages(user, filters: HistoryFilters):
+    """The user's messages that pass the filters, and the column to order and bound them by."""
     query = select(Message).where(Message.user_id == user.id)
     if filters.phone_id:
         query = query.where(Message.phone_id == filters.phone_id)
@@ -54,13 +92,13 @@ def filtered_messages(user, filters: HistoryFilters):
         query = query.where(Message.direction == filters.direction)
     if filters.number:
         query = query.where(number_condition(filters.number))
-    if filters.text:
-        query = query.where(Message.body.icontains(filters.text.strip(), autoescape=True))
     if filters.date_from:
         query = query.where(Message.created_at >= _utc_start_of(filters.date_from))
     if filters.date_to:
         query = query.where(Message.created_at < _utc_start_of(filters.date_to + timedelta(days=1)))
-    return query
+    if filters.text and filters.text.strip():
+        return with_text(query, filters.text, narrow_already=bool(filters.number and whole_number(filters.number)))
+    return query, Message.id
 
 
 def newest_id_of(user):
@@ -72,19 +110,20 @@ def newest_id_of(user):
 
 def history_page(user, filters: HistoryFilters, before_id: int | None = None, limit: int = PAGE_SIZE):
     """Newest first; returns the page and the id to continue from, or None on the last page."""
-    query = filtered_messages(user, filters)
+    query, message_id = filtered_messages(user, filters)
     if before_id:
-        query = query.where(Message.id < before_id)
+        query = query.where(message_id < before_id)
     else:
-        query = query.where(Message.id <= newest_id_of(user))
-    rows = db.session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)).all()
+        query = query.where(message_id <= newest_id_of(user))
+    rows = db.session.scalars(query.order_by(message_id.desc()).limit(limit + 1)).all()
     next_before = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_before
 
 
 def messages_after(user, filters: HistoryFilters, after_id: int, limit: int = 200):
-    query = filtered_messages(user, filters).where(Message.id > after_id, Message.id <= newest_id_of(user))
-    return db.session.scalars(query.order_by(Message.id).limit(limit)).all()
+    query, message_id = filtered_messages(user, filters)
+    query = query.where(message_id > after_id, message_id <= newest_id_of(user))
+    return db.session.scalars(query.order_by(message_id).limit(limit)).all()
 
 
 def user_message(user, message_id: int) -> Message | None:
