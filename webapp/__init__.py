@@ -59,6 +59,8 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(callbacks_bp)
+    from .callbacks.routes import SessionlessCallbacks
+    app.session_interface = SessionlessCallbacks()
 
     from . import cli, errors, templating
     cli.init_app(app)
