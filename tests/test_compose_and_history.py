@@ -105,7 +105,7 @@ def history_texts(client, query):
 def test_text_search_finds_any_part_of_the_text_whatever_its_case_and_pages_through_matches(logged_in, user):
     phone = make_phone(user)
     queue_outbound(phone, [f"+336123456{i:02d}" for i in range(60)], "Sortie piscine jeudi")
-    queue_outbound(phone, ["+33698765432"], 'Tarif "réduit" à 100% pour le_bus')
+    queue_outbound(phone, ["+33698765432"], 'Tarif "réduit" à 100% pour le_bus de l\'école, voir C:\\bus')
     record_inbound(phone, InboundSms("IN1", "+33611111111", "A REPLY from a parent"))
     bob = make_user("bob@example.org")
     queue_outbound(make_phone(bob), ["+33698765432"], "Bob's piscine and reply")
@@ -117,6 +117,8 @@ def test_text_search_finds_any_part_of_the_text_whatever_its_case_and_pages_thro
     assert history_texts(logged_in, "text=le_bus")[0] == 1
     assert history_texts(logged_in, "text=le%25bus")[0] == 0  # % and _ are not wildcards
     assert history_texts(logged_in, "text=e_b")[0] == 1
+    assert history_texts(logged_in, "text=l%27%C3%A9cole")[0] == 1
+    assert history_texts(logged_in, "text=C%3A%5Cbus")[0] == 1  # C:\bus
     assert history_texts(logged_in, "text=je")[0] == 50  # shorter than an index trigram
     assert history_texts(logged_in, "text=jeudi+pi")[0] == 0  # words in the order typed
 
