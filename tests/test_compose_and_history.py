@@ -1,6 +1,9 @@
 """Composing through the form, and reading messages back: history, conversations, live statuses, dashboard."""
 from datetime import timedelta
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from webapp import broker, statuses
@@ -121,6 +124,8 @@ def test_text_search_finds_any_part_of_the_text_whatever_its_case_and_pages_thro
     assert history_texts(logged_in, "text=C%3A%5Cbus")[0] == 1  # C:\bus
     assert history_texts(logged_in, "text=je")[0] == 50  # shorter than an index trigram
     assert history_texts(logged_in, "text=jeudi+pi")[0] == 0  # words in the order typed
+    assert history_texts(logged_in, "text=re%00ply&number=%00")[0] == 1  # no message holds a NUL
+    assert history_texts(logged_in, "text=%00%00%00")[0] == 50  # nothing left to search for: a full page
 
     shown, page = history_texts(logged_in, "text=PISCINE")
     assert shown == 50 and "Bob" not in page
@@ -132,6 +137,28 @@ def test_text_search_finds_any_part_of_the_text_whatever_its_case_and_pages_thro
     queue_outbound(phone, ["+33612345699"], "Piscine annulée")
     fresh = logged_in.get(f"/history?text=piscine&fragment=after&after_id={newest}").get_data(as_text=True)
     assert fresh.count("data-message-id=") == 1 and "annulée" in fresh
+
+
+SEARCHED_BODIES = ["Bus at 8", "bus_stop 100%", 'say "ab" now', "a\\b and A'B", "AbAb ba", "nothing here"]
+
+
+@pytest.fixture
+def searchable(logged_in, user):
+    phone = make_phone(user)
+    for index, body in enumerate(SEARCHED_BODIES):
+        queue_outbound(phone, [f"+3361234560{index}"], body)
+    return logged_in
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(typed=st.text(alphabet="abAB s_%\"'\\*:()-^\x00", max_size=8) | st.text(max_size=12))
+def test_any_typed_text_finds_exactly_the_messages_containing_it(searchable, typed):
+    response = searchable.get("/history", query_string={"text": typed})
+    assert response.status_code == 200
+    wanted = typed.replace("\x00", "").strip()
+    if wanted.isascii():  # beyond ASCII, case folding is the database's own
+        expected = [body for body in SEARCHED_BODIES if wanted.lower() in body.lower()]
+        assert response.get_data(as_text=True).count("data-message-id=") == len(expected), expected
 
 
 def test_text_search_forgets_deleted_messages(app, logged_in, user):

@@ -8,10 +8,14 @@ from .. import statuses
 MAX_TEXT_LENGTH = 1600
 
 
+def without_nul(text):
+    """NUL characters go: no phone shows them, and PostgreSQL can neither store nor search them."""
+    return text.replace("\x00", "") if text else text
+
+
 def unix_newlines(text):
-    """Browsers post newlines as CR LF; the counter, like a phone, counts one character.
-    NUL characters go: no phone shows them, and PostgreSQL cannot store them."""
-    return text.replace("\r\n", "\n").replace("\x00", "") if text else text
+    """Browsers post newlines as CR LF; the counter, like a phone, counts one character."""
+    return without_nul(text.replace("\r\n", "\n")) if text else text
 
 
 class ComposeForm(FlaskForm):
@@ -46,8 +50,8 @@ class HistoryFilterForm(FlaskForm):
     status = SelectField(_l("Status"), choices=[("", _l("Any status"))] + [
         (status, statuses.LABELS[status]) for status in statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,)],
         validators=[Optional()])
-    number = StringField(_l("Number"), validators=[Optional(), Length(max=32)])
-    text = StringField(_l("Text contains"), validators=[Optional(), Length(max=200)])
+    number = StringField(_l("Number"), validators=[Optional(), Length(max=32)], filters=[without_nul])
+    text = StringField(_l("Text contains"), validators=[Optional(), Length(max=200)], filters=[without_nul])
     date_from = DateField(_l("From"), validators=[Optional()])
     date_to = DateField(_l("To"), validators=[Optional()])
 
