@@ -4,11 +4,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import String, cast, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from webapp import statuses
 from webapp.extensions import db
@@ -17,7 +19,7 @@ from webapp.providers.base import StatusEvent
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url
 
-from .conftest import make_phone, reload_message
+from .conftest import PASSWORD, csrf_token_from, make_phone, reload_message
 
 
 def path_of(phone, kind):
@@ -43,6 +45,18 @@ def test_a_wrong_token_or_phone_answers_404_and_stores_nothing(client, user):
         response = client.post(path, data={"message_id": "SIM1", "status": "DELIVERED"})
         assert response.status_code == 404
     assert db.session.scalar(select(Message.status)) == statuses.SENT
+
+
+def test_callback_urls_answer_plainly_even_to_a_browser_kept_signed_in(client, user):
+    """Callbacks have no session: a remembered sign-in must not make a missing one answer 500."""
+    page = client.get("/login").get_data(as_text=True)
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "remember": "y",
+                                "csrf_token": csrf_token_from(page)})
+    client.delete_cookie("session")  # the browser was closed: only the remember cookie is left
+    for path in ("/callbacks/000000000000/nope/status", "/callbacks/nope"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.content_type.startswith("text/plain")
+    assert "Sign out" in client.get("/").get_data(as_text=True)  # the remember cookie still signs in pages
 
 
 def test_a_delivery_report_marks_the_message_delivered_and_notes_the_callback(client, user):
@@ -210,6 +224,18 @@ def test_reports_of_one_message_written_together_keep_the_furthest_status(client
     assert message.status == statuses.DELIVERED
     assert [event.status for event in message.events[-2:]] == [statuses.DELIVERED, None]  # "sent" came too late
     assert db.session.scalar(select(EarlyStatusEvent.provider_message_id)) == "SIMNONE"
+
+
+def test_a_report_that_cannot_be_stored_fails_alone_and_the_next_ones_are_written(client, user):
+    from webapp.services.report_writer import ReportWriter
+    phone = make_phone(user)
+    message = sent_message(phone)
+    writer = ReportWriter()
+    with pytest.raises(IntegrityError):  # its phone is gone: the unknown-id row cannot refer to it
+        writer.write(phone.id + 1000, [StatusEvent("SIM404", statuses.DELIVERED)])
+    db.session.rollback()
+    writer.write(phone.id, [StatusEvent("SIM1", statuses.DELIVERED)])
+    assert reload_message(message.id).status == statuses.DELIVERED
 
 
 def test_a_token_changed_by_another_web_process_is_refused_within_seconds(client, user):

@@ -3,6 +3,8 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from .callbacks.routes import is_callback
+
 
 def init_app(app):
     @app.errorhandler(CSRFError)
@@ -14,14 +16,14 @@ def init_app(app):
 
     @app.errorhandler(404)
     def not_found(error):
-        if request.blueprint == "callbacks":
+        if is_callback():
             return "not found\n", 404, {"Content-Type": "text/plain"}
         return render_template("error.html", title=_("Page not found"),
                                message=_("This page does not exist, or it is not yours.")), 404
 
     @app.errorhandler(500)
     def server_error(error):
-        if request.blueprint == "callbacks":  # the provider will try again
+        if is_callback():  # the provider will try again
             return "internal error\n", 500, {"Content-Type": "text/plain"}
         return render_template("error.html", title=_("Something went wrong"),
                                message=_("SMS Desk could not show this page. Nothing you saved was lost; try "

@@ -23,14 +23,15 @@ bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 # rate limiter, a fifth of what a trivial request costs, on the URLs a busy provider calls most.
 class SessionlessCallbacks(SecureCookieSessionInterface):
     def open_session(self, app, request):
-        if request.path.startswith(bp.url_prefix + "/"):
+        if is_callback():
             return None  # Flask makes it a null session, never saved
         return super().open_session(app, request)
 
 
 @limiter.request_filter
 def is_callback() -> bool:
-    return request.blueprint == bp.name
+    """By path: a callback URL that matches no route is still a machine's, with no session."""
+    return request.path.startswith(bp.url_prefix + "/")
 
 
 def callback_request() -> CallbackRequest:

@@ -36,15 +36,30 @@ class ReportWriter:
         with self._waiting_lock:
             self._waiting.append((phone_id, events, done))
         if not self._write_turn.acquire(timeout=WAIT_SECONDS):
-            raise TimeoutError("status reports waited too long for their turn to be written")
+            if not done.done():
+                raise TimeoutError("status reports waited too long for their turn to be written")
+            return done.result(timeout=0)
         try:
             while not done.done():  # else another callback wrote it while this one waited
                 with self._waiting_lock:
                     batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
-                write_batch(batch)
+                write_answering_each(batch)
+                if not batch:  # its own went with a batch that answered it nothing: should not happen
+                    done.set_exception(RuntimeError("status reports lost before they were written"))
         finally:
             self._write_turn.release()
         done.result(timeout=0)
+
+
+def write_answering_each(batch: list[tuple[int, list[StatusEvent], Future]]) -> None:
+    """Whatever happens, each callback in the batch gets an answer: one left without would wait
+    for its turn, find nothing to write, and hold the turn for ever."""
+    try:
+        write_batch(batch)
+    finally:
+        for _phone_id, _events, done in batch:
+            if not done.done():
+                done.set_exception(RuntimeError("status reports could not be written"))
 
 
 def write_batch(batch: list[tuple[int, list[StatusEvent], Future]]) -> None:
