@@ -65,6 +65,10 @@ def upgrade():
             log.warning("pg_trgm could not be installed (%s): text search will scan messages.", error.orig)
             return
         op.execute("CREATE INDEX ix_messages_body_trigrams ON messages USING gin (body gin_trgm_ops)")
+        # The planner guesses how many messages hold a text from a sample of bodies. With the
+        # default 100 it guessed 200 for a text found in 42,881, and chose the index over a walk
+        # down the newest messages: 1 s instead of 30 ms.
+        op.execute("ALTER TABLE messages ALTER COLUMN body SET STATISTICS 1000")
 
 
 def downgrade():
@@ -75,3 +79,4 @@ def downgrade():
         op.execute("DROP TABLE IF EXISTS messages_text")
     elif bind.dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_messages_body_trigrams")
+        op.execute("ALTER TABLE messages ALTER COLUMN body SET STATISTICS -1")
