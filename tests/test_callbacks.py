@@ -238,6 +238,67 @@ def test_a_report_that_cannot_be_stored_fails_alone_and_the_next_ones_are_writte
     assert reload_message(message.id).status == statuses.DELIVERED
 
 
+def test_reports_from_many_threads_at_once_each_return_once_written(app, user):
+    """The writer's lead passes from callback to callback: none is left waiting, none lost."""
+    from webapp.services.report_writer import ReportWriter
+    phone = make_phone(user)
+    message_ids = queue_outbound(phone, [f"+3361234{index:04d}" for index in range(240)], "Hi")
+    db.session.execute(update(Message).where(Message.id.in_(message_ids))
+                       .values(status=statuses.SENT, provider_message_id="SIM" + cast(Message.id, String)))
+    db.session.commit()
+    writer = ReportWriter()
+
+    def report(message_id):
+        with app.app_context():
+            writer.write(phone.id, [StatusEvent(f"SIM{message_id}", statuses.DELIVERED)])
+            return db.session.scalar(select(Message.status).where(Message.id == message_id))
+
+    with ThreadPoolExecutor(24) as pool:
+        assert list(pool.map(report, message_ids)) == [statuses.DELIVERED] * len(message_ids)
+
+
+def test_a_report_kept_waiting_too_long_gives_up_and_later_ones_are_written(app, user, monkeypatch):
+    """While the database is locked, callbacks behind the one writing answer an error (the
+    provider tries again) rather than wait for ever; the one writing finishes once it is free."""
+    from webapp.services import report_writer as report_writer_module
+    monkeypatch.setattr(report_writer_module, "WAIT_SECONDS", 0.3)
+    phone = make_phone(user)
+    message_ids = queue_outbound(phone, [f"+3361234{index:04d}" for index in range(5)], "Hi")
+    db.session.execute(update(Message).where(Message.id.in_(message_ids))
+                       .values(status=statuses.SENT, provider_message_id="SIM" + cast(Message.id, String)))
+    db.session.commit()
+    writer = report_writer_module.ReportWriter()
+
+    def report(message_id):
+        with app.app_context():
+            try:
+                writer.write(phone.id, [StatusEvent(f"SIM{message_id}", statuses.DELIVERED)])
+                return "written"
+            except TimeoutError:
+                return "gave up"
+
+    locker = db.engine.connect()
+    if db.engine.dialect.name == "sqlite":
+        locker.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        locker.exec_driver_sql("BEGIN")
+        locker.exec_driver_sql("LOCK TABLE messages IN EXCLUSIVE MODE")
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            first = pool.submit(report, message_ids[0])
+            time.sleep(0.1)  # the first leads, and waits for the database
+            behind = list(pool.map(report, message_ids[1:4]))
+            locker.rollback()
+            assert first.result(timeout=30) == "written"
+    finally:
+        locker.close()
+    assert behind == ["gave up"] * 3
+    assert report(message_ids[4]) == "written"
+    statuses_now = dict(db.session.execute(select(Message.id, Message.status).where(Message.id.in_(message_ids))).all())
+    assert [statuses_now[message_id] for message_id in message_ids] == [
+        statuses.DELIVERED, statuses.SENT, statuses.SENT, statuses.SENT, statuses.DELIVERED]
+
+
 def test_a_token_changed_by_another_web_process_is_refused_within_seconds(client, user):
     from webapp.services.phones import CALLBACK_PHONE_SECONDS
     phone = make_phone(user)

@@ -1,4 +1,5 @@
 """Phones: their adapters, settings, secrets and callback URLs."""
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -70,13 +71,24 @@ def callback_phone(public_id: str) -> CallbackPhone | None:
     cached = cache.get(public_id)
     if cached is not None and time.monotonic() - cached[1] < CALLBACK_PHONE_SECONDS:
         return cached[0]
-    phone = phone_by_public_id(public_id)
-    found = phone and CallbackPhone(phone.id, phone.user_id, phone.callback_token, phone.user.locale,
-                                    adapter_for(phone))
-    if len(cache) > 1000:
-        cache.clear()
-    cache[public_id] = (found, time.monotonic())
-    return found
+    # One look-up at a time per process: when the copy expired under load, every request thread
+    # looked the phone up at once. Meanwhile the others use the copy of a moment ago.
+    looking_up = current_app.extensions.setdefault("smsdesk_callback_phone_lookup", threading.Lock())
+    if not looking_up.acquire(blocking=cached is None):
+        return cached[0]
+    try:
+        cached = cache.get(public_id)
+        if cached is not None and time.monotonic() - cached[1] < CALLBACK_PHONE_SECONDS:
+            return cached[0]  # looked up by the thread this one waited for
+        phone = phone_by_public_id(public_id)
+        found = phone and CallbackPhone(phone.id, phone.user_id, phone.callback_token, phone.user.locale,
+                                        adapter_for(phone))
+        if len(cache) > 1000:
+            cache.clear()
+        cache[public_id] = (found, time.monotonic())
+        return found
+    finally:
+        looking_up.release()
 
 
 def forget_callback_phone(phone: Phone) -> None:

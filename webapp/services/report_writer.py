@@ -2,12 +2,14 @@
 
 Written by each request thread in its own transaction, a report cost three statements and a
 commit, and on SQLite the request threads queued for the write lock. Now a callback puts its
-reports in a shared list and takes the web process's write turn: whoever gets the turn writes
-every report waiting, its own and those of the callbacks that arrived meanwhile; they in turn find
-theirs written. No thread of its own, so no handing over to one and back (a third of a callback's
-time went to that). A callback still answers only once its reports are committed, so a 2xx still
-means stored.
+reports in a shared list. If no callback is writing, it leads: it writes every report waiting,
+its own and those of the callbacks that arrived meanwhile, until its own are written, then hands
+the lead to the oldest callback still waiting. The others sleep until theirs are written (each is
+woken on its own) or the lead comes to them. No thread of its own, so no handing over to one and
+back. A callback still answers only once its reports are committed, so a 2xx still means stored.
 """
+import contextlib
+import fcntl
 import logging
 import threading
 from concurrent.futures import Future
@@ -24,36 +26,83 @@ BATCH_LIMIT = 200
 WAIT_SECONDS = 30  # a callback waiting longer answers 500, and the provider tries again
 
 
+class WaitingReports:
+    """One callback's reports, and what wakes it: their answer, or the lead passed to it."""
+
+    def __init__(self, phone_id: int, events: list[StatusEvent]):
+        self.phone_id, self.events = phone_id, events
+        self.done = Future()
+        self.leads = False
+        self.wake = threading.Event()
+        self.done.add_done_callback(lambda _done: self.wake.set())
+
+
 class ReportWriter:
     def __init__(self):
-        self._waiting = []
-        self._waiting_lock = threading.Lock()
-        self._write_turn = threading.Lock()
+        self._lock = threading.Lock()
+        self._waiting: list[WaitingReports] = []
+        self._led = False
 
     def write(self, phone_id: int, events: list[StatusEvent]) -> None:
         """Returns once the events are committed; raises what writing them raised."""
-        done = Future()
-        with self._waiting_lock:
-            self._waiting.append((phone_id, events, done))
-        if not self._write_turn.acquire(timeout=WAIT_SECONDS):
-            if not done.done():
-                raise TimeoutError("status reports waited too long for their turn to be written")
-            return done.result(timeout=0)
+        mine = WaitingReports(phone_id, events)
+        with self._lock:
+            self._waiting.append(mine)
+            mine.leads, self._led = not self._led, True
+        if not mine.leads:
+            self._wait_for_answer_or_lead(mine)
+        if mine.leads:
+            self._lead_until_written(mine)
+        mine.done.result(timeout=0)
+
+    def _wait_for_answer_or_lead(self, mine: WaitingReports) -> None:
+        if mine.wake.wait(WAIT_SECONDS):
+            return
+        with self._lock:
+            if mine in self._waiting and not mine.leads:  # untouched: give up, and the provider tries again
+                self._waiting.remove(mine)
+                raise TimeoutError("status reports waited too long to be written")
+        mine.wake.wait()  # taken into a batch (which answers each) or just given the lead
+
+    def _lead_until_written(self, mine: WaitingReports) -> None:
         try:
-            while not done.done():  # else another callback wrote it while this one waited
-                with self._waiting_lock:
+            while not mine.done.done():
+                with self._lock:
                     batch, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
-                write_answering_each(batch)
+                write_answering_each([(waiting.phone_id, waiting.events, waiting.done) for waiting in batch])
                 if not batch:  # its own went with a batch that answered it nothing: should not happen
-                    done.set_exception(RuntimeError("status reports lost before they were written"))
+                    mine.done.set_exception(RuntimeError("status reports lost before they were written"))
         finally:
-            self._write_turn.release()
-        done.result(timeout=0)
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].leads = True
+                    self._waiting[0].wake.set()
+                else:
+                    self._led = False
+
+
+@contextlib.contextmanager
+def sqlite_writers_take_turns():
+    """On SQLite, the web processes' writers wait for each other on a lock file, which wakes the
+    next one as soon as it is free. SQLite's own busy wait sleeps 1, 2, 5, 10... ms between tries,
+    long after the other's commit: a batch's UPDATE took 4.7 ms (median) under load instead of 0.6."""
+    database = db.engine.url.database if db.engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    turn_file = current_app.extensions.get("smsdesk_sqlite_write_turn")
+    if turn_file is None:
+        current_app.extensions["smsdesk_sqlite_write_turn"] = turn_file = open(database + ".write-turn", "a")
+    fcntl.flock(turn_file, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(turn_file, fcntl.LOCK_UN)
 
 
 def write_answering_each(batch: list[tuple[int, list[StatusEvent], Future]]) -> None:
-    """Whatever happens, each callback in the batch gets an answer: one left without would wait
-    for its turn, find nothing to write, and hold the turn for ever."""
+    """Whatever happens, each callback in the batch gets an answer: one left without would sleep
+    for ever, or, leading, write empty batches for ever."""
     try:
         write_batch(batch)
     finally:
@@ -65,7 +114,8 @@ def write_answering_each(batch: list[tuple[int, list[StatusEvent], Future]]) -> 
 def write_batch(batch: list[tuple[int, list[StatusEvent], Future]]) -> None:
     reports = [(phone_id, event) for phone_id, events, _done in batch for event in events]
     try:
-        with db.engine.begin() as connection:  # a Core connection: the ORM session cost a third of the writer's time
+        # a Core connection: the ORM session cost a third of the writer's time
+        with sqlite_writers_take_turns(), db.engine.begin() as connection:
             moved = message_service.move_reported_messages(reports, connection)
     except Exception:
         log.exception("could not write %d status reports together; writing them one by one", len(reports))
