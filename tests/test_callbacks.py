@@ -36,6 +36,15 @@ def sent_message(phone, provider_id="SIM1", status=statuses.SENT):
     return message
 
 
+def sent_messages(phone, count):
+    """`count` messages handed to the provider, with provider ids SIM<message id>."""
+    message_ids = queue_outbound(phone, [f"+3361234{index:04d}" for index in range(count)], "Hi")
+    db.session.execute(update(Message).where(Message.id.in_(message_ids))
+                       .values(status=statuses.SENT, provider_message_id="SIM" + cast(Message.id, String)))
+    db.session.commit()
+    return message_ids
+
+
 def test_a_wrong_token_or_phone_answers_404_and_stores_nothing(client, user):
     phone = make_phone(user)
     sent_message(phone)
@@ -194,10 +203,7 @@ def test_a_nul_character_is_refused_with_a_reason(client, user):
 def test_many_reports_at_once_are_all_stored_before_each_answer(app, live_server, user):
     """Concurrent callbacks share transactions; each answers only once its own report is committed."""
     phone = make_phone(user)
-    message_ids = queue_outbound(phone, [f"+336123456{index:02d}" for index in range(40)], "Hi")
-    db.session.execute(update(Message).where(Message.id.in_(message_ids))
-                       .values(status=statuses.SENT, provider_message_id="SIM" + cast(Message.id, String)))
-    db.session.commit()
+    message_ids = sent_messages(phone, 40)
     url = live_server + path_of(phone, "status")
 
     def report(message_id):
@@ -242,10 +248,7 @@ def test_reports_from_many_threads_at_once_each_return_once_written(app, user):
     """The writer's lead passes from callback to callback: none is left waiting, none lost."""
     from webapp.services.report_writer import ReportWriter
     phone = make_phone(user)
-    message_ids = queue_outbound(phone, [f"+3361234{index:04d}" for index in range(240)], "Hi")
-    db.session.execute(update(Message).where(Message.id.in_(message_ids))
-                       .values(status=statuses.SENT, provider_message_id="SIM" + cast(Message.id, String)))
-    db.session.commit()
+    message_ids = sent_messages(phone, 240)
     writer = ReportWriter()
 
     def report(message_id):
@@ -263,10 +266,7 @@ def test_a_report_kept_waiting_too_long_gives_up_and_later_ones_are_written(app,
     from webapp.services import report_writer as report_writer_module
     monkeypatch.setattr(report_writer_module, "WAIT_SECONDS", 0.3)
     phone = make_phone(user)
-    message_ids = queue_outbound(phone, [f"+3361234{index:04d}" for index in range(5)], "Hi")
-    db.session.execute(update(Message).where(Message.id.in_(message_ids))
-                       .values(status=statuses.SENT, provider_message_id="SIM" + cast(Message.id, String)))
-    db.session.commit()
+    message_ids = sent_messages(phone, 5)
     writer = report_writer_module.ReportWriter()
 
     def report(message_id):

@@ -69,7 +69,7 @@ CALLBACK_PHONE_SECONDS = 2.0  # how long another web process may take to see a n
 def callback_phone(public_id: str) -> CallbackPhone | None:
     cache = current_app.extensions.setdefault("smsdesk_callback_phones", {})
     cached = cache.get(public_id)
-    if cached is not None and time.monotonic() - cached[1] < CALLBACK_PHONE_SECONDS:
+    if still_fresh(cached):
         return cached[0]
     # One look-up at a time per process: when the copy expired under load, every request thread
     # looked the phone up at once. Meanwhile the others use the copy of a moment ago.
@@ -78,7 +78,7 @@ def callback_phone(public_id: str) -> CallbackPhone | None:
         return cached[0]
     try:
         cached = cache.get(public_id)
-        if cached is not None and time.monotonic() - cached[1] < CALLBACK_PHONE_SECONDS:
+        if still_fresh(cached):
             return cached[0]  # looked up by the thread this one waited for
         phone = phone_by_public_id(public_id)
         found = phone and CallbackPhone(phone.id, phone.user_id, phone.callback_token, phone.user.locale,
@@ -89,6 +89,10 @@ def callback_phone(public_id: str) -> CallbackPhone | None:
         return found
     finally:
         looking_up.release()
+
+
+def still_fresh(cached: tuple[CallbackPhone | None, float] | None) -> bool:
+    return cached is not None and time.monotonic() - cached[1] < CALLBACK_PHONE_SECONDS
 
 
 def forget_callback_phone(phone: Phone) -> None:
