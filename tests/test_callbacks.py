@@ -9,7 +9,7 @@ import requests
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import String, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import statuses
@@ -19,7 +19,7 @@ from webapp.providers.base import StatusEvent
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url
 
-from .conftest import PASSWORD, csrf_token_from, make_phone, reload_message
+from .conftest import PASSWORD, TEST_DATABASE_URL, csrf_token_from, make_phone, reload_message
 
 
 def path_of(phone, kind):
@@ -309,3 +309,21 @@ def test_a_token_changed_by_another_web_process_is_refused_within_seconds(client
     db.session.commit()  # as another process would: this one's copy of the phone is not told
     time.sleep(CALLBACK_PHONE_SECONDS + 0.1)
     assert client.post(old_path, data={"message_id": "SIM1", "status": "DELIVERED"}).status_code == 404
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="the writer keeps a connection between batches only on PostgreSQL")
+def test_reports_are_written_when_the_writers_connection_is_cut(app, user, caplog):
+    """The connection kept for batches that follow one another can die (the server restarted):
+    that batch is written one report at a time, and the next takes a new connection."""
+    from webapp.services.report_writer import ReportWriter
+    phone = make_phone(user)
+    message_ids = sent_messages(phone, 2)
+    writer = ReportWriter()
+    kept = writer._batches_connection()
+    db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.connection.dbapi_connection.info.backend_pid})
+    db.session.commit()
+    for message_id in message_ids:
+        writer.write(phone.id, [StatusEvent(f"SIM{message_id}", statuses.DELIVERED)])
+    assert [reload_message(message_id).status for message_id in message_ids] == [statuses.DELIVERED] * 2
+    assert [record.getMessage() for record in caplog.records if "could not write" in record.getMessage()] == [
+        "could not write 1 status reports together; writing them one by one"]
