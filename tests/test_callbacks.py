@@ -314,16 +314,54 @@ def test_a_token_changed_by_another_web_process_is_refused_within_seconds(client
 @pytest.mark.skipif(not TEST_DATABASE_URL, reason="the writer keeps a connection between batches only on PostgreSQL")
 def test_reports_are_written_when_the_writers_connection_is_cut(app, user, caplog):
     """The connection kept for batches that follow one another can die (the server restarted):
-    that batch is written one report at a time, and the next takes a new connection."""
+    that batch is written one report at a time, the next batch takes a new connection, and the
+    writer gives its connection back once no callback is waiting."""
     from webapp.services.report_writer import ReportWriter
     phone = make_phone(user)
-    message_ids = sent_messages(phone, 2)
+    message_ids = sent_messages(phone, 3)
+    phone_id = phone.id  # read here: read in a thread, it would take a connection for this session
     writer = ReportWriter()
-    kept = writer._batches_connection()
-    db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept.connection.dbapi_connection.info.backend_pid})
-    db.session.commit()
-    for message_id in message_ids:
-        writer.write(phone.id, [StatusEvent(f"SIM{message_id}", statuses.DELIVERED)])
-    assert [reload_message(message_id).status for message_id in message_ids] == [statuses.DELIVERED] * 2
+    checked_out_before = db.engine.pool.checkedout()
+
+    def report(message_id):
+        with app.app_context():
+            writer.write(phone_id, [StatusEvent(f"SIM{message_id}", statuses.DELIVERED)])
+            return "written"
+
+    locker = db.engine.connect()
+    locker.exec_driver_sql("BEGIN")
+    locker.exec_driver_sql("LOCK TABLE messages IN EXCLUSIVE MODE")
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(report, message_ids[0])
+            time.sleep(0.3)  # the first leads, on the kept connection, and waits for the lock
+            behind = [pool.submit(report, message_id) for message_id in message_ids[1:]]
+            time.sleep(0.3)  # the other two wait for the lead
+            kept_pid = writer._connection.connection.dbapi_connection.info.backend_pid
+            locker.exec_driver_sql(f"SELECT pg_terminate_backend({kept_pid}, 5000)")
+            locker.rollback()
+            answers = [future.result(timeout=30) for future in [first, *behind]]
+    finally:
+        locker.close()
+    assert answers == ["written"] * 3
     assert [record.getMessage() for record in caplog.records if "could not write" in record.getMessage()] == [
         "could not write 1 status reports together; writing them one by one"]
+    assert db.engine.pool.checkedout() == checked_out_before
+    assert [reload_message(message_id).status for message_id in message_ids] == [statuses.DELIVERED] * 3
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="each group of reports commits on its own only on PostgreSQL")
+def test_a_batch_failing_part_way_keeps_the_reports_it_wrote(client, user):
+    """The reports written before a later group failed are not judged again, which would add a
+    "no change" line to their messages' timeline."""
+    from webapp.services.report_writer import write_batch
+    phone = make_phone(user)
+    first, second = sent_messages(phone, 2)
+    batch = [(phone.id, [StatusEvent(f"SIM{first}", statuses.DELIVERED)], Future()),
+             (phone.id, [StatusEvent(f"SIM{second}", statuses.FAILED, reason="\ud800")], Future())]  # no valid text
+    write_batch(batch)
+    assert batch[0][2].result(timeout=0) is None
+    assert batch[1][2].exception(timeout=0) is not None
+    assert [event.status for event in reload_message(first).events][-1:] == [statuses.DELIVERED]
+    assert None not in [event.status for event in reload_message(first).events]
+    assert reload_message(second).status == statuses.SENT

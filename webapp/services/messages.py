@@ -163,16 +163,18 @@ def move_with_timeline_statement(with_recipient: bool, failed: bool):
         SELECT id, provider_message_id FROM moved""")
 
 
-def move_reported_messages(reports: list[tuple[int, StatusEvent]], connection=None) -> list[int | None]:
+def move_reported_messages(reports: list[tuple[int, StatusEvent]], connection=None,
+                           moved: list | None = None) -> list[int | None]:
     """The common case of many reports in a few statements, without committing: each message
     that exists and may move to its reported status moves, with its timeline row. Returns, per
     report, the id of the message it moved, or None when record_status_event must judge it
     (an unknown id, a backward move, the same message twice). Runs in `connection`, or the
-    session's transaction."""
+    session's transaction. A `moved` list given is filled in as each statement returns: on a
+    connection that commits each statement, what was written before an error stays known."""
     database = connection or db.session
     in_one_statement = (connection or db.session.get_bind()).dialect.name == "postgresql"
     now = utcnow()
-    moved = [None] * len(reports)
+    moved = [None] * len(reports) if moved is None else moved
     groups = {}
     for index, (phone_id, event) in enumerate(reports):
         failed = event.status == statuses.FAILED

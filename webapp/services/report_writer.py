@@ -134,27 +134,31 @@ def kept_or_new(kept_connection):
 
 def write_answering_each(batch: list[tuple[int, list[StatusEvent], Future]], kept_connection=lambda: None) -> None:
     """Whatever happens, each callback in the batch gets an answer: one left without would sleep
-    for ever, or, leading, write empty batches for ever. `kept_connection()` gives the connection
-    the writer keeps between batches (PostgreSQL's), or None."""
+    for ever, or, leading, write empty batches for ever."""
     try:
-        write_batch(batch, kept_connection())
+        write_batch(batch, kept_connection)
     finally:
         for _phone_id, _events, done in batch:
             if not done.done():
                 done.set_exception(RuntimeError("status reports could not be written"))
 
 
-def write_batch(batch: list[tuple[int, list[StatusEvent], Future]], kept_connection=None) -> None:
-    """In the writer's kept connection if given (PostgreSQL's), else in a new one."""
+def write_batch(batch: list[tuple[int, list[StatusEvent], Future]], kept_connection=lambda: None) -> None:
+    """In the connection the writer keeps between batches if `kept_connection()` gives one
+    (PostgreSQL's), else in a new one."""
     reports = [(phone_id, event) for phone_id, events, _done in batch for event in events]
+    moved = [None] * len(reports)
+    kept = None
     try:
-        with sqlite_writers_take_turns(), kept_or_new(kept_connection) as connection:
-            moved = message_service.move_reported_messages(reports, connection)
-    except Exception:  # on PostgreSQL some groups may be written: judged again, they add a "no change" line
+        kept = kept_connection()
+        with sqlite_writers_take_turns(), kept_or_new(kept) as connection:
+            message_service.move_reported_messages(reports, connection, moved)
+    except Exception:
         log.exception("could not write %d status reports together; writing them one by one", len(reports))
-        if kept_connection is not None:
-            kept_connection.invalidate()  # it may be broken: the next batch takes another
-        moved = [None] * len(reports)
+        if kept is not None:
+            kept.invalidate()  # it may be broken: the next batch takes another
+        if db.engine.dialect.name != "postgresql":  # rolled back with its transaction; on PostgreSQL
+            moved = [None] * len(reports)          # each statement that returned is committed
     position = 0
     for phone_id, events, done in batch:
         try:
