@@ -89,7 +89,7 @@ class ReportWriter:
         leading callback uses it; it goes back to the pool when no callback is left waiting."""
         if self._connection is not None and self._connection.invalidated:
             self._release_connection()
-        if self._connection is None and db.engine.dialect.name == "postgresql":
+        if self._connection is None and each_statement_commits():
             self._connection = reports_connection()
         return self._connection
 
@@ -118,12 +118,16 @@ def sqlite_writers_take_turns():
         fcntl.flock(turn_file, fcntl.LOCK_UN)
 
 
+def each_statement_commits() -> bool:
+    """On PostgreSQL each statement commits on its own (a move and its timeline rows are one
+    statement there): BEGIN and COMMIT were two more round trips, and after each one the writing
+    callback waited for its turn at Python's lock behind the other request threads."""
+    return db.engine.dialect.name == "postgresql"
+
+
 def reports_connection():
-    """A Core connection: the ORM session cost a third of the writer's time. On PostgreSQL each
-    statement commits on its own (a move and its timeline rows are one statement there): BEGIN
-    and COMMIT were two more round trips, and after each one the writing callback waited for
-    its turn at Python's lock behind the other request threads."""
-    if db.engine.dialect.name == "postgresql":
+    """A Core connection: the ORM session cost a third of the writer's time."""
+    if each_statement_commits():
         return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     return db.engine.begin()
 
@@ -157,8 +161,8 @@ def write_batch(batch: list[tuple[int, list[StatusEvent], Future]], kept_connect
         log.exception("could not write %d status reports together; writing them one by one", len(reports))
         if kept is not None:
             kept.invalidate()  # it may be broken: the next batch takes another
-        if db.engine.dialect.name != "postgresql":  # rolled back with its transaction; on PostgreSQL
-            moved = [None] * len(reports)          # each statement that returned is committed
+        if not each_statement_commits():  # rolled back with its transaction
+            moved = [None] * len(reports)
     position = 0
     for phone_id, events, done in batch:
         try:
