@@ -259,8 +259,8 @@ def wait_for(condition, timeout=30.0, interval=0.1, message="condition"):
 
 def send_now(message_id) -> Message:
     """What the worker does for one message, run in the test's process so it can look at the wire."""
-    from webapp.services import pipeline
-    pipeline.send_message(message_id, "test-worker")
+    from webapp.services import sending
+    sending.send_message(message_id, "test-worker")
     return reload_message(message_id)
 
 

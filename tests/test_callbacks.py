@@ -110,9 +110,9 @@ def test_a_report_that_outruns_the_worker_is_applied_when_the_provider_id_is_sto
 
     # the worker now claims the message and records the provider's answer
     from webapp.providers.base import SendResult
-    from webapp.services import pipeline
-    [delivery], _ = pipeline.claim_job([message_id], "test-worker")
-    pipeline.record_deliveries([(delivery, [SendResult("SIMEARLY")])])
+    from webapp.services import sending
+    [delivery], _ = sending.claim_job([message_id], "test-worker")
+    sending.record_deliveries([(delivery, [SendResult("SIMEARLY")])])
 
     assert reload_message(message_id).status == statuses.DELIVERED
     assert db.session.scalar(select(func.count(EarlyStatusEvent.id))) == 0
@@ -219,7 +219,7 @@ def test_many_reports_at_once_are_all_stored_before_each_answer(app, live_server
 
 
 def test_reports_of_one_message_written_together_keep_the_furthest_status(client, user):
-    from webapp.services.report_writer import write_batch
+    from webapp.services.reports import write_batch
     phone = make_phone(user)
     message = sent_message(phone, status=statuses.SENDING)
     batch = [(phone.id, [StatusEvent("SIM1", statuses.DELIVERED)], Future()),
@@ -233,7 +233,7 @@ def test_reports_of_one_message_written_together_keep_the_furthest_status(client
 
 
 def test_a_report_that_cannot_be_stored_fails_alone_and_the_next_ones_are_written(client, user):
-    from webapp.services.report_writer import ReportWriter
+    from webapp.services.reports import ReportWriter
     phone = make_phone(user)
     message = sent_message(phone)
     writer = ReportWriter()
@@ -246,7 +246,7 @@ def test_a_report_that_cannot_be_stored_fails_alone_and_the_next_ones_are_writte
 
 def test_reports_from_many_threads_at_once_each_return_once_written(app, user):
     """The writer's lead passes from callback to callback: none is left waiting, none lost."""
-    from webapp.services.report_writer import ReportWriter
+    from webapp.services.reports import ReportWriter
     phone = make_phone(user)
     message_ids = sent_messages(phone, 240)
     writer = ReportWriter()
@@ -263,11 +263,10 @@ def test_reports_from_many_threads_at_once_each_return_once_written(app, user):
 def test_a_report_kept_waiting_too_long_gives_up_and_later_ones_are_written(app, user, monkeypatch):
     """While the database is locked, callbacks behind the one writing answer an error (the
     provider tries again) rather than wait for ever; the one writing finishes once it is free."""
-    from webapp.services import report_writer as report_writer_module
-    monkeypatch.setattr(report_writer_module, "WAIT_SECONDS", 0.3)
+    from webapp.services.reports import ReportWriter
     phone = make_phone(user)
     message_ids = sent_messages(phone, 5)
-    writer = report_writer_module.ReportWriter()
+    writer = ReportWriter(wait_seconds=0.3)
 
     def report(message_id):
         with app.app_context():
@@ -316,7 +315,7 @@ def test_reports_are_written_when_the_writers_connection_is_cut(app, user, caplo
     """The connection kept for batches that follow one another can die (the server restarted):
     that batch is written one report at a time, the next batch takes a new connection, and the
     writer gives its connection back once no callback is waiting."""
-    from webapp.services.report_writer import ReportWriter
+    from webapp.services.reports import ReportWriter
     phone = make_phone(user)
     message_ids = sent_messages(phone, 3)
     phone_id = phone.id  # read here: read in a thread, it would take a connection for this session
@@ -354,7 +353,7 @@ def test_reports_are_written_when_the_writers_connection_is_cut(app, user, caplo
 def test_a_batch_failing_part_way_keeps_the_reports_it_wrote(client, user):
     """The reports written before a later group failed are not judged again, which would add a
     "no change" line to their messages' timeline."""
-    from webapp.services.report_writer import write_batch
+    from webapp.services.reports import write_batch
     phone = make_phone(user)
     first, second = sent_messages(phone, 2)
     batch = [(phone.id, [StatusEvent(f"SIM{first}", statuses.DELIVERED)], Future()),

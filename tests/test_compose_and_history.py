@@ -193,7 +193,8 @@ def test_live_statuses_answer_only_for_the_ids_asked(logged_in, user):
     message.status = statuses.DELIVERED
     db.session.commit()
     answer = logged_in.get(f"/messages/statuses?ids={ids[0]}").get_json()
-    assert answer == {str(ids[0]): {"status": "delivered", "label": "delivered", "final": True, "reason": None}}
+    assert answer == {str(ids[0]): {"status": "delivered", "label": "delivered", "glyph": "✓✓", "final": True,
+                                     "reason": None}}
 
 
 def test_a_conversation_shows_both_directions_in_order_and_replies_from_it(logged_in, user):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from webapp import broker, statuses
 from webapp.extensions import db
 from webapp.models import Message
-from webapp.services import pipeline
+from webapp.services import polling, sending
 from webapp.services.messages import queue_outbound
 from webapp.providers.netoxygen import NetOxygenProvider
 from webapp.services.phones import record_connection_check
@@ -37,7 +37,7 @@ def gateway_phone(user, fake, **overrides):
 
 def send_all(message_ids):
     for message_id in message_ids:
-        pipeline.send_message(message_id, "test-worker")
+        sending.send_message(message_id, "test-worker")
     return [reload_message(message_id) for message_id in message_ids]
 
 
@@ -50,7 +50,7 @@ def run_jobs():
 def poll_now():
     db.session.execute(Message.__table__.update().values(next_status_poll_at=datetime(2000, 1, 1)))
     db.session.commit()
-    pipeline.enqueue_due_status_polls()
+    polling.enqueue_due_status_polls()
     run_jobs()
 
 
@@ -122,7 +122,7 @@ def test_a_scheduled_sms_is_sent_with_its_swiss_date_then_canceled_from_its_page
 def test_a_cancel_that_comes_too_late_says_so(gateway, user):
     phone = gateway_phone(user, gateway)
     [message] = send_all(queue_outbound(phone, ["+41765363776"], "Now"))
-    assert pipeline.cancel_at_provider(message) is False
+    assert polling.cancel_at_provider(message) is False
     assert "probably been sent already" in reload_message(message.id).events[-1].reason
 
 

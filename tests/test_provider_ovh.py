@@ -7,7 +7,7 @@ from sqlalchemy import select
 from webapp import statuses
 from webapp.extensions import db
 from webapp.models import Message
-from webapp.services import pipeline
+from webapp.services import polling
 from webapp.services.messages import queue_outbound, record_inbound
 from webapp.services.phones import adapter_for, callback_url, record_callback_installation, record_connection_check
 
@@ -132,7 +132,7 @@ def test_polling_stores_each_incoming_sms_once_then_deletes_it_at_ovh(ovh, user)
     record_inbound(phone, adapter_for(phone).list_inbound()[0])
     ovh.queue_incoming("+33611111111", "Moi aussi", virtual_number="0033612345600")
 
-    assert pipeline.poll_inbound(phone) == 2
+    assert polling.poll_inbound(phone) == 2
     texts = sorted(m.body for m in db.session.scalars(select(Message)))
     assert texts == ["Moi aussi", "Oui, je viens"]  # the first one once
     assert ovh.incoming == {}
@@ -141,7 +141,7 @@ def test_polling_stores_each_incoming_sms_once_then_deletes_it_at_ovh(ovh, user)
 def test_phones_set_to_push_are_not_polled(ovh, user):
     phone = ovh_phone(user, ovh, inbound_mode="push")
     ovh.queue_incoming("+33698765432", "Hi", virtual_number="0033612345600")
-    assert pipeline.poll_inbound(phone) == 0
+    assert polling.poll_inbound(phone) == 0
 
 
 def test_the_settings_form_wants_a_number_or_a_sender_but_not_both(logged_in):

@@ -6,7 +6,8 @@ from sqlalchemy import select
 from webapp import broker, statuses
 from webapp.extensions import db
 from webapp.models import Message
-from webapp.services import pipeline
+from webapp import tasks
+from webapp.services import polling
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
 
@@ -177,8 +178,8 @@ def test_a_message_that_got_no_callback_is_polled_after_the_delay(app, twilio, u
     app.config["TWILIO_STATUS_POLL_AFTER_SECONDS"] = 0
     _, message = sent_via_twilio(user, twilio)
     twilio.messages[message.provider_message_id].resource["status"] = "delivered"  # no callback came
-    assert pipeline.enqueue_due_status_polls() == 1
-    [job] = [job for job in broker.job_queue().jobs if job.func_name == "webapp.jobs.poll_statuses"]
+    assert polling.enqueue_due_status_polls() == 1
+    [job] = [job for job in broker.job_queue().jobs if job.func_name == tasks.POLL_STATUSES]
     job.perform()  # what the worker does with the job
     message = reload_message(message.id)
     assert message.status == statuses.DELIVERED and message.status_poll_count == 1
@@ -190,7 +191,7 @@ def test_polls_back_off_and_stop(app, twilio, user):
     app.config["TWILIO_STATUS_POLL_AFTER_SECONDS"] = 60
     _, message = sent_via_twilio(user, twilio)
     assert (message.next_status_poll_at - message.created_at).total_seconds() >= 60
-    assert pipeline.enqueue_due_status_polls() == 0  # not yet due
+    assert polling.enqueue_due_status_polls() == 0  # not yet due
     from webapp.services.phones import adapter_for
     adapter = adapter_for(message.phone)
     assert [adapter.status_poll_delay(done) for done in range(5)] == [60, 180, 720, 4320, None]

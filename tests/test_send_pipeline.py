@@ -5,11 +5,11 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from webapp import broker, statuses
+from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message
 from webapp.services.messages import queue_outbound
-from webapp.services.pipeline import INTERRUPTED_REASON
+from webapp.services.sweeps import INTERRUPTED_REASON
 
 from .conftest import make_phone, reload_message, wait_for
 
@@ -65,7 +65,7 @@ def test_the_same_message_enqueued_twice_is_sent_once(live_server, user, start_w
     [message_id] = queue_outbound(phone, ["+33612345678"], "Only once")
     queue = broker.job_queue()
     for copy in range(3):
-        queue.enqueue("webapp.jobs.send_messages", [message_id], job_id=f"duplicate-{copy}")
+        queue.enqueue(tasks.SEND_MESSAGES, [message_id], job_id=f"duplicate-{copy}")
     start_worker()
     start_worker()
     wait_for(lambda: status_of(message_id) == statuses.DELIVERED)
@@ -147,20 +147,18 @@ def test_reasons_the_worker_writes_are_in_the_owners_language(live_server, worke
 def test_a_send_that_answers_after_being_judged_interrupted_keeps_its_provider_id(app, user):
     """A worker's heartbeat lapsed while the provider was still answering: its answer still counts."""
     from webapp.providers.base import SendResult, StatusEvent
-    from webapp.services import messages as message_service
-    from webapp.services import pipeline
-    from webapp.services.phones import adapter_for
+    from webapp.services import reports, sending, sweeps
     phone = make_phone(user)
     [message_id] = queue_outbound(phone, ["+33612345678"], "Slow provider")
     message = db.session.get(Message, message_id)
-    [claimed], _ = pipeline.claim_batch(message, phone, 1, "worker-that-looks-dead")
+    [delivery], _ = sending.claim_job([message_id], "worker-that-looks-dead")
     db.session.execute(Message.__table__.update().values(status_changed_at=message.created_at.replace(year=2000)))
     db.session.commit()
-    assert pipeline.mark_interrupted_sends() == 1
-    pipeline.record_send_success(reload_message(message_id), SendResult("SIMLATE"), adapter_for(phone))
+    assert sweeps.mark_interrupted_sends() == 1
+    sending.record_deliveries([(delivery, [SendResult("SIMLATE")])])
     message = reload_message(message_id)
     assert (message.status, message.provider_message_id) == (statuses.SENT, "SIMLATE")
-    message_service.record_status_event(phone.id, StatusEvent("SIMLATE", statuses.DELIVERED))
+    reports.record_status_event(phone.id, StatusEvent("SIMLATE", statuses.DELIVERED))
     assert reload_message(message_id).status == statuses.DELIVERED
 
 
@@ -168,17 +166,17 @@ def test_sends_recorded_together_keep_each_answer_even_for_one_judged_interrupte
     """The worker records many answers at once; one message of the batch was meanwhile judged
     interrupted by the sweep: the provider's answer still wins for it, and the others are sent."""
     from webapp.providers.base import ProviderError, SendResult
-    from webapp.services import pipeline
+    from webapp.services import sending, sweeps
     phone = make_phone(user)
     message_ids = queue_outbound(phone, ["+33612345671", "+33612345672", "+33612345673"], "Campaign")
-    deliveries, one_by_one = pipeline.claim_job(message_ids, "worker-that-looks-dead")
+    deliveries, one_by_one = sending.claim_job(message_ids, "worker-that-looks-dead")
     assert one_by_one == [] and {status_of(message_id) for message_id in message_ids} == {statuses.SENDING}
     db.session.execute(Message.__table__.update().where(Message.id == message_ids[1])
                        .values(status_changed_at=reload_message(message_ids[1]).created_at.replace(year=2000)))
     db.session.commit()
-    assert pipeline.mark_interrupted_sends() == 1
+    assert sweeps.mark_interrupted_sends() == 1
     results = [SendResult("SIMA"), SendResult("SIMB"), ProviderError("number refused by the provider")]
-    pipeline.record_deliveries([(delivery, [result]) for delivery, result in zip(deliveries, results)])
+    sending.record_deliveries([(delivery, [result]) for delivery, result in zip(deliveries, results)])
     first, second, third = (reload_message(message_id) for message_id in message_ids)
     assert (first.status, first.provider_message_id) == (statuses.SENT, "SIMA")
     assert (second.status, second.provider_message_id) == (statuses.SENT, "SIMB")
@@ -195,6 +193,6 @@ def test_deleting_a_phone_cancels_what_it_has_not_sent(app, user, logged_in):
     post_form(logged_in, f"/phones/{phone.id}", {}, action=f"/phones/{phone.id}/delete")
     assert {status_of(message_id) for message_id in message_ids} == {statuses.CANCELED}
     assert "Its phone was deleted." in reload_message(message_ids[0]).events[-1].reason
-    from webapp.services import pipeline
-    pipeline.send_message(message_ids[0], "test-worker")  # its job, still in the broker, does nothing
+    from webapp.services import sending
+    sending.send_message(message_ids[0], "test-worker")  # its job, still in the broker, does nothing
     assert status_of(message_ids[0]) == statuses.CANCELED

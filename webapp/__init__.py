@@ -63,6 +63,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.session_interface = SessionlessCallbacks()
 
     from . import cli, errors, templating
+    from .services import status_store
+    status_store.init_app(app)
     cli.init_app(app)
     errors.init_app(app)
     templating.init_app(app)

@@ -1,4 +1,5 @@
-"""The Redis-protocol broker: the connection, the send queue and the workers' heartbeats."""
+"""The Redis-protocol broker: the connection, the job queue, the workers' heartbeats and the
+phones' send slots. What the jobs are is webapp/tasks.py's business."""
 import os
 import socket
 import time
@@ -38,26 +39,8 @@ def job_queue() -> Queue:
     return Queue(QUEUE_NAME, connection=redis_connection(), serializer=JSONSerializer)
 
 
-SEND_JOB_SIZE = 50  # messages per send job: the broker's bookkeeping is paid once for them all
-
-
-def new_send_job_id() -> str:
-    return f"send-{uuid.uuid4().hex}"
-
-
-def enqueue_sends(jobs: dict[str, list[int]]) -> None:
-    """{job id: message ids}, each job carrying only ids, all in one round trip."""
-    queue = job_queue()
-    prepared = [queue.prepare_data("webapp.jobs.send_messages", args=(message_ids,), job_id=job_id,
-                                   result_ttl=0, failure_ttl=86400) for job_id, message_ids in jobs.items()]
-    with redis_connection().pipeline() as pipe:
-        queue.enqueue_many(prepared, pipeline=pipe)
-        pipe.execute()
-
-
-def enqueue_send_later(job_id: str, message_id: int, delay_seconds: float) -> None:
-    job_queue().enqueue_in(timedelta(seconds=delay_seconds), "webapp.jobs.send_messages", [message_id],
-                           job_id=job_id, result_ttl=0, failure_ttl=86400)
+def enqueue_in(delay_seconds: float, function_path: str, *args, **options) -> None:
+    job_queue().enqueue_in(timedelta(seconds=delay_seconds), function_path, *args, **options)
 
 
 def jobs_not_pending(job_ids: set[str]) -> set[str]:
@@ -90,8 +73,8 @@ def move_due_scheduled_jobs() -> None:
             scheduler.release_locks()
 
 
-def enqueue_job(function_path: str, *args) -> None:
-    job_queue().enqueue(function_path, *args, result_ttl=600, failure_ttl=86400)
+def enqueue_job(function_path: str, *args) -> Job:
+    return job_queue().enqueue(function_path, *args, result_ttl=600, failure_ttl=86400)
 
 
 def new_worker_name() -> str:

@@ -8,7 +8,7 @@ from flask import current_app
 
 from .extensions import db
 from .models import Message, Phone
-from .services import pipeline
+from .services import polling, sending, sweeps
 from .services.accounts import in_language
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
@@ -37,7 +37,7 @@ class SendPool:
 
     def send_job(self, message_ids: list[int]) -> None:
         """Runs in the job loop, in the job's app context."""
-        deliveries, one_by_one = pipeline.claim_job(message_ids, self.worker_name)
+        deliveries, one_by_one = sending.claim_job(message_ids, self.worker_name)
         for delivery in deliveries:
             self._free_senders.acquire()
             self._executor.submit(self._deliver, delivery)
@@ -48,7 +48,7 @@ class SendPool:
     def _deliver(self, delivery) -> None:
         try:
             with self.app.app_context(), in_language(delivery.locale):
-                results = pipeline.send_delivery(delivery)
+                results = sending.send_delivery(delivery)
         finally:
             self._free_senders.release()
         self._results.put((delivery, results))
@@ -57,7 +57,7 @@ class SendPool:
         """A rate-limited phone's message: waits for its slot, then claims, sends and records it."""
         try:
             with self.app.app_context():
-                pipeline.send_message(message_id, self.worker_name)
+                sending.send_message(message_id, self.worker_name)
         except Exception:
             log.exception("sender thread failed on message %s", message_id)
         finally:
@@ -80,7 +80,7 @@ class SendPool:
                 done.append(item)
             try:
                 with self.app.app_context():
-                    pipeline.record_deliveries(done)
+                    sending.record_deliveries(done)
             except Exception:
                 log.exception("the recorder failed")
 
@@ -98,7 +98,7 @@ def send_messages(message_ids: list[int]) -> None:
         send_pool.send_job(message_ids)
         return
     for message_id in message_ids:  # run by a plain `rq worker`: send in this thread
-        pipeline.send_message(message_id, "rq-" + str(threading.get_ident()))
+        sending.send_message(message_id, "rq-" + str(threading.get_ident()))
 
 
 def simulate_inbound(phone_id: int, sender: str, text: str) -> None:
@@ -122,13 +122,13 @@ def live_phone(phone_id: int) -> Phone | None:
 def poll_statuses(phone_id: int, message_ids: list[int]) -> None:
     phone = live_phone(phone_id)
     if phone is not None:
-        pipeline.poll_statuses(phone, message_ids)
+        polling.poll_statuses(phone, message_ids)
 
 
 def poll_inbound(phone_id: int) -> None:
     phone = live_phone(phone_id)
     if phone is not None:
-        pipeline.poll_inbound(phone)
+        polling.poll_inbound(phone)
 
 
 def install_callbacks(phone_id: int) -> None:
@@ -140,7 +140,7 @@ def install_callbacks(phone_id: int) -> None:
 def cancel_at_provider(message_id: int) -> None:
     message = db.session.get(Message, message_id)
     if message is not None and message.provider_message_id:
-        pipeline.cancel_at_provider(message)
+        polling.cancel_at_provider(message)
 
 
 def check_numbers(phone_id: int, typed_numbers: list[str]) -> list:
@@ -152,8 +152,8 @@ def check_numbers(phone_id: int, typed_numbers: list[str]) -> list:
 
 
 def sweep() -> None:
-    pipeline.requeue_lost_messages()
-    pipeline.mark_interrupted_sends()
-    pipeline.enqueue_due_status_polls()
-    pipeline.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"])
-    pipeline.forget_unmatched_early_events()
+    sweeps.requeue_lost_messages()
+    sweeps.mark_interrupted_sends()
+    polling.enqueue_due_status_polls()
+    polling.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"])
+    sweeps.forget_unmatched_early_events()

@@ -145,6 +145,30 @@ class MessageEvent(db.Model):
             return self.payload
 
 
+class OutboxEvent(db.Model):
+    """One thing that happened, for what reads the outbox (outbound webhooks, the API). Written
+    by the status store in the same transaction as the change it tells of. message_id has no
+    foreign key: a cascade from messages would scan this table for each message deleted."""
+    __tablename__ = "events"
+    MESSAGE_STATUS_CHANGED = "message.status_changed"
+    MESSAGE_RECEIVED = "message.received"
+    OPT_OUT_CREATED = "optout.created"
+
+    id = db.Column(db.Integer, primary_key=True)
+    kind = db.Column(db.String(40), nullable=False)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    message_id = db.Column(db.Integer)
+    status = db.Column(db.String(16))  # the status a message moved to
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    data = db.Column(db.Text)  # JSON, for what the columns do not say
+
+    __table_args__ = (Index("ix_events_user_id_id", "user_id", "id"), {"sqlite_autoincrement": True})
+
+    @property
+    def public_id(self) -> str:
+        return f"evt_{self.id}"
+
+
 class EarlyStatusEvent(db.Model):
     """A provider status report for a provider id we have not stored yet (the report
     outran the worker). It is applied as soon as the worker stores that id."""

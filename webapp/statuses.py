@@ -1,6 +1,9 @@
-"""The outbound message state machine: the statuses and the moves allowed between them.
+"""The outbound message state machine: the statuses, the moves allowed between them, and every
+rule about them (final, polled, cancelable, how each is shown).
 
 A provider's reports arrive late, twice or out of order, so a status only moves forward.
+Every write of a message's status goes through webapp/services/status_store.py, which takes the
+statuses a move may come from from these tables.
 """
 from flask_babel import lazy_gettext as _l
 
@@ -17,27 +20,34 @@ RECEIVED = "received"  # the only status of an inbound message
 OUTBOUND_STATUSES = (QUEUED, SENDING, SCHEDULED, SENT, DELIVERED, FAILED, UNKNOWN, CANCELED)
 FINAL_STATUSES = frozenset({DELIVERED, FAILED, CANCELED})
 
-# Moves made by what the provider tells us (callbacks, polling, send results).
-PROVIDER_TRANSITIONS = {
-    QUEUED: {SENT, DELIVERED, FAILED, UNKNOWN},
-    SENDING: {SCHEDULED, SENT, DELIVERED, FAILED, UNKNOWN},
-    SCHEDULED: {SENT, DELIVERED, FAILED, UNKNOWN, CANCELED},
-    UNKNOWN: {SCHEDULED, SENT, DELIVERED, FAILED},
-    SENT: {DELIVERED, FAILED},
-    DELIVERED: set(),
-    FAILED: set(),
-    CANCELED: set(),
+# Who moves a status: what the provider tells us (callbacks, polling, send results), or SMS Desk
+# itself (claims, retries, sweeps, a user's cancel, a deleted phone).
+PROVIDER = "provider"
+PIPELINE = "pipeline"
+
+TRANSITIONS = {
+    PROVIDER: {
+        QUEUED: {SENT, DELIVERED, FAILED, UNKNOWN},
+        SENDING: {SCHEDULED, SENT, DELIVERED, FAILED, UNKNOWN},
+        SCHEDULED: {SENT, DELIVERED, FAILED, UNKNOWN, CANCELED},
+        UNKNOWN: {SCHEDULED, SENT, DELIVERED, FAILED},
+        SENT: {DELIVERED, FAILED},
+        DELIVERED: set(),
+        FAILED: set(),
+        CANCELED: set(),
+    },
+    PIPELINE: {
+        QUEUED: {SENDING, CANCELED, FAILED},
+        # back to queued only for a retry after a failure that proves nothing was sent
+        SENDING: {QUEUED, UNKNOWN, FAILED},
+        # we stopped asking a provider that never gave a final status
+        SCHEDULED: {UNKNOWN},
+        SENT: {UNKNOWN},
+    },
 }
 
-# Moves made by our own pipeline, never by a provider report.
-PIPELINE_TRANSITIONS = {
-    QUEUED: {SENDING, CANCELED, FAILED},
-    # back to queued only for a retry after a failure that proves nothing was sent
-    SENDING: {QUEUED, UNKNOWN, FAILED},
-    # we stopped asking a provider that never gave a final status
-    SCHEDULED: {UNKNOWN},
-    SENT: {UNKNOWN},
-}
+# Statuses whose provider we ask again, for providers that report only when asked.
+POLLED_STATUSES = frozenset({SCHEDULED, SENT, UNKNOWN})
 
 LABELS = {
     QUEUED: _l("queued"),
@@ -51,19 +61,45 @@ LABELS = {
     RECEIVED: _l("received"),
 }
 
+# The ticks beside an outbound SMS in lists and conversations; a status not listed shows WAITING_GLYPH.
+GLYPHS = {DELIVERED: "✓✓", SENT: "✓", FAILED: "✗", CANCELED: "✗", UNKNOWN: "?"}
+WAITING_GLYPH = "…"
+
+
+def may_move(current: str, new: str, by: str) -> bool:
+    return new in TRANSITIONS[by].get(current, set())
+
+
+def sources(new: str, by: str) -> list[str]:
+    """The statuses `by` may move a message to `new` from, in a stable order."""
+    return [current for current in OUTBOUND_STATUSES if new in TRANSITIONS[by].get(current, set())]
+
 
 def provider_may_move(current: str, new: str) -> bool:
-    return new in PROVIDER_TRANSITIONS.get(current, set())
-
-
-def provider_sources(new: str) -> list[str]:
-    """The statuses a provider's report may move to `new` from."""
-    return [current for current, targets in PROVIDER_TRANSITIONS.items() if new in targets]
-
-
-def pipeline_may_move(current: str, new: str) -> bool:
-    return new in PIPELINE_TRANSITIONS.get(current, set())
+    return may_move(current, new, PROVIDER)
 
 
 def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
+
+
+def is_polled(status: str) -> bool:
+    return status in POLLED_STATUSES
+
+
+def cancelable_here(status: str) -> bool:
+    """Not handed to the provider yet: SMS Desk alone can cancel it."""
+    return may_move(status, CANCELED, PIPELINE)
+
+
+def cancelable_at_provider(status: str) -> bool:
+    """Held by the provider for a later date: only the provider can cancel it."""
+    return may_move(status, CANCELED, PROVIDER)
+
+
+def glyph(status: str) -> str:
+    return GLYPHS.get(status, WAITING_GLYPH)
+
+
+def label(status: str) -> str:
+    return str(LABELS.get(status, status))

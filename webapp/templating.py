@@ -26,7 +26,8 @@ def local_time(value, format="short"):
 def init_app(app):
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.globals.update(
-        status_label=lambda status: statuses.LABELS.get(status, status),
+        status_label=statuses.label,
+        status_glyph=statuses.glyph,
         capability_labels=CAPABILITY_LABELS,
         current_locale=lambda: str(get_locale()),
     )

@@ -2,7 +2,6 @@
 (function () {
   "use strict";
   const POLL_MS = 2500;
-  const TICKS = {delivered: "✓✓", sent: "✓", failed: "✗", canceled: "✗", unknown: "?"};
 
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-copy]");
@@ -43,7 +42,7 @@
       badge.className = badge.className.replace(/status-\S+/, "status-" + update.status);
       badge.title = update.label;
       if (badge.classList.contains("ticks")) {
-        badge.firstChild.textContent = TICKS[update.status] || "…";
+        badge.firstChild.textContent = update.glyph;
         badge.querySelector(".ticks-label").textContent = update.label;
       } else {
         badge.textContent = update.label;

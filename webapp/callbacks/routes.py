@@ -14,7 +14,7 @@ from ..providers.base import CallbackRejected, CallbackRequest
 from ..services import messages as message_service
 from ..services import phones as phone_service
 from ..services.accounts import in_language
-from ..services.report_writer import report_writer
+from ..services.reports import report_writer
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 

@@ -1,17 +1,16 @@
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
-from .. import broker, statuses
+from .. import statuses, tasks
 from ..models import utcnow
-from ..numbers import normalize_all, split_typed_numbers
+from ..numbers import split_typed_numbers
 from ..providers import provider_class
 from ..providers.base import Capability
 from ..services import history
 from ..services import messages as message_service
-from ..services.phones import user_phone_or_none, user_phones
+from ..services.phones import user_phones
 from ..templating import local_to_utc
 from .forms import ComposeForm, HistoryFilterForm, MessageActionForm, ReplyForm
 
@@ -23,50 +22,17 @@ def phone_choices():
 
 
 def queue_from_form(form) -> list[int] | None:
-    """Validates the destination numbers and queues one message per number; None when refused."""
-    phone = user_phone_or_none(current_user, form.phone_id.data)
-    if phone is None:
-        form.phone_id.errors.append(_("Choose one of your phones."))
-        return None
-    numbers, invalid = normalize_all(split_typed_numbers(form.numbers.data),
-                                     current_app.config["DEFAULT_PHONE_REGION"])
-    for error in invalid[:20]:
-        form.numbers.errors.append(_("%(number)s is not a valid number: %(reason)s.",
-                                     number=error.typed, reason=error.reason))
-    if len(invalid) > 20:
-        form.numbers.errors.append(_("… and %(count)d more invalid numbers.", count=len(invalid) - 20))
-    for number, since in message_service.opted_out_numbers(current_user.id, numbers).items():
-        invalid.append(number)
-        form.numbers.errors.append(_("%(number)s replied STOP on %(date)s and no longer wants your SMS: "
-                                     "remove it.", number=number, date=format_date(since)))
-    if invalid:
-        return None
-    if not numbers:
-        form.numbers.errors.append(_("Enter at least one number."))
-        return None
-    options = sending_options(form, provider_class(phone.provider_key))
-    if options is None:
-        return None
-    return message_service.queue_outbound(phone, numbers, form.body.data, **options)
-
-
-def sending_options(form, provider) -> dict | None:
-    """Flash and a later date, for phones whose provider offers them; None when refused."""
-    flash = bool(getattr(form, "flash", None) and form.flash.data)
+    """Queues one message per number typed; None when refused, with the reasons on the form's fields."""
     send_at = getattr(form, "send_at", None) and form.send_at.data
-    if flash and not provider.has(Capability.FLASH):
-        form.flash.errors.append(_("This phone cannot send flash SMS."))
-        return None
-    if not send_at:
-        return {"flash": flash}
-    if not provider.has(Capability.SCHEDULED_SEND):
-        form.send_at.errors.append(_("This phone cannot schedule SMS: leave the date blank."))
-        return None
-    scheduled_at = local_to_utc(send_at)
-    if scheduled_at <= utcnow():
-        form.send_at.errors.append(_("Choose a time in the future."))
-        return None
-    return {"flash": flash, "scheduled_at": scheduled_at}
+    composed = message_service.compose(
+        current_user, form.phone_id.data, split_typed_numbers(form.numbers.data), form.body.data,
+        flash=bool(getattr(form, "flash", None) and form.flash.data),
+        scheduled_at=local_to_utc(send_at) if send_at else None)
+    fields = {"phone": form.phone_id, "numbers": form.numbers, "flash": getattr(form, "flash", None),
+              "send_at": getattr(form, "send_at", None)}
+    for about, problems in composed.problems.items():
+        (fields[about] or form.numbers).errors.extend(problems)
+    return None if composed.problems else composed.message_ids
 
 
 def phone_capabilities() -> dict:
@@ -169,7 +135,7 @@ def show(message_id):
     if request.args.get("fragment") == "timeline":
         return render_template("messages/_timeline.html", message=message)
     return render_template("messages/show.html", message=message, action_form=MessageActionForm(),
-                           cancelable=message.status == statuses.QUEUED or can_cancel_at_provider(message))
+                           cancel_while=cancelable_statuses(message))
 
 
 @bp.route("/messages/<int:message_id>/cancel", methods=["POST"])
@@ -184,7 +150,7 @@ def cancel(message_id):
         flash(_("The SMS was canceled before it was sent."), "success")
     elif can_cancel_at_provider(message):
         try:
-            broker.enqueue_job("webapp.jobs.cancel_at_provider", message.id)
+            tasks.cancel_at_provider(message.id)
             flash(_("Asking the provider to cancel it…"), "info")
         except RedisError:
             flash(_("The background worker cannot be reached, so the SMS cannot be canceled now."), "error")
@@ -194,8 +160,19 @@ def cancel(message_id):
 
 
 def can_cancel_at_provider(message) -> bool:
-    return (message.status == statuses.SCHEDULED and message.scheduled_at is not None
+    return (statuses.cancelable_at_provider(message.status) and message.scheduled_at is not None
             and message.scheduled_at > utcnow() and provider_class(message.phone.provider_key).has(Capability.CANCEL))
+
+
+def cancelable_statuses(message) -> list[str]:
+    """The statuses in which the message page offers to cancel it: before it leaves, and, for a
+    message for a later date at a provider that cancels, while the provider holds it."""
+    if not message.is_outbound:
+        return []
+    held = message.scheduled_at is not None and message.scheduled_at > utcnow() and \
+        provider_class(message.phone.provider_key).has(Capability.CANCEL)
+    return [status for status in statuses.OUTBOUND_STATUSES
+            if statuses.cancelable_here(status) or (held and statuses.cancelable_at_provider(status))]
 
 
 @bp.route("/messages/statuses")
@@ -203,6 +180,7 @@ def can_cancel_at_provider(message) -> bool:
 def live_statuses():
     """The current status of the messages a page shows and is still waiting on."""
     ids = [int(part) for part in request.args.get("ids", "").split(",") if part.isdigit()]
-    return jsonify({str(message.id): {"status": message.status, "label": str(statuses.LABELS.get(message.status)),
-                                      "final": message.is_final, "reason": message.error_reason}
+    return jsonify({str(message.id): {"status": message.status, "label": statuses.label(message.status),
+                                      "glyph": statuses.glyph(message.status), "final": message.is_final,
+                                      "reason": message.error_reason}
                     for message in history.message_statuses(current_user, ids)})

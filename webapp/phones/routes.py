@@ -3,7 +3,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
-from .. import broker
+from .. import tasks
 from ..models import Phone
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
@@ -111,7 +111,7 @@ def health(phone_id):
 def test_connection(phone_id):
     guarded_post()
     phone = owned_phone(phone_id)
-    return ask_worker(phone, "webapp.jobs.check_connection")
+    return ask_worker(phone, tasks.check_connection)
 
 
 @bp.route("/<int:phone_id>/install-callbacks", methods=["POST"])
@@ -121,12 +121,12 @@ def install_callbacks(phone_id):
     phone = owned_phone(phone_id)
     if not provider_class(phone.provider_key).installs_callbacks:
         abort(404)
-    return ask_worker(phone, "webapp.jobs.install_callbacks")
+    return ask_worker(phone, tasks.install_callbacks)
 
 
-def ask_worker(phone, job):
+def ask_worker(phone, task):
     try:
-        phone_service.request_provider_check(phone, job)
+        phone_service.request_provider_check(phone, task)
     except RedisError:
         flash(_("The background worker cannot be reached, so this cannot be done now."), "error")
         return redirect(url_for("phones.show", phone_id=phone.id, _anchor="connection"))
@@ -170,7 +170,7 @@ def simulate_inbound(phone_id):
         flash(_("%(number)s is not a valid number: %(reason)s.", number=error.typed, reason=error.reason), "error")
         return redirect(url_for("phones.show", phone_id=phone.id))
     try:
-        broker.enqueue_job("webapp.jobs.simulate_inbound", phone.id, sender, form.text.data)
+        tasks.simulate_inbound(phone.id, sender, form.text.data)
     except RedisError:
         flash(_("The background worker cannot be reached, so the SMS cannot be simulated now."), "error")
         return redirect(url_for("phones.show", phone_id=phone.id))
@@ -190,23 +190,23 @@ def check_numbers(phone_id):
     if not typed:
         return jsonify(error=_("Type a number first.")), 400
     try:
-        job = broker.job_queue().enqueue("webapp.jobs.check_numbers", phone.id, typed[:50], result_ttl=600)
+        job_id = tasks.check_numbers(phone.id, typed[:50])
     except RedisError:
         return jsonify(error=_("The background worker cannot be reached, so this cannot be done now.")), 503
-    return jsonify(result_url=url_for("phones.checked_numbers", phone_id=phone.id, job_id=job.id))
+    return jsonify(result_url=url_for("phones.checked_numbers", phone_id=phone.id, job_id=job_id))
 
 
 @bp.route("/<int:phone_id>/check-numbers/<job_id>")
 @login_required
 def checked_numbers(phone_id, job_id):
     phone = owned_phone(phone_id)
-    job = broker.fetch_job(job_id)
-    if job is None or job.func_name != "webapp.jobs.check_numbers" or job.args[0] != phone.id:
+    check = tasks.checked_numbers(phone.id, job_id)
+    if check is None:
         abort(404)
-    if not job.is_finished:
-        return jsonify(done=False, failed=job.is_failed)
+    if not check.done:
+        return jsonify(done=False, failed=check.failed)
     return jsonify(done=True, numbers=[{"typed": typed, "cleaned": cleaned, "error": error,
-                                        "sent_to": sent_to(typed)} for typed, cleaned, error in job.return_value()])
+                                        "sent_to": sent_to(typed)} for typed, cleaned, error in check.numbers])
 
 
 def sent_to(typed: str) -> str | None:

@@ -147,19 +147,11 @@ def rotate_callback_token(phone: Phone) -> None:
 def delete_phone(phone: Phone) -> None:
     """Hides the phone, silences its callback URLs and cancels what it has not sent yet; its
     messages stay in the history."""
-    from .. import statuses
     from ..models import Message
-    from .messages import add_event
+    from .status_store import cancel_unsent_of_phone
     phone.deleted_at = utcnow()
     phone.callback_token = new_callback_token()
-    waiting = db.session.scalars(select(Message.id).where(Message.phone_id == phone.id,
-                                                          Message.status == statuses.QUEUED)).all()
-    if waiting:
-        db.session.execute(update(Message).where(Message.id.in_(waiting), Message.status == statuses.QUEUED)
-                           .values(status=statuses.CANCELED, status_changed_at=utcnow())
-                           .execution_options(synchronize_session=False))
-        for message_id in waiting:
-            add_event(message_id, statuses.CANCELED, reason=_("Its phone was deleted."))
+    cancel_unsent_of_phone(phone.id, _("Its phone was deleted."))
     db.session.execute(update(Message).where(Message.phone_id == phone.id).values(next_status_poll_at=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
@@ -215,15 +207,15 @@ def record_callback_installation(phone: Phone) -> None:
         callback_url(phone, "status"), callback_url(phone, "inbound")))
 
 
-def request_provider_check(phone: Phone, job: str) -> None:
-    """Clears the last result, so that the page waits for the new one, and asks the worker."""
-    from .. import broker
+def request_provider_check(phone: Phone, ask_worker) -> None:
+    """Clears the last result, so that the page waits for the new one, and asks the worker:
+    ask_worker(phone id) is one of webapp.tasks'."""
     phone.last_check_at = None
     phone.last_check_ok = None
     phone.last_check_message = None
     phone.last_check_facts = None
     db.session.commit()
-    broker.enqueue_job(job, phone.id)
+    ask_worker(phone.id)
 
 
 def check_numbers_at_provider(phone: Phone, typed_numbers: list[str]) -> list:

@@ -1,0 +1,287 @@
+"""Sending, run by the worker: claim, send, record. Every send takes this one path, a campaign's
+thousands as a single message: the claim (queued -> sending) in one statement for a job's
+messages, the provider's calls with no database connection held, and the answers recorded
+together, with the error policy (retry, "may have been sent", permanent failure) written once,
+in record_send_failure.
+
+None is sent twice: the claim is atomic, so a duplicate job finds nothing to claim.
+"""
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from .. import broker, statuses, tasks
+from ..extensions import db
+from ..models import EarlyStatusEvent, Message, Phone, utcnow
+from ..providers.base import OutboundSms, ProviderError, SendResult
+from . import reports, status_store
+from .accounts import in_language
+from .phones import adapter_for, callback_url
+from .status_store import Line
+
+log = logging.getLogger(__name__)
+
+PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
+
+# A wait for a phone's rate limit longer than this goes back to the broker rather than holding a sender.
+LONGEST_SENDER_WAIT = 1.0
+
+
+@dataclass
+class Delivery:
+    """One call to a provider: claimed messages of one phone, ready to send without the database."""
+    adapter: object
+    locale: str
+    sms_list: list
+    phone_id: int
+    user_id: int
+
+
+def claim_job(message_ids: list[int], worker_name: str):
+    """Claims a send job's queued messages in one transaction, for senders that then need no
+    database. Returns the deliveries, and the ids to send one by one (rate-limited phones, whose
+    messages are claimed only when their slot comes)."""
+    queued = db.session.execute(select(Message.id, Message.phone_id).where(
+        Message.id.in_(message_ids), Message.status == statuses.QUEUED).order_by(Message.id)).all()
+    ids_by_phone = {}
+    for message_id, phone_id in queued:
+        ids_by_phone.setdefault(phone_id, []).append(message_id)
+    deliveries, one_by_one = [], []
+    for phone_id, ids in ids_by_phone.items():
+        phone = db.session.get(Phone, phone_id)
+        if phone.deleted_at is None and phone.rate_limit_per_second:
+            one_by_one += ids
+        else:
+            deliveries += claim_for_phone(phone, ids, worker_name)
+    db.session.commit()
+    return deliveries, one_by_one
+
+
+def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> list[Delivery]:
+    """Does not commit."""
+    if phone.deleted_at is not None:
+        for message_id in message_ids:
+            status_store.move(db.session.get(Message, message_id), statuses.CANCELED, by=PIPELINE,
+                              expected=statuses.QUEUED, line=Line(_("Its phone was deleted.")))
+        return []
+    try:
+        adapter = adapter_for(phone)
+    except RuntimeError as error:  # its secrets cannot be read: fails until they are saved again
+        for message_id in message_ids:
+            status_store.move(db.session.get(Message, message_id), statuses.FAILED, by=PIPELINE,
+                              expected=statuses.QUEUED, line=Line(str(error)), error_reason=str(error))
+        return []
+    locale = phone.user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    with in_language(locale):
+        claimed = status_store.claim(message_ids, worker_name)
+    sms_list = [outbound_sms(row, phone) for row in claimed]
+    size = adapter.max_batch_size
+    return [Delivery(adapter, locale, sms_list[start:start + size], phone.id, phone.user_id)
+            for start in range(0, len(sms_list), size)]
+
+
+def outbound_sms(message, phone: Phone) -> OutboundSms:
+    send_at = message.scheduled_at.replace(tzinfo=timezone.utc) if message.scheduled_at else None
+    return OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
+                       status_callback_url=callback_url(phone, "status"), attempt=message.attempt_count,
+                       reference=f"{phone.public_id}-{message.id}", flash=message.flash, send_at=send_at)
+
+
+def send_message(message_id: int, worker_name: str) -> None:
+    """One message, through the same claim, send and record as a job's: a rate-limited phone's
+    (claimed only once its slot comes), or any message run by a plain `rq worker`. For providers
+    that take several destinations in one call, the other queued messages of its compose action
+    go with it."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.status != statuses.QUEUED:
+        return  # a duplicate job, or already canceled
+    phone = message.phone
+    if phone.deleted_at is None and phone.rate_limit_per_second and not wait_for_send_slot(message, phone):
+        return
+    deliveries = claim_for_phone(phone, [message_id] + companions(message, phone), worker_name)
+    db.session.commit()
+    done = []
+    for delivery in deliveries:
+        with in_language(delivery.locale):
+            done.append((delivery, send_delivery(delivery)))
+    record_deliveries(done)
+
+
+def companions(message: Message, phone: Phone) -> list[int]:
+    from ..providers import provider_class
+    room = provider_class(phone.provider_key).max_batch_size - 1
+    if room <= 0 or not message.compose_batch:
+        return []
+    return db.session.scalars(select(Message.id).where(
+        Message.compose_batch == message.compose_batch, Message.phone_id == message.phone_id,
+        Message.status == statuses.QUEUED, Message.id != message.id).order_by(Message.id).limit(room)).all()
+
+
+def wait_for_send_slot(message: Message, phone: Phone) -> bool:
+    """Books the phone's next send slot, before the claim, so that a crash while waiting leaves the
+    message queued rather than "maybe sent". A long wait goes back to the broker. False: wait later."""
+    db.session.rollback()  # hold no database connection while waiting
+    wait = broker.booked_send_slot_wait(message.id)
+    if wait is None:
+        wait = broker.reserve_send_slot(phone.id, phone.rate_limit_per_second)
+        if wait > LONGEST_SENDER_WAIT:
+            broker.book_send_slot(message.id, wait)
+            send_later(message, wait)
+            return False
+    if wait > 0:
+        time.sleep(wait)
+    return True
+
+
+def send_delivery(delivery: Delivery) -> list:
+    """Runs in a sender thread, with no database: one SendResult or ProviderError per message."""
+    try:
+        results = delivery.adapter.send_batch(delivery.sms_list)
+        if len(results) == len(delivery.sms_list):
+            return results
+        raise ProviderError(_("internal error while sending"), maybe_sent=True)
+    except ProviderError as error:
+        return [error] * len(delivery.sms_list)
+    except Exception:
+        log.exception("sending messages %s failed unexpectedly", [sms.message_id for sms in delivery.sms_list])
+        return [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(delivery.sms_list)
+
+
+def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
+    """Records many senders' results in one transaction: [(delivery, results)]."""
+    try:
+        retries = record_together(done)
+        db.session.commit()
+    except Exception:
+        log.exception("could not record %d deliveries together; recording them one by one", len(done))
+        db.session.rollback()
+        retries = []
+        for delivery, results in done:
+            try:
+                retries += record_each(delivery, zip(delivery.sms_list, results))
+                db.session.commit()
+            except Exception:
+                log.exception("could not record messages %s", [sms.message_id for sms in delivery.sms_list])
+                db.session.rollback()  # still "sending": the sweep makes them "unknown, may have been sent"
+    for retry in retries:
+        enqueue_later(*retry)
+    apply_waiting_early_events(done)
+
+
+def record_together(done: list[tuple[Delivery, list]]) -> list:
+    """The common case, accepted sends of messages still in `sending`, in a few statements; the
+    rest one by one. Does not commit. Returns the retries to enqueue once committed."""
+    now = utcnow()
+    moved = status_store.record_accepted([
+        status_store.Accepted(sms.message_id, delivery.user_id, result.status, result.provider_message_id,
+                              result.provider_status, result.payload,
+                              first_status_poll_at(delivery.adapter, sms.send_at, now))
+        for delivery, results in done for sms, result in zip(delivery.sms_list, results)
+        if isinstance(result, SendResult)])
+    retries = []
+    for delivery, results in done:
+        retries += record_each(delivery, [(sms, result) for sms, result in zip(delivery.sms_list, results)
+                                          if sms.message_id not in moved])
+    return retries
+
+
+def record_each(delivery: Delivery, answers) -> list:
+    """[(sms, its result)], each judged against its message as it now is. Does not commit."""
+    retries = []
+    with in_language(delivery.locale):
+        for sms, result in answers:
+            message = db.session.get(Message, sms.message_id)
+            if isinstance(result, ProviderError):
+                retry = record_send_failure(message, result)
+                retries += [retry] if retry else []
+            else:
+                record_send_success(message, result, delivery.adapter)
+    return retries
+
+
+def record_send_success(message: Message, result: SendResult, adapter) -> None:
+    answer = dict(provider_message_id=result.provider_message_id,
+                  next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
+    line = Line(provider_status=result.provider_status, payload=result.payload)
+    if status_store.move(message, result.status, by=PROVIDER, expected=statuses.SENDING, line=line, **answer):
+        return
+    # the sweep judged the send interrupted while the provider was still answering: what the
+    # provider answered is the truth, and its later reports must find the message
+    db.session.refresh(message)
+    if status_store.move(message, result.status, by=PROVIDER, line=line, **answer):
+        return
+    if message.provider_message_id is None:
+        status_store.keep_provider_id(message, result.provider_message_id)
+    status_store.note(message.id, line)
+
+
+def record_send_failure(message: Message, error: ProviderError):
+    """Returns the retry to enqueue once committed (job id, message id, delay), if any. Does not commit."""
+    attempt = message.attempt_count
+    if error.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
+        delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
+        job_id = tasks.new_send_job_id()
+        line = Line(_("Attempt %(number)d failed: %(reason)s. Next try in %(delay)d s.", number=attempt,
+                      reason=error.reason, delay=round(delay)), error_code=error.code, payload=error.payload)
+        if status_store.move(message, statuses.QUEUED, by=PIPELINE, expected=statuses.SENDING, line=line,
+                             claimed_by=None, send_job_id=job_id, enqueued_at=utcnow() + timedelta(seconds=delay)):
+            return job_id, message.id, delay
+        status_store.note(message.id, Line(error.reason, error_code=error.code, payload=error.payload))
+        return None
+    new_status = statuses.UNKNOWN if error.maybe_sent else statuses.FAILED
+    reason = error.reason
+    if error.transient:
+        reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
+    line = Line(reason, error_code=error.code, payload=error.payload)
+    if not status_store.move(message, new_status, by=PIPELINE, expected=statuses.SENDING, line=line,
+                             error_code=error.code, error_reason=reason):
+        status_store.note(message.id, line)
+    return None
+
+
+def first_status_poll_at(adapter, scheduled_at: datetime | None, now: datetime) -> datetime | None:
+    """When to first ask the provider, for providers that report only when asked."""
+    first_poll = adapter.status_poll_delay(0) if adapter.polls_statuses else None
+    if first_poll is None:
+        return None
+    if scheduled_at is not None and scheduled_at.tzinfo is not None:
+        scheduled_at = scheduled_at.astimezone(timezone.utc).replace(tzinfo=None)
+    poll_from = scheduled_at if scheduled_at and scheduled_at > now else now
+    return poll_from + timedelta(seconds=first_poll)
+
+
+def apply_waiting_early_events(done: list) -> None:
+    """Reports that outran the send (kept as early events) apply now that the provider ids are stored."""
+    provider_ids_by_phone = {}
+    for delivery, results in done:
+        provider_ids_by_phone.setdefault(delivery.phone_id, []).extend(
+            result.provider_message_id for result in results if isinstance(result, SendResult))
+    for phone_id, provider_ids in provider_ids_by_phone.items():
+        waiting = db.session.scalars(select(EarlyStatusEvent.provider_message_id).distinct().where(
+            EarlyStatusEvent.phone_id == phone_id, EarlyStatusEvent.provider_message_id.in_(provider_ids))).all()
+        for provider_message_id in waiting:
+            message = reports.find_outbound(phone_id, provider_message_id)
+            if message is not None:
+                reports.apply_early_status_events(message)
+
+
+def send_later(message: Message, delay: float) -> None:
+    """Back to the broker for a while; the message stays queued, carried by a new job."""
+    job_id = tasks.new_send_job_id()
+    db.session.execute(update(Message).where(Message.id == message.id).values(
+        send_job_id=job_id, enqueued_at=utcnow() + timedelta(seconds=delay))
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    enqueue_later(job_id, message.id, delay)
+
+
+def enqueue_later(job_id: str, message_id: int, delay: float) -> None:
+    try:
+        tasks.enqueue_send_later(job_id, message_id, delay)
+    except Exception as broker_error:  # the sweep will enqueue it
+        log.warning("could not schedule message %s again: %s", message_id, broker_error)

@@ -1,0 +1,356 @@
+"""The status store: the one owner of messages.status.
+
+Every write of a message's status goes through here, whichever path makes it (a new message, a
+claim, a send's answer, a provider's report, a poll, the sweep, a cancel, a deleted phone), and
+writes in the same transaction the message's timeline row and one outbox event. The statuses a
+move may come from are taken from the tables in webapp/statuses.py, never written by hand.
+
+Single moves go through the ORM session; the pipeline's and the callbacks' batches through
+statements built once. How a batch of provider reports is written depends on the database, and is
+chosen once, by init_app.
+"""
+import functools
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.engine import make_url
+
+from .. import statuses
+from ..extensions import db
+from ..models import Message, MessageEvent, OutboxEvent, utcnow
+from ..providers.base import StatusEvent
+
+PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
+
+
+def payload_text(payload) -> str | None:
+    if payload is None or isinstance(payload, str):
+        return payload
+    return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+def clipped(value, length: int):
+    """Providers' codes go into sized columns: PostgreSQL refuses what is longer."""
+    return value[:length] if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Line:
+    """What a timeline row says besides the status it moved to."""
+    reason: str | None = None
+    provider_status: str | None = None
+    error_code: str | None = None
+    payload: object = None
+    at: datetime | None = None
+
+
+def timeline_row(message_id: int | None, status: str | None, line: Line = Line(), now: datetime | None = None) -> dict:
+    return dict(message_id=message_id, status=status, provider_status=clipped(line.provider_status, 64),
+                error_code=clipped(line.error_code, 40), reason=line.reason, payload=payload_text(line.payload),
+                created_at=line.at or now or utcnow())
+
+
+def outbox_row(kind: str, user_id: int, message_id: int | None = None, status: str | None = None,
+               at: datetime | None = None, data: dict | None = None) -> dict:
+    return dict(kind=kind, user_id=user_id, message_id=message_id, status=status, created_at=at or utcnow(),
+                data=json.dumps(data, ensure_ascii=False, default=str) if data is not None else None)
+
+
+def status_changed_row(user_id: int, message_id: int, status: str, at: datetime) -> dict:
+    return outbox_row(OutboxEvent.MESSAGE_STATUS_CHANGED, user_id, message_id, status, at)
+
+
+def write_rows(database, timeline: list[dict], outbox: list[dict]) -> None:
+    if timeline:
+        database.execute(insert(MessageEvent.__table__), timeline)
+    if outbox:
+        database.execute(insert(OutboxEvent.__table__), outbox)
+
+
+def note(message_id: int, line: Line) -> None:
+    """A timeline line that moves nothing (a report too late to count, a refused cancel)."""
+    db.session.add(MessageEvent(**timeline_row(message_id, None, line)))
+
+
+def record_event(kind: str, user_id: int, **details) -> None:
+    """An outbox event that is not a status change (an opt-out), in the session's transaction."""
+    db.session.execute(insert(OutboxEvent.__table__), [outbox_row(kind, user_id, **details)])
+
+
+# ---- new messages ----
+
+def add_queued(rows: list[dict]) -> list[int]:
+    """Writes new outbound messages, queued, with their timeline and outbox rows; does not commit."""
+    now = utcnow()
+    for row in rows:
+        row.update(status=statuses.QUEUED, status_changed_at=now)
+    message_ids = list(db.session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows))
+    write_rows(db.session, [timeline_row(message_id, statuses.QUEUED, now=now) for message_id in message_ids],
+               [status_changed_row(row["user_id"], message_id, statuses.QUEUED, now)
+                for row, message_id in zip(rows, message_ids)])
+    return message_ids
+
+
+def add_received(payload=None, **columns) -> Message:
+    """Writes an incoming SMS; flushes, so that a duplicate provider id raises IntegrityError here."""
+    message = Message(direction=Message.INBOUND, status=statuses.RECEIVED, status_changed_at=columns["created_at"],
+                      **columns)
+    db.session.add(message)
+    db.session.flush()
+    write_rows(db.session, [timeline_row(message.id, statuses.RECEIVED, Line(payload=payload, at=message.created_at))],
+               [outbox_row(OutboxEvent.MESSAGE_RECEIVED, message.user_id, message.id, statuses.RECEIVED,
+                           message.created_at)])
+    return message
+
+
+# ---- one message ----
+
+def move(message: Message, new_status: str, *, by: str, expected: str | None = None, line: Line = Line(),
+         **changes) -> bool:
+    """Compare-and-set: moves the message only if `by` may make that move and nobody moved it
+    since we read it (or from `expected`). Writes its timeline and outbox rows; does not commit."""
+    current = expected or message.status
+    if not statuses.may_move(current, new_status, by):
+        return False
+    if "error_code" in changes:
+        changes["error_code"] = clipped(changes["error_code"], 40)
+    now = utcnow()
+    result = db.session.execute(
+        update(Message).where(Message.id == message.id, Message.status == current)
+        .values(status=new_status, status_changed_at=now, **changes)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return False
+    message.status = new_status
+    for name, value in changes.items():
+        setattr(message, name, value)
+    write_rows(db.session, [timeline_row(message.id, new_status, line, now)],
+               [status_changed_row(message.user_id, message.id, new_status, now)])
+    return True
+
+
+def keep_provider_id(message: Message, provider_message_id: str) -> None:
+    """A provider's answer that came too late to move the status still names the message, so
+    that its later reports find it."""
+    db.session.execute(update(Message).where(Message.id == message.id, Message.provider_message_id.is_(None))
+                       .values(provider_message_id=provider_message_id).execution_options(synchronize_session=False))
+    message.provider_message_id = provider_message_id
+
+
+# ---- the pipeline's batches ----
+
+@functools.lru_cache(maxsize=None)
+def claim_statement():
+    """Built once: per-message ORM statements cost more CPU than the provider's HTTP call."""
+    messages = Message.__table__
+    return (update(messages)
+            .where(messages.c.id.in_(bindparam("ids", expanding=True)),
+                   messages.c.status.in_(statuses.sources(statuses.SENDING, PIPELINE)))
+            .values(status=statuses.SENDING, status_changed_at=bindparam("now"),
+                    attempt_count=messages.c.attempt_count + 1, claimed_by=bindparam("worker"))
+            .returning(messages.c.id, messages.c.user_id, messages.c.remote_number, messages.c.body,
+                       messages.c.attempt_count, messages.c.flash, messages.c.scheduled_at))
+
+
+def claim(message_ids: list[int], worker_name: str) -> list:
+    """Moves the messages that are still queued to sending, for `worker_name`; returns their rows
+    (those another worker took are left out), by id. Timeline reasons are written in the current
+    language. Does not commit."""
+    now = utcnow()
+    claimed = sorted(db.session.execute(claim_statement(), dict(ids=message_ids, now=now, worker=worker_name)).all(),
+                     key=lambda row: row.id)
+    write_rows(db.session,
+               [timeline_row(row.id, statuses.SENDING, Line(_("Attempt %(number)d", number=row.attempt_count)), now)
+                for row in claimed],
+               [status_changed_row(row.user_id, row.id, statuses.SENDING, now) for row in claimed])
+    return claimed
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A provider's answer that it took a message."""
+    message_id: int
+    user_id: int
+    status: str  # sent, or scheduled when the provider sends it later
+    provider_message_id: str
+    provider_status: str | None = None
+    payload: object = None
+    first_poll_at: datetime | None = None
+
+
+@functools.lru_cache(maxsize=None)
+def accepted_statement():
+    messages = Message.__table__
+    return (update(messages)
+            .where(messages.c.id == bindparam("message_id"), messages.c.status == statuses.SENDING)
+            .values(status=bindparam("new_status"), status_changed_at=bindparam("now"),
+                    provider_message_id=bindparam("provider_id"), next_status_poll_at=bindparam("first_poll")))
+
+
+def record_accepted(answers: list[Accepted]) -> set[int]:
+    """The common case of a send's answers, in a few statements: messages still in `sending` move
+    to what the provider answered. Returns the ids moved; the others (moved meanwhile by the
+    sweep, or an answer that may not move from sending) are for the caller to judge one by one
+    with move(). Does not commit."""
+    answers = [answer for answer in answers if statuses.provider_may_move(statuses.SENDING, answer.status)]
+    if not answers:
+        return set()
+    now = utcnow()
+    changes = [dict(message_id=answer.message_id, new_status=answer.status, now=now,
+                    provider_id=answer.provider_message_id, first_poll=answer.first_poll_at) for answer in answers]
+    updated = db.session.execute(accepted_statement(), changes).rowcount
+    moved = {change["message_id"] for change in changes}
+    if updated != len(changes):  # some were moved by someone else meanwhile (the sweep): find which
+        moved = set(db.session.scalars(select(Message.id).where(Message.id.in_(moved),
+                                                                 Message.status_changed_at == now)))
+    written = [answer for answer in answers if answer.message_id in moved]
+    write_rows(db.session,
+               [timeline_row(answer.message_id, answer.status, Line(provider_status=answer.provider_status,
+                                                                    payload=answer.payload), now)
+                for answer in written],
+               [status_changed_row(answer.user_id, answer.message_id, answer.status, now) for answer in written])
+    return moved
+
+
+def cancel_unsent_of_phone(phone_id: int, reason: str) -> int:
+    """A deleted phone's messages that have not left yet are canceled. Does not commit."""
+    sources = statuses.sources(statuses.CANCELED, PIPELINE)
+    now = utcnow()
+    messages = Message.__table__
+    canceled = db.session.execute(
+        update(messages).where(messages.c.phone_id == phone_id, messages.c.status.in_(sources))
+        .values(status=statuses.CANCELED, status_changed_at=now)
+        .returning(messages.c.id, messages.c.user_id)).all()
+    write_rows(db.session, [timeline_row(row.id, statuses.CANCELED, Line(reason), now) for row in canceled],
+               [status_changed_row(row.user_id, row.id, statuses.CANCELED, now) for row in canceled])
+    return len(canceled)
+
+
+# ---- provider reports, many at once ----
+
+class ReportMoves:
+    """Moves for a batch of provider reports, grouped by phone, status, recipient and failure:
+    one UPDATE per group, then the timeline and outbox rows of all groups, in the caller's
+    transaction. SQLite, and any database without the one-statement form."""
+    each_statement_commits = False
+
+    def move_group(self, database, group: dict, reports: list, index_by_id: dict) -> list:
+        statement = move_reported_statement(group["number"] is not None, group["new_status"] == statuses.FAILED)
+        return database.execute(statement, group).all()
+
+    def finish(self, database, reports: list, written: list[tuple[int, int, int]], now: datetime) -> None:
+        """written: (message id, index of its report, user id) of each message moved."""
+        write_rows(database, [reported_timeline_row(message_id, reports[index][1], now)
+                              for message_id, index, _user_id in written],
+                   [status_changed_row(user_id, message_id, reports[index][1].status, now)
+                    for message_id, index, user_id in written])
+
+
+class OneStatementReportMoves(ReportMoves):
+    """PostgreSQL: a group's move, its timeline rows and its outbox rows in one statement, which
+    commits on its own (see the README's Performance section)."""
+    each_statement_commits = True
+
+    def move_group(self, database, group: dict, reports: list, index_by_id: dict) -> list:
+        statement = move_with_timeline_statement(group["number"] is not None,
+                                                 group["new_status"] == statuses.FAILED)
+        timeline = [dict(reported_timeline_row(None, reports[index][1], group["now"]),
+                         provider_message_id=provider_message_id)
+                    for provider_message_id, index in index_by_id.items()]
+        return database.execute(statement, dict(group, timeline=json.dumps(timeline, default=str))).all()
+
+    def finish(self, database, reports: list, written: list[tuple[int, int, int]], now: datetime) -> None:
+        pass  # written by each group's statement
+
+
+def init_app(app) -> None:
+    backend = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+    app.extensions["smsdesk_report_moves"] = OneStatementReportMoves() if backend == "postgresql" else ReportMoves()
+
+
+def report_moves() -> ReportMoves:
+    return current_app.extensions["smsdesk_report_moves"]
+
+
+@functools.lru_cache(maxsize=None)
+def move_reported_statement(with_recipient: bool, failed: bool):
+    """Built once: most of a callback's cost was Python building and running statements."""
+    messages = Message.__table__
+    query = update(messages).where(
+        messages.c.phone_id == bindparam("phone"), messages.c.direction == Message.OUTBOUND,
+        messages.c.provider_message_id.in_(bindparam("reported_ids", expanding=True)),
+        messages.c.status.in_(bindparam("sources", expanding=True)))
+    if with_recipient:
+        query = query.where(messages.c.remote_number == bindparam("number"))
+    changes = {"status": bindparam("new_status"), "status_changed_at": bindparam("now")}
+    if failed:
+        changes.update(error_code=bindparam("code"), error_reason=bindparam("why"))
+    return query.values(**changes).returning(messages.c.id, messages.c.provider_message_id, messages.c.user_id)
+
+
+@functools.lru_cache(maxsize=None)
+def move_with_timeline_statement(with_recipient: bool, failed: bool):
+    """The reports' columns travel as one JSON text: psycopg escapes a text array's elements
+    character by character, which cost more than the rest of the statement."""
+    failure = ", error_code = :code, error_reason = :why" if failed else ""
+    recipient = " AND remote_number = :number" if with_recipient else ""
+    return text(f"""
+        WITH moved AS (
+            UPDATE messages SET status = :new_status, status_changed_at = :now{failure}
+            WHERE phone_id = :phone AND direction = '{Message.OUTBOUND}'{recipient}
+              AND provider_message_id = ANY(CAST(:reported_ids AS varchar[]))
+              AND status = ANY(CAST(:sources AS varchar[]))
+            RETURNING id, provider_message_id, user_id),
+        timeline AS (
+            INSERT INTO message_events (message_id, status, provider_status, error_code, reason, payload, created_at)
+            SELECT moved.id, :new_status, reported.provider_status, reported.error_code, reported.reason,
+                   reported.payload, reported.created_at
+            FROM moved JOIN json_to_recordset(CAST(:timeline AS json)) AS reported(
+                provider_message_id varchar, provider_status varchar, error_code varchar, reason text,
+                payload text, created_at timestamp) USING (provider_message_id)),
+        outbox AS (
+            INSERT INTO events (kind, user_id, message_id, status, created_at)
+            SELECT '{OutboxEvent.MESSAGE_STATUS_CHANGED}', moved.user_id, moved.id, :new_status, :now FROM moved)
+        SELECT id, provider_message_id, user_id FROM moved""")
+
+
+def reported_timeline_row(message_id: int | None, event: StatusEvent, now: datetime) -> dict:
+    return timeline_row(message_id, event.status, Line(event.reason, event.provider_status, event.error_code,
+                                                       event.payload, event.occurred_at), now)
+
+
+def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=None,
+                  moved: list | None = None) -> list[int | None]:
+    """[(phone id, report, normalized recipient or None)]: each message that exists and may move to
+    its reported status moves, with its timeline and outbox rows. Returns, per report, the id of the
+    message it moved, or None when the caller must judge it one by one (an unknown id, a backward
+    move, the same message twice). Runs in `database` (a connection) or the session, without
+    committing. A `moved` list given is filled in as each statement returns: where each statement
+    commits on its own, what was written before an error stays known."""
+    database = database or db.session
+    moves = report_moves()
+    now = utcnow()
+    moved = [None] * len(reports) if moved is None else moved
+    groups = {}
+    for index, (phone_id, event, number) in enumerate(reports):
+        failed = event.status == statuses.FAILED
+        key = (phone_id, event.status, number, clipped(event.error_code, 40) if failed else None,
+               event.reason if failed else None)
+        groups.setdefault(key, {}).setdefault(event.provider_message_id, index)
+    written = []
+    for (phone_id, status, number, code, why), index_by_id in groups.items():
+        sources = statuses.sources(status, PROVIDER)
+        if not sources:
+            continue
+        group = dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources, new_status=status,
+                     now=now, number=number, code=code, why=why)
+        for message_id, provider_message_id, user_id in moves.move_group(database, group, reports, index_by_id):
+            index = index_by_id[provider_message_id]
+            moved[index] = message_id
+            written.append((message_id, index, user_id))
+    moves.finish(database, reports, written, now)
+    return moved

@@ -1,0 +1,81 @@
+"""Work handed to the background worker: the one place that knows job names and RQ's jobs.
+
+Jobs carry only ids and plain values; what they run is in webapp/jobs.py.
+"""
+import uuid
+
+from rq.job import Job
+
+from . import broker
+
+SEND_JOB_SIZE = 50  # messages per send job: the broker's bookkeeping is paid once for them all
+
+SEND_MESSAGES = "webapp.jobs.send_messages"
+POLL_STATUSES = "webapp.jobs.poll_statuses"
+POLL_INBOUND = "webapp.jobs.poll_inbound"
+CANCEL_AT_PROVIDER = "webapp.jobs.cancel_at_provider"
+CHECK_CONNECTION = "webapp.jobs.check_connection"
+INSTALL_CALLBACKS = "webapp.jobs.install_callbacks"
+SIMULATE_INBOUND = "webapp.jobs.simulate_inbound"
+CHECK_NUMBERS = "webapp.jobs.check_numbers"
+
+
+def new_send_job_id() -> str:
+    return f"send-{uuid.uuid4().hex}"
+
+
+def enqueue_sends(jobs: dict[str, list[int]]) -> None:
+    """{job id: message ids}, all in one round trip."""
+    queue = broker.job_queue()
+    prepared = [queue.prepare_data(SEND_MESSAGES, args=(message_ids,), job_id=job_id, result_ttl=0,
+                                   failure_ttl=86400) for job_id, message_ids in jobs.items()]
+    with broker.redis_connection().pipeline() as pipe:
+        queue.enqueue_many(prepared, pipeline=pipe)
+        pipe.execute()
+
+
+def enqueue_send_later(job_id: str, message_id: int, delay_seconds: float) -> None:
+    broker.enqueue_in(delay_seconds, SEND_MESSAGES, [message_id], job_id=job_id, result_ttl=0, failure_ttl=86400)
+
+
+def poll_statuses(phone_id: int, message_ids: list[int]) -> None:
+    broker.enqueue_job(POLL_STATUSES, phone_id, message_ids)
+
+
+def poll_inbound(phone_id: int) -> None:
+    broker.enqueue_job(POLL_INBOUND, phone_id)
+
+
+def cancel_at_provider(message_id: int) -> None:
+    broker.enqueue_job(CANCEL_AT_PROVIDER, message_id)
+
+
+def check_connection(phone_id: int) -> None:
+    broker.enqueue_job(CHECK_CONNECTION, phone_id)
+
+
+def install_callbacks(phone_id: int) -> None:
+    broker.enqueue_job(INSTALL_CALLBACKS, phone_id)
+
+
+def simulate_inbound(phone_id: int, sender: str, text: str) -> None:
+    broker.enqueue_job(SIMULATE_INBOUND, phone_id, sender, text)
+
+
+def check_numbers(phone_id: int, typed_numbers: list[str]) -> str:
+    """Returns the job's id, for checked_numbers."""
+    return broker.enqueue_job(CHECK_NUMBERS, phone_id, typed_numbers).id
+
+
+class NumbersCheck:
+    def __init__(self, job: Job):
+        self.done, self.failed = job.is_finished, job.is_failed
+        self.numbers = job.return_value() if self.done else None
+
+
+def checked_numbers(phone_id: int, job_id: str) -> NumbersCheck | None:
+    """The answer of check_numbers for that phone; None for a job that is not one."""
+    job = broker.fetch_job(job_id)
+    if job is None or job.func_name != CHECK_NUMBERS or job.args[0] != phone_id:
+        return None
+    return NumbersCheck(job)
