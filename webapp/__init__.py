@@ -4,9 +4,9 @@ import time
 from flask import Flask, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.pool import Pool
+from sqlalchemy.pool import Pool, StaticPool
 
 from .config import PROJECT_ROOT, settings_from_environment
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -30,9 +30,11 @@ def select_timezone():
 
 
 def create_app(config: dict | None = None) -> Flask:
-    settings = settings_from_environment()
-    if config:
-        settings.update(config)
+    settings = settings_from_environment(config)
+    if _in_memory_sqlite(settings["SQLALCHEMY_DATABASE_URI"]):
+        # each connection to sqlite:// is a new, empty database: one shared connection makes it the process's
+        settings["SQLALCHEMY_ENGINE_OPTIONS"] = {"poolclass": StaticPool,
+                                                 "connect_args": {"check_same_thread": False}}
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
                 template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
     app.config.update(settings)
@@ -69,6 +71,11 @@ def create_app(config: dict | None = None) -> Flask:
     errors.init_app(app)
     templating.init_app(app)
     return app
+
+
+def _in_memory_sqlite(url) -> bool:
+    url = make_url(url)
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 IDLE_SECONDS_BEFORE_PING = 10.0

@@ -1,7 +1,10 @@
 """Settings read from the environment, with defaults that need no configuration."""
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+
+from .providers import PROVIDERS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -34,11 +37,19 @@ def _int(name, default):
     return int(os.environ.get(name, default))
 
 
-def settings_from_environment() -> dict:
+def provider_server_options() -> dict:
+    """Each adapter's declared server options (base URLs, poll delays): the environment's or the default."""
+    return {option.name: option.value(os.environ)
+            for provider in PROVIDERS.values() for option in provider.server_options}
+
+
+def settings_from_environment(given: Mapping | None = None) -> dict:
+    """The settings, `given` (create_app's mapping) winning over the environment. The secret key
+    file is read, or made, only when neither gives a SECRET_KEY."""
     folder = instance_path()
-    return {
+    settings = {
         "INSTANCE_PATH": str(folder),
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or load_or_create_secret_key(folder),
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL")
         or f"sqlite:///{folder / 'smsdesk.sqlite'}",
         "REDIS_URL": os.environ.get("REDIS_URL")
@@ -55,13 +66,7 @@ def settings_from_environment() -> dict:
         "WORKER_HEARTBEAT_TTL_SECONDS": _float("WORKER_HEARTBEAT_TTL_SECONDS", 15.0),
         "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 30.0),
         "INBOUND_POLL_SECONDS": _float("INBOUND_POLL_SECONDS", 30.0),
-        "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL", "https://api.twilio.com"),
-        "TWILIO_STATUS_POLL_AFTER_SECONDS": _float("TWILIO_STATUS_POLL_AFTER_SECONDS", 600.0),
-        "OVH_API_BASE_URL": os.environ.get("OVH_API_BASE_URL", ""),  # empty: the endpoint's real address
-        "OCTOPUSH_API_BASE_URL": os.environ.get("OCTOPUSH_API_BASE_URL", "https://api.octopush.com"),
-        "ODYSSEY_API_BASE_URL": os.environ.get("ODYSSEY_API_BASE_URL", "https://api.odyssey-services.fr"),
-        "NETOXYGEN_API_URL": os.environ.get("NETOXYGEN_API_URL", "https://sms.netoxygen.ch/api2/"),
-        "NETOXYGEN_STATUS_POLL_FIRST_SECONDS": _float("NETOXYGEN_STATUS_POLL_FIRST_SECONDS", 30.0),
+        **provider_server_options(),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
@@ -75,3 +80,7 @@ def settings_from_environment() -> dict:
         "LANGUAGES": ["en", "fr"],
         "WTF_CSRF_TIME_LIMIT": None,
     }
+    settings.update(given or {})
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = load_or_create_secret_key(folder)
+    return settings

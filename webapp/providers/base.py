@@ -52,6 +52,20 @@ class SettingField:
 
 
 @dataclass(frozen=True)
+class ServerOption:
+    """A setting of the whole server (not of one phone) that an adapter reads from self.options,
+    e.g. its API's base URL. It is read from the environment variable of the same name."""
+    name: str  # the environment variable and the app config key, e.g. TWILIO_API_BASE_URL
+    default: Any
+    kind: type = str  # str or float: what the environment's text is turned into
+    help: str = ""  # what it is for, in a few words
+
+    def value(self, environ):
+        text = environ.get(self.name)
+        return self.default if text is None else self.kind(text)
+
+
+@dataclass(frozen=True)
 class OutboundSms:
     message_id: int
     destination: str  # E.164
@@ -237,12 +251,13 @@ class Provider:
     # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out
     status_poll_delays: tuple = ()
     unknown_when_polls_run_out = False
+    server_options = ()  # ServerOption: the server-wide settings this adapter reads, with their defaults
 
     def __init__(self, settings: dict, http, options: dict | None = None):
         self.settings = settings  # the phone's settings, secrets decrypted
         self.http = http  # a webapp.providers.http.ProviderHttp
-        self.options = options or {}  # app-wide settings, e.g. base URLs
-
+        # app-wide settings: the declared server options (their defaults when not given) and the timeouts
+        self.options = {option.name: option.default for option in self.server_options} | (options or {})
 
     def send(self, sms: OutboundSms) -> SendResult:
         raise UnsupportedFeature(_("%(provider)s cannot send SMS", provider=self.name))

@@ -13,9 +13,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
-from .base import (Capability, OutboundSms, Provider, ProviderError, SendResult, SettingField, StatusEvent,
-                   local_time_to_utc)
+from .base import (Capability, OutboundSms, Provider, ProviderError, SendResult, ServerOption, SettingField,
+                   StatusEvent, local_time_to_utc)
 
+API_URL = "https://sms.netoxygen.ch/api2/"
 ZURICH = ZoneInfo("Europe/Zurich")  # the gateway reads dates in Swiss time
 
 # send_message and get_status error codes (the interface document's first table)
@@ -110,17 +111,22 @@ class NetOxygenProvider(Provider):
     unknown_when_polls_run_out = True
     cleans_numbers = True
     max_batch_size = 100
+    server_options = (
+        ServerOption("NETOXYGEN_API_URL", API_URL, help="the XML-RPC gateway's address"),
+        ServerOption("NETOXYGEN_STATUS_POLL_FIRST_SECONDS", 30.0, float,
+                     "seconds before the first status poll; each next one waits twice as long"),
+    )
 
     @property
     def status_poll_delays(self):
-        first = float(self.options.get("NETOXYGEN_STATUS_POLL_FIRST_SECONDS", 30))
+        first = float(self.options["NETOXYGEN_STATUS_POLL_FIRST_SECONDS"])
         # 30 s, 1 min, 2 min ... doubling up to about 3 days after the send (or the scheduled time)
         return tuple(first * 2 ** step for step in range(14))
 
     # ---- XML-RPC ----
 
     def gateway(self) -> xmlrpc.client.ServerProxy:
-        url = self.options.get("NETOXYGEN_API_URL") or "https://sms.netoxygen.ch/api2/"
+        url = self.options["NETOXYGEN_API_URL"] or API_URL
         transport = TimeoutTransport(self.options.get("PROVIDER_CONNECT_TIMEOUT", 5.0),
                                      self.options.get("PROVIDER_READ_TIMEOUT", 30.0),
                                      use_https=urlsplit(url).scheme == "https")

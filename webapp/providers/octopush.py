@@ -17,6 +17,7 @@ from .base import (
     Provider,
     ProviderError,
     SendResult,
+    ServerOption,
     SettingField,
     StatusEvent,
     content_id,
@@ -80,6 +81,7 @@ class OctopushProvider(Provider):
         "READ": statuses.DELIVERED, "NOT_DELIVERED": statuses.FAILED, "NOT_ALLOWED": statuses.FAILED,
         "BAD_DESTINATION": statuses.FAILED, "BLACKLISTED_NUMBER": statuses.FAILED,
     }
+    server_options = (ServerOption("OCTOPUSH_API_BASE_URL", "https://api.octopush.com", help="the API's address"),)
     failure_reasons = {
         "NOT_DELIVERED": _l("The SMS could not be delivered to the handset."),
         "NOT_ALLOWED": _l("Octopush is not allowed to send to this destination."),
@@ -89,7 +91,7 @@ class OctopushProvider(Provider):
 
     @property
     def base_url(self) -> str:
-        return self.options.get("OCTOPUSH_API_BASE_URL", "https://api.octopush.com").rstrip("/")
+        return self.options["OCTOPUSH_API_BASE_URL"].rstrip("/")
 
     def call(self, method: str, path: str, payload=None) -> dict:
         # a repeated send carries the same request_id, which Octopush refuses: retrying cannot send twice

@@ -16,6 +16,7 @@ from .base import (
     Provider,
     ProviderError,
     SendResult,
+    ServerOption,
     SettingField,
     StatusEvent,
     content_id,
@@ -62,10 +63,13 @@ class OdysseyProvider(Provider):
     )
     # Odyssey's outcome letters: S success; B is still pending (busy); anything else is a failure
     status_map = {"S": statuses.DELIVERED, "B": statuses.UNKNOWN}
+    server_options = (
+        ServerOption("ODYSSEY_API_BASE_URL", "https://api.odyssey-services.fr", help="the API's address"),
+    )
 
     @property
     def base_url(self) -> str:
-        return self.options.get("ODYSSEY_API_BASE_URL", "https://api.odyssey-services.fr").rstrip("/")
+        return self.options["ODYSSEY_API_BASE_URL"].rstrip("/")
 
     def call(self, method: str, path: str, payload=None):
         response = self.http.request(method, f"{self.base_url}/api/v1{path}", json=payload,

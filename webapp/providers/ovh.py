@@ -17,6 +17,7 @@ from .base import (
     Provider,
     ProviderError,
     SendResult,
+    ServerOption,
     SettingField,
     StatusEvent,
     international_00,
@@ -90,6 +91,9 @@ class OvhProvider(Provider):
     # 8 delivered to the SMSC, 16 refused by the SMSC
     status_map = {"1": statuses.DELIVERED, "2": statuses.FAILED, "16": statuses.FAILED,
                   "4": statuses.QUEUED, "8": statuses.SENT}
+    server_options = (
+        ServerOption("OVH_API_BASE_URL", "", help="the API's address; empty: the phone's endpoint (ovh-eu, ovh-ca)"),
+    )
     polls_inbound = True
     installs_callbacks = True
 
@@ -108,7 +112,7 @@ class OvhProvider(Provider):
 
     @property
     def base_url(self) -> str:
-        return (self.options.get("OVH_API_BASE_URL") or ENDPOINTS[self.settings.get("endpoint") or "ovh-eu"]).rstrip("/")
+        return (self.options["OVH_API_BASE_URL"] or ENDPOINTS[self.settings.get("endpoint") or "ovh-eu"]).rstrip("/")
 
     def server_time_delta(self) -> int:
         with _time_deltas_lock:

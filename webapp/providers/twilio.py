@@ -18,6 +18,7 @@ from .base import (
     Provider,
     ProviderError,
     SendResult,
+    ServerOption,
     SettingField,
     StatusEvent,
     required_value,
@@ -100,16 +101,21 @@ class TwilioProvider(Provider):
         "undelivered": statuses.FAILED, "failed": statuses.FAILED, "canceled": statuses.FAILED,
     }
     polls_statuses = True
+    server_options = (
+        ServerOption("TWILIO_API_BASE_URL", "https://api.twilio.com", help="the REST API's address"),
+        ServerOption("TWILIO_STATUS_POLL_AFTER_SECONDS", 600.0, float,
+                     "seconds before the first status poll; the next ones wait 3, 12 and 72 times as long"),
+    )
 
     @property
     def status_poll_delays(self):
-        first = float(self.options.get("TWILIO_STATUS_POLL_AFTER_SECONDS", 600))
+        first = float(self.options["TWILIO_STATUS_POLL_AFTER_SECONDS"])
         return (first, first * 3, first * 12, first * 72)  # e.g. 10 min, 30 min, 2 h, 12 h after sending
 
     # ---- the API ----
 
     def api_url(self, path: str) -> str:
-        base = self.options.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+        base = self.options["TWILIO_API_BASE_URL"].rstrip("/")
         return f"{base}/{API_VERSION}/Accounts/{self.settings['account_sid']}{path}"
 
     def call(self, method: str, path: str, **kwargs) -> dict:

@@ -32,10 +32,10 @@ def adapter_for(phone: Phone) -> Provider:
 
 
 def provider_options(provider) -> dict:
-    """The settings an adapter may read: its own (TWILIO_..., OVH_...) and the timeouts, not SECRET_KEY."""
-    prefix = provider.key.upper() + "_"
+    """The settings an adapter may read: the server options it declares and the timeouts, not SECRET_KEY."""
+    declared = {option.name for option in provider.server_options}
     return {name: value for name, value in current_app.config.items()
-            if name.startswith(prefix) or name.startswith("PROVIDER_")}
+            if name in declared or name.startswith("PROVIDER_")}
 
 
 def user_phones(user) -> list[Phone]:
