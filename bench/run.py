@@ -1,6 +1,6 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
-    python -m bench.run [--quick] [--postgres URL]
+    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,callbacks,history]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 """
@@ -356,19 +356,25 @@ def run_on(database_url, label, arguments, sizes):
     try:
         stack.start()
         app = app_for(stack)
+        only = arguments.only
         with app.app_context():
             if label == "SQLite" or arguments.all_on_postgres:
-                campaign(stack, app, sizes["campaign"], 0.0, label, target_ratio=2)
-                report("6a. worker peak memory (campaign)", f"{stack.worker_peak_rss_mb():.0f} MB", None,
-                       "< 150 MB", stack.worker_peak_rss_mb() < 150)
-                campaign(stack, app, sizes["campaign"], 0.25, label, target_rate=200)
-                rate_limited(stack, app, sizes["rate_limited"], 10)
-                compose_cost(stack, app, sizes["compose"])
-            callback_ingestion(stack, app, sizes["callbacks"], label)
-            report(f"6b. web peak memory (callbacks, {label})", f"{stack.web_peak_rss_mb():.0f} MB", None,
-                   "< 150 MB", stack.web_peak_rss_mb() < 150)
+                if "campaign" in only:
+                    campaign(stack, app, sizes["campaign"], 0.0, label, target_ratio=2)
+                    report("6a. worker peak memory (campaign)", f"{stack.worker_peak_rss_mb():.0f} MB", None,
+                           "< 150 MB", stack.worker_peak_rss_mb() < 150)
+                    campaign(stack, app, sizes["campaign"], 0.25, label, target_rate=200)
+                if "rate" in only:
+                    rate_limited(stack, app, sizes["rate_limited"], 10)
+                if "compose" in only:
+                    compose_cost(stack, app, sizes["compose"])
+            if "callbacks" in only:
+                callback_ingestion(stack, app, sizes["callbacks"], label)
+                report(f"6b. web peak memory (callbacks, {label})", f"{stack.web_peak_rss_mb():.0f} MB", None,
+                       "< 150 MB", stack.web_peak_rss_mb() < 150)
             stack.stop_workers()
-            history_at_scale(stack, app, sizes["history"], label, sizes["repeats"])
+            if "history" in only:
+                history_at_scale(stack, app, sizes["history"], label, sizes["repeats"])
     finally:
         stack.stop()
 
@@ -379,6 +385,9 @@ def main():
     parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
+    parser.add_argument("--only", type=lambda names: set(names.split(",")),
+                        default={"campaign", "rate", "compose", "callbacks", "history"},
+                        help="the scenarios to run, separated by commas")
     arguments = parser.parse_args()
     sizes = (dict(campaign=300, rate_limited=20, compose=500, callbacks=500, history=5_000, repeats=5)
              if arguments.quick else

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask_babel import Babel
 
+from webapp.reasons import Reason
 from webapp.providers.base import CallbackRejected, CallbackRequest, ParsedCallback, ProviderError, StatusEvent
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +92,8 @@ class Mentions:
         self.words = words
 
     def __eq__(self, other):
+        if isinstance(other, Reason):  # a sentence translated when shown: compared in English
+            other = str(other)
         return (isinstance(other, str) and bool(other.strip())
                 and all(word.lower() in other.lower() for word in self.words))
 

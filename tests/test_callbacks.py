@@ -94,11 +94,11 @@ def test_a_failure_report_keeps_the_error_code_and_reason(client, user):
     phone = make_phone(user)
     message = sent_message(phone)
     client.post(path_of(phone, "status"), data={"message_id": "SIM1", "status": "FAILED",
-                                                "error_code": "SIM-UNREACHABLE", "error_text": "No handset"})
+                                                "error_code": "SIM-42", "error_text": "No handset"})
     message = reload_message(message.id)
     assert (message.status, message.error_code, message.error_reason) == (
-        statuses.FAILED, "SIM-UNREACHABLE", "No handset")
-    assert message.events[-1].payload and "SIM-UNREACHABLE" in message.events[-1].payload
+        statuses.FAILED, "SIM-42", "No handset")
+    assert message.events[-1].payload and "SIM-42" in message.events[-1].payload
 
 
 def test_a_report_that_outruns_the_worker_is_applied_when_the_provider_id_is_stored(client, user):

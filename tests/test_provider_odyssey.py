@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from webapp import statuses
 from webapp.extensions import db
 from webapp.models import Message
+from webapp.reasons import shown
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
 
@@ -55,16 +56,16 @@ def test_a_sender_odyssey_does_not_accept_fails_with_its_reason(odyssey, user):
     [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
     message = send_now(message_id)
     assert message.status == statuses.FAILED
-    assert message.error_reason.startswith("Odyssey refused: The request is invalid.")
+    assert shown(message.error_reason).startswith("Odyssey refused: The request is invalid.")
 
 
 def test_the_connection_test_and_wrong_credentials(odyssey, user):
     phone = odyssey_phone(user, odyssey)
     record_connection_check(phone)
-    assert phone.last_check_ok and "Odyssey accepted" in phone.last_check_message
+    assert phone.last_check_ok and "Odyssey accepted" in shown(phone.last_check_message)
     wrong = odyssey_phone(user, odyssey, password="not-it")
     record_connection_check(wrong)
-    assert wrong.last_check_ok is False and "refused the login or the password" in wrong.last_check_message
+    assert wrong.last_check_ok is False and "refused the login or the password" in shown(wrong.last_check_message)
     [message_id] = queue_outbound(wrong, ["+33612345678"], "Hi")
     assert send_now(message_id).status == statuses.FAILED
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from webapp import statuses
 from webapp.extensions import db
 from webapp.models import Message
+from webapp.reasons import shown
 from webapp.services import polling
 from webapp.services.messages import queue_outbound, record_inbound
 from webapp.services.phones import adapter_for, callback_url, record_callback_installation, record_connection_check
@@ -59,8 +60,8 @@ def test_a_clock_far_from_ovhs_is_corrected_with_auth_time(app, user):
         app.config["OVH_API_BASE_URL"] = fake.base_url
         phone = ovh_phone(user, fake)
         record_connection_check(phone)
-        assert phone.last_check_ok, phone.last_check_message
-        assert "100" in phone.last_check_message  # the credits left
+        assert phone.last_check_ok, shown(phone.last_check_message)
+        assert "100" in shown(phone.last_check_message)  # the credits left
 
 
 @pytest.mark.parametrize("field, value, says", [
@@ -73,7 +74,7 @@ def test_wrong_settings_are_explained_by_the_connection_test(ovh, user, field, v
     phone = ovh_phone(user, ovh, **{field: value})
     record_connection_check(phone)
     assert phone.last_check_ok is False
-    assert says in phone.last_check_message
+    assert says in shown(phone.last_check_message)
 
 
 def test_a_destination_ovh_lists_as_invalid_fails_even_though_ovh_answered_200(ovh, user):
@@ -84,7 +85,7 @@ def test_a_destination_ovh_lists_as_invalid_fails_even_though_ovh_answered_200(o
     db.session.commit()
     message = send_now(message_id)
     assert message.status == statuses.FAILED
-    assert "considers the number invalid" in message.error_reason
+    assert "considers the number invalid" in shown(message.error_reason)
 
 
 @pytest.mark.parametrize("status_code", [429, 503])
@@ -94,7 +95,7 @@ def test_an_unavailable_ovh_is_retried_later(ovh, user, status_code):
     [message_id] = queue_outbound(phone, ["+33698765432"], "Hi")
     message = send_now(message_id)
     assert message.status == statuses.QUEUED and message.attempt_count == 1
-    assert f"HTTP {status_code}" in message.events[-1].reason
+    assert f"HTTP {status_code}" in shown(message.events[-1].reason)
     assert send_now(message_id).status == statuses.SENT
 
 
@@ -118,7 +119,7 @@ def test_delivery_receipts_map_to_our_statuses(ovh, client, user, dlr, expected)
 def test_the_button_sets_both_callback_urls_on_the_ovh_account(ovh, user, logged_in):
     phone = ovh_phone(user, ovh)
     record_callback_installation(phone)
-    assert phone.last_check_ok, phone.last_check_message
+    assert phone.last_check_ok, shown(phone.last_check_message)
     assert ovh.account["callBack"] == callback_url(phone, "status")
     assert ovh.account["smsResponse"]["cgiUrl"] == callback_url(phone, "inbound")
     assert ovh.account["smsResponse"]["responseType"] == "cgi"

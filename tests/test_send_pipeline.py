@@ -8,6 +8,7 @@ from rq.serializers import JSONSerializer
 from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message
+from webapp.reasons import shown
 from webapp.services.messages import queue_outbound
 from webapp.services.sweeps import INTERRUPTED_REASON
 
@@ -38,7 +39,7 @@ def test_a_number_the_simulator_fails_ends_failed_with_the_reason(live_server, w
     wait_for(lambda: status_of(failing) == statuses.FAILED and status_of(fine) == statuses.DELIVERED)
     message = reload_message(failing)
     assert message.error_code == "SIM-UNREACHABLE"
-    assert "could not be reached" in message.error_reason
+    assert "could not be reached" in shown(message.error_reason)
 
 
 def test_a_busy_provider_is_retried_and_the_attempts_show_on_the_timeline(live_server, worker, user):
@@ -47,7 +48,7 @@ def test_a_busy_provider_is_retried_and_the_attempts_show_on_the_timeline(live_s
     wait_for(lambda: status_of(message_id) == statuses.DELIVERED, message="delivered after retries")
     message = reload_message(message_id)
     assert message.attempt_count == 3
-    failures = [event.reason for event in message.events if event.reason and "failed" in event.reason]
+    failures = [text for text in map(shown, (event.reason for event in message.events)) if "failed" in text]
     assert len(failures) == 2 and "busy" in failures[0]
 
 
@@ -57,7 +58,7 @@ def test_a_provider_busy_too_long_fails_after_the_attempt_limit(live_server, wor
     wait_for(lambda: status_of(message_id) == statuses.FAILED, timeout=30, message="failed")
     message = reload_message(message_id)
     assert message.attempt_count == app.config["SEND_MAX_ATTEMPTS"]
-    assert "gave up after 5 attempts" in message.error_reason
+    assert "gave up after 5 attempts" in shown(message.error_reason)
 
 
 def test_the_same_message_enqueued_twice_is_sent_once(live_server, user, start_worker):
@@ -84,7 +85,7 @@ def test_a_worker_killed_during_a_send_leaves_the_message_unknown_not_resent(liv
     start_worker()
     wait_for(lambda: status_of(message_id) == statuses.UNKNOWN, timeout=20, message="unknown")
     message = reload_message(message_id)
-    assert message.error_reason == str(INTERRUPTED_REASON)
+    assert shown(message.error_reason) == str(INTERRUPTED_REASON)
     assert message.attempt_count == 1
 
 
@@ -134,14 +135,19 @@ def test_a_phone_rate_limit_spaces_the_sends(live_server, worker, user):
     assert (sent_times[-1] - sent_times[0]).total_seconds() >= 1.7
 
 
-def test_reasons_the_worker_writes_are_in_the_owners_language(live_server, worker, user):
-    user.locale = "fr"
-    db.session.commit()
+def test_what_the_worker_writes_is_read_in_the_readers_language(live_server, worker, user, logged_in):
+    """The account follows the browser's language: the same message page, read by a French and an
+    English browser, says what happened in each one's language."""
+    assert user.locale is None
     phone = make_phone(user, busy_attempts="1")
     [message_id] = queue_outbound(phone, ["+33612345678"], "Bonjour")
     wait_for(lambda: status_of(message_id) == statuses.DELIVERED)
-    reasons = [event.reason for event in reload_message(message_id).events if event.reason]
-    assert any("surchargé" in reason for reason in reasons), reasons
+    french = logged_in.get(f"/messages/{message_id}", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    english = logged_in.get(f"/messages/{message_id}", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    french, english = french.get_data(as_text=True), english.get_data(as_text=True)
+    assert "Échec de la tentative 1" in french and "surchargé" in french and "Tentative 2" in french
+    assert "Attempt 1 failed" in english and "busy" in english and "Attempt 2" in english
+    assert "Attempt 1" not in french and "surchargé" not in english
 
 
 def test_a_send_that_answers_after_being_judged_interrupted_keeps_its_provider_id(app, user):
@@ -180,7 +186,7 @@ def test_sends_recorded_together_keep_each_answer_even_for_one_judged_interrupte
     first, second, third = (reload_message(message_id) for message_id in message_ids)
     assert (first.status, first.provider_message_id) == (statuses.SENT, "SIMA")
     assert (second.status, second.provider_message_id) == (statuses.SENT, "SIMB")
-    assert (third.status, third.error_reason) == (statuses.FAILED, "number refused by the provider")
+    assert (third.status, shown(third.error_reason)) == (statuses.FAILED, "number refused by the provider")
     assert timeline(message_ids[0]) == [statuses.QUEUED, statuses.SENDING, statuses.SENT]
     assert timeline(message_ids[1]) == [statuses.QUEUED, statuses.SENDING, statuses.UNKNOWN, statuses.SENT]
     assert timeline(message_ids[2]) == [statuses.QUEUED, statuses.SENDING, statuses.FAILED]
@@ -192,7 +198,7 @@ def test_deleting_a_phone_cancels_what_it_has_not_sent(app, user, logged_in):
     message_ids = queue_outbound(phone, ["+33612345678", "+33612345679"], "Stop this campaign")
     post_form(logged_in, f"/phones/{phone.id}", {}, action=f"/phones/{phone.id}/delete")
     assert {status_of(message_id) for message_id in message_ids} == {statuses.CANCELED}
-    assert "Its phone was deleted." in reload_message(message_ids[0]).events[-1].reason
+    assert "Its phone was deleted." in shown(reload_message(message_ids[0]).events[-1].reason)
     from webapp.services import sending
     sending.send_message(message_ids[0], "test-worker")  # its job, still in the broker, does nothing
     assert status_of(message_ids[0]) == statuses.CANCELED

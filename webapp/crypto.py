@@ -8,6 +8,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 
+from .reasons import Reason
+
+
+class SecretsUnreadable(RuntimeError):
+    reason = Reason("The phone's saved credentials cannot be read: SECRET_KEY changed since they were "
+                    "saved. Enter them again in the phone's settings.")
+
+    def __init__(self):
+        super().__init__("phone secrets cannot be decrypted: SECRET_KEY changed since they were saved")
+
 
 def _fernet() -> Fernet:
     return _fernet_for(current_app.config["SECRET_KEY"])
@@ -30,4 +40,4 @@ def decrypt_secrets(token: str | None) -> dict:
     try:
         return json.loads(_fernet().decrypt(token.encode()))
     except InvalidToken:
-        raise RuntimeError("phone secrets cannot be decrypted: SECRET_KEY changed since they were saved") from None
+        raise SecretsUnreadable() from None

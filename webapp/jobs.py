@@ -9,7 +9,6 @@ from flask import current_app
 from .extensions import db
 from .models import Message, Phone
 from .services import polling, sending, sweeps
-from .services.accounts import in_language
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
 
@@ -47,7 +46,7 @@ class SendPool:
 
     def _deliver(self, delivery) -> None:
         try:
-            with self.app.app_context(), in_language(delivery.locale):
+            with self.app.app_context():
                 results = sending.send_delivery(delivery)
         finally:
             self._free_senders.release()

@@ -4,8 +4,9 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import format_datetime, get_locale, get_timezone
 
-from . import statuses
+from . import reasons, statuses
 from .providers.base import CAPABILITY_LABELS
+from .services.timeline import timeline_entries
 
 
 def user_zone() -> ZoneInfo:
@@ -25,9 +26,11 @@ def local_time(value, format="short"):
 
 def init_app(app):
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["reason"] = reasons.shown
     app.jinja_env.globals.update(
         status_label=statuses.label,
         status_glyph=statuses.glyph,
+        timeline_entries=timeline_entries,
         capability_labels=CAPABILITY_LABELS,
         current_locale=lambda: str(get_locale()),
     )

@@ -13,7 +13,6 @@ from ..extensions import db, limiter
 from ..providers.base import CallbackRejected, CallbackRequest
 from ..services import messages as message_service
 from ..services import phones as phone_service
-from ..services.accounts import in_language
 from ..services.reports import report_writer
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
@@ -63,14 +62,13 @@ def receive(public_id, token, kind):
         return Response("the request contains a NUL character\n", 400, content_type="text/plain")
     try:
         adapter.verify_callback(incoming)
-        with in_language(phone.locale):  # reasons are stored for the phone's owner to read
-            parsed = adapter.parse_callback(kind, incoming)
-            if parsed.status_events:
-                report_writer().write(phone.id, parsed.status_events)
-            for inbound in parsed.inbound:
-                message_service.record_inbound(phone, inbound)
-            for notice in parsed.opt_outs:
-                message_service.record_opt_out(phone, notice)
+        parsed = adapter.parse_callback(kind, incoming)
+        if parsed.status_events:
+            report_writer().write(phone.id, parsed.status_events)
+        for inbound in parsed.inbound:
+            message_service.record_inbound(phone, inbound)
+        for notice in parsed.opt_outs:
+            message_service.record_opt_out(phone, notice)
         reply = adapter.callback_reply(kind)
     except CallbackRejected as rejection:
         db.session.rollback()

@@ -3,7 +3,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
-from .. import statuses, tasks
+from .. import reasons, statuses, tasks
 from ..models import utcnow
 from ..numbers import split_typed_numbers
 from ..providers import provider_class
@@ -182,5 +182,5 @@ def live_statuses():
     ids = [int(part) for part in request.args.get("ids", "").split(",") if part.isdigit()]
     return jsonify({str(message.id): {"status": message.status, "label": statuses.label(message.status),
                                       "glyph": statuses.glyph(message.status), "final": message.is_final,
-                                      "reason": message.error_reason}
+                                      "reason": reasons.shown(message.error_reason) or None}
                     for message in history.message_statuses(current_user, ids)})

@@ -3,7 +3,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
-from .. import tasks
+from .. import reasons, tasks
 from ..models import Phone
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
@@ -103,7 +103,8 @@ def show(phone_id):
 def health(phone_id):
     phone = owned_phone(phone_id)
     return jsonify(checked=phone.last_check_at is not None, ok=phone.last_check_ok,
-                   message=phone.last_check_message, facts=phone.last_check_facts or {})
+                   message=reasons.shown(phone.last_check_message) or None,
+                   facts={reasons.shown(label): value for label, value in (phone.last_check_facts or {}).items()})
 
 
 @bp.route("/<int:phone_id>/test", methods=["POST"])
@@ -205,7 +206,7 @@ def checked_numbers(phone_id, job_id):
         abort(404)
     if not check.done:
         return jsonify(done=False, failed=check.failed)
-    return jsonify(done=True, numbers=[{"typed": typed, "cleaned": cleaned, "error": error,
+    return jsonify(done=True, numbers=[{"typed": typed, "cleaned": cleaned, "error": reasons.shown(error) or None,
                                         "sent_to": sent_to(typed)} for typed, cleaned, error in check.numbers])
 
 

@@ -12,8 +12,9 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+
+from ..reasons import Reason as _
 
 
 class Capability(str, Enum):
@@ -158,7 +159,8 @@ class CallbackReply:
 
 
 class ProviderError(Exception):
-    """A provider refused or could not be reached.
+    """A provider refused or could not be reached. reason: a webapp.reasons.Reason, translated when
+    shown, or the provider's own words.
 
     transient: nothing was sent and trying again later may work (refused connection, 429, 5xx).
     maybe_sent: the request left but no answer came back, so it may have been sent.
@@ -232,6 +234,7 @@ class Provider:
     """Base class of adapters. Subclasses set the class attributes and override what they support."""
     key = ""
     name = ""
+    company = ""  # the provider's own name, in reasons: "SMS Desk cannot reach Twilio…"
     description = ""
     fields = ()  # SettingField, in the order the form shows them
     capabilities = frozenset()
@@ -259,8 +262,12 @@ class Provider:
         # app-wide settings: the declared server options (their defaults when not given) and the timeouts
         self.options = {option.name: option.default for option in self.server_options} | (options or {})
 
+    def request(self, method: str, url: str, **kwargs):
+        """An HTTP call to the provider (see ProviderHttp.request)."""
+        return self.http.request(method, url, company=self.company, **kwargs)
+
     def send(self, sms: OutboundSms) -> SendResult:
-        raise UnsupportedFeature(_("%(provider)s cannot send SMS", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s cannot send SMS", provider=self.company))
 
     def send_batch(self, messages: list[OutboundSms]) -> list:
         """A SendResult or a ProviderError per message, in order."""
@@ -274,18 +281,18 @@ class Provider:
 
     def cancel(self, provider_message_ids: list[str]) -> dict:
         """Cancels scheduled messages at the provider: {provider id: canceled or not}."""
-        raise UnsupportedFeature(_("%(provider)s cannot cancel an SMS", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s cannot cancel an SMS", provider=self.company))
 
     def simulate_inbound(self, inbound_url: str, sender: str, text: str) -> None:
         """Only where simulates_inbound: plays the provider's part for an incoming SMS."""
-        raise UnsupportedFeature(_("%(provider)s cannot make up incoming SMS", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s cannot make up incoming SMS", provider=self.company))
 
     def clean_number(self, typed: str) -> str:
-        raise UnsupportedFeature(_("%(provider)s cannot check numbers", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s cannot check numbers", provider=self.company))
 
     def check_connection(self) -> str:
         """Returns a sentence saying what was checked; raises ProviderError."""
-        raise UnsupportedFeature(_("%(provider)s has no connection test", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s has no connection test", provider=self.company))
 
     def verify_callback(self, request: CallbackRequest) -> None:
         """Raises CallbackRejected when the request cannot be from the provider."""
@@ -315,10 +322,10 @@ class Provider:
         return {}
 
     def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:
-        raise UnsupportedFeature(_("%(provider)s cannot be asked for delivery statuses", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s cannot be asked for delivery statuses", provider=self.company))
 
     def list_inbound(self) -> list[InboundSms]:
-        raise UnsupportedFeature(_("%(provider)s cannot be asked for incoming SMS", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s cannot be asked for incoming SMS", provider=self.company))
 
     def wants_inbound_polling(self) -> bool:
         """Whether this phone's settings ask for incoming SMS to be fetched rather than pushed."""
@@ -328,7 +335,7 @@ class Provider:
         """Tells the provider an incoming SMS is stored, so that it is not listed again."""
 
     def install_callbacks(self, status_url: str, inbound_url: str) -> str:
-        raise UnsupportedFeature(_("%(provider)s cannot set its callback URLs itself", provider=self.name))
+        raise UnsupportedFeature(_("%(provider)s cannot set its callback URLs itself", provider=self.company))
 
     def status_poll_delay(self, polls_done: int) -> float | None:
         delays = self.status_poll_delays

@@ -9,28 +9,29 @@ import xmlrpc.client
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
+from ..reasons import Reason as _
 from .base import (Capability, OutboundSms, Provider, ProviderError, SendResult, ServerOption, SettingField,
                    StatusEvent, local_time_to_utc)
+from .http import raw, unreachable
 
 API_URL = "https://sms.netoxygen.ch/api2/"
 ZURICH = ZoneInfo("Europe/Zurich")  # the gateway reads dates in Swiss time
 
 # send_message and get_status error codes (the interface document's first table)
 ERROR_CODES = {
-    1: _l("OK: the message is routed or being routed"),
-    2: _l("Gateway error"),
-    3: _l("Message routing error"),
-    4: _l("Message format error"),
-    5: _l("Invalid destination number: the message will not be received"),
-    6: _l("Invalid sender: the message will not be sent"),
-    7: _l("Empty message"),
-    8: _l("Maximum message length exceeded"),
-    9: _l("Pending"),
-    10: _l("Message canceled before it was sent"),
+    1: _("OK: the message is routed or being routed"),
+    2: _("Gateway error"),
+    3: _("Message routing error"),
+    4: _("Message format error"),
+    5: _("Invalid destination number: the message will not be received"),
+    6: _("Invalid sender: the message will not be sent"),
+    7: _("Empty message"),
+    8: _("Maximum message length exceeded"),
+    9: _("Pending"),
+    10: _("Message canceled before it was sent"),
 }
 # get_status status codes (its second table) and ours
 STATUS_CODES = {
@@ -85,6 +86,7 @@ class TimeoutTransport(xmlrpc.client.Transport):
 class NetOxygenProvider(Provider):
     key = "netoxygen"
     name = _l("NetOxygen SMS gateway")
+    company = "NetOxygen"
     description = _l("The Swiss NetOxygen gateway: flash SMS, SMS scheduled at the gateway and canceled there, "
                      "credits. It reports deliveries when asked, and cannot receive SMS.")
     fields = (
@@ -144,15 +146,14 @@ class NetOxygenProvider(Provider):
                                 code=str(error.errcode), transient=refused_untouched,
                                 maybe_sent=error.errcode >= 500 and not refused_untouched) from None
         except GatewayUnreachable as error:
-            raise ProviderError(_("could not reach the provider (%(why)s)", why=str(error)), transient=True) from None
-        except socket.timeout:
-            raise ProviderError(_("the provider did not answer in time"), maybe_sent=True) from None
-        except (ConnectionError, http.client.HTTPException, xmlrpc.client.ResponseError) as error:
-            raise ProviderError(_("the connection broke before the provider answered"), maybe_sent=True,
-                                payload=str(error)) from None
-        except OSError as error:  # the connection was up: the call may have reached the gateway
-            raise ProviderError(_("the connection broke before the provider answered"), maybe_sent=True,
-                                payload=str(error)) from None
+            raise ProviderError(unreachable(self.company, error), transient=True, payload=raw(error)) from None
+        except socket.timeout as error:
+            raise ProviderError(_("%(company)s did not answer in time", company=self.company), maybe_sent=True,
+                                payload=raw(error)) from None
+        except (ConnectionError, http.client.HTTPException, xmlrpc.client.ResponseError, OSError) as error:
+            # the connection was up: the call may have reached the gateway
+            raise ProviderError(_("the connection to %(company)s broke before it answered", company=self.company),
+                                maybe_sent=True, payload=raw(error)) from None
 
     # ---- sending ----
 
@@ -183,10 +184,10 @@ class NetOxygenProvider(Provider):
                                  payload=repr(entry))
         if code not in SENT_CODES:
             meaning = ERROR_CODES.get(code)
-            return ProviderError(str(meaning) if meaning else _("error code %(code)s", code=code), code=str(code),
+            return ProviderError(meaning or _("error code %(code)s", code=code), code=str(code),
                                  transient=False, payload=list(entry))
         status = statuses.SCHEDULED if sms.send_at else statuses.SENT
-        return SendResult(provider_message_id=str(sms_id), provider_status=str(ERROR_CODES[code]), status=status,
+        return SendResult(provider_message_id=str(sms_id), provider_status=ERROR_CODES[code].msgid, status=status,
                           payload=list(entry))
 
     def cancel(self, provider_message_ids: list[str]) -> dict[str, bool]:
@@ -207,13 +208,14 @@ class NetOxygenProvider(Provider):
     def status_event(self, sms_id: str, report: dict) -> StatusEvent:
         error_code, status_code = _int(report.get("sent_status")), _int(report.get("last_status"))
         if error_code == 10:
-            status, text = statuses.CANCELED, str(ERROR_CODES[10])
+            status, text = statuses.CANCELED, ERROR_CODES[10]
         else:
             status = STATUS_CODES.get(status_code, statuses.UNKNOWN)
-            text = report.get("last_status_text") or ""
+            text = report.get("last_status_text") or ""  # the gateway's own words
         reason = None
         if status in (statuses.FAILED, statuses.UNKNOWN, statuses.CANCELED):
             reason = text or _("status code %(code)s", code=status_code)
+        text = text.msgid if isinstance(text, _) else text
         return StatusEvent(provider_message_id=sms_id, status=status,
                            provider_status=f"{status_code} {text}".strip(),
                            occurred_at=local_time_to_utc(report.get("last_date"), ZURICH),
@@ -228,9 +230,9 @@ class NetOxygenProvider(Provider):
         return _("The NetOxygen gateway accepted the user and the password.")
 
     def account_facts(self) -> dict:
-        return {str(_("Credits")): str(self.call("get_credits")),
-                str(_("Account type")): str(self.call("account_status")),
-                str(_("Group id")): str(self.call("get_guid"))}
+        return {_("Credits"): str(self.call("get_credits")),
+                _("Account type"): str(self.call("account_status")),
+                _("Group id"): str(self.call("get_guid"))}
 
     def clean_number(self, typed: str) -> str:
         return str(self.call("clean_number", typed))

@@ -2,10 +2,10 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
+from ..reasons import Reason as _
 from .base import (
     CallbackRejected,
     CallbackRequest,
@@ -41,6 +41,7 @@ def paris_time_to_utc(text: str | None) -> datetime | None:
 class OctopushProvider(Provider):
     key = "octopush"
     name = _l("Octopush virtual number")
+    company = "Octopush"
     description = _l("An Octopush account with a virtual number, so that your contacts can reply.")
     fields = (
         SettingField("api_login", _l("Octopush login"),
@@ -83,10 +84,10 @@ class OctopushProvider(Provider):
     }
     server_options = (ServerOption("OCTOPUSH_API_BASE_URL", "https://api.octopush.com", help="the API's address"),)
     failure_reasons = {
-        "NOT_DELIVERED": _l("The SMS could not be delivered to the handset."),
-        "NOT_ALLOWED": _l("Octopush is not allowed to send to this destination."),
-        "BAD_DESTINATION": _l("The destination number does not exist or cannot receive SMS."),
-        "BLACKLISTED_NUMBER": _l("This number is on Octopush's blacklist (it asked not to receive SMS)."),
+        "NOT_DELIVERED": _("The SMS could not be delivered to the handset."),
+        "NOT_ALLOWED": _("Octopush is not allowed to send to this destination."),
+        "BAD_DESTINATION": _("The destination number does not exist or cannot receive SMS."),
+        "BLACKLISTED_NUMBER": _("This number is on Octopush's blacklist (it asked not to receive SMS)."),
     }
 
     @property
@@ -95,7 +96,7 @@ class OctopushProvider(Provider):
 
     def call(self, method: str, path: str, payload=None) -> dict:
         # a repeated send carries the same request_id, which Octopush refuses: retrying cannot send twice
-        response = self.http.request(method, self.base_url + path, json=payload, idempotent=True, headers={
+        response = self.request(method, self.base_url + path, json=payload, idempotent=True, headers={
             "api-login": self.settings["api_login"], "api-key": self.settings["api_key"],
             "Accept": "application/json", "cache-control": "no-cache"})
         try:
@@ -144,7 +145,7 @@ class OctopushProvider(Provider):
     def account_facts(self) -> dict:
         balance = self.balance()
         amount, unit = balance.get("amount"), balance.get("unit", "")
-        return {str(_("Balance")): f"{amount} {unit}".strip()} if amount is not None else {}
+        return {_("Balance"): f"{amount} {unit}".strip()} if amount is not None else {}
 
     # ---- callbacks: one JSON shape per kind, told apart by its date field ----
 
@@ -168,7 +169,7 @@ class OctopushProvider(Provider):
                            provider_status=provider_status, recipient=required_field(body, "number"),
                            occurred_at=paris_time_to_utc(body.get("delivery_date")),
                            error_code=provider_status if status == statuses.FAILED else None,
-                           reason=str(reason) if reason else None, payload=body)
+                           reason=reason, payload=body)
 
     def inbound_sms(self, body: dict) -> InboundSms:
         sender = required_field(body, "number")

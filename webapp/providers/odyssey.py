@@ -2,10 +2,10 @@
 import re
 from datetime import datetime, timezone
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
+from ..reasons import Reason as _
 from .base import (
     CallbackRejected,
     CallbackRequest,
@@ -41,6 +41,7 @@ def microsoft_date_to_utc(text: str) -> datetime:
 class OdysseyProvider(Provider):
     key = "odyssey"
     name = _l("Odyssey Messaging")
+    company = "Odyssey"
     description = _l("An Odyssey Messaging account: send SMS, with an optional sender name, and receive replies.")
     fields = (
         SettingField("login", _l("Odyssey login"), _l("Your account number, a dot and your user, e.g. 12345.user."),
@@ -72,7 +73,7 @@ class OdysseyProvider(Provider):
         return self.options["ODYSSEY_API_BASE_URL"].rstrip("/")
 
     def call(self, method: str, path: str, payload=None):
-        response = self.http.request(method, f"{self.base_url}/api/v1{path}", json=payload,
+        response = self.request(method, f"{self.base_url}/api/v1{path}", json=payload,
                                      auth=(self.settings["login"], self.settings["password"]),
                                      headers={"Accept": "application/json"})
         try:

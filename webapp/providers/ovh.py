@@ -5,10 +5,10 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
+from ..reasons import Reason as _
 from .base import (
     CallbackRequest,
     Capability,
@@ -42,6 +42,7 @@ def ovh_signature(application_secret: str, consumer_key: str, method: str, url: 
 class OvhProvider(Provider):
     key = "ovh"
     name = _l("OVH SMS")
+    company = "OVH"
     description = _l("An OVHcloud SMS account, sending from a virtual number (your contacts can reply) or "
                      "from a sender name.")
     fields = (
@@ -119,7 +120,7 @@ class OvhProvider(Provider):
             cached = _time_deltas.get(self.base_url)
         if cached and time.monotonic() - cached[1] < TIME_DELTA_MAX_AGE:
             return cached[0]
-        response = self.http.request("GET", self.base_url + "/auth/time",
+        response = self.request("GET", self.base_url + "/auth/time",
                                      headers={"X-Ovh-Application": self.settings["application_key"]})
         try:
             delta = int(response.json()) - int(time.time())
@@ -143,7 +144,7 @@ class OvhProvider(Provider):
         }
         if body:
             headers["Content-Type"] = "application/json"
-        response = self.http.request(method, url, headers=headers, data=body.encode() if body else None)
+        response = self.request(method, url, headers=headers, data=body.encode() if body else None)
         try:
             answer = response.json() if response.content else None
         except ValueError:

@@ -13,10 +13,10 @@ import time
 from datetime import datetime, timezone
 
 import requests
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
+from ..reasons import Reason as _
 from .base import (
     CallbackRejected,
     CallbackRequest,
@@ -34,11 +34,13 @@ from .base import (
 log = logging.getLogger(__name__)
 
 SIMULATED_FAILURE_CODE = "SIM-UNREACHABLE"
+UNREACHABLE = _("The handset could not be reached (simulated).")
 
 
 class SimulatedProvider(Provider):
     key = "simulator"
     name = _l("Simulator")
+    company = "the SMS Desk simulator"
     description = _l("A pretend phone to try SMS Desk without a provider account. Nothing leaves this "
                      "machine: messages are marked delivered after a short delay, and you can make up replies.")
     fields = (
@@ -79,7 +81,7 @@ class SimulatedProvider(Provider):
         report = {"message_id": provider_id, "status": "DELIVERED"}
         if failing_digit and sms.destination.endswith(failing_digit):
             report = {"message_id": provider_id, "status": "FAILED", "error_code": SIMULATED_FAILURE_CODE,
-                      "error_text": _("The handset could not be reached (simulated).")}
+                      "error_text": str(UNREACHABLE)}
         delay = float(self.settings.get("delivery_delay_seconds") or 0)
         delayed_poster.post_later(delay, sms.status_callback_url, report)
         return SendResult(provider_id, provider_status="ACCEPTED", payload={"message_id": provider_id})
@@ -96,7 +98,8 @@ class SimulatedProvider(Provider):
             status=self.map_status(provider_status),
             provider_status=provider_status,
             error_code=request.value("error_code"),
-            reason=request.value("error_text"),
+            reason=(UNREACHABLE if request.value("error_code") == SIMULATED_FAILURE_CODE
+                    else request.value("error_text")),
             payload=request.flat_fields(),
         )]
 
@@ -110,7 +113,7 @@ class SimulatedProvider(Provider):
 
     def simulate_inbound(self, inbound_url: str, sender: str, text: str) -> None:
         """Plays the provider's part: posts an incoming SMS to the phone's inbound URL."""
-        response = self.http.request("POST", inbound_url, data={
+        response = self.request("POST", inbound_url, data={
             "message_id": "SIMIN" + secrets.token_hex(12), "from": sender, "text": text,
             "received_at": datetime.now(timezone.utc).isoformat(),
         })

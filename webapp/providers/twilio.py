@@ -4,10 +4,10 @@ import hashlib
 import hmac
 from urllib.parse import urlsplit, urlunsplit
 
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
+from ..reasons import Reason as _
 from .base import (
     CallbackRejected,
     CallbackReply,
@@ -29,19 +29,19 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 # Twilio error codes a user can act on, in their words
 ERROR_EXPLANATIONS = {
-    20003: _l("Twilio refused the Account SID or the Auth Token: check them in the phone's settings."),
-    20404: _l("Twilio does not know this message or account."),
-    21211: _l("Twilio says the destination number is not valid."),
-    21408: _l("Your Twilio account is not allowed to send SMS to this country (Messaging Geo-Permissions)."),
-    21606: _l("This Twilio number cannot send SMS: check the number in the phone's settings."),
-    21610: _l("The recipient has replied STOP to your number and no longer receives your SMS."),
-    21614: _l("The destination number cannot receive SMS."),
-    30003: _l("The handset is unreachable (switched off or out of coverage)."),
-    30004: _l("The message was blocked (the recipient blocks your number, or the carrier does)."),
-    30005: _l("The destination number does not exist."),
-    30006: _l("The destination is a landline or cannot receive SMS."),
-    30007: _l("The carrier filtered the message as spam."),
-    30008: _l("The carrier could not deliver the message (unknown error)."),
+    20003: _("Twilio refused the Account SID or the Auth Token: check them in the phone's settings."),
+    20404: _("Twilio does not know this message or account."),
+    21211: _("Twilio says the destination number is not valid."),
+    21408: _("Your Twilio account is not allowed to send SMS to this country (Messaging Geo-Permissions)."),
+    21606: _("This Twilio number cannot send SMS: check the number in the phone's settings."),
+    21610: _("The recipient has replied STOP to your number and no longer receives your SMS."),
+    21614: _("The destination number cannot receive SMS."),
+    30003: _("The handset is unreachable (switched off or out of coverage)."),
+    30004: _("The message was blocked (the recipient blocks your number, or the carrier does)."),
+    30005: _("The destination number does not exist."),
+    30006: _("The destination is a landline or cannot receive SMS."),
+    30007: _("The carrier filtered the message as spam."),
+    30008: _("The carrier could not deliver the message (unknown error)."),
 }
 
 
@@ -68,6 +68,7 @@ def url_variants(url: str) -> list[str]:
 class TwilioProvider(Provider):
     key = "twilio"
     name = _l("Twilio virtual number")
+    company = "Twilio"
     description = _l("A phone number rented from Twilio. Your contacts can text it, and you get delivery reports.")
     fields = (
         SettingField("account_sid", _l("Account SID"),
@@ -119,7 +120,7 @@ class TwilioProvider(Provider):
         return f"{base}/{API_VERSION}/Accounts/{self.settings['account_sid']}{path}"
 
     def call(self, method: str, path: str, **kwargs) -> dict:
-        response = self.http.request(method, self.api_url(path), auth=(self.settings["account_sid"],
+        response = self.request(method, self.api_url(path), auth=(self.settings["account_sid"],
                                                                         self.settings["auth_token"]),
                                      headers={"Accept": "application/json"}, **kwargs)
         body = _json_or_empty(response)
@@ -181,19 +182,20 @@ class TwilioProvider(Provider):
         return CallbackReply("", 204)
 
 
-def explain(error_code) -> str | None:
+def explain(error_code) -> _ | None:
     try:
         explanation = ERROR_EXPLANATIONS.get(int(error_code))
     except (TypeError, ValueError):
         return None
-    return str(explanation) if explanation else None
+    return explanation
 
 
 def twilio_error(http_status: int, body: dict) -> ProviderError:
     code = body.get("code")
     twilio_message = body.get("message") or body.get("detail") or f"HTTP {http_status}"
     reason = explain(code)
-    reason = f"{reason} ({twilio_message})" if reason else _("Twilio refused: %(message)s", message=twilio_message)
+    reason = _("%(explanation)s (%(message)s)", explanation=reason, message=twilio_message) if reason \
+        else _("Twilio refused: %(message)s", message=twilio_message)
     return ProviderError(reason, code=str(code or http_status), payload=body)
 
 

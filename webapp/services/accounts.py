@@ -1,9 +1,4 @@
 """Users: the administrator, accounts and passwords."""
-import functools
-
-from babel import Locale
-from flask import current_app
-from flask_babel import force_locale
 from sqlalchemy import func, select
 
 from ..extensions import db
@@ -42,18 +37,3 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None or user.disabled or not user.check_password(password):
         return None
     return user
-
-
-def in_users_language(user: User):
-    """For text written outside a request (by the worker) and stored for the user to read."""
-    return in_language(user.locale)
-
-
-def in_language(locale: str | None):
-    return force_locale(parsed_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]))
-
-
-@functools.lru_cache(maxsize=None)
-def parsed_locale(code: str) -> Locale:
-    """Babel looks for the locale's data file on disk at each parse: once per callback, it showed."""
-    return Locale.parse(code)

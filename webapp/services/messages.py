@@ -20,6 +20,7 @@ from ..models import Message, OptOut, OutboxEvent, Phone, utcnow
 from ..numbers import InvalidNumber, normalize_all, to_e164
 from ..providers import provider_class
 from ..providers.base import Capability, InboundSms, OptOutNotice
+from ..reasons import Reason
 from ..sms_text import text_cost
 from . import status_store
 from .reports import find_by_provider_id
@@ -155,6 +156,6 @@ def opted_out_numbers(user_id: int, numbers: list[str]) -> dict[str, datetime]:
 
 def cancel_queued(message: Message) -> bool:
     moved = status_store.move(message, statuses.CANCELED, by=statuses.PIPELINE, expected=statuses.QUEUED,
-                              line=Line(_("Canceled before it was sent.")))
+                              line=Line(Reason("Canceled before it was sent.")))
     db.session.commit()
     return moved

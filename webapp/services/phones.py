@@ -5,15 +5,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 
-from ..crypto import decrypt_secrets, encrypt_secrets
+from ..crypto import SecretsUnreadable, decrypt_secrets, encrypt_secrets
 from ..extensions import db
 from ..models import Phone, new_callback_token, utcnow
 from ..providers import provider_class
 from ..providers.base import Provider, ProviderError
 from ..providers.http import ProviderHttp
+from ..reasons import Reason, stored
 
 
 def provider_http() -> ProviderHttp:
@@ -59,7 +59,6 @@ class CallbackPhone:
     id: int
     user_id: int
     callback_token: str
-    locale: str | None
     adapter: Provider
 
 
@@ -81,8 +80,7 @@ def callback_phone(public_id: str) -> CallbackPhone | None:
         if still_fresh(cached):
             return cached[0]  # looked up by the thread this one waited for
         phone = phone_by_public_id(public_id)
-        found = phone and CallbackPhone(phone.id, phone.user_id, phone.callback_token, phone.user.locale,
-                                        adapter_for(phone))
+        found = phone and CallbackPhone(phone.id, phone.user_id, phone.callback_token, adapter_for(phone))
         if len(cache) > 1000:
             cache.clear()
         cache[public_id] = (found, time.monotonic())
@@ -151,7 +149,7 @@ def delete_phone(phone: Phone) -> None:
     from .status_store import cancel_unsent_of_phone
     phone.deleted_at = utcnow()
     phone.callback_token = new_callback_token()
-    cancel_unsent_of_phone(phone.id, _("Its phone was deleted."))
+    cancel_unsent_of_phone(phone.id, Reason("Its phone was deleted."))
     db.session.execute(update(Message).where(Message.phone_id == phone.id).values(next_status_poll_at=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
@@ -177,19 +175,19 @@ def note_callback_received(phone_id: int) -> None:
 def record_provider_check(phone: Phone, ask) -> None:
     """Runs in the worker: `ask(adapter)` talks to the provider and returns a sentence for the
     phone's page; a ProviderError's reason is shown instead."""
-    from .accounts import in_users_language
-    with in_users_language(phone.user):
-        try:
-            phone.last_check_message = ask(adapter_for(phone))
-            phone.last_check_ok = True
-        except ProviderError as error:
-            phone.last_check_message = error.reason
-            phone.last_check_ok = False
-        except Exception as error:  # the page waits for an answer: never leave it waiting
-            db.session.rollback()
-            current_app.logger.exception("checking phone %s failed", phone.id)
-            phone.last_check_message = str(error) if isinstance(error, RuntimeError) else _("internal error")
-            phone.last_check_ok = False
+    try:
+        phone.last_check_message = stored(ask(adapter_for(phone)))
+        phone.last_check_ok = True
+    except ProviderError as error:
+        phone.last_check_message = stored(error.reason)
+        phone.last_check_ok = False
+    except SecretsUnreadable as error:
+        db.session.rollback()
+        phone.last_check_message, phone.last_check_ok = stored(error.reason), False
+    except Exception:  # the page waits for an answer: never leave it waiting
+        db.session.rollback()
+        current_app.logger.exception("checking phone %s failed", phone.id)
+        phone.last_check_message, phone.last_check_ok = stored(Reason("internal error")), False
     phone.last_check_at = utcnow()
     db.session.commit()
 
@@ -197,7 +195,7 @@ def record_provider_check(phone: Phone, ask) -> None:
 def record_connection_check(phone: Phone) -> None:
     def check(adapter):
         sentence = adapter.check_connection()
-        phone.last_check_facts = adapter.account_facts() or None
+        phone.last_check_facts = {stored(label): value for label, value in adapter.account_facts().items()} or None
         return sentence
     record_provider_check(phone, check)
 
@@ -219,13 +217,12 @@ def request_provider_check(phone: Phone, ask_worker) -> None:
 
 
 def check_numbers_at_provider(phone: Phone, typed_numbers: list[str]) -> list:
-    from .accounts import in_users_language
+    """[[typed, cleaned or None, stored reason or None]]"""
     adapter = adapter_for(phone)
     checked = []
-    with in_users_language(phone.user):
-        for typed in typed_numbers[:50]:
-            try:
-                checked.append([typed, adapter.clean_number(typed), None])
-            except ProviderError as error:
-                checked.append([typed, None, error.reason])
+    for typed in typed_numbers[:50]:
+        try:
+            checked.append([typed, adapter.clean_number(typed), None])
+        except ProviderError as error:
+            checked.append([typed, None, stored(error.reason)])
     return checked

@@ -3,16 +3,15 @@ that report only when asked, and cancels of messages a provider holds for a late
 import logging
 from datetime import timedelta
 
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import select, update
 
 from .. import statuses, tasks
 from ..extensions import db
 from ..models import Message, Phone, utcnow
 from ..providers.base import ProviderError
+from ..reasons import Reason as _
+from ..reasons import plural
 from . import reports, status_store
-from .accounts import in_users_language
 from .messages import record_inbound
 from .phones import adapter_for
 from .status_store import Line
@@ -50,17 +49,16 @@ def poll_statuses(phone: Phone, message_ids: list[int]) -> None:
         Message.id.in_(message_ids), Message.phone_id == phone.id, Message.provider_message_id.isnot(None))).all()
     if not messages:
         return
-    with in_users_language(phone.user):
-        try:
-            events = adapter.fetch_statuses([message.provider_message_id for message in messages])
-        except ProviderError as error:
-            log.warning("could not poll statuses of phone %s: %s", phone.id, error.reason)
-            events = []
-        for event in events:
-            reports.record_status_event(phone.id, event)
-        for message in messages:
-            db.session.refresh(message)
-            schedule_next_status_poll(adapter, message)
+    try:
+        events = adapter.fetch_statuses([message.provider_message_id for message in messages])
+    except ProviderError as error:
+        log.warning("could not poll statuses of phone %s: %s", phone.id, error.reason)
+        events = []
+    for event in events:
+        reports.record_status_event(phone.id, event)
+    for message in messages:
+        db.session.refresh(message)
+        schedule_next_status_poll(adapter, message)
 
 
 def schedule_next_status_poll(adapter, message: Message) -> None:
@@ -73,8 +71,8 @@ def schedule_next_status_poll(adapter, message: Message) -> None:
     db.session.execute(update(Message).where(Message.id == message.id).values(
         status_poll_count=polls_done, next_status_poll_at=next_at).execution_options(synchronize_session=False))
     if delay is None and not message.is_final and adapter.unknown_when_polls_run_out:
-        reason = ngettext("no delivery report after %(num)d check", "no delivery report after %(num)d checks",
-                          polls_done)
+        reason = plural("no delivery report after %(num)d check", "no delivery report after %(num)d checks",
+                        polls_done)
         status_store.move(message, statuses.UNKNOWN, by=statuses.PIPELINE, line=Line(reason), error_reason=reason)
     db.session.commit()
 
@@ -114,19 +112,18 @@ def poll_inbound(phone: Phone) -> int:
 def cancel_at_provider(message: Message) -> bool:
     """Asks the provider to cancel a message it holds for a later date."""
     adapter = adapter_for(message.phone)
-    with in_users_language(message.phone.user):
-        try:
-            canceled = adapter.cancel([message.provider_message_id]).get(message.provider_message_id, False)
-        except ProviderError as error:
-            status_store.note(message.id, Line(_("Could not cancel: %(reason)s", reason=error.reason),
-                                               error_code=error.code))
-            db.session.commit()
-            return False
-        if not canceled:
-            status_store.note(message.id, Line(_("The provider could not cancel it: it has probably been sent "
-                                                 "already.")))
-        else:
-            status_store.move(message, statuses.CANCELED, by=statuses.PROVIDER, expected=statuses.SCHEDULED,
-                              line=Line(_("Canceled at the provider.")))
+    try:
+        canceled = adapter.cancel([message.provider_message_id]).get(message.provider_message_id, False)
+    except ProviderError as error:
+        status_store.note(message.id, Line(_("Could not cancel: %(reason)s", reason=error.reason),
+                                           error_code=error.code, payload=error.payload))
         db.session.commit()
-        return canceled
+        return False
+    if not canceled:
+        status_store.note(message.id, Line(_("The provider could not cancel it: it has probably been sent "
+                                             "already.")))
+    else:
+        status_store.move(message, statuses.CANCELED, by=statuses.PROVIDER, expected=statuses.SCHEDULED,
+                          line=Line(_("Canceled at the provider.")))
+    db.session.commit()
+    return canceled

@@ -14,7 +14,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import delete, select
 
-from .. import statuses
+from .. import reasons, statuses
 from ..extensions import db
 from ..group_commit import GroupCommit, Pending
 from ..models import EarlyStatusEvent, Message
@@ -80,6 +80,7 @@ def judge_status_event(phone_id: int, event: StatusEvent) -> None:
     stored = asdict(event)
     stored["occurred_at"] = event.occurred_at.isoformat() if event.occurred_at else None
     stored["payload"] = payload_text(event.payload)
+    stored["reason"] = reasons.stored(event.reason)
     db.session.add(EarlyStatusEvent(phone_id=phone_id, provider_message_id=event.provider_message_id,
                                     event=stored))
     db.session.commit()

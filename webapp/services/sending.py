@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from .. import broker, statuses, tasks
 from ..extensions import db
 from ..models import EarlyStatusEvent, Message, Phone, utcnow
+from ..crypto import SecretsUnreadable
 from ..providers.base import OutboundSms, ProviderError, SendResult
+from ..reasons import ATTEMPT_FAILED
+from ..reasons import Reason as _
 from . import reports, status_store
-from .accounts import in_language
 from .phones import adapter_for, callback_url
 from .status_store import Line
 
@@ -36,7 +37,6 @@ LONGEST_SENDER_WAIT = 1.0
 class Delivery:
     """One call to a provider: claimed messages of one phone, ready to send without the database."""
     adapter: object
-    locale: str
     sms_list: list
     phone_id: int
     user_id: int
@@ -71,17 +71,15 @@ def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> l
         return []
     try:
         adapter = adapter_for(phone)
-    except RuntimeError as error:  # its secrets cannot be read: fails until they are saved again
+    except SecretsUnreadable as error:  # fails until they are saved again
         for message_id in message_ids:
             status_store.move(db.session.get(Message, message_id), statuses.FAILED, by=PIPELINE,
-                              expected=statuses.QUEUED, line=Line(str(error)), error_reason=str(error))
+                              expected=statuses.QUEUED, line=Line(error.reason), error_reason=error.reason)
         return []
-    locale = phone.user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
-    with in_language(locale):
-        claimed = status_store.claim(message_ids, worker_name)
+    claimed = status_store.claim(message_ids, worker_name)
     sms_list = [outbound_sms(row, phone) for row in claimed]
     size = adapter.max_batch_size
-    return [Delivery(adapter, locale, sms_list[start:start + size], phone.id, phone.user_id)
+    return [Delivery(adapter, sms_list[start:start + size], phone.id, phone.user_id)
             for start in range(0, len(sms_list), size)]
 
 
@@ -105,11 +103,7 @@ def send_message(message_id: int, worker_name: str) -> None:
         return
     deliveries = claim_for_phone(phone, [message_id] + companions(message, phone), worker_name)
     db.session.commit()
-    done = []
-    for delivery in deliveries:
-        with in_language(delivery.locale):
-            done.append((delivery, send_delivery(delivery)))
-    record_deliveries(done)
+    record_deliveries([(delivery, send_delivery(delivery)) for delivery in deliveries])
 
 
 def companions(message: Message, phone: Phone) -> list[int]:
@@ -193,14 +187,13 @@ def record_together(done: list[tuple[Delivery, list]]) -> list:
 def record_each(delivery: Delivery, answers) -> list:
     """[(sms, its result)], each judged against its message as it now is. Does not commit."""
     retries = []
-    with in_language(delivery.locale):
-        for sms, result in answers:
-            message = db.session.get(Message, sms.message_id)
-            if isinstance(result, ProviderError):
-                retry = record_send_failure(message, result)
-                retries += [retry] if retry else []
-            else:
-                record_send_success(message, result, delivery.adapter)
+    for sms, result in answers:
+        message = db.session.get(Message, sms.message_id)
+        if isinstance(result, ProviderError):
+            retry = record_send_failure(message, result)
+            retries += [retry] if retry else []
+        else:
+            record_send_success(message, result, delivery.adapter)
     return retries
 
 
@@ -226,8 +219,8 @@ def record_send_failure(message: Message, error: ProviderError):
     if error.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
         job_id = tasks.new_send_job_id()
-        line = Line(_("Attempt %(number)d failed: %(reason)s. Next try in %(delay)d s.", number=attempt,
-                      reason=error.reason, delay=round(delay)), error_code=error.code, payload=error.payload)
+        line = Line(_(ATTEMPT_FAILED, number=attempt, reason=error.reason, delay=round(delay)),
+                    error_code=error.code, payload=error.payload)
         if status_store.move(message, statuses.QUEUED, by=PIPELINE, expected=statuses.SENDING, line=line,
                              claimed_by=None, send_job_id=job_id, enqueued_at=utcnow() + timedelta(seconds=delay)):
             return job_id, message.id, delay

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.engine import make_url
 
@@ -23,6 +22,7 @@ from .. import statuses
 from ..extensions import db
 from ..models import Message, MessageEvent, OutboxEvent, utcnow
 from ..providers.base import StatusEvent
+from ..reasons import ATTEMPT, Reason, stored
 
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
@@ -40,8 +40,9 @@ def clipped(value, length: int):
 
 @dataclass(frozen=True)
 class Line:
-    """What a timeline row says besides the status it moved to."""
-    reason: str | None = None
+    """What a timeline row says besides the status it moved to. reason: a Reason, translated when
+    shown, or the provider's own words."""
+    reason: Reason | str | None = None
     provider_status: str | None = None
     error_code: str | None = None
     payload: object = None
@@ -50,7 +51,7 @@ class Line:
 
 def timeline_row(message_id: int | None, status: str | None, line: Line = Line(), now: datetime | None = None) -> dict:
     return dict(message_id=message_id, status=status, provider_status=clipped(line.provider_status, 64),
-                error_code=clipped(line.error_code, 40), reason=line.reason, payload=payload_text(line.payload),
+                error_code=clipped(line.error_code, 40), reason=stored(line.reason), payload=payload_text(line.payload),
                 created_at=line.at or now or utcnow())
 
 
@@ -118,6 +119,8 @@ def move(message: Message, new_status: str, *, by: str, expected: str | None = N
         return False
     if "error_code" in changes:
         changes["error_code"] = clipped(changes["error_code"], 40)
+    if "error_reason" in changes:
+        changes["error_reason"] = stored(changes["error_reason"])
     now = utcnow()
     result = db.session.execute(
         update(Message).where(Message.id == message.id, Message.status == current)
@@ -158,13 +161,12 @@ def claim_statement():
 
 def claim(message_ids: list[int], worker_name: str) -> list:
     """Moves the messages that are still queued to sending, for `worker_name`; returns their rows
-    (those another worker took are left out), by id. Timeline reasons are written in the current
-    language. Does not commit."""
+    (those another worker took are left out), by id. Does not commit."""
     now = utcnow()
     claimed = sorted(db.session.execute(claim_statement(), dict(ids=message_ids, now=now, worker=worker_name)).all(),
                      key=lambda row: row.id)
     write_rows(db.session,
-               [timeline_row(row.id, statuses.SENDING, Line(_("Attempt %(number)d", number=row.attempt_count)), now)
+               [timeline_row(row.id, statuses.SENDING, Line(Reason(ATTEMPT, number=row.attempt_count)), now)
                 for row in claimed],
                [status_changed_row(row.user_id, row.id, statuses.SENDING, now) for row in claimed])
     return claimed
@@ -216,7 +218,7 @@ def record_accepted(answers: list[Accepted]) -> set[int]:
     return moved
 
 
-def cancel_unsent_of_phone(phone_id: int, reason: str) -> int:
+def cancel_unsent_of_phone(phone_id: int, reason: Reason) -> int:
     """A deleted phone's messages that have not left yet are canceled. Does not commit."""
     sources = statuses.sources(statuses.CANCELED, PIPELINE)
     now = utcnow()
@@ -347,7 +349,7 @@ def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=N
         if not sources:
             continue
         group = dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources, new_status=status,
-                     now=now, number=number, code=code, why=why)
+                     now=now, number=number, code=code, why=stored(why))
         for message_id, provider_message_id, user_id in moves.move_group(database, group, reports, index_by_id):
             index = index_by_id[provider_message_id]
             moved[index] = message_id

@@ -8,19 +8,18 @@ import logging
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
 
 from .. import broker, statuses, tasks
 from ..extensions import db
 from ..models import EarlyStatusEvent, Message, utcnow
+from ..reasons import Reason
 from . import status_store
-from .accounts import in_users_language
 from .status_store import Line
 
 log = logging.getLogger(__name__)
 
-INTERRUPTED_REASON = _l("interrupted, may have been sent")
+INTERRUPTED_REASON = Reason("interrupted, may have been sent")
 
 
 def requeue_lost_messages(batch_size: int = 5000) -> int:
@@ -70,10 +69,8 @@ def mark_interrupted_sends() -> int:
     for message in stuck:
         if message.claimed_by in live_workers and message.status_changed_at > utcnow() - longest_send:
             continue
-        with in_users_language(message.phone.user):
-            reason = str(INTERRUPTED_REASON)
         if status_store.move(message, statuses.UNKNOWN, by=statuses.PIPELINE, expected=statuses.SENDING,
-                             line=Line(reason), error_reason=reason):
+                             line=Line(INTERRUPTED_REASON), error_reason=INTERRUPTED_REASON):
             count += 1
         db.session.commit()
     return count
