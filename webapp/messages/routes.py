@@ -3,8 +3,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
-from .. import reasons, statuses, tasks
-from ..models import utcnow
+from .. import reasons, statuses
 from ..numbers import split_typed_numbers
 from ..providers import provider_class
 from ..providers.base import Capability
@@ -135,7 +134,7 @@ def show(message_id):
     if request.args.get("fragment") == "timeline":
         return render_template("messages/_timeline.html", message=message)
     return render_template("messages/show.html", message=message, action_form=MessageActionForm(),
-                           cancel_while=cancelable_statuses(message))
+                           cancel_while=message_service.cancelable_statuses(message))
 
 
 @bp.route("/messages/<int:message_id>/cancel", methods=["POST"])
@@ -146,33 +145,16 @@ def cancel(message_id):
     message = history.user_message(current_user, message_id)
     if message is None or not message.is_outbound:
         abort(404)
-    if message_service.cancel_queued(message):
-        flash(_("The SMS was canceled before it was sent."), "success")
-    elif can_cancel_at_provider(message):
-        try:
-            tasks.cancel_at_provider(message.id)
-            flash(_("Asking the provider to cancel it…"), "info")
-        except RedisError:
-            flash(_("The background worker cannot be reached, so the SMS cannot be canceled now."), "error")
-    else:
-        flash(_("Too late: the SMS has already been handed to the provider."), "error")
+    try:
+        outcome = message_service.cancel(message)
+    except RedisError:
+        outcome = None
+    flash(*{message_service.CANCELED: (_("The SMS was canceled before it was sent."), "success"),
+            message_service.PROVIDER_ASKED: (_("Asking the provider to cancel it…"), "info"),
+            message_service.TOO_LATE: (_("Too late: the SMS has already been handed to the provider."), "error"),
+            None: (_("The background worker cannot be reached, so the SMS cannot be canceled now."), "error"),
+            }[outcome])
     return redirect(url_for("messages.show", message_id=message.id))
-
-
-def can_cancel_at_provider(message) -> bool:
-    return (statuses.cancelable_at_provider(message.status) and message.scheduled_at is not None
-            and message.scheduled_at > utcnow() and provider_class(message.phone.provider_key).has(Capability.CANCEL))
-
-
-def cancelable_statuses(message) -> list[str]:
-    """The statuses in which the message page offers to cancel it: before it leaves, and, for a
-    message for a later date at a provider that cancels, while the provider holds it."""
-    if not message.is_outbound:
-        return []
-    held = message.scheduled_at is not None and message.scheduled_at > utcnow() and \
-        provider_class(message.phone.provider_key).has(Capability.CANCEL)
-    return [status for status in statuses.OUTBOUND_STATUSES
-            if statuses.cancelable_here(status) or (held and statuses.cancelable_at_provider(status))]
 
 
 @bp.route("/messages/statuses")

@@ -154,6 +154,36 @@ def opted_out_numbers(user_id: int, numbers: list[str]) -> dict[str, datetime]:
     return dict(rows)
 
 
+CANCELED, PROVIDER_ASKED, TOO_LATE = "canceled", "provider asked", "too late"
+
+
+def held_for_later_by_provider(message: Message) -> bool:
+    """A message for a later date, at a provider that can cancel it until then."""
+    return (message.scheduled_at is not None and message.scheduled_at > utcnow()
+            and provider_class(message.phone.provider_key).has(Capability.CANCEL))
+
+
+def cancelable_statuses(message: Message) -> list[str]:
+    """The statuses in which the message may be canceled: before it leaves, and, held by its
+    provider for a later date, while the provider holds it."""
+    if not message.is_outbound:
+        return []
+    held = held_for_later_by_provider(message)
+    return [status for status in statuses.OUTBOUND_STATUSES
+            if statuses.cancelable_here(status) or (held and statuses.cancelable_at_provider(status))]
+
+
+def cancel(message: Message) -> str:
+    """Cancels it here if it has not left, else asks its provider if the provider holds it for
+    later: CANCELED, PROVIDER_ASKED or TOO_LATE. Raises RedisError when the worker cannot be asked."""
+    if cancel_queued(message):
+        return CANCELED
+    if statuses.cancelable_at_provider(message.status) and held_for_later_by_provider(message):
+        tasks.cancel_at_provider(message.id)
+        return PROVIDER_ASKED
+    return TOO_LATE
+
+
 def cancel_queued(message: Message) -> bool:
     moved = status_store.move(message, statuses.CANCELED, by=statuses.PIPELINE, expected=statuses.QUEUED,
                               line=Line(Reason("Canceled before it was sent.")))

@@ -6,7 +6,6 @@ commit, and on SQLite the request threads queued for the write lock. A callback 
 once its reports are committed, so a 2xx still means stored.
 """
 import contextlib
-import fcntl
 import logging
 from dataclasses import asdict
 from datetime import datetime
@@ -145,25 +144,6 @@ def report_writer() -> ReportWriter:
     return writer
 
 
-@contextlib.contextmanager
-def sqlite_writers_take_turns():
-    """On SQLite, the web processes' writers wait for each other on a lock file, which wakes the
-    next one as soon as it is free, where SQLite's own busy wait sleeps 1, 2, 5, 10... ms between
-    tries (see the README's Performance section)."""
-    database = db.engine.url.database if db.engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:":
-        yield
-        return
-    turn_file = current_app.extensions.get("smsdesk_sqlite_write_turn")
-    if turn_file is None:
-        current_app.extensions["smsdesk_sqlite_write_turn"] = turn_file = open(database + ".write-turn", "a")
-    fcntl.flock(turn_file, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        fcntl.flock(turn_file, fcntl.LOCK_UN)
-
-
 def reports_connection():
     """A Core connection: the ORM session cost a third of the writer's time."""
     if status_store.report_moves().each_statement_commits:
@@ -184,7 +164,7 @@ def write_batch(batch: list[tuple[int, list[StatusEvent], object]], kept_connect
     kept = None
     try:
         kept = kept_connection()
-        with sqlite_writers_take_turns(), kept_or_new(kept) as connection:
+        with status_store.report_moves().taking_turns(), kept_or_new(kept) as connection:
             status_store.move_reported(reports, connection, moved)
     except Exception:
         log.exception("could not write %d status reports together; writing them one by one", len(reports))

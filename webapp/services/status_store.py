@@ -9,6 +9,8 @@ Single moves go through the ORM session; the pipeline's and the callbacks' batch
 statements built once. How a batch of provider reports is written depends on the database, and is
 chosen once, by init_app.
 """
+import contextlib
+import fcntl
 import functools
 import json
 from dataclasses import dataclass
@@ -237,8 +239,27 @@ def cancel_unsent_of_phone(phone_id: int, reason: Reason) -> int:
 class ReportMoves:
     """Moves for a batch of provider reports, grouped by phone, status, recipient and failure:
     one UPDATE per group, then the timeline and outbox rows of all groups, in the caller's
-    transaction. SQLite, and any database without the one-statement form."""
+    transaction. SQLite."""
     each_statement_commits = False
+
+    def __init__(self, turn_path: str | None = None):
+        self._turn_path, self._turn_file = turn_path, None
+
+    @contextlib.contextmanager
+    def taking_turns(self):
+        """The web processes' writers wait for each other on a lock file, which wakes the next one
+        as soon as it is free, where SQLite's own busy wait sleeps 1, 2, 5, 10... ms between tries
+        (see the README's Performance section)."""
+        if self._turn_path is None:
+            yield
+            return
+        if self._turn_file is None:
+            self._turn_file = open(self._turn_path, "a")
+        fcntl.flock(self._turn_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._turn_file, fcntl.LOCK_UN)
 
     def move_group(self, database, group: dict, reports: list, index_by_id: dict) -> list:
         statement = move_reported_statement(group["number"] is not None, group["new_status"] == statuses.FAILED)
@@ -257,6 +278,9 @@ class OneStatementReportMoves(ReportMoves):
     commits on its own (see the README's Performance section)."""
     each_statement_commits = True
 
+    def taking_turns(self):
+        return contextlib.nullcontext()
+
     def move_group(self, database, group: dict, reports: list, index_by_id: dict) -> list:
         statement = move_with_timeline_statement(group["number"] is not None,
                                                  group["new_status"] == statuses.FAILED)
@@ -270,8 +294,13 @@ class OneStatementReportMoves(ReportMoves):
 
 
 def init_app(app) -> None:
-    backend = make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
-    app.extensions["smsdesk_report_moves"] = OneStatementReportMoves() if backend == "postgresql" else ReportMoves()
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "postgresql":
+        moves = OneStatementReportMoves()
+    else:
+        in_a_file = url.database not in (None, "", ":memory:")
+        moves = ReportMoves(url.database + ".write-turn" if in_a_file else None)
+    app.extensions["smsdesk_report_moves"] = moves
 
 
 def report_moves() -> ReportMoves:
