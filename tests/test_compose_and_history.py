@@ -1,5 +1,6 @@
 """Composing through the form, and reading messages back: history, conversations, live statuses, dashboard."""
-from datetime import timedelta
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -74,7 +75,7 @@ def test_compose_while_the_broker_is_down_still_stores_the_message(app, logged_i
     assert db.session.scalar(select(Message.status)) == statuses.QUEUED
 
 
-def test_history_filters_and_keyset_pagination(logged_in, user):
+def test_history_filters_and_keyset_pagination(app, logged_in, user):
     phone = make_phone(user, name="Front desk")
     other = make_phone(user, name="Back office")
     queue_outbound(phone, [f"+336123456{i:02d}" for i in range(60)], "Campaign")
@@ -95,7 +96,9 @@ def test_history_filters_and_keyset_pagination(logged_in, user):
     assert count("number=98765") == 1
     assert count("text=reply") == 1
     assert count("text=%25") == 0  # a % is searched for, not a wildcard
-    today = db.session.scalar(select(Message.created_at)).date()
+    # the dates a user types are in their time zone (Paris by default): at 23:30 UTC, it is tomorrow there
+    zone = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
+    today = db.session.scalar(select(Message.created_at)).replace(tzinfo=timezone.utc).astimezone(zone).date()
     assert count(f"date_from={today}&date_to={today}") == 50
     assert count(f"date_to={today - timedelta(days=2)}") == 0
 

@@ -50,6 +50,16 @@ def test_an_unreachable_provider_is_said_in_a_sentence_without_the_exception_or_
     assert "AC0123456789abcdef" not in stored(refused.reason)
 
 
+def test_an_account_id_in_twilios_own_words_stays_out_of_the_reason(app):
+    from webapp.providers.twilio import twilio_error
+    body = {"code": 20404, "message": "The requested resource /2010-04-01/Accounts/AC" + "0a" * 16
+            + "/Messages/SM1.json was not found"}
+    error = twilio_error(404, body)
+    assert "AC" + "0a" * 16 not in stored(error.reason)
+    assert "was not found" in shown(stored(error.reason))
+    assert error.payload == body
+
+
 def test_each_network_fault_has_its_sentence(app):
     faults = {"HTTPSConnectionPool(host='api.twilio.com', port=443): Max retries exceeded (Caused by "
               "NameResolutionError(\"Failed to resolve 'api.twilio.com' ([Errno -3] Temporary failure in name "
@@ -80,14 +90,10 @@ def test_a_provider_busy_four_times_shows_one_line_for_its_four_failed_attempts(
 
 
 def test_attempts_that_failed_for_different_reasons_keep_their_own_lines(app, user):
-    phone = make_phone(user, busy_attempts="1")
-    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
-    db.session.execute(update(Message).where(Message.id == message_id).values(attempt_count=0))
-    db.session.commit()
-    message = reload_message(message_id)
+    [message_id] = queue_outbound(make_phone(user), ["+33612345678"], "Hi")
     rows = [(statuses.SENDING, Reason(ATTEMPT, number=1)),
             (statuses.QUEUED, Reason(ATTEMPT_FAILED, number=1, delay=2, reason=Reason("busy"))),
             (statuses.SENDING, Reason(ATTEMPT, number=2)),
             (statuses.QUEUED, Reason(ATTEMPT_FAILED, number=2, delay=4, reason=Reason("refused")))]
-    events = [MessageEvent(message_id=message.id, status=status, reason=stored(reason)) for status, reason in rows]
+    events = [MessageEvent(message_id=message_id, status=status, reason=stored(reason)) for status, reason in rows]
     assert timeline_entries(events) == events

@@ -8,7 +8,7 @@ from rq.serializers import JSONSerializer
 from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message
-from webapp.reasons import shown
+from webapp.reasons import loaded, shown
 from webapp.services.messages import queue_outbound
 from webapp.services.sweeps import INTERRUPTED_REASON
 
@@ -85,7 +85,7 @@ def test_a_worker_killed_during_a_send_leaves_the_message_unknown_not_resent(liv
     start_worker()
     wait_for(lambda: status_of(message_id) == statuses.UNKNOWN, timeout=20, message="unknown")
     message = reload_message(message_id)
-    assert shown(message.error_reason) == str(INTERRUPTED_REASON)
+    assert loaded(message.error_reason) == INTERRUPTED_REASON
     assert message.attempt_count == 1
 
 
@@ -190,6 +190,18 @@ def test_sends_recorded_together_keep_each_answer_even_for_one_judged_interrupte
     assert timeline(message_ids[0]) == [statuses.QUEUED, statuses.SENDING, statuses.SENT]
     assert timeline(message_ids[1]) == [statuses.QUEUED, statuses.SENDING, statuses.UNKNOWN, statuses.SENT]
     assert timeline(message_ids[2]) == [statuses.QUEUED, statuses.SENDING, statuses.FAILED]
+
+
+def test_a_rate_limited_phone_whose_secrets_cannot_be_read_fails_its_messages_without_waiting(app, user):
+    from webapp.services import sending
+    phone = make_phone(user, rate_limit=0.01)  # one SMS per 100 s
+    message_ids = queue_outbound(phone, ["+33612345671", "+33612345672"], "Hi")
+    phone.encrypted_secrets = "saved under another SECRET_KEY"
+    db.session.commit()
+    for message_id in message_ids:
+        sending.send_message(message_id, "test-worker")
+    assert [status_of(message_id) for message_id in message_ids] == [statuses.FAILED] * 2
+    assert "cannot be read" in shown(reload_message(message_ids[1]).error_reason)
 
 
 def test_deleting_a_phone_cancels_what_it_has_not_sent(app, user, logged_in):

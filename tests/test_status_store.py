@@ -6,7 +6,6 @@ import subprocess
 import sys
 from concurrent.futures import Future
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -188,7 +187,9 @@ def test_every_move_in_the_tables_is_made_by_a_path_other_than_a_bare_move():
 
 
 STATUS_WRITES = [
-    re.compile(r"\.values\([^)]*\bstatus\s*="),  # an UPDATE of messages.status
+    re.compile(r"\.values\((?:[^()]|\([^()]*\))*\bstatus\s*="),  # an UPDATE of messages.status
+    re.compile(r"\.values\(\{[^}]*[\"']status[\"']\s*:"),  # the same, as a mapping
+    re.compile(r"\bdict\([^)]*\bstatus\s*=\s*statuses\."),  # a row of values for an INSERT
     re.compile(r"\bSET\s+status\b", re.IGNORECASE),
     re.compile(r"\bmessage\.status\s*=(?!=)"),
     re.compile(r"\bMessage\([^)]*\bstatus\s*="),
@@ -209,8 +210,10 @@ def test_only_the_status_store_writes_a_messages_status():
 def test_the_detector_finds_a_status_written_outside_the_store():
     """The check above can fail: each of its patterns finds the kind of write it is for."""
     samples = ['update(Message).values(status=statuses.SENT)', 'UPDATE messages SET status = :new',
-               'message.status = statuses.FAILED', 'Message(user_id=1, status=statuses.QUEUED)']
-    assert [any(pattern.search(sample) for pattern in STATUS_WRITES) for sample in samples] == [True] * 4
+               'message.status = statuses.FAILED', 'Message(user_id=1, status=statuses.QUEUED)',
+               '.values(status_changed_at=utcnow(), status=new)', '.values({"status": statuses.SENT})',
+               'rows = [dict(user_id=1, status=statuses.QUEUED)]']
+    assert [any(pattern.search(sample) for pattern in STATUS_WRITES) for sample in samples] == [True] * 7
     assert not any(pattern.search("if message.status == statuses.QUEUED:") for pattern in STATUS_WRITES)
 
 

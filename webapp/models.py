@@ -164,10 +164,6 @@ class OutboxEvent(db.Model):
 
     __table_args__ = (Index("ix_events_user_id_id", "user_id", "id"), {"sqlite_autoincrement": True})
 
-    @property
-    def public_id(self) -> str:
-        return f"evt_{self.id}"
-
 
 class EarlyStatusEvent(db.Model):
     """A provider status report for a provider id we have not stored yet (the report

@@ -83,10 +83,6 @@ def is_final(status: str) -> bool:
     return status in FINAL_STATUSES
 
 
-def is_polled(status: str) -> bool:
-    return status in POLLED_STATUSES
-
-
 def cancelable_here(status: str) -> bool:
     """Not handed to the provider yet: SMS Desk alone can cancel it."""
     return may_move(status, CANCELED, PIPELINE)

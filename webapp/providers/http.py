@@ -24,7 +24,7 @@ class ProviderHttp:
             self._local.session = requests.Session()
         return self._local.session
 
-    def request(self, method: str, url: str, idempotent: bool | None = None, company: str = "the provider",
+    def request(self, method: str, url: str, idempotent: bool | None = None, company=_("the provider"),
                 **kwargs) -> requests.Response:
         """idempotent: repeating the call cannot do the thing twice (GET, or a provider that
         refuses a repeated reference). Decides whether a 5xx answer may be retried. company: the

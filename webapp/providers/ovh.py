@@ -121,7 +121,7 @@ class OvhProvider(Provider):
         if cached and time.monotonic() - cached[1] < TIME_DELTA_MAX_AGE:
             return cached[0]
         response = self.request("GET", self.base_url + "/auth/time",
-                                     headers={"X-Ovh-Application": self.settings["application_key"]})
+                                headers={"X-Ovh-Application": self.settings["application_key"]})
         try:
             delta = int(response.json()) - int(time.time())
         except (ValueError, TypeError):

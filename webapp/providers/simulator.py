@@ -40,7 +40,7 @@ UNREACHABLE = _("The handset could not be reached (simulated).")
 class SimulatedProvider(Provider):
     key = "simulator"
     name = _l("Simulator")
-    company = "the SMS Desk simulator"
+    company = _("the SMS Desk simulator")
     description = _l("A pretend phone to try SMS Desk without a provider account. Nothing leaves this "
                      "machine: messages are marked delivered after a short delay, and you can make up replies.")
     fields = (

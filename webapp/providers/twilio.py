@@ -2,6 +2,7 @@
 import base64
 import hashlib
 import hmac
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 from flask_babel import lazy_gettext as _l
@@ -28,6 +29,7 @@ API_VERSION = "2010-04-01"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 # Twilio error codes a user can act on, in their words
+ACCOUNT_ID = re.compile(r"\bAC[0-9a-fA-F]{32}\b")  # named in some of Twilio's error messages
 ERROR_EXPLANATIONS = {
     20003: _("Twilio refused the Account SID or the Auth Token: check them in the phone's settings."),
     20404: _("Twilio does not know this message or account."),
@@ -121,8 +123,8 @@ class TwilioProvider(Provider):
 
     def call(self, method: str, path: str, **kwargs) -> dict:
         response = self.request(method, self.api_url(path), auth=(self.settings["account_sid"],
-                                                                        self.settings["auth_token"]),
-                                     headers={"Accept": "application/json"}, **kwargs)
+                                                                   self.settings["auth_token"]),
+                                headers={"Accept": "application/json"}, **kwargs)
         body = _json_or_empty(response)
         if response.status_code >= 400:
             raise twilio_error(response.status_code, body)
@@ -192,7 +194,7 @@ def explain(error_code) -> _ | None:
 
 def twilio_error(http_status: int, body: dict) -> ProviderError:
     code = body.get("code")
-    twilio_message = body.get("message") or body.get("detail") or f"HTTP {http_status}"
+    twilio_message = ACCOUNT_ID.sub("AC…", body.get("message") or body.get("detail") or f"HTTP {http_status}")
     reason = explain(code)
     reason = _("%(explanation)s (%(message)s)", explanation=reason, message=twilio_message) if reason \
         else _("Twilio refused: %(message)s", message=twilio_message)

@@ -99,11 +99,22 @@ def send_message(message_id: int, worker_name: str) -> None:
     if message is None or message.status != statuses.QUEUED:
         return  # a duplicate job, or already canceled
     phone = message.phone
-    if phone.deleted_at is None and phone.rate_limit_per_second and not wait_for_send_slot(message, phone):
+    if phone.rate_limit_per_second and can_send(phone) and not wait_for_send_slot(message, phone):
         return
     deliveries = claim_for_phone(phone, [message_id] + companions(message, phone), worker_name)
     db.session.commit()
     record_deliveries([(delivery, send_delivery(delivery)) for delivery in deliveries])
+
+
+def can_send(phone: Phone) -> bool:
+    """Not deleted, and its secrets readable: otherwise its messages are canceled or failed at once."""
+    if phone.deleted_at is not None:
+        return False
+    try:
+        adapter_for(phone)
+    except SecretsUnreadable:
+        return False
+    return True
 
 
 def companions(message: Message, phone: Phone) -> list[int]:
@@ -157,14 +168,30 @@ def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
         retries = []
         for delivery, results in done:
             try:
-                retries += record_each(delivery, zip(delivery.sms_list, results))
+                recorded = record_each(delivery, zip(delivery.sms_list, results))
                 db.session.commit()
+                retries += recorded
             except Exception:
                 log.exception("could not record messages %s", [sms.message_id for sms in delivery.sms_list])
-                db.session.rollback()  # still "sending": the sweep makes them "unknown, may have been sent"
+                db.session.rollback()
+                mark_unrecorded(delivery)
     for retry in retries:
         enqueue_later(*retry)
     apply_waiting_early_events(done)
+
+
+def mark_unrecorded(delivery: Delivery) -> None:
+    """Sends whose answer could not be recorded may have been sent: unknown at once, rather than
+    left in `sending` for the sweep."""
+    reason = _("internal error while sending")
+    try:
+        for sms in delivery.sms_list:
+            status_store.move(db.session.get(Message, sms.message_id), statuses.UNKNOWN, by=PIPELINE,
+                              expected=statuses.SENDING, line=Line(reason), error_reason=reason)
+        db.session.commit()
+    except Exception:
+        log.exception("could not mark messages %s unknown", [sms.message_id for sms in delivery.sms_list])
+        db.session.rollback()  # still "sending": the sweep makes them "unknown, may have been sent"
 
 
 def record_together(done: list[tuple[Delivery, list]]) -> list:
