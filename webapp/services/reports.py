@@ -56,7 +56,7 @@ def apply_status_event(message: Message, event: StatusEvent) -> bool:
     """Applies one provider report; one that would move the status backwards is kept on the
     timeline but changes nothing. Commits."""
     failure = {"error_code": event.error_code, "error_reason": event.reason} if event.status == statuses.FAILED else {}
-    line = Line(event.reason, event.provider_status, event.error_code, event.payload, event.occurred_at)
+    line = Line.of_report(event)
     for _attempt in range(3):
         moved = status_store.move(message, event.status, by=statuses.PROVIDER, line=line, **failure)
         if moved or not statuses.provider_may_move(message.status, event.status):

@@ -50,6 +50,10 @@ class Line:
     payload: object = None
     at: datetime | None = None
 
+    @classmethod
+    def of_report(cls, event: StatusEvent) -> "Line":
+        return cls(event.reason, event.provider_status, event.error_code, event.payload, event.occurred_at)
+
 
 def timeline_row(message_id: int | None, status: str | None, line: Line = Line(), now: datetime | None = None) -> dict:
     return dict(message_id=message_id, status=status, provider_status=clipped(line.provider_status, 64),
@@ -350,8 +354,7 @@ def move_with_timeline_statement(with_recipient: bool, failed: bool):
 
 
 def reported_timeline_row(message_id: int | None, event: StatusEvent, now: datetime) -> dict:
-    return timeline_row(message_id, event.status, Line(event.reason, event.provider_status, event.error_code,
-                                                       event.payload, event.occurred_at), now)
+    return timeline_row(message_id, event.status, Line.of_report(event), now)
 
 
 def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=None,
