@@ -1,5 +1,6 @@
 """SMS Desk: a self-hosted SMS dashboard."""
 import time
+from pathlib import Path
 
 from flask import Flask, has_request_context, request
 from flask_login import current_user
@@ -8,6 +9,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool, StaticPool
 
+from . import private_files
 from .config import PROJECT_ROOT, settings_from_environment
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -38,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
                 template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
     app.config.update(settings)
+    private_files.tighten(Path(app.instance_path), private_files.PRIVATE_FOLDER)  # installs made before it was
     from . import broker
     app.config.setdefault("RATELIMIT_STORAGE_URI", broker.limiter_storage_uri(app.config["REDIS_URL"]))
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
@@ -64,11 +67,12 @@ def create_app(config: dict | None = None) -> Flask:
     from .callbacks.routes import SessionlessCallbacks
     app.session_interface = SessionlessCallbacks()
 
-    from . import cli, errors, templating
+    from . import cli, errors, security, templating
     from .services import status_store
     status_store.init_app(app)
     cli.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
     templating.init_app(app)
     return app
 
@@ -107,6 +111,8 @@ def _ping_after_idle(dbapi_connection, record, _proxy):
 def _tune_sqlite(dbapi_connection, _record):
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
+        # before WAL: SQLite gives the -wal and -shm files it creates the database file's mode
+        private_files.tighten_sqlite_files(cursor.execute("PRAGMA database_list").fetchone()[2])
         # WAL lets the web app read while workers write; busy_timeout makes writers wait their turn
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")

@@ -4,6 +4,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from .private_files import make_private_folder, write_private_file
 from .providers import PROVIDERS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -19,9 +20,8 @@ def load_or_create_secret_key(folder: Path) -> str:
     encrypted phone secrets survive restarts."""
     key_file = folder / "secret_key"
     if not key_file.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+        make_private_folder(folder)
+        write_private_file(key_file, secrets.token_urlsafe(48))
     return key_file.read_text().strip()
 
 
@@ -67,6 +67,8 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 30.0),
         "INBOUND_POLL_SECONDS": _float("INBOUND_POLL_SECONDS", 30.0),
         **provider_server_options(),
+        # a page's forms; callbacks have their own, smaller limit (webapp/security.py)
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -4,6 +4,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from .callbacks.routes import is_callback
+from .security import callback_body_too_large
 
 
 def init_app(app):
@@ -33,6 +34,14 @@ def init_app(app):
     def bad_request(error):
         return render_template("error.html", title=_("This request cannot be handled"),
                                message=error.description, back=request.referrer), 400
+
+    @app.errorhandler(413)
+    def too_large(error):
+        if is_callback():
+            return callback_body_too_large()
+        return render_template("error.html", title=_("This is too much at once"),
+                               message=_("What you sent is larger than SMS Desk accepts in one form. Send it "
+                                         "in smaller parts."), back=request.referrer), 413
 
     @app.errorhandler(429)
     def too_many(error):

@@ -7,6 +7,7 @@ import sys
 import time
 
 from .config import embedded_broker_socket, instance_path
+from .private_files import make_private_folder
 
 
 def start_embedded_broker():
@@ -15,8 +16,10 @@ def start_embedded_broker():
     folder = instance_path()
     socket_path = embedded_broker_socket(folder)
     socket_path.unlink(missing_ok=True)
+    data_folder = folder / "broker"
+    make_private_folder(data_folder)
     # appendonly: queued jobs survive a restart of `make run` (the sweep would re-enqueue them anyway)
-    server = ValkeyServer(port=0, unix_socket_path=socket_path, data_dir=folder / "broker", persist=True,
+    server = ValkeyServer(port=0, unix_socket_path=socket_path, data_dir=data_folder, persist=True,
                           appendonly="yes", save="60 1")
     server.start()
     return server
@@ -32,7 +35,9 @@ def migrate_database() -> None:
 
 def main() -> int:
     port = os.environ.get("PORT", "5000")
-    instance_path().mkdir(parents=True, exist_ok=True)
+    # what SMS Desk, its workers and the broker create (database, journals, broker files) is theirs alone
+    os.umask(0o077)
+    make_private_folder(instance_path())
     broker = None if os.environ.get("REDIS_URL") else start_embedded_broker()
     children = []
     stopping = False
