@@ -93,6 +93,17 @@ def record_page_errors(page) -> list:
     return errors
 
 
+def record_policy_violations(page) -> list:
+    """What the Content-Security-Policy refused on the page: chromium says "Refused to …" on the
+    console, and the page hears a securitypolicyviolation event, told here on the console too."""
+    page.add_init_script("""document.addEventListener("securitypolicyviolation", (event) =>
+        console.error(`CSP violation: ${event.effectiveDirective} refused ${event.blockedURI}`));""")
+    violations = []
+    page.on("console", lambda message: message.text.startswith(("Refused to", "CSP violation"))
+            and violations.append(f"{page.url}: {message.text}"))
+    return violations
+
+
 class Screenshots:
     """Numbered full-page screenshots: 01-setup.png, or twilio-01-setup.png with a prefix."""
 
