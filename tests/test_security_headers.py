@@ -219,3 +219,11 @@ def test_the_embedded_brokers_data_folder_is_private(tmp_path, monkeypatch, loos
         assert mode_of(tmp_path / "broker") == 0o700
     finally:
         broker.stop()
+
+
+def test_a_shared_folder_named_as_the_instance_folder_keeps_its_mode(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    app_on(shared, tmp_path / "smsdesk.sqlite", SECRET_KEY=SECRET_KEY)
+    assert mode_of(shared) == 0o1777

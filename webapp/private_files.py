@@ -31,7 +31,9 @@ def tighten(path: Path, mode: int) -> None:
     """Takes from group and others what `mode` does not give them; a missing path is left alone."""
     try:
         current = stat.S_IMODE(path.stat().st_mode)
-        if current & ~mode & 0o077:
+        if current & stat.S_ISVTX:  # a shared folder such as /tmp, named as the instance folder by mistake
+            log.warning("%s is a shared folder: SMS Desk leaves its mode alone", path)
+        elif current & ~mode & 0o077:
             path.chmod(current & mode)
     except FileNotFoundError:
         pass
