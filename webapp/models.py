@@ -215,7 +215,7 @@ class UserSession(db.Model):
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     last_seen_at = db.Column(db.DateTime, nullable=False, default=utcnow)
-    device = db.Column(db.String(100), nullable=False, default="")
+    device = db.Column(db.String(255), nullable=False, default="")  # a stored Reason
     remote_address = db.Column(db.String(64))
     revoked_at = db.Column(db.DateTime)
 

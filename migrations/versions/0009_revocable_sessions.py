@@ -36,7 +36,7 @@ def upgrade():
         sa.Column('user_id', sa.Integer(), nullable=False),
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.Column('last_seen_at', sa.DateTime(), nullable=False),
-        sa.Column('device', sa.String(length=100), nullable=False),
+        sa.Column('device', sa.String(length=255), nullable=False),
         sa.Column('remote_address', sa.String(length=64), nullable=True),
         sa.Column('revoked_at', sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),

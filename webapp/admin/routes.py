@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import User
+from ..auth.forms import NewPasswordForm
 from ..services import accounts
 from .forms import NewUserForm, UserActionForm
 
@@ -56,10 +57,13 @@ def toggle_user(user_id):
         abort(400)
     user = _other_user(user_id)
     if user is not None:
-        user.disabled = not user.disabled
-        db.session.commit()
-        flash((_("%(email)s can no longer sign in.", email=user.email) if user.disabled
-               else _("%(email)s can sign in again.", email=user.email)), "success")
+        try:
+            user = accounts.set_disabled(user.id, not user.disabled)
+        except accounts.LastAdministrator:
+            flash(_("%(email)s is the last active administrator: they cannot be disabled.", email=user.email), "error")
+        else:
+            flash((_("%(email)s can no longer sign in.", email=user.email) if user.disabled
+                   else _("%(email)s can sign in again.", email=user.email)), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -70,7 +74,26 @@ def delete_user(user_id):
         abort(400)
     user = _other_user(user_id)
     if user is not None:
-        db.session.delete(user)
-        db.session.commit()
-        flash(_("%(email)s and all their phones and messages were deleted.", email=user.email), "success")
+        email = user.email
+        try:
+            accounts.delete_user(user.id)
+        except accounts.LastAdministrator:
+            flash(_("%(email)s is the last active administrator: they cannot be deleted.", email=email), "error")
+        else:
+            flash(_("%(email)s and all their phones and messages were deleted.", email=email), "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
+@admin_required
+def set_password(user_id):
+    user = _other_user(user_id)
+    if user is None:
+        return redirect(url_for("admin.users"))
+    form = NewPasswordForm()
+    form.account_email = user.email
+    if form.validate_on_submit():
+        accounts.reset_password(user.id, form.password.data)
+        flash(_("%(email)s has a new password and is signed out everywhere.", email=user.email), "success")
+        return redirect(url_for("admin.users"))
+    return render_template("admin/user_password.html", user=user, form=form)
