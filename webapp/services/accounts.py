@@ -56,10 +56,6 @@ def has_been_set_up() -> bool:
     return db.session.get(Installation, 1) is not None
 
 
-def user_count() -> int:
-    return db.session.scalar(select(func.count(User.id)))
-
-
 def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
@@ -150,8 +146,7 @@ def _locked_user(user_id: int) -> User:
         db.session.execute(update(Installation).values(id=Installation.id))
     else:
         db.session.execute(select(User.id).where(User.is_admin, User.disabled.is_(False)).with_for_update())
-    db.session.expire_all()
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id, populate_existing=True)  # as the lock holder left it
     if user is None:
         db.session.rollback()
         raise AccountError("no such user")
