@@ -39,8 +39,13 @@ class User(UserMixin, db.Model):
     # the sign-in this request runs under: Flask-Login's id for the user (see auth.sessions)
     signed_in_session_id = None
 
-    def get_id(self) -> str | None:
+    def get_id(self) -> str:
+        if self.signed_in_session_id is None:
+            raise RuntimeError("sign users in through auth.routes.sign_in, which starts their sign-in")
         return self.signed_in_session_id
+
+    # UserMixin compares get_id(), which names a sign-in here: a row is one object per database session
+    __eq__, __ne__, __hash__ = object.__eq__, object.__ne__, object.__hash__
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method="scrypt")

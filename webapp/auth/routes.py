@@ -63,7 +63,7 @@ def setup():
 
 
 def _attempted_email():
-    return (request.form.get("email") or "").strip().lower()
+    return (request.form.get("email") or "").strip().lower()[:254]
 
 
 TOO_MANY_ATTEMPTS = dict(methods=["POST"], error_message=lambda: _(

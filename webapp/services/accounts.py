@@ -74,9 +74,9 @@ def create_user(email: str, password: str, is_admin: bool = False) -> User:
         db.session.add(Installation(id=1))
     try:
         db.session.commit()
-    except IntegrityError:  # another first user was committed meanwhile
+    except IntegrityError:  # the same e-mail, or another first user, was committed meanwhile
         db.session.rollback()
-        raise AccountError("SMS Desk was set up meanwhile") from None
+        raise AccountError(f"{email} could not be created: another user was created meanwhile") from None
     return user
 
 

@@ -74,9 +74,11 @@ def renew(token: str, address: str | None) -> str | None:
 
 
 def active(user: User) -> list[UserSession]:
-    return db.session.scalars(select(UserSession).where(
+    """The user's sign-ins, the browser asking first, then the most recently seen."""
+    sign_ins = db.session.scalars(select(UserSession).where(
         UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
     ).order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())).all()
+    return sorted(sign_ins, key=lambda sign_in: sign_in.token != user.signed_in_session_id)
 
 
 def end(token: str) -> None:
