@@ -70,6 +70,8 @@ def toggle_user(user_id):
         except accounts.LastAdministrator:
             _sign_out_if_deleted_meanwhile()
             flash(_("%(email)s is the last active administrator: they cannot be disabled.", email=email), "error")
+        except accounts.NoSuchUser:
+            pass  # deleted meanwhile: the list shows it
         else:
             flash((_("%(email)s can no longer sign in.", email=user.email) if user.disabled
                    else _("%(email)s can sign in again.", email=user.email)), "success")
@@ -89,6 +91,8 @@ def delete_user(user_id):
         except accounts.LastAdministrator:
             _sign_out_if_deleted_meanwhile()
             flash(_("%(email)s is the last active administrator: they cannot be deleted.", email=email), "error")
+        except accounts.NoSuchUser:
+            pass  # deleted meanwhile: the list shows it
         else:
             flash(_("%(email)s and all their phones and messages were deleted.", email=email), "success")
     return redirect(url_for("admin.users"))

@@ -23,6 +23,10 @@ class AccountError(ValueError):
     pass
 
 
+class NoSuchUser(AccountError):
+    """Deleted meanwhile, by another administrator."""
+
+
 class LastAdministrator(AccountError):
     """The change would leave no active administrator."""
 
@@ -113,7 +117,7 @@ def reset_password(user_id: int, password: str) -> User:
     """The administrator's change: every browser of the user is signed out."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise AccountError("no such user")
+        raise NoSuchUser(f"no user has the id {user_id}")
     user.set_password(password)
     sign_ins.end_all(user)
     return user
@@ -149,7 +153,7 @@ def _locked_user(user_id: int) -> User:
     user = db.session.get(User, user_id, populate_existing=True)  # as the lock holder left it
     if user is None:
         db.session.rollback()
-        raise AccountError("no such user")
+        raise NoSuchUser(f"no user has the id {user_id}")
     return user
 
 
