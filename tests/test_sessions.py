@@ -381,3 +381,49 @@ def test_the_password_rules_speak_french(client):
                                             "confirm": "password123"}, headers={"Accept-Language": "fr"})
     page = response.get_data(as_text=True)
     assert "Ce mot de passe est trop facile à deviner." in page and "mot de passe très courant" in page
+
+
+
+# ---- the upgrade ----
+
+OLD_ROWS = [
+    "INSERT INTO users (id, email, password_hash, is_admin, disabled, created_at) VALUES "
+    "(1, 'admin@example.org', 'x', 1, 0, '2026-01-01'), (2, 'bob@example.org', 'x', 0, 0, '2026-01-01')",
+    "INSERT INTO phones (id, user_id, public_id, name, provider_key, settings, callback_token, created_at) "
+    "VALUES (1, 2, 'p1', 'Bob''s', 'simulator', '{}', 't', '2026-01-01')",
+    "INSERT INTO messages (id, user_id, phone_id, direction, remote_number, body, encoding, segment_count, status, "
+    "attempt_count, created_at, status_changed_at, flash, status_poll_count) VALUES (7, 2, 1, 'inbound', "
+    "'+33612345678', 'see you at the swimming pool', 'GSM-7', 1, 'received', 0, '2026-01-01', '2026-01-01', 0, 0)",
+]
+
+
+def test_upgrading_keeps_every_row_and_the_text_search_and_closes_the_setup(tmp_path):
+    """The upgrade rebuilds users, phones and messages on SQLite (AUTOINCREMENT): dropping the old
+    users table must not cascade into phones and messages, nor lose the text index's triggers."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from webapp import create_app
+
+    from .conftest import SECRET_KEY
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/old.sqlite",
+                      "SECRET_KEY": SECRET_KEY, "REDIS_URL": "redis://127.0.0.1:1"})
+    with app.app_context():
+        upgrade(revision="0008")
+        for statement in OLD_ROWS:
+            db.session.execute(text(statement))
+        db.session.commit()
+
+        upgrade()
+        assert db.session.scalar(select(func.count(Phone.id))) == 1
+        assert db.session.scalar(select(Message.body)) == "see you at the swimming pool"
+        db.session.execute(text(OLD_ROWS[2].replace("(7,", "(8,").replace("swimming pool", "cinema")))
+        db.session.commit()
+        found = db.session.execute(text("SELECT rowid FROM messages_text WHERE messages_text MATCH 'cinema'"))
+        assert found.scalars().all() == [8]
+        assert accounts.has_been_set_up()
+        db.session.execute(delete(User).where(User.id == 2))
+        db.session.commit()
+        assert make_user("carol@example.org").id == 3
+        db.session.remove()
+        db.engine.dispose()
