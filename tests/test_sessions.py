@@ -176,6 +176,13 @@ def test_last_seen_is_written_at_most_once_a_minute(client, user):
     assert sign_in.last_seen_at == a_moment_ago
 
 
+def test_a_sign_in_unseen_for_30_days_is_over(client, user):
+    login(client, user, remember=True)
+    db.session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(days=30, minutes=1)))
+    db.session.commit()
+    assert not signed_in(client)
+
+
 # ---- cookies ----
 
 def cookie_headers(response) -> dict:

@@ -2,9 +2,10 @@
 the row's token, never the user's id, so that ending the row signs that browser out wherever its
 cookies are, and a deleted user's cookies name nothing."""
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import delete, or_, select, update
 
 from ..extensions import db
 from ..models import User, UserSession, new_session_token, utcnow
@@ -35,7 +36,19 @@ def _first_match(candidates, user_agent):
     return next((name for name, pattern in candidates if re.search(pattern, user_agent or "")), None)
 
 
+def idle_since() -> datetime:
+    """A sign-in unseen since then is over: its remember cookie has expired too."""
+    return utcnow() - current_app.config["REMEMBER_COOKIE_DURATION"]
+
+
+def _live():
+    return UserSession.revoked_at.is_(None), UserSession.last_seen_at > idle_since()
+
+
 def start(user: User, user_agent: str, address: str | None) -> UserSession:
+    db.session.execute(delete(UserSession).where(  # the user's ended sign-ins go, so that rows do not pile up
+        UserSession.user_id == user.id, or_(UserSession.revoked_at.is_not(None),
+                                            UserSession.last_seen_at <= idle_since())))
     sign_in = UserSession(user_id=user.id, token=new_session_token(), device=stored(describe_device(user_agent)),
                           remote_address=address)
     db.session.add(sign_in)
@@ -46,7 +59,7 @@ def start(user: User, user_agent: str, address: str | None) -> UserSession:
 def user_for(token: str) -> User | None:
     """The user a cookie's token signs in, if its sign-in was not ended and the user may sign in."""
     sign_in = db.session.scalar(select(UserSession).join(User).where(
-        UserSession.token == token, UserSession.revoked_at.is_(None), User.disabled.is_(False)))
+        UserSession.token == token, *_live(), User.disabled.is_(False)))
     if sign_in is None:
         return None
     now = utcnow()
@@ -61,8 +74,7 @@ def user_for(token: str) -> User | None:
 def renew(token: str, address: str | None) -> str | None:
     """A new token in place of one that came back in a remember cookie: a stolen copy of the
     cookie then works only until its owner comes back."""
-    sign_in = db.session.scalar(select(UserSession).where(UserSession.token == token,
-                                                          UserSession.revoked_at.is_(None)))
+    sign_in = db.session.scalar(select(UserSession).where(UserSession.token == token, *_live()))
     if sign_in is None:
         return None
     renewed = UserSession(user_id=sign_in.user_id, token=new_session_token(), device=sign_in.device,
@@ -75,9 +87,8 @@ def renew(token: str, address: str | None) -> str | None:
 
 def active(user: User) -> list[UserSession]:
     """The user's sign-ins, the browser asking first, then the most recently seen."""
-    sign_ins = db.session.scalars(select(UserSession).where(
-        UserSession.user_id == user.id, UserSession.revoked_at.is_(None)
-    ).order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())).all()
+    sign_ins = db.session.scalars(select(UserSession).where(UserSession.user_id == user.id, *_live())
+                                  .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())).all()
     return sorted(sign_ins, key=lambda sign_in: sign_in.token != user.signed_in_session_id)
 
 
@@ -89,7 +100,7 @@ def end(token: str) -> None:
 def end_one(user: User, sign_in_id: int) -> UserSession | None:
     """The user's sign-in `sign_in_id`, ended; None if it is not theirs or already ended."""
     sign_in = db.session.scalar(select(UserSession).where(
-        UserSession.id == sign_in_id, UserSession.user_id == user.id, UserSession.revoked_at.is_(None)))
+        UserSession.id == sign_in_id, UserSession.user_id == user.id, *_live()))
     if sign_in is not None:
         sign_in.revoked_at = utcnow()
         db.session.commit()
