@@ -108,6 +108,7 @@ def app_config(tmp_path, database_url, redis_url, live_port):
         "SECRET_KEY": SECRET_KEY,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{live_port}",
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "LOGIN_ACCOUNT_RATE_LIMIT": "1000 per minute",
         "SEND_RETRY_BASE_SECONDS": 0.2,
         "SWEEP_INTERVAL_SECONDS": 0.5,
         "REQUEUE_AFTER_SECONDS": 1.0,
@@ -231,10 +232,11 @@ def csrf_token_from(html: str) -> str:
     return match.group(1)
 
 
-def login(client, user, password=PASSWORD):
-    page = client.get("/login")
-    response = client.post("/login", data={"email": user.email, "password": password,
-                                           "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+def login(client, user, password=PASSWORD, remember=False, **request_options):
+    page = client.get("/login", **request_options)
+    response = client.post("/login", data={"email": user.email, "password": password, "remember": remember or "",
+                                           "csrf_token": csrf_token_from(page.get_data(as_text=True))},
+                           **request_options)
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
 

@@ -66,6 +66,8 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(callbacks_bp)
     from .callbacks.routes import SessionlessCallbacks
     app.session_interface = SessionlessCallbacks()
+    from .proxies import TrustedProxies, trusted_networks
+    app.wsgi_app = TrustedProxies(app.wsgi_app, trusted_networks(app.config["TRUSTED_PROXIES"]))
 
     from . import cli, errors, security, templating
     from .services import status_store

@@ -1,6 +1,7 @@
 """Settings read from the environment, with defaults that need no configuration."""
 import os
 import secrets
+from datetime import timedelta
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -70,11 +71,13 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         # a page's forms; callbacks have their own, smaller limit (webapp/security.py)
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "LOGIN_ACCOUNT_RATE_LIMIT": os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per minute"),
+        "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": os.environ.get("PUBLIC_BASE_URL", "").startswith("https://"),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
         # senders hold no connection while a provider answers; the pool serves the job loop, the
         # recorder, the sweeps and rate-limited sends
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 20},
@@ -83,6 +86,9 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
     }
     settings.update(given or {})
+    reached_over_https = settings["PUBLIC_BASE_URL"].startswith("https://")
+    for cookie_setting in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        settings.setdefault(cookie_setting, reached_over_https)
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = load_or_create_secret_key(folder)
     return settings

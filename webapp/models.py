@@ -34,6 +34,19 @@ class User(UserMixin, db.Model):
     timezone = db.Column(db.String(64))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
+    # ids in URLs and cookies are never handed out again (SQLite reuses the highest one otherwise)
+    __table_args__ = {"sqlite_autoincrement": True}
+    # the sign-in this request runs under: Flask-Login's id for the user (see auth.sessions)
+    signed_in_session_id = None
+
+    def get_id(self) -> str:
+        if self.signed_in_session_id is None:
+            raise RuntimeError("sign users in through auth.routes.sign_in, which starts their sign-in")
+        return self.signed_in_session_id
+
+    # UserMixin compares get_id(), which names a sign-in here: a row is one object per database session
+    __eq__, __ne__, __hash__ = object.__eq__, object.__ne__, object.__hash__
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method="scrypt")
 
@@ -65,6 +78,8 @@ class Phone(db.Model):
     deleted_at = db.Column(db.DateTime)
 
     user = db.relationship("User")
+
+    __table_args__ = {"sqlite_autoincrement": True}
 
 
 class Message(db.Model):
@@ -109,6 +124,7 @@ class Message(db.Model):
         Index("ix_messages_user_status", "user_id", "status", "id"),
         Index("ix_messages_status_id", "status", "id"),
         Index("ix_messages_user_created", "user_id", "created_at", "status"),
+        {"sqlite_autoincrement": True},
     )
 
     @property
@@ -189,3 +205,32 @@ class OptOut(db.Model):
     payload = db.Column(db.Text)
 
     __table_args__ = (UniqueConstraint("user_id", "number", name="uq_opt_outs_user_number"),)
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class UserSession(db.Model):
+    """One sign-in of one browser. The cookies name its token, so revoking the row signs that
+    browser out. The integer id is the handle pages use, so that tokens never appear in a page."""
+    __tablename__ = "user_sessions"
+    id = db.Column(db.Integer, primary_key=True)
+    token = db.Column(db.String(64), nullable=False, unique=True, default=new_session_token)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_seen_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    device = db.Column(db.String(255), nullable=False, default="")  # a stored Reason
+    remote_address = db.Column(db.String(64))
+    revoked_at = db.Column(db.DateTime)
+
+    user = db.relationship("User")
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class Installation(db.Model):
+    """One row, written with the first user: from then on /setup stays closed, even with no user left."""
+    __tablename__ = "installation"
+    id = db.Column(db.Integer, primary_key=True)  # always 1
+    first_user_at = db.Column(db.DateTime, nullable=False, default=utcnow)

@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SubmitField
 from wtforms.validators import DataRequired, Email
 
-from ..auth.forms import new_password_field
+from ..auth.passwords import new_password_field
 
 
 class NewUserForm(FlaskForm):

@@ -2,12 +2,13 @@ from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import User
-from ..services import accounts
+from ..auth.forms import NewPasswordForm
+from ..services import accounts, sign_ins
 from .forms import NewUserForm, UserActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -49,6 +50,13 @@ def _other_user(user_id):
     return user
 
 
+def _sign_out_if_deleted_meanwhile():
+    """When the last administrator left is the other one, the one who asked may have been deleted
+    by that other one meanwhile: they are signed out (before anything reads their language)."""
+    if sign_ins.user_for(current_user.signed_in_session_id) is None:
+        logout_user()
+
+
 @bp.route("/users/<int:user_id>/toggle", methods=["POST"])
 @admin_required
 def toggle_user(user_id):
@@ -56,10 +64,17 @@ def toggle_user(user_id):
         abort(400)
     user = _other_user(user_id)
     if user is not None:
-        user.disabled = not user.disabled
-        db.session.commit()
-        flash((_("%(email)s can no longer sign in.", email=user.email) if user.disabled
-               else _("%(email)s can sign in again.", email=user.email)), "success")
+        email = user.email
+        try:
+            user = accounts.set_disabled(user.id, not user.disabled)
+        except accounts.LastAdministrator:
+            _sign_out_if_deleted_meanwhile()
+            flash(_("%(email)s is the last active administrator: they cannot be disabled.", email=email), "error")
+        except accounts.NoSuchUser:
+            pass  # deleted meanwhile: the list shows it
+        else:
+            flash((_("%(email)s can no longer sign in.", email=user.email) if user.disabled
+                   else _("%(email)s can sign in again.", email=user.email)), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -70,7 +85,29 @@ def delete_user(user_id):
         abort(400)
     user = _other_user(user_id)
     if user is not None:
-        db.session.delete(user)
-        db.session.commit()
-        flash(_("%(email)s and all their phones and messages were deleted.", email=user.email), "success")
+        email = user.email
+        try:
+            accounts.delete_user(user.id)
+        except accounts.LastAdministrator:
+            _sign_out_if_deleted_meanwhile()
+            flash(_("%(email)s is the last active administrator: they cannot be deleted.", email=email), "error")
+        except accounts.NoSuchUser:
+            pass  # deleted meanwhile: the list shows it
+        else:
+            flash(_("%(email)s and all their phones and messages were deleted.", email=email), "success")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/password", methods=["GET", "POST"])
+@admin_required
+def set_password(user_id):
+    user = _other_user(user_id)
+    if user is None:
+        return redirect(url_for("admin.users"))
+    form = NewPasswordForm()
+    form.account_email = user.email
+    if form.validate_on_submit():
+        accounts.reset_password(user.id, form.password.data)
+        flash(_("%(email)s has a new password and is signed out everywhere.", email=user.email), "success")
+        return redirect(url_for("admin.users"))
+    return render_template("admin/user_password.html", user=user, form=form)

@@ -1,15 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import DataRequired, Email, EqualTo
 
-from ..services.accounts import MIN_PASSWORD_LENGTH
-
-
-def new_password_field(label):
-    return PasswordField(label, validators=[
-        DataRequired(), Length(min=MIN_PASSWORD_LENGTH,
-                               message=_l("Use at least %(count)d characters.", count=MIN_PASSWORD_LENGTH))])
+from .passwords import new_password_field
 
 
 class LoginForm(FlaskForm):
@@ -27,11 +21,16 @@ class CreateAdministratorForm(FlaskForm):
     submit = SubmitField(_l("Create the administrator"))
 
 
-class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
+class NewPasswordForm(FlaskForm):
+    """The administrator's "set a new password". Set `account_email`: a password made of it is refused."""
     password = new_password_field(_l("New password"))
     confirm = PasswordField(_l("New password again"),
                             validators=[EqualTo("password", message=_l("The two passwords differ."))])
+    submit = SubmitField(_l("Set the new password"))
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     submit = SubmitField(_l("Change the password"))
 
 

@@ -1,13 +1,12 @@
 from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user, user_loaded_from_cookie
 
 from ..extensions import db, limiter, login_manager
-from ..models import User
-from ..services import accounts
+from ..services import accounts, sign_ins
 from .forms import ChangePasswordForm, CreateAdministratorForm, LoginForm, PreferencesForm
 
 bp = Blueprint("auth", __name__)
@@ -16,43 +15,68 @@ login_manager.login_message = None
 
 
 @login_manager.user_loader
-def load_user(user_id):
-    user = db.session.get(User, int(user_id))
-    return user if user and not user.disabled else None
+def load_user(token):
+    """The cookies name a sign-in (its token), not a user."""
+    return sign_ins.user_for(token)
+
+
+@user_loaded_from_cookie.connect
+def renew_remembered_sign_in(_app, user):
+    """A browser back with its remember cookie gets a new token and a new cookie; the old one is ended."""
+    token = sign_ins.renew(user.signed_in_session_id, request.remote_addr)
+    user.signed_in_session_id = token
+    session["_user_id"] = token
+    session["_remember"] = "set"  # Flask-Login writes the remember cookie anew at the end of the request
+
+
+def sign_in(user, remember=False):
+    user.signed_in_session_id = sign_ins.start(user, request.user_agent.string, request.remote_addr).token
+    login_user(user, remember=remember)
 
 
 @bp.before_app_request
 def send_first_visitor_to_setup():
     if request.endpoint in ("auth.setup", "static", "main.healthz") or (request.endpoint or "").startswith("callbacks."):
         return None
-    if current_app.extensions.get("smsdesk_has_users"):
+    if current_app.extensions.get("smsdesk_set_up"):
         return None
-    if accounts.user_count() == 0:
+    if not accounts.has_been_set_up():
         return redirect(url_for("auth.setup"))
-    current_app.extensions["smsdesk_has_users"] = True  # users are never all deleted: skip the query from now on
+    current_app.extensions["smsdesk_set_up"] = True  # it never goes back: skip the query from now on
     return None
 
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    if accounts.user_count() > 0:
+    if accounts.has_been_set_up():
         return redirect(url_for("auth.login"))
     form = CreateAdministratorForm()
     if form.validate_on_submit():
-        user = accounts.create_user(form.email.data, form.password.data, is_admin=True)
-        login_user(user)
+        try:
+            user = accounts.create_first_administrator(form.email.data, form.password.data)
+        except accounts.AccountError:
+            return redirect(url_for("auth.login"))  # someone else set SMS Desk up meanwhile
+        sign_in(user)
         flash(_("Welcome! Add a phone to start sending SMS: the simulator needs no provider account."), "success")
         return redirect(url_for("phones.choose_provider"))
     return render_template("auth/setup.html", form=form)
 
 
-def _login_rate_limit():
-    return current_app.config["LOGIN_RATE_LIMIT"]
+def _attempted_email():
+    return (request.form.get("email") or "").strip().lower()[:254]
+
+
+TOO_MANY_ATTEMPTS = dict(methods=["POST"], error_message=lambda: _(
+    "Too many sign-in attempts. Wait a minute and try again."))
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate_limit, methods=["POST"],
-               error_message=lambda: _("Too many sign-in attempts. Wait a minute and try again."))
+# per address and account: one address guessing cannot lock out the others behind the same proxy
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
+               key_func=lambda: f"{request.remote_addr}/{_attempted_email()}", **TOO_MANY_ATTEMPTS)
+# per account, from any address: a ceiling on guesses spread over many addresses
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], key_func=_attempted_email,
+               **TOO_MANY_ATTEMPTS)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.dashboard"))
@@ -62,7 +86,7 @@ def login():
         if user is None:
             form.password.errors.append(_("Wrong e-mail or password, or the account is disabled."))
         else:
-            login_user(user, remember=form.remember.data)
+            sign_in(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
@@ -75,7 +99,32 @@ def _safe_next(target):
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        sign_ins.end(current_user.signed_in_session_id)
+    logout_user()  # and the remember cookie
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/sessions/<int:sign_in_id>/end", methods=["POST"])
+@login_required
+def end_sign_in(sign_in_id):
+    this_browser = current_user.signed_in_session_id
+    ended = sign_ins.end_one(current_user, sign_in_id)
+    if ended is None:
+        return redirect(url_for("auth.account"))
+    if ended.token == this_browser:
+        logout_user()
+        return redirect(url_for("auth.login"))
+    flash(_("That browser is signed out."), "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.route("/account/sessions/end-all", methods=["POST"])
+@login_required
+def end_all_sign_ins():
+    sign_ins.end_all(current_user)
     logout_user()
+    flash(_("You are signed out everywhere."), "success")
     return redirect(url_for("auth.login"))
 
 
@@ -83,6 +132,7 @@ def logout():
 @login_required
 def account():
     password_form = ChangePasswordForm(prefix="password")
+    password_form.account_email = current_user.email
     preferences_form = PreferencesForm(prefix="prefs", obj=None)
     preferences_form.timezone.choices = [("", _("Default (%(zone)s)", zone=current_app.config["BABEL_DEFAULT_TIMEZONE"]))] + [
         (zone, zone) for zone in sorted(available_timezones())]
@@ -93,9 +143,9 @@ def account():
         if not current_user.check_password(password_form.current_password.data):
             password_form.current_password.errors.append(_("This is not your current password."))
         else:
-            current_user.set_password(password_form.password.data)
-            db.session.commit()
-            flash(_("Your password has been changed."), "success")
+            accounts.change_password(current_user, password_form.password.data,
+                                     keep_token=current_user.signed_in_session_id)
+            flash(_("Your password has been changed. Your other browsers are signed out."), "success")
             return redirect(url_for("auth.account"))
     elif preferences_form.submit.data and preferences_form.validate_on_submit():
         current_user.locale = preferences_form.locale.data or None
@@ -103,4 +153,5 @@ def account():
         db.session.commit()
         flash(_("Your preferences have been saved."), "success")
         return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", password_form=password_form, preferences_form=preferences_form)
+    return render_template("auth/account.html", password_form=password_form, preferences_form=preferences_form,
+                           sign_ins=sign_ins.active(current_user), this_browser=current_user.signed_in_session_id)

@@ -1,18 +1,63 @@
 """Users: the administrator, accounts and passwords."""
-from sqlalchemy import func, select
+from dataclasses import dataclass, field
+from functools import cache
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import generate_password_hash
+from zxcvbn import zxcvbn
 
 from ..extensions import db
-from ..models import User
+from ..models import Installation, User
+from . import sign_ins
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 256  # scrypt hashes any length, but a request should not buy seconds of work
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0 to 4: 3 is "safely unguessable" (about 10^8 guesses or more)
+# zxcvbn's time grows quickly with length (1.3 s for 256 characters, 50 to 150 ms for 72): a password
+# whose first 72 characters are hard to guess is hard to guess
+PASSWORD_CHARACTERS_WEIGHED = 72
 
 
 class AccountError(ValueError):
     pass
 
 
-def user_count() -> int:
-    return db.session.scalar(select(func.count(User.id)))
+class NoSuchUser(AccountError):
+    """Deleted meanwhile, by another administrator."""
+
+
+class LastAdministrator(AccountError):
+    """The change would leave no active administrator."""
+
+
+@dataclass
+class Weakness:
+    """Why zxcvbn finds a password easy to guess, in its own (English) words."""
+    warning: str
+    suggestions: list[str] = field(default_factory=list)
+
+
+def password_weakness(password: str, known_words=()) -> Weakness | None:
+    """None when the password is hard enough to guess; `known_words` (the e-mail) make it easier."""
+    result = zxcvbn(password[:PASSWORD_CHARACTERS_WEIGHED], user_inputs=[word for word in known_words if word])
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    return Weakness(result["feedback"]["warning"], result["feedback"]["suggestions"])
+
+
+def password_problem(password: str, email: str) -> str | None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        return f"the password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+    weakness = password_weakness(password, [email])
+    if weakness:
+        return " ".join(["the password is too easy to guess.", weakness.warning, *weakness.suggestions]).strip()
+    return None
+
+
+def has_been_set_up() -> bool:
+    """Whether a user ever existed: /setup opens only before, even if every user was deleted since."""
+    return db.session.get(Installation, 1) is not None
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -23,17 +68,100 @@ def create_user(email: str, password: str, is_admin: bool = False) -> User:
     email = email.strip().lower()
     if find_user_by_email(email):
         raise AccountError(f"a user with the e-mail {email} already exists")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    problem = password_problem(password, email)
+    if problem:
+        raise AccountError(problem)
     user = User(email=email, is_admin=is_admin)
     user.set_password(password)
     db.session.add(user)
+    if not has_been_set_up():
+        db.session.add(Installation(id=1))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same e-mail, or another first user, was committed meanwhile
+        db.session.rollback()
+        raise AccountError(f"{email} could not be created: another user was created meanwhile") from None
+    return user
+
+
+def create_first_administrator(email: str, password: str) -> User:
+    """The administrator /setup creates; refused once any user has existed. Two setups at once
+    both write the installation row, whose key lets only one commit."""
+    if has_been_set_up():
+        raise AccountError("SMS Desk is already set up")
+    return create_user(email, password, is_admin=True)
+
+
+@cache
+def _unknown_account_hash() -> str:
+    return generate_password_hash("no account has this password", method="scrypt")
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user, if the password is theirs and they may sign in. Unknown and disabled accounts
+    cost the same scrypt as a wrong password, so the answer's delay tells no account apart."""
+    user = find_user_by_email(email)
+    if user is None or user.disabled:
+        User(password_hash=_unknown_account_hash()).check_password(password)
+        return None
+    return user if user.check_password(password) else None
+
+
+def change_password(user: User, password: str, keep_token: str) -> None:
+    """The user's own change: every other browser of theirs is signed out."""
+    user.set_password(password)
+    sign_ins.end_all(user, keep_token=keep_token)
+
+
+def reset_password(user_id: int, password: str) -> User:
+    """The administrator's change: every browser of the user is signed out."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NoSuchUser(f"no user has the id {user_id}")
+    user.set_password(password)
+    sign_ins.end_all(user)
+    return user
+
+
+def set_disabled(user_id: int, disabled: bool) -> User:
+    user = _locked_user(user_id)
+    if disabled:
+        _refuse_last_administrator(user)
+        sign_ins.revoke_all(user.id)
+    user.disabled = disabled
     db.session.commit()
     return user
 
 
-def authenticate(email: str, password: str) -> User | None:
-    user = find_user_by_email(email)
-    if user is None or user.disabled or not user.check_password(password):
-        return None
+def delete_user(user_id: int) -> User:
+    """Deletes the user with their phones, messages and sign-ins (the foreign keys cascade)."""
+    user = _locked_user(user_id)
+    _refuse_last_administrator(user)
+    db.session.delete(user)
+    db.session.commit()
     return user
+
+
+def _locked_user(user_id: int) -> User:
+    """Makes changes to users wait for each other until committed, so that each sees the one
+    before it: PostgreSQL locks the administrators' rows; on SQLite a first write takes the
+    database's write lock (reads before any write would see the database as it was)."""
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(update(Installation).values(id=Installation.id))
+    else:
+        db.session.execute(select(User.id).where(User.is_admin, User.disabled.is_(False)).with_for_update())
+    user = db.session.get(User, user_id, populate_existing=True)  # as the lock holder left it
+    if user is None:
+        db.session.rollback()
+        raise NoSuchUser(f"no user has the id {user_id}")
+    return user
+
+
+def _refuse_last_administrator(user: User) -> None:
+    if not user.is_admin or user.disabled:
+        return
+    others = db.session.scalar(select(func.count(User.id)).where(
+        User.is_admin, User.disabled.is_(False), User.id != user.id))
+    if others == 0:
+        db.session.rollback()
+        raise LastAdministrator("the last active administrator cannot be deleted or disabled")
