@@ -38,6 +38,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"],
                 template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
     app.config.update(settings)
+    from .ids import RowIdConverter
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     from . import broker
     app.config.setdefault("RATELIMIT_STORAGE_URI", broker.limiter_storage_uri(app.config["REDIS_URL"]))
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

@@ -4,6 +4,7 @@ from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
 from .. import reasons, statuses
+from ..ids import row_id, row_ids
 from ..numbers import split_typed_numbers
 from ..providers import provider_class
 from ..providers.base import Capability
@@ -83,9 +84,9 @@ def conversation(number):
     if form.validate_on_submit():
         if queue_from_form(form) is not None:
             return redirect(url_for("messages.conversation", number=number))
-    thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=int))
+    thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=row_id))
     if request.args.get("fragment") == "after":
-        rows = history.conversation_after(current_user, number, request.args.get("after_id", 0, type=int))
+        rows = history.conversation_after(current_user, number, request.args.get("after_id", 0, type=row_id))
         return _rows_fragment("messages/_bubble.html", rows)
     if not thread and not form.phone_id.choices:
         abort(404)
@@ -117,10 +118,11 @@ def history_list():
     form.validate()
     filters = filters_from(form) if not form.errors else history.HistoryFilters()
     if request.args.get("fragment") == "after":
-        rows = list(reversed(history.messages_after(current_user, filters, request.args.get("after_id", 0, type=int))))
+        rows = list(reversed(history.messages_after(current_user, filters, request.args.get("after_id", 0, type=row_id))))
         return _rows_fragment("messages/_rows.html", rows)
-    rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=int))
-    arguments = {key: value for key, value in request.args.items() if key not in ("before", "fragment", "after_id")}
+    rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=row_id))
+    # the filters only: any other argument would reach url_for (?_external=1, ?endpoint=x)
+    arguments = {field.name: request.args[field.name] for field in form if field.name in request.args}
     return render_template("messages/history.html", form=form, messages=rows, next_before=next_before,
                            arguments=arguments, first_page=not request.args.get("before"))
 
@@ -161,7 +163,7 @@ def cancel(message_id):
 @login_required
 def live_statuses():
     """The current status of the messages a page shows and is still waiting on."""
-    ids = [int(part) for part in request.args.get("ids", "").split(",") if part.isdigit()]
+    ids = row_ids(request.args.get("ids", ""))
     return jsonify({str(message.id): {"status": message.status, "label": statuses.label(message.status),
                                       "glyph": statuses.glyph(message.status), "final": message.is_final,
                                       "reason": reasons.shown(message.error_reason) or None}

@@ -29,10 +29,31 @@ from ..reasons import ATTEMPT, Reason, stored
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
 
+MAX_PAYLOAD_BYTES = 16 * 1024  # of a provider's payload kept per timeline row
+
+
 def payload_text(payload) -> str | None:
-    if payload is None or isinstance(payload, str):
-        return payload
-    return json.dumps(payload, ensure_ascii=False, default=str)
+    """The payload as stored: its first 16 KB, ending with a note that says so when it was longer.
+    A provider (or anyone who knows a callback URL) may post megabytes, and every page that
+    shows the message would read them back."""
+    if payload is not None and not isinstance(payload, str):
+        payload = json.dumps(payload, ensure_ascii=False, default=str)
+    return cut_to_size(payload) if payload is not None else None
+
+
+def stored_reason(reason) -> str | None:
+    """A reason as stored; the provider's own words are cut like payloads."""
+    text = stored(reason)
+    return cut_to_size(text) if text is not None else None
+
+
+def cut_to_size(text: str, limit: int = MAX_PAYLOAD_BYTES) -> str:
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return text
+    note = f"… [payload cut at {limit // 1024} KB of {-(-len(encoded) // 1024)} KB]"
+    kept = encoded[:limit - len(note.encode())].decode("utf-8", "ignore")  # not half a character
+    return kept + note
 
 
 def clipped(value, length: int):
@@ -57,7 +78,7 @@ class Line:
 
 def timeline_row(message_id: int | None, status: str | None, line: Line = Line(), now: datetime | None = None) -> dict:
     return dict(message_id=message_id, status=status, provider_status=clipped(line.provider_status, 64),
-                error_code=clipped(line.error_code, 40), reason=stored(line.reason), payload=payload_text(line.payload),
+                error_code=clipped(line.error_code, 40), reason=stored_reason(line.reason), payload=payload_text(line.payload),
                 created_at=line.at or now or utcnow())
 
 
@@ -126,7 +147,7 @@ def move(message: Message, new_status: str, *, by: str, expected: str | None = N
     if "error_code" in changes:
         changes["error_code"] = clipped(changes["error_code"], 40)
     if "error_reason" in changes:
-        changes["error_reason"] = stored(changes["error_reason"])
+        changes["error_reason"] = stored_reason(changes["error_reason"])
     now = utcnow()
     result = db.session.execute(
         update(Message).where(Message.id == message.id, Message.status == current)
@@ -381,7 +402,7 @@ def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=N
         if not sources:
             continue
         group = dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources, new_status=status,
-                     now=now, number=number, code=code, why=stored(why))
+                     now=now, number=number, code=code, why=stored_reason(why))
         for message_id, provider_message_id, user_id in moves.move_group(database, group, reports, index_by_id):
             index = index_by_id[provider_message_id]
             moved[index] = message_id
