@@ -189,3 +189,14 @@ class OptOut(db.Model):
     payload = db.Column(db.Text)
 
     __table_args__ = (UniqueConstraint("user_id", "number", name="uq_opt_outs_user_number"),)
+
+
+class ComposeSubmission(db.Model):
+    """A compose form's one-time token (or an API call's Idempotency-Key) and the messages it
+    queued: the same submission arriving again shows these rather than sending again. The key
+    makes two submissions at once collide, so only one of them sends."""
+    __tablename__ = "compose_submissions"
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    token = db.Column(db.String(64), primary_key=True)
+    message_ids = db.Column(db.JSON, nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)

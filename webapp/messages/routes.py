@@ -21,18 +21,20 @@ def phone_choices():
     return [(phone.id, phone.name) for phone in user_phones(current_user)]
 
 
-def queue_from_form(form) -> list[int] | None:
-    """Queues one message per number typed; None when refused, with the reasons on the form's fields."""
+def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None:
+    """Queues one message per number; None when refused, with the reasons on the form's fields."""
     send_at = getattr(form, "send_at", None) and form.send_at.data
     composed = message_service.compose(
-        current_user, form.phone_id.data, split_typed_numbers(form.numbers.data), form.body.data,
+        current_user, form.phone_id.data, numbers, form.body.data,
         flash=bool(getattr(form, "flash", None) and form.flash.data),
-        scheduled_at=local_to_utc(send_at) if send_at else None)
+        scheduled_at=local_to_utc(send_at) if send_at else None, submission_token=form.submission_token.data)
     fields = {"phone": form.phone_id, "numbers": form.numbers, "flash": getattr(form, "flash", None),
               "send_at": getattr(form, "send_at", None)}
     for about, problems in composed.problems.items():
         (fields[about] or form.numbers).errors.extend(problems)
-    return None if composed.problems else composed.message_ids
+    if composed.repeated:
+        flash(_("This form had been sent already: nothing more was sent."), "info")
+    return None if composed.problems else composed
 
 
 def phone_capabilities() -> dict:
@@ -59,14 +61,22 @@ def compose():
     if request.method == "GET" and request.args.get("to"):
         form.numbers.data = request.args["to"]
     if form.validate_on_submit():
-        message_ids = queue_from_form(form)
-        if message_ids is not None:
-            if len(message_ids) == 1:
-                flash(_("Your SMS is on its way."), "success")
-                return redirect(url_for("messages.show", message_id=message_ids[0]))
-            flash(_("%(count)d SMS are on their way.", count=len(message_ids)), "success")
-            return redirect(url_for("messages.history_list", direction="outbound"))
+        composed = queue_from_form(form, split_typed_numbers(form.numbers.data))
+        if composed is not None:
+            return redirect_after_sending(composed)
     return render_template("messages/compose.html", form=form, capabilities=phone_capabilities())
+
+
+def redirect_after_sending(composed: message_service.Composed):
+    """The same page for a submission made again: that of the messages it sent the first time."""
+    message_ids = composed.message_ids
+    if len(message_ids) == 1:
+        if not composed.repeated:
+            flash(_("Your SMS is on its way."), "success")
+        return redirect(url_for("messages.show", message_id=message_ids[0]))
+    if not composed.repeated:
+        flash(_("%(count)d SMS are on their way.", count=len(message_ids)), "success")
+    return redirect(url_for("messages.history_list", direction="outbound"))
 
 
 @bp.route("/conversations")
@@ -78,11 +88,13 @@ def conversations():
 @bp.route("/conversations/<path:number>", methods=["GET", "POST"])
 @login_required
 def conversation(number):
+    if split_typed_numbers(number) != [number]:
+        abort(404)  # a conversation is with one number: a reply must never go to several
     form = ReplyForm()
     form.phone_id.choices = phone_choices()
     form.numbers.data = number
     if form.validate_on_submit():
-        if queue_from_form(form) is not None:
+        if queue_from_form(form, [number]) is not None:
             return redirect(url_for("messages.conversation", number=number))
     thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=row_id))
     if request.args.get("fragment") == "after":
