@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool, StaticPool
 
+from . import log_masking
 from .config import PROJECT_ROOT, settings_from_environment
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -30,6 +31,7 @@ def select_timezone():
 
 
 def create_app(config: dict | None = None) -> Flask:
+    log_masking.install()
     settings = settings_from_environment(config)
     if _in_memory_sqlite(settings["SQLALCHEMY_DATABASE_URI"]):
         # each connection to sqlite:// is a new, empty database: one shared connection makes it the process's
