@@ -216,6 +216,7 @@ def stored_state():
          transport="own")
 @example(callback=("simulator", "status"), spoiled={}, query_spoils={"message_id": "\ud800", "x": TOO_LARGE},
          transport="form")
+@example(callback=("simulator", "inbound"), spoiled={"message_id": "x" * 101}, query_spoils={}, transport="own")
 def test_fuzzed_callbacks_of_every_provider_never_fail_and_change_nothing_unless_valid(
         app, client, user, callback, spoiled, query_spoils, transport):
     if not hasattr(user, "_fuzz_phones"):  # once for all examples: the fixtures are the test's
