@@ -104,19 +104,25 @@ def note(message_id: int, line: Line) -> None:
     db.session.add(MessageEvent(**timeline_row(message_id, None, line)))
 
 
-def note_report(message_id: int, line: Line) -> None:
-    """A provider's report that moves nothing is noted, unless it repeats the message's last line:
-    providers send a report again until they get an answer, Twilio replays its callbacks."""
-    if not repeats_last_line(message_id, line):
+def note_report(message_id: int, status: str, line: Line) -> None:
+    """A provider's report (saying `status`) that moves nothing is noted, unless it repeats the
+    message's last line: providers send a report again until they get an answer, Twilio replays
+    its callbacks."""
+    if not repeats_last_line(message_id, status, line):
         note(message_id, line)
 
 
-def repeats_last_line(message_id: int, line: Line) -> bool:
+def repeats_last_line(message_id: int, status: str, line: Line) -> bool:
+    """The same provider status, error code and payload; and the same status, if the last line
+    moved the message (a noted line keeps no status)."""
     row = timeline_row(message_id, None, line)
-    last = db.session.execute(select(MessageEvent.provider_status, MessageEvent.error_code, MessageEvent.payload)
+    last = db.session.execute(select(MessageEvent.status, MessageEvent.provider_status, MessageEvent.error_code,
+                                     MessageEvent.payload)
                               .where(MessageEvent.message_id == message_id)
                               .order_by(MessageEvent.id.desc()).limit(1)).first()
-    return last is not None and tuple(last) == (row["provider_status"], row["error_code"], row["payload"])
+    return (last is not None and last.status in (None, status)
+            and (last.provider_status, last.error_code, last.payload)
+            == (row["provider_status"], row["error_code"], row["payload"]))
 
 
 def record_event(kind: str, user_id: int, **details) -> None:
