@@ -21,6 +21,7 @@ def test_a_conversation_url_naming_several_numbers_answers_404_and_a_reply_to_it
     phone = make_phone(user)
     several = "/conversations/+33612345671,+33612345672;+33612345673"
     assert logged_in.get(several).status_code == 404
+    assert logged_in.get("/conversations/+33612345671%00").status_code == 404  # PostgreSQL: a 500
     response = post_form(logged_in, "/conversations/+33612345671", {"phone_id": phone.id, "body": "Hi"},
                          action=several)
     assert response.status_code == 404

@@ -85,11 +85,17 @@ def conversations():
     return render_template("messages/conversations.html", conversations=history.conversations(current_user))
 
 
+def is_one_number(number: str) -> bool:
+    """A conversation is with one number (or sender name): a reply must never go to several.
+    No number holds a NUL, which PostgreSQL cannot even compare."""
+    return split_typed_numbers(number) == [number] and "\x00" not in number
+
+
 @bp.route("/conversations/<path:number>", methods=["GET", "POST"])
 @login_required
 def conversation(number):
-    if split_typed_numbers(number) != [number]:
-        abort(404)  # a conversation is with one number: a reply must never go to several
+    if not is_one_number(number):
+        abort(404)
     form = ReplyForm()
     form.phone_id.choices = phone_choices()
     form.numbers.data = number
