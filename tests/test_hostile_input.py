@@ -247,3 +247,14 @@ def test_fuzzed_callbacks_of_every_provider_never_fail_and_change_nothing_unless
     if response.status_code >= 400:
         db.session.expire_all()
         assert stored_state() == before
+
+
+def test_a_nul_typed_in_a_phones_name_or_setting_is_dropped(logged_in, user):
+    """PostgreSQL cannot store one: it answered 500."""
+    from webapp.models import Phone
+    from .conftest import post_form
+    response = post_form(logged_in, "/phones/new/simulator", {
+        "name": "Front\x00 desk", "setting_delivery_delay_seconds": "1\x00", "setting_answer_delay_seconds": "0"})
+    assert response.status_code == 302
+    phone = db.session.scalar(select(Phone))
+    assert (phone.name, phone.settings["delivery_delay_seconds"]) == ("Front desk", "1")
