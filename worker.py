@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from webapp import broker, create_app, jobs
+from webapp import broker, create_app, jobs, log_masking
 
 log = logging.getLogger("smsdesk.worker")
 SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
@@ -78,6 +78,11 @@ class AppWorker(SimpleWorker):
     def perform_job(self, job, queue, *args, **kwargs):
         with self.app.app_context():
             return super().perform_job(job, queue, *args, **kwargs)
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None):
+        """The traceback RQ keeps in the broker for a day, without callback tokens."""
+        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                          exc_string=log_masking.masked(exc_string), execution=execution)
 
 
 def stop_on_signal(stop: threading.Event) -> None:

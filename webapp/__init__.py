@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool, StaticPool
 
-from . import private_files
+from . import log_masking, private_files
 from .config import PROJECT_ROOT, settings_from_environment
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -32,6 +32,7 @@ def select_timezone():
 
 
 def create_app(config: dict | None = None) -> Flask:
+    log_masking.install()
     settings = settings_from_environment(config)
     if _in_memory_sqlite(settings["SQLALCHEMY_DATABASE_URI"]):
         # each connection to sqlite:// is a new, empty database: one shared connection makes it the process's
@@ -41,6 +42,8 @@ def create_app(config: dict | None = None) -> Flask:
                 template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
     app.config.update(settings)
     private_files.tighten(Path(app.instance_path), private_files.PRIVATE_FOLDER)  # installs made before it was
+    from .ids import RowIdConverter
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     from . import broker
     app.config.setdefault("RATELIMIT_STORAGE_URI", broker.limiter_storage_uri(app.config["REDIS_URL"]))
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

@@ -234,3 +234,14 @@ class Installation(db.Model):
     __tablename__ = "installation"
     id = db.Column(db.Integer, primary_key=True)  # always 1
     first_user_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+
+class ComposeSubmission(db.Model):
+    """A compose form's one-time token (or an API call's Idempotency-Key) and the messages it
+    queued: the same submission arriving again shows these rather than sending again. The key
+    makes two submissions at once collide, so only one of them sends."""
+    __tablename__ = "compose_submissions"
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    token = db.Column(db.String(64), primary_key=True)
+    message_ids = db.Column(db.JSON, nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)

@@ -10,7 +10,8 @@ from flask import Blueprint, Response, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 
 from ..extensions import db, limiter
-from ..providers.base import CallbackRejected, CallbackRequest
+from ..models import Message
+from ..providers.base import CallbackRejected, CallbackRequest, ParsedCallback
 from ..services import messages as message_service
 from ..services import phones as phone_service
 from ..services.reports import report_writer
@@ -49,6 +50,13 @@ def contains_nul(incoming: CallbackRequest) -> bool:
     return b"\x00" in incoming.body or b"\\u0000" in incoming.body.lower() or any("\x00" in value for value in values)
 
 
+def refuse_unstorable_ids(parsed: ParsedCallback) -> None:
+    """No message can have an id longer than its column (PostgreSQL would refuse to store it)."""
+    longest = Message.provider_message_id.type.length
+    if any(len(item.provider_message_id) > longest for item in parsed.status_events + parsed.inbound):
+        raise CallbackRejected(400, f"a message id is longer than {longest} characters")
+
+
 @bp.route("/<public_id>/<token>/<kind>", methods=["GET", "POST"])
 def receive(public_id, token, kind):
     if kind not in phone_service.CALLBACK_KINDS:
@@ -63,6 +71,7 @@ def receive(public_id, token, kind):
     try:
         adapter.verify_callback(incoming)
         parsed = adapter.parse_callback(kind, incoming)
+        refuse_unstorable_ids(parsed)
         if parsed.status_events:
             report_writer().write(phone.id, parsed.status_events)
         for inbound in parsed.inbound:

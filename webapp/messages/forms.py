@@ -1,3 +1,5 @@
+import secrets
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, DateTimeLocalField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
@@ -18,7 +20,13 @@ def unix_newlines(text):
     return without_nul(text.replace("\r\n", "\n")) if text else text
 
 
+def new_submission_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
 class ComposeForm(FlaskForm):
+    # one per rendered form: posted twice (a double click, a resubmitted page), it sends once
+    submission_token = HiddenField(default=new_submission_token)
     phone_id = SelectField(_l("Send from"), coerce=int, validators=[DataRequired()])
     numbers = TextAreaField(_l("To"), validators=[DataRequired()],
                             description=_l("One or several numbers, one per line or separated by commas. "
@@ -33,6 +41,7 @@ class ComposeForm(FlaskForm):
 
 
 class ReplyForm(FlaskForm):
+    submission_token = HiddenField(default=new_submission_token)
     phone_id = SelectField(_l("From"), coerce=int, validators=[DataRequired()])
     numbers = HiddenField()  # the conversation's number, set by the view
     body = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],

@@ -4,6 +4,7 @@ from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
 from .. import reasons, statuses
+from ..ids import row_id, row_ids
 from ..numbers import split_typed_numbers
 from ..providers import provider_class
 from ..providers.base import Capability
@@ -20,18 +21,20 @@ def phone_choices():
     return [(phone.id, phone.name) for phone in user_phones(current_user)]
 
 
-def queue_from_form(form) -> list[int] | None:
-    """Queues one message per number typed; None when refused, with the reasons on the form's fields."""
+def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None:
+    """Queues one message per number; None when refused, with the reasons on the form's fields."""
     send_at = getattr(form, "send_at", None) and form.send_at.data
     composed = message_service.compose(
-        current_user, form.phone_id.data, split_typed_numbers(form.numbers.data), form.body.data,
+        current_user, form.phone_id.data, numbers, form.body.data,
         flash=bool(getattr(form, "flash", None) and form.flash.data),
-        scheduled_at=local_to_utc(send_at) if send_at else None)
+        scheduled_at=local_to_utc(send_at) if send_at else None, submission_token=form.submission_token.data)
     fields = {"phone": form.phone_id, "numbers": form.numbers, "flash": getattr(form, "flash", None),
               "send_at": getattr(form, "send_at", None)}
     for about, problems in composed.problems.items():
         (fields[about] or form.numbers).errors.extend(problems)
-    return None if composed.problems else composed.message_ids
+    if composed.repeated:
+        flash(_("This form had been sent already: nothing more was sent."), "info")
+    return None if composed.problems else composed
 
 
 def phone_capabilities() -> dict:
@@ -58,14 +61,22 @@ def compose():
     if request.method == "GET" and request.args.get("to"):
         form.numbers.data = request.args["to"]
     if form.validate_on_submit():
-        message_ids = queue_from_form(form)
-        if message_ids is not None:
-            if len(message_ids) == 1:
-                flash(_("Your SMS is on its way."), "success")
-                return redirect(url_for("messages.show", message_id=message_ids[0]))
-            flash(_("%(count)d SMS are on their way.", count=len(message_ids)), "success")
-            return redirect(url_for("messages.history_list", direction="outbound"))
+        composed = queue_from_form(form, split_typed_numbers(form.numbers.data))
+        if composed is not None:
+            return redirect_after_sending(composed)
     return render_template("messages/compose.html", form=form, capabilities=phone_capabilities())
+
+
+def redirect_after_sending(composed: message_service.Composed):
+    """The same page for a submission made again: that of the messages it sent the first time."""
+    message_ids = composed.message_ids
+    if len(message_ids) == 1:
+        if not composed.repeated:
+            flash(_("Your SMS is on its way."), "success")
+        return redirect(url_for("messages.show", message_id=message_ids[0]))
+    if not composed.repeated:
+        flash(_("%(count)d SMS are on their way.", count=len(message_ids)), "success")
+    return redirect(url_for("messages.history_list", direction="outbound"))
 
 
 @bp.route("/conversations")
@@ -74,18 +85,26 @@ def conversations():
     return render_template("messages/conversations.html", conversations=history.conversations(current_user))
 
 
+def is_one_number(number: str) -> bool:
+    """A conversation is with one number (or sender name): a reply must never go to several.
+    No number holds a NUL, which PostgreSQL cannot even compare."""
+    return split_typed_numbers(number) == [number] and "\x00" not in number
+
+
 @bp.route("/conversations/<path:number>", methods=["GET", "POST"])
 @login_required
 def conversation(number):
+    if not is_one_number(number):
+        abort(404)
     form = ReplyForm()
     form.phone_id.choices = phone_choices()
     form.numbers.data = number
     if form.validate_on_submit():
-        if queue_from_form(form) is not None:
+        if queue_from_form(form, [number]) is not None:
             return redirect(url_for("messages.conversation", number=number))
-    thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=int))
+    thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=row_id))
     if request.args.get("fragment") == "after":
-        rows = history.conversation_after(current_user, number, request.args.get("after_id", 0, type=int))
+        rows = history.conversation_after(current_user, number, request.args.get("after_id", 0, type=row_id))
         return _rows_fragment("messages/_bubble.html", rows)
     if not thread and not form.phone_id.choices:
         abort(404)
@@ -117,10 +136,11 @@ def history_list():
     form.validate()
     filters = filters_from(form) if not form.errors else history.HistoryFilters()
     if request.args.get("fragment") == "after":
-        rows = list(reversed(history.messages_after(current_user, filters, request.args.get("after_id", 0, type=int))))
+        rows = list(reversed(history.messages_after(current_user, filters, request.args.get("after_id", 0, type=row_id))))
         return _rows_fragment("messages/_rows.html", rows)
-    rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=int))
-    arguments = {key: value for key, value in request.args.items() if key not in ("before", "fragment", "after_id")}
+    rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=row_id))
+    # the filters only: any other argument would reach url_for (?_external=1, ?endpoint=x)
+    arguments = {field.name: request.args[field.name] for field in form if field.name in request.args}
     return render_template("messages/history.html", form=form, messages=rows, next_before=next_before,
                            arguments=arguments, first_page=not request.args.get("before"))
 
@@ -161,7 +181,7 @@ def cancel(message_id):
 @login_required
 def live_statuses():
     """The current status of the messages a page shows and is still waiting on."""
-    ids = [int(part) for part in request.args.get("ids", "").split(",") if part.isdigit()]
+    ids = row_ids(request.args.get("ids", ""))
     return jsonify({str(message.id): {"status": message.status, "label": statuses.label(message.status),
                                       "glyph": statuses.glyph(message.status), "final": message.is_final,
                                       "reason": reasons.shown(message.error_reason) or None}

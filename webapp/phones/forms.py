@@ -3,6 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import DecimalField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from ..messages.forms import without_nul
 from ..providers.base import Provider
 
 SETTING_PREFIX = "setting_"
@@ -12,7 +13,7 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
     """The add/edit form, generated from the fields the adapter declares."""
 
     class PhoneForm(FlaskForm):
-        name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)],
+        name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)], filters=[without_nul],
                            description=_l("A name for you, e.g. “Front desk”."))
         rate_limit_per_second = DecimalField(
             _l("Maximum SMS per second"), places=None, validators=[Optional(), NumberRange(min=0.01, max=10000)],
@@ -35,7 +36,7 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
                                      description=description, default=field.default)
         else:
             form_field = StringField(field.label, validators=validators, description=description,
-                                     default=field.default)
+                                     default=field.default, filters=[without_nul])
         setattr(PhoneForm, SETTING_PREFIX + field.name, form_field)
     return PhoneForm
 

@@ -6,6 +6,7 @@ or Flask's request globals: it is handed a CallbackRequest and returns data.
 """
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -146,9 +147,33 @@ class CallbackRequest:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
+            body = json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
             raise CallbackRejected(400, "the body is not JSON") from None
+        except RecursionError:
+            raise CallbackRejected(400, "the body's JSON is nested too deeply") from None
+        refuse_unstorable_json(body)
+        return body
+
+
+MAX_JSON_DEPTH = 32  # providers send flat objects; storing deeper ones would recurse without bound
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def refuse_unstorable_json(value) -> None:
+    """A JSON body no column can store: nested past MAX_JSON_DEPTH, or with a lone UTF-16 surrogate
+    ("\\ud800"), which no UTF-8 text can hold."""
+    pending = [(value, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            if LONE_SURROGATE.search(value):
+                raise CallbackRejected(400, "the body's JSON holds a lone surrogate (\\ud800 to \\udfff)")
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise CallbackRejected(400, "the body's JSON is nested too deeply")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            pending.extend((item, depth + 1) for item in items)
 
 
 @dataclass(frozen=True)
@@ -196,9 +221,9 @@ def local_time_to_utc(text, zone: ZoneInfo, format: str = "%Y-%m-%d %H:%M:%S") -
     """A provider's zone-less date, in the zone it means, as the naive UTC we store; None when unreadable."""
     try:
         local = datetime.strptime(text, format).replace(tzinfo=zone)
-    except (TypeError, ValueError):
+        return local.astimezone(timezone.utc).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: year 1 moved back past year 1
         return None
-    return local.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def content_id(*parts: str) -> str:

@@ -35,7 +35,10 @@ def microsoft_date_to_utc(text: str) -> datetime:
     match = MICROSOFT_DATE.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
         raise CallbackRejected(400, f"unreadable date {text!r}")
-    return datetime.fromtimestamp(int(match.group(1)) / 1000, timezone.utc).replace(tzinfo=None)
+    try:
+        return datetime.fromtimestamp(int(match.group(1)) / 1000, timezone.utc).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):  # past what a date can be
+        raise CallbackRejected(400, f"date out of range {text[:40]!r}") from None
 
 
 class OdysseyProvider(Provider):

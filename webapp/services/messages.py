@@ -2,21 +2,22 @@
 
 Status changes go through the status store (status_store.py); provider reports through reports.py.
 """
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import statuses, tasks
 from ..extensions import db
-from ..models import Message, OptOut, OutboxEvent, Phone, utcnow
+from ..models import ComposeSubmission, Message, OptOut, OutboxEvent, Phone, utcnow
 from ..numbers import InvalidNumber, normalize_all, to_e164
 from ..providers import provider_class
 from ..providers.base import Capability, InboundSms, OptOutNotice
@@ -37,17 +38,23 @@ class Composed:
     for the field it is about (phone, numbers, flash, send_at)."""
     message_ids: list[int] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
+    repeated: bool = False  # the submission had been made already: these are the messages it queued then
 
     def refuse(self, about: str, problem: str) -> None:
         self.problems.setdefault(about, []).append(problem)
 
 
 def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, flash: bool = False,
-            scheduled_at: datetime | None = None) -> Composed:
+            scheduled_at: datetime | None = None, submission_token: str | None = None) -> Composed:
     """Every rule about sending: a phone of the user's, valid numbers, none opted out, options the
     phone offers, a date in the future. Queues one message per number when nothing is wrong.
-    scheduled_at is naive UTC."""
+    scheduled_at is naive UTC. submission_token: the form's one-time token (an API's
+    Idempotency-Key): a submission made with it already, or being made at this moment, sends
+    nothing more and answers the messages it queued."""
     from .phones import user_phone_or_none
+    earlier = earlier_submission(user.id, submission_token)
+    if earlier is not None:
+        return earlier
     composed = Composed()
     phone = user_phone_or_none(user, phone_id) if phone_id is not None else None
     if phone is None:
@@ -72,16 +79,52 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
         composed.refuse("send_at", _("This phone cannot schedule SMS: leave the date blank."))
     elif scheduled_at is not None and scheduled_at <= utcnow():
         composed.refuse("send_at", _("Choose a time in the future."))
-    if not composed.problems:
-        composed.message_ids = queue_outbound(phone, numbers, body, flash=flash, scheduled_at=scheduled_at)
+    if composed.problems:
+        return composed
+    try:
+        composed.message_ids = queue_outbound(phone, numbers, body, flash=flash, scheduled_at=scheduled_at,
+                                              submission_token=submission_token)
+    except SubmittedMeanwhile:
+        return earlier_submission(user.id, submission_token)
     return composed
 
 
+# ---- one send per submission ----
+
+SUBMISSIONS_KEPT = timedelta(days=1)
+
+
+class SubmittedMeanwhile(Exception):
+    """Another request with the same submission token committed first."""
+
+
+def submission_key(token: str) -> str:
+    """Tokens of any length in a sized column, and none kept as sent."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def earlier_submission(user_id: int, token: str | None) -> Composed | None:
+    if not token:
+        return None
+    message_ids = db.session.scalar(select(ComposeSubmission.message_ids).where(
+        ComposeSubmission.user_id == user_id, ComposeSubmission.token == submission_key(token)))
+    return Composed(message_ids=message_ids, repeated=True) if message_ids is not None else None
+
+
+def remember_submission(user_id: int, token: str, message_ids: list[int]) -> None:
+    """In the messages' transaction, so that they are written with their token or not at all."""
+    db.session.execute(delete(ComposeSubmission).where(ComposeSubmission.user_id == user_id,
+                                                       ComposeSubmission.created_at < utcnow() - SUBMISSIONS_KEPT))
+    db.session.add(ComposeSubmission(user_id=user_id, token=submission_key(token), message_ids=message_ids))
+
+
 def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = False,
-                   scheduled_at: datetime | None = None) -> list[int]:
+                   scheduled_at: datetime | None = None, submission_token: str | None = None) -> list[int]:
     """Writes one queued message per number (E.164, checked by compose), commits, and only then
     enqueues their jobs. If the broker is down the messages stay queued and the sweep enqueues
-    them later. scheduled_at (naive UTC) is for phones whose provider sends at a later date."""
+    them later. scheduled_at (naive UTC) is for phones whose provider sends at a later date.
+    Raises SubmittedMeanwhile, having written nothing, when another request made the same
+    submission first."""
     cost = text_cost(body)
     now = utcnow()
     batch = uuid.uuid4().hex
@@ -93,7 +136,15 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
                  send_job_id=job_ids[position // tasks.SEND_JOB_SIZE])
             for position, number in enumerate(numbers)]
     message_ids = status_store.add_queued(rows)
-    db.session.commit()
+    if submission_token:
+        remember_submission(phone.user_id, submission_token, message_ids)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if submission_token and earlier_submission(phone.user_id, submission_token):
+            raise SubmittedMeanwhile() from None
+        raise
     size = tasks.SEND_JOB_SIZE
     try:
         tasks.enqueue_sends({job_id: message_ids[index * size:(index + 1) * size]

@@ -63,7 +63,7 @@ def apply_status_event(message: Message, event: StatusEvent) -> bool:
             break
         db.session.refresh(message)  # someone else moved it meanwhile: judge again
     if not moved:
-        status_store.note(message.id, line)
+        status_store.note_report(message.id, event.status, line)
     db.session.commit()
     return moved
 

@@ -29,10 +29,31 @@ from ..reasons import ATTEMPT, Reason, stored
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
 
+MAX_PAYLOAD_BYTES = 16 * 1024  # of a provider's payload kept per timeline row
+
+
 def payload_text(payload) -> str | None:
-    if payload is None or isinstance(payload, str):
-        return payload
-    return json.dumps(payload, ensure_ascii=False, default=str)
+    """The payload as stored: its first 16 KB, ending with a note that says so when it was longer.
+    A provider (or anyone who knows a callback URL) may post megabytes, and every page that
+    shows the message would read them back."""
+    if payload is not None and not isinstance(payload, str):
+        payload = json.dumps(payload, ensure_ascii=False, default=str)
+    return cut_to_size(payload) if payload is not None else None
+
+
+def stored_reason(reason) -> str | None:
+    """A reason as stored; the provider's own words are cut like payloads."""
+    text = stored(reason)
+    return cut_to_size(text) if text is not None else None
+
+
+def cut_to_size(text: str, limit: int = MAX_PAYLOAD_BYTES) -> str:
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return text
+    note = f"… [payload cut at {limit // 1024} KB of {-(-len(encoded) // 1024)} KB]"
+    kept = encoded[:limit - len(note.encode())].decode("utf-8", "ignore")  # not half a character
+    return kept + note
 
 
 def clipped(value, length: int):
@@ -57,7 +78,7 @@ class Line:
 
 def timeline_row(message_id: int | None, status: str | None, line: Line = Line(), now: datetime | None = None) -> dict:
     return dict(message_id=message_id, status=status, provider_status=clipped(line.provider_status, 64),
-                error_code=clipped(line.error_code, 40), reason=stored(line.reason), payload=payload_text(line.payload),
+                error_code=clipped(line.error_code, 40), reason=stored_reason(line.reason), payload=payload_text(line.payload),
                 created_at=line.at or now or utcnow())
 
 
@@ -81,6 +102,27 @@ def write_rows(database, timeline: list[dict], outbox: list[dict]) -> None:
 def note(message_id: int, line: Line) -> None:
     """A timeline line that moves nothing (a report too late to count, a refused cancel)."""
     db.session.add(MessageEvent(**timeline_row(message_id, None, line)))
+
+
+def note_report(message_id: int, status: str, line: Line) -> None:
+    """A provider's report (saying `status`) that moves nothing is noted, unless it repeats the
+    message's last line: providers send a report again until they get an answer, Twilio replays
+    its callbacks."""
+    if not repeats_last_line(message_id, status, line):
+        note(message_id, line)
+
+
+def repeats_last_line(message_id: int, status: str, line: Line) -> bool:
+    """The same provider status, error code and payload; and the same status, if the last line
+    moved the message (a noted line keeps no status)."""
+    row = timeline_row(message_id, None, line)
+    last = db.session.execute(select(MessageEvent.status, MessageEvent.provider_status, MessageEvent.error_code,
+                                     MessageEvent.payload)
+                              .where(MessageEvent.message_id == message_id)
+                              .order_by(MessageEvent.id.desc()).limit(1)).first()
+    return (last is not None and last.status in (None, status)
+            and (last.provider_status, last.error_code, last.payload)
+            == (row["provider_status"], row["error_code"], row["payload"]))
 
 
 def record_event(kind: str, user_id: int, **details) -> None:
@@ -126,7 +168,7 @@ def move(message: Message, new_status: str, *, by: str, expected: str | None = N
     if "error_code" in changes:
         changes["error_code"] = clipped(changes["error_code"], 40)
     if "error_reason" in changes:
-        changes["error_reason"] = stored(changes["error_reason"])
+        changes["error_reason"] = stored_reason(changes["error_reason"])
     now = utcnow()
     result = db.session.execute(
         update(Message).where(Message.id == message.id, Message.status == current)
@@ -381,7 +423,7 @@ def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=N
         if not sources:
             continue
         group = dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources, new_status=status,
-                     now=now, number=number, code=code, why=stored(why))
+                     now=now, number=number, code=code, why=stored_reason(why))
         for message_id, provider_message_id, user_id in moves.move_group(database, group, reports, index_by_id):
             index = index_by_id[provider_message_id]
             moved[index] = message_id
