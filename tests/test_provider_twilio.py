@@ -91,6 +91,20 @@ def test_a_twilio_error_that_may_come_after_the_send_is_not_retried(twilio, user
     assert send_now(message_id).status == statuses.UNKNOWN  # a second job does nothing
 
 
+def test_an_answer_trickled_past_the_deadline_leaves_the_message_unknown(app, twilio, user):
+    """Each piece of the answer comes well within the read timeout, but the whole takes longer than
+    connect + read timeouts: the sender stops waiting, and the message may have been sent."""
+    app.config.update(PROVIDER_CONNECT_TIMEOUT=0.5, PROVIDER_READ_TIMEOUT=1.0)
+    app.extensions.pop("smsdesk_provider_http", None)
+    twilio.answer_trickle = 4.0  # ten pieces, 0.4 s apart
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hello")
+    message = send_now(message_id)
+    assert message.status == statuses.UNKNOWN and message.provider_message_id is None
+    assert "Twilio did not answer in time" in shown(message.error_reason)
+    assert len(twilio.messages) == 1  # it did reach Twilio: unknown, not failed
+
+
 def test_the_connection_test_fetches_the_account(twilio, user):
     phone = twilio_phone(user, twilio)
     record_connection_check(phone)
@@ -206,3 +220,4 @@ def test_an_sms_sent_by_the_worker_is_delivered_by_twilios_signed_callbacks(twil
     wait_for(lambda: reload_message(message_id).status == statuses.DELIVERED, message="delivered")
     assert [event.status for event in reload_message(message_id).events] == [
         statuses.QUEUED, statuses.SENDING, statuses.SENT, None, statuses.DELIVERED]  # "sent" again changes nothing
+

@@ -17,7 +17,8 @@ webhooks Twilio sends back to the app.
         assert response.status_code in (200, 204)
         fake.send_inbound(inbound_url, "+33611111111", fake.numbers[0], "Hello")
 
-Failures: fake.fail_next(429), fake.fail_next(503, times=2), fake.answer_delay = 2.0.
+Failures: fake.fail_next(429), fake.fail_next(503, times=2), fake.answer_delay = 2.0,
+fake.answer_trickle = 3.0 (the answer's body sent a few bytes at a time over 3 s).
 End-to-end: fake.auto_callbacks = True posts "sent" then "delivered" after each create.
 Forgeries: every emitter takes signature= (a string to send instead, None to omit the header).
 """
@@ -235,6 +236,7 @@ class FakeTwilio:
     messages                           sid -> FakeMessage (resource, status_callback, params)
     callbacks                          every SentCallback the fake posted (url, form, headers, status_code)
     answer_delay                       seconds to wait before answering each create call
+    answer_trickle                     seconds over which each create call's answer body is sent, in pieces
     auto_callbacks, callback_delay     post "sent" then auto_final_status ("delivered") after each create
     inbound_url                        target of POST /_fake/inbound when the call gives no url
     """
@@ -254,6 +256,7 @@ class FakeTwilio:
         self.messages: dict[str, FakeMessage] = {}
         self.callbacks: list[SentCallback] = []
         self.answer_delay = 0.0
+        self.answer_trickle = 0.0
         self.auto_callbacks = False
         self.auto_final_status = "delivered"
         self.callback_delay = 0.2
@@ -545,7 +548,21 @@ class FakeTwilio:
             time.sleep(self.answer_delay)
         if message is not None:
             self._start_auto_callbacks(message)
-        return response
+        return self._trickled(response) if self.answer_trickle else response
+
+    def _trickled(self, response: Response, pieces: int = 10) -> Response:
+        """The same answer, its body sent in pieces spread over answer_trickle seconds: each read
+        of the client's socket gets something well within any read timeout."""
+        body = response.get_data()
+        size = -(-len(body) // pieces)
+        pause = self.answer_trickle / pieces
+
+        def slowly():
+            for start in range(0, len(body), size):
+                time.sleep(pause)
+                yield body[start:start + size]
+        headers = dict(response.headers, **{"Content-Length": str(len(body))})
+        return Response(slowly(), response.status_code, headers, direct_passthrough=True)
 
     def _injected_failure(self) -> Response | None:
         with self._lock:
