@@ -19,6 +19,8 @@ webhooks Twilio sends back to the app.
 
 Failures: fake.fail_next(429), fake.fail_next(503, times=2), fake.answer_delay = 2.0,
 fake.answer_trickle = 3.0 (the answer's body sent a few bytes at a time over 3 s).
+Broken answers: fake.answer_sid = None (a null sid), OMITTED (no sid at all) or "SM…" (that sid for
+every message, as a buggy provider might); FRESH, the default, gives each message its own.
 End-to-end: fake.auto_callbacks = True posts "sent" then "delivered" after each create.
 Forgeries: every emitter takes signature= (a string to send instead, None to omit the header).
 """
@@ -48,6 +50,7 @@ from werkzeug.wrappers import Request, Response
 
 API_VERSION = "2010-04-01"
 SIGN = object()  # default of the emitters' signature= keyword: sign with the auth token
+FRESH, OMITTED = object(), object()  # values of answer_sid: each message's own sid, no sid in the answer
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
@@ -237,6 +240,7 @@ class FakeTwilio:
     callbacks                          every SentCallback the fake posted (url, form, headers, status_code)
     answer_delay                       seconds to wait before answering each create call
     answer_trickle                     seconds over which each create call's answer body is sent, in pieces
+    answer_sid                         the sid the create call answers: FRESH (its own), None, OMITTED or a sid
     auto_callbacks, callback_delay     post "sent" then auto_final_status ("delivered") after each create
     inbound_url                        target of POST /_fake/inbound when the call gives no url
     """
@@ -257,6 +261,7 @@ class FakeTwilio:
         self.callbacks: list[SentCallback] = []
         self.answer_delay = 0.0
         self.answer_trickle = 0.0
+        self.answer_sid = FRESH
         self.auto_callbacks = False
         self.auto_final_status = "delivered"
         self.callback_delay = 0.2
@@ -541,7 +546,7 @@ class FakeTwilio:
             response = self._injected_failure()
             if response is None:
                 message = self._create(request, account)
-                response = json_response(message.resource, 201)
+                response = json_response(self._answered_resource(message), 201)
         except TwilioError as error:
             response = error.response
         if self.answer_delay:
@@ -563,6 +568,14 @@ class FakeTwilio:
                 yield body[start:start + size]
         headers = dict(response.headers, **{"Content-Length": str(len(body))})
         return Response(slowly(), response.status_code, headers, direct_passthrough=True)
+
+    def _answered_resource(self, message: FakeMessage) -> dict:
+        answer = dict(message.resource)
+        if self.answer_sid is OMITTED:
+            del answer["sid"]
+        elif self.answer_sid is not FRESH:
+            answer["sid"] = self.answer_sid
+        return answer
 
     def _injected_failure(self) -> Response | None:
         with self._lock:

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from .. import statuses
 from ..reasons import Reason as _
 from .base import (Capability, OutboundSms, Provider, ProviderError, SendResult, ServerOption, SettingField,
-                   StatusEvent, local_time_to_utc)
+                   StatusEvent, id_text, local_time_to_utc)
 from .http import raw, unreachable
 
 API_URL = "https://sms.netoxygen.ch/api2/"
@@ -187,7 +187,7 @@ class NetOxygenProvider(Provider):
             return ProviderError(meaning or _("error code %(code)s", code=code), code=str(code),
                                  transient=False, payload=list(entry))
         status = statuses.SCHEDULED if sms.send_at else statuses.SENT
-        return SendResult(provider_message_id=str(sms_id), provider_status=ERROR_CODES[code].msgid, status=status,
+        return SendResult(provider_message_id=id_text(sms_id), provider_status=ERROR_CODES[code].msgid, status=status,
                           payload=list(entry))
 
     def cancel(self, provider_message_ids: list[str]) -> dict[str, bool]:
