@@ -18,7 +18,8 @@ webhooks Twilio sends back to the app.
         fake.send_inbound(inbound_url, "+33611111111", fake.numbers[0], "Hello")
 
 Failures: fake.fail_next(429), fake.fail_next(503, times=2), fake.answer_delay = 2.0,
-fake.answer_trickle = 3.0 (the answer's body sent a few bytes at a time over 3 s).
+fake.answer_trickle = 3.0 (the answer's body sent a few bytes at a time over 3 s),
+fake.answer_delays["+15005550007"] = 30.0 (a slow number: sends from it are answered in 30 s).
 Broken answers: fake.answer_sid = None (a null sid), OMITTED (no sid at all) or "SM…" (that sid for
 every message, as a buggy provider might); FRESH, the default, gives each message its own.
 End-to-end: fake.auto_callbacks = True posts "sent" then "delivered" after each create.
@@ -239,6 +240,7 @@ class FakeTwilio:
     messages                           sid -> FakeMessage (resource, status_callback, params)
     callbacks                          every SentCallback the fake posted (url, form, headers, status_code)
     answer_delay                       seconds to wait before answering each create call
+    answer_delays                      From number -> seconds, instead of answer_delay for sends from it
     answer_trickle                     seconds over which each create call's answer body is sent, in pieces
     answer_sid                         the sid the create call answers: FRESH (its own), None, OMITTED or a sid
     auto_callbacks, callback_delay     post "sent" then auto_final_status ("delivered") after each create
@@ -260,6 +262,7 @@ class FakeTwilio:
         self.messages: dict[str, FakeMessage] = {}
         self.callbacks: list[SentCallback] = []
         self.answer_delay = 0.0
+        self.answer_delays: dict[str, float] = {}
         self.answer_trickle = 0.0
         self.answer_sid = FRESH
         self.auto_callbacks = False
@@ -549,8 +552,9 @@ class FakeTwilio:
                 response = json_response(self._answered_resource(message), 201)
         except TwilioError as error:
             response = error.response
-        if self.answer_delay:
-            time.sleep(self.answer_delay)
+        delay = self.answer_delays.get(message.params.get("From"), self.answer_delay) if message else self.answer_delay
+        if delay:
+            time.sleep(delay)
         if message is not None:
             self._start_auto_callbacks(message)
         return self._trickled(response) if self.answer_trickle else response
