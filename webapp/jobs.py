@@ -66,6 +66,9 @@ class SendPool:
         self.worker_name = worker_name
         self.phone_share = max(1, size // 4)
         self.user_share = max(1, size // 2)
+        # waiting messages are claimed when this many of their phone's senders are back, not one
+        # by one: a claim is a transaction, which costs more than a send
+        self.claim_chunk = max(1, self.phone_share // 2)
         self._executor = ThreadPoolExecutor(size, thread_name_prefix="sender")
         self._free_senders = threading.BoundedSemaphore(size)
         self._shares = threading.Condition()  # guards what follows; notified when senders come back
@@ -94,10 +97,13 @@ class SendPool:
             if taken:
                 self._claim_and_start(group, taken, senders)
 
-    def _take_share(self, group: WaitingSends) -> tuple[int, list[int]]:
-        """Books the senders the group may have now and takes its first messages for them. Under _shares."""
+    def _take_share(self, group: WaitingSends, least: int = 1) -> tuple[int, list[int]]:
+        """Books the senders the group may have now, if at least `least` (or all it needs), and takes its
+        first messages for them. Under _shares."""
         room = min(self.phone_share - self._held_by_phone[group.phone_id],
                    self.user_share - self._held_by_user[group.user_id])
+        if room < min(least, -(-len(group.message_ids) // group.per_sender)):
+            return 0, []
         taken = group.message_ids[:max(room, 0) * group.per_sender]
         del group.message_ids[:len(taken)]
         senders = -(-len(taken) // group.per_sender)
@@ -149,7 +155,7 @@ class SendPool:
     def _next_startable(self):
         """The oldest waiting messages whose phone and user have room, booked. Under _shares."""
         for group in self._waiting:
-            senders, taken = self._take_share(group)
+            senders, taken = self._take_share(group, least=self.claim_chunk)
             if taken:
                 self._waiting_ids.difference_update(taken)
                 if not group.message_ids:
