@@ -76,19 +76,22 @@ class ProviderHttp:
 
 def read_body_before(response: requests.Response, deadline: float) -> None:
     """Reads the whole body into the response, or raises ReadTimeout once the deadline passes."""
-    sock = getattr(response.raw.connection, "sock", None)
+    body = response.raw
+    sock = getattr(body.connection, "sock", None)
     chunks = []
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise requests.ReadTimeout("the answer was not complete before the deadline")
-            if sock is not None:
+            if sock is not None and not body.closed:
                 sock.settimeout(left)
-            chunk = response.raw.read(ProviderHttp.BODY_CHUNK, decode_content=True)
-            if not chunk:
+            # read1: one read of the socket at most, where read() would wait for all it asks for
+            chunk = body.read1(ProviderHttp.BODY_CHUNK, decode_content=True)
+            if chunk:
+                chunks.append(chunk)
+            elif body.closed:  # an empty chunk before: compressed bytes that gave nothing yet
                 break
-            chunks.append(chunk)
     except urllib3.exceptions.ReadTimeoutError as error:
         response.close()
         raise requests.ReadTimeout(error) from None
