@@ -14,9 +14,14 @@ def main():
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--number", required=True)
     parser.add_argument("--answer-delay", type=float, default=0.0)
+    parser.add_argument("--slow-number", help="another number, whose sends are answered in --slow-delay seconds")
+    parser.add_argument("--slow-delay", type=float, default=0.0)
     arguments = parser.parse_args()
-    fake = FakeTwilio(arguments.account_sid, arguments.auth_token, numbers=(arguments.number,)).start()
+    numbers = (arguments.number, arguments.slow_number) if arguments.slow_number else (arguments.number,)
+    fake = FakeTwilio(arguments.account_sid, arguments.auth_token, numbers=numbers).start()
     fake.answer_delay = arguments.answer_delay
+    if arguments.slow_number:
+        fake.answer_delays[arguments.slow_number] = arguments.slow_delay
     print(fake.base_url, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

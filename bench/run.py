@@ -1,6 +1,6 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
-    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,callbacks,history]
+    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,history]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 """
@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from sqlalchemy import func, select, text, update
 
-from .stack import ACCOUNT_SID, AUTH_TOKEN, SECRET_KEY, TWILIO_NUMBER, Stack
+from .stack import ACCOUNT_SID, AUTH_TOKEN, SECRET_KEY, SLOW_TWILIO_NUMBER, TWILIO_NUMBER, Stack
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench@example.org", "benchmark password"
 rows = []
@@ -50,13 +50,13 @@ def app_for(stack: Stack):
                        "TWILIO_API_BASE_URL": stack.fake_url})
 
 
-def make_admin_and_phone(name="Bench Twilio", rate_limit=None):
+def make_admin_and_phone(name="Bench Twilio", rate_limit=None, email=ADMIN_EMAIL, number=TWILIO_NUMBER):
     from webapp.models import Phone
     from webapp.services.accounts import create_user, find_user_by_email
     from webapp.services.phones import save_phone
-    user = find_user_by_email(ADMIN_EMAIL) or create_user(ADMIN_EMAIL, ADMIN_PASSWORD, is_admin=True)
+    user = find_user_by_email(email) or create_user(email, ADMIN_PASSWORD, is_admin=email == ADMIN_EMAIL)
     phone = save_phone(Phone(user_id=user.id, provider_key="twilio"), name, rate_limit,
-                       {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "number": TWILIO_NUMBER})
+                       {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "number": number})
     return user, phone
 
 
@@ -114,7 +114,7 @@ def campaign(stack, app, count, answer_delay, label, target_ratio=None, target_r
     queue_outbound(phone, destinations, "Campaign")
     wait_for_count(phone.id, [statuses.SENT, statuses.DELIVERED], count, timeout=max(120, count / 20))
     elapsed = time.perf_counter() - started
-    threads = app.config["SEND_CONCURRENCY"]
+    threads = max(1, app.config["SEND_CONCURRENCY"] // 4)  # what one phone may hold
     floor = floor_campaign(stack, numbers(count, 5_000_000), threads)
     rate = count / elapsed
     figure = f"{count} SMS in {elapsed:.1f} s ({rate:.0f}/s)"
@@ -143,6 +143,41 @@ def rate_limited(stack, app, count, per_second):
     deviation = abs(measured - per_second) / per_second
     report(f"2b. per-phone rate limit {per_second}/s", f"{measured:.2f}/s over {count} SMS", None,
            "within 5%", deviation <= 0.05, f"{deviation * 100:.1f}% off")
+
+
+# ---- fair sending ----
+
+def fairness(stack, app, slow_count, fast_count, slow_delay, target_seconds=5):
+    """One user's phone answering in slow_delay seconds with slow_count messages, in flight when
+    another user's fast phone is given fast_count: how long the second user's take to be sent."""
+    from webapp import broker, statuses
+    from webapp.extensions import db
+    from webapp.models import Message
+    from webapp.services.messages import queue_outbound
+    stack.start_fake(0.0, slow_delay=slow_delay)
+    app.config["TWILIO_API_BASE_URL"] = stack.fake_url
+    stack.stop_workers()
+    stack.start_workers()
+    _, slow = make_admin_and_phone("Slow", number=SLOW_TWILIO_NUMBER)
+    _, fast = make_admin_and_phone("Fast", email="bench-b@example.org")
+    queue_outbound(slow, numbers(slow_count, 6_000_000), "Slowly")
+    phone_share = max(1, app.config["SEND_CONCURRENCY"] // 4)
+    wait_for_count(slow.id, [statuses.SENDING], stack.worker_count * phone_share, timeout=60)  # its share, held
+    started = time.perf_counter()
+    queue_outbound(fast, numbers(fast_count, 6_500_000), "Quickly")
+    wait_for_count(fast.id, [statuses.SENT, statuses.DELIVERED], fast_count, timeout=120)
+    elapsed = time.perf_counter() - started
+    slow_sent = count_status(slow.id, [statuses.SENT, statuses.DELIVERED])
+    report(f"7. fair sending: {fast_count} SMS beside another user's {slow_count} on a phone answering in "
+           f"{slow_delay:.0f} s", f"{fast_count} sent in {elapsed:.1f} s", None, f"≤ {target_seconds} s",
+           elapsed <= target_seconds, f"{slow_sent} of the slow phone's sent meanwhile")
+    stack.kill_workers()  # rather than wait for the slow phone's answers
+    broker.job_queue().empty()
+    db.session.execute(update(Message).where(Message.phone_id == slow.id).values(status=statuses.CANCELED))
+    db.session.commit()
+    stack.start_fake(0.0)
+    app.config["TWILIO_API_BASE_URL"] = stack.fake_url
+    stack.start_workers()
 
 
 # ---- compose through the web app ----
@@ -368,6 +403,8 @@ def run_on(database_url, label, arguments, sizes):
                     rate_limited(stack, app, sizes["rate_limited"], 10)
                 if "compose" in only:
                     compose_cost(stack, app, sizes["compose"])
+                if "fairness" in only:
+                    fairness(stack, app, sizes["fairness"], sizes["fairness"] // 10, 30.0)
             if "callbacks" in only:
                 callback_ingestion(stack, app, sizes["callbacks"], label)
                 report(f"6b. web peak memory (callbacks, {label})", f"{stack.web_peak_rss_mb():.0f} MB", None,
@@ -386,13 +423,13 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "callbacks", "history"},
+                        default={"campaign", "rate", "compose", "fairness", "callbacks", "history"},
                         help="the scenarios to run, separated by commas")
     arguments = parser.parse_args()
-    sizes = (dict(campaign=300, rate_limited=20, compose=500, callbacks=500, history=5_000, repeats=5)
+    sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, history=5_000, repeats=5)
              if arguments.quick else
-             dict(campaign=10_000, rate_limited=100, compose=10_000, callbacks=10_000, history=1_000_000,
-                  repeats=30))
+             dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
+                  history=1_000_000, repeats=30))
     run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:
         run_on(arguments.postgres, "PostgreSQL", arguments, sizes)

@@ -18,6 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "fedcba9876543210" * 2
 TWILIO_NUMBER = "+15005550006"
+SLOW_TWILIO_NUMBER = "+15005550007"  # the fake answers sends from it after slow_delay seconds
 SECRET_KEY = "benchmark-secret-key"
 
 
@@ -85,11 +86,12 @@ class Stack:
         self.start_workers()
         return self
 
-    def start_fake(self, answer_delay: float):
+    def start_fake(self, answer_delay: float, slow_delay: float = 0.0):
         self.stop_process(self.fake)
         self.fake = subprocess.Popen(
             [sys.executable, "-m", "bench.fake_twilio_server", "--account-sid", ACCOUNT_SID, "--auth-token",
-             AUTH_TOKEN, "--number", TWILIO_NUMBER, "--answer-delay", str(answer_delay)],
+             AUTH_TOKEN, "--number", TWILIO_NUMBER, "--answer-delay", str(answer_delay),
+             "--slow-number", SLOW_TWILIO_NUMBER, "--slow-delay", str(slow_delay)],
             cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True, env=self.env())
         self.fake_url = self.fake.stdout.readline().strip()
 
@@ -110,7 +112,21 @@ class Stack:
     def stop_workers(self):
         for worker in self.workers:
             self.stop_process(worker)
+        self.forget_workers()
+
+    def kill_workers(self):
+        """At once, sends in flight and all."""
+        for worker in self.workers:
+            worker.kill()
+            worker.wait()
+        self.forget_workers()
+
+    def forget_workers(self):
+        """Their heartbeats outlive them: start_workers would count them as the new ones."""
         self.workers = []
+        connection = redis.Redis(unix_socket_path=str(self.broker.unix_socket_path))
+        for key in connection.scan_iter("smsdesk:worker:*"):
+            connection.delete(key)
 
     def restart_web(self):
         self.stop_process(self.web)

@@ -32,6 +32,14 @@ def test_the_form_says_what_is_wrong_and_saves_nothing(logged_in):
     assert db.session.scalar(select(Phone)) is None
 
 
+def test_the_simulator_answers_within_a_few_seconds_at_most(logged_in):
+    response = post_form(logged_in, "/phones/new/simulator", {
+        "name": "Slow", "setting_delivery_delay_seconds": "1", "setting_answer_delay_seconds": "999"})
+    assert response.status_code == 200
+    assert "At most 5 seconds." in response.get_data(as_text=True)
+    assert db.session.scalar(select(Phone)) is None
+
+
 def test_the_phone_page_shows_callback_urls_steps_capabilities_and_a_loopback_warning(logged_in, user):
     phone = make_phone(user)
     page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)

@@ -201,6 +201,17 @@ def test_an_http_500_may_have_sent_so_it_is_not_retried(gateway, user):
     assert message.status == statuses.UNKNOWN and "HTTP 500" in shown(message.error_reason)
 
 
+def test_an_answer_trickled_past_the_deadline_leaves_the_message_unknown(app, gateway, user):
+    """Each piece comes well within the read timeout; the whole takes longer than connect + read."""
+    app.config.update(PROVIDER_CONNECT_TIMEOUT=0.5, PROVIDER_READ_TIMEOUT=1.0)
+    gateway.answer_trickle = 4.0
+    phone = gateway_phone(user, gateway)
+    [message] = send_all(queue_outbound(phone, ["+41765363776"], "Slowly"))
+    assert message.status == statuses.UNKNOWN and message.provider_message_id is None
+    assert "NetOxygen did not answer in time" in shown(message.error_reason)
+    assert len(gateway.messages) == 1
+
+
 def test_a_dropped_answer_is_never_sent_again(gateway, user):
     phone = gateway_phone(user, gateway)
     gateway.fail_next("drop", method="send_message", after_call=True)

@@ -12,7 +12,7 @@ from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
 
 from .conftest import make_phone, send_now, reload_message, wait_for
-from .fakes.twilio import FakeTwilio, webhook_reply_problem
+from .fakes.twilio import OMITTED, FakeTwilio, webhook_reply_problem
 
 TWILIO_NUMBER = "+15005550006"
 
@@ -89,6 +89,20 @@ def test_a_twilio_error_that_may_come_after_the_send_is_not_retried(twilio, user
     message = send_now(message_id)
     assert message.status == statuses.UNKNOWN and f"HTTP {status_code}" in shown(message.error_reason)
     assert send_now(message_id).status == statuses.UNKNOWN  # a second job does nothing
+
+
+def test_an_answer_trickled_past_the_deadline_leaves_the_message_unknown(app, twilio, user):
+    """Each piece of the answer comes well within the read timeout, but the whole takes longer than
+    connect + read timeouts: the sender stops waiting, and the message may have been sent."""
+    app.config.update(PROVIDER_CONNECT_TIMEOUT=0.5, PROVIDER_READ_TIMEOUT=1.0)
+    app.extensions.pop("smsdesk_provider_http", None)
+    twilio.answer_trickle = 4.0  # ten pieces, 0.4 s apart
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hello")
+    message = send_now(message_id)
+    assert message.status == statuses.UNKNOWN and message.provider_message_id is None
+    assert "Twilio did not answer in time" in shown(message.error_reason)
+    assert len(twilio.messages) == 1  # it did reach Twilio: unknown, not failed
 
 
 def test_the_connection_test_fetches_the_account(twilio, user):
@@ -206,3 +220,39 @@ def test_an_sms_sent_by_the_worker_is_delivered_by_twilios_signed_callbacks(twil
     wait_for(lambda: reload_message(message_id).status == statuses.DELIVERED, message="delivered")
     assert [event.status for event in reload_message(message_id).events] == [
         statuses.QUEUED, statuses.SENDING, statuses.SENT, None, statuses.DELIVERED]  # "sent" again changes nothing
+
+
+def unfinished(phone) -> list[str]:
+    db.session.expire_all()
+    return db.session.scalars(select(Message.status).where(
+        Message.phone_id == phone.id, Message.status.in_([statuses.QUEUED, statuses.SENDING]))).all()
+
+
+@pytest.mark.parametrize("answer_sid", [None, OMITTED], ids=["null sid", "no sid"])
+def test_an_answer_without_a_sid_leaves_the_messages_unknown(twilio, live_server, start_worker, user, answer_sid):
+    twilio.answer_sid = answer_sid
+    phone = twilio_phone(user, twilio)
+    worker = start_worker(TWILIO_API_BASE_URL=twilio.base_url)
+    message_ids = queue_outbound(phone, [f"+3369876543{digit}" for digit in range(3)], "Which one?")
+    wait_for(lambda: not unfinished(phone), message="every message answered")
+    for message_id in message_ids:
+        message = reload_message(message_id)
+        assert message.status == statuses.UNKNOWN and message.provider_message_id is None
+        assert "Twilio accepted it without giving its id" in shown(message.error_reason)
+    assert "Traceback" not in worker.output()
+
+
+def test_one_sid_answered_for_many_messages_is_kept_by_the_first_only(twilio, live_server, start_worker, user):
+    twilio.answer_sid = "SM" + "d" * 32
+    phone = twilio_phone(user, twilio)
+    worker = start_worker(TWILIO_API_BASE_URL=twilio.base_url)
+    message_ids = queue_outbound(phone, [f"+336987654{index:02d}" for index in range(20)], "Same sid")
+    wait_for(lambda: not unfinished(phone), message="every message answered")
+    messages = [reload_message(message_id) for message_id in message_ids]
+    assert [message.provider_message_id for message in messages if message.status == statuses.SENT] == [
+        twilio.answer_sid]
+    others = [message for message in messages if message.status != statuses.SENT]
+    assert len(others) == 19 and all(message.status == statuses.UNKNOWN for message in others)
+    assert all(f"the id of another message ({twilio.answer_sid})" in shown(message.error_reason)
+               for message in others)
+    assert "IntegrityError" not in worker.output()

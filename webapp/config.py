@@ -58,7 +58,7 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL")
         or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}",
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "FR"),
-        "SEND_CONCURRENCY": _int("SEND_CONCURRENCY", 64),
+        "SEND_CONCURRENCY": _int("SEND_CONCURRENCY", 256),
         "SEND_MAX_ATTEMPTS": _int("SEND_MAX_ATTEMPTS", 5),
         "SEND_RETRY_BASE_SECONDS": _float("SEND_RETRY_BASE_SECONDS", 2.0),
         "PROVIDER_CONNECT_TIMEOUT": _float("PROVIDER_CONNECT_TIMEOUT", 5.0),

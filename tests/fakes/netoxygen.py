@@ -22,7 +22,8 @@ for the eight functions' positional signatures and for the two code tables.
         clock.advance(minutes=1)
 
 Failures: fake.fail_next("fault"), fake.fail_next("http500", times=2), fake.fail_next("drop"),
-fake.fail_next("drop", after_call=True) (executed, then no answer), fake.answer_delay = 2.0.
+fake.fail_next("drop", after_call=True) (executed, then no answer), fake.answer_delay = 2.0,
+fake.answer_trickle = 3.0 (the answer sent in pieces over 3 s).
 
 Beware: xmlrpc.client.Transport.request silently retries a call ONCE when the server closes the
 connection without answering (http.client.RemoteDisconnected, ECONNRESET, EPIPE). So a single
@@ -300,7 +301,18 @@ class _Handler(SimpleXMLRPCRequestHandler):
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.write_answer(body, fake.answer_trickle)
+
+    def write_answer(self, body: bytes, trickle: float, pieces: int = 10) -> None:
+        """All at once, or in pieces spread over `trickle` seconds."""
+        if not trickle:
+            self.wfile.write(body)
+            return
+        size = -(-len(body) // pieces)
+        for start in range(0, len(body), size):
+            time.sleep(trickle / pieces)
+            self.wfile.write(body[start:start + size])
+            self.wfile.flush()
 
     def log_message(self, format, *args):  # keep pytest output clean
         pass
@@ -336,6 +348,7 @@ class FakeNetOxygen:
     error_for                        destination -> send-time error code (e.g. 2 gateway error)
     auto_advance_seconds             None, or n: messages move one step per n seconds of age
     answer_delay                     seconds to wait before answering each call (after executing it)
+    answer_trickle                   seconds over which each answer is sent, in pieces
     max_length                       longest accepted message in characters (error 8 above)
     auth_fault                       (code, text) of the fault for wrong credentials
     false_on_bad_credentials         get_credits/get_guid answer False instead of a fault
@@ -363,6 +376,7 @@ class FakeNetOxygen:
         self.error_for: dict[str, int] = {}
         self.auto_advance_seconds: Optional[float] = None
         self.answer_delay = 0.0
+        self.answer_trickle = 0.0
         self.max_length = MAX_MESSAGE_LENGTH
         self.auth_fault = AUTH_FAULT
         self.false_on_bad_credentials = False

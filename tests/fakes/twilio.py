@@ -17,7 +17,11 @@ webhooks Twilio sends back to the app.
         assert response.status_code in (200, 204)
         fake.send_inbound(inbound_url, "+33611111111", fake.numbers[0], "Hello")
 
-Failures: fake.fail_next(429), fake.fail_next(503, times=2), fake.answer_delay = 2.0.
+Failures: fake.fail_next(429), fake.fail_next(503, times=2), fake.answer_delay = 2.0,
+fake.answer_trickle = 3.0 (the answer's body sent a few bytes at a time over 3 s),
+fake.answer_delays["+15005550007"] = 30.0 (a slow number: sends from it are answered in 30 s).
+Broken answers: fake.answer_sid = None (a null sid), OMITTED (no sid at all) or "SM…" (that sid for
+every message, as a buggy provider might); FRESH, the default, gives each message its own.
 End-to-end: fake.auto_callbacks = True posts "sent" then "delivered" after each create.
 Forgeries: every emitter takes signature= (a string to send instead, None to omit the header).
 """
@@ -47,6 +51,7 @@ from werkzeug.wrappers import Request, Response
 
 API_VERSION = "2010-04-01"
 SIGN = object()  # default of the emitters' signature= keyword: sign with the auth token
+FRESH, OMITTED = object(), object()  # values of answer_sid: each message's own sid, no sid in the answer
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
@@ -235,6 +240,9 @@ class FakeTwilio:
     messages                           sid -> FakeMessage (resource, status_callback, params)
     callbacks                          every SentCallback the fake posted (url, form, headers, status_code)
     answer_delay                       seconds to wait before answering each create call
+    answer_delays                      From number -> seconds, instead of answer_delay for sends from it
+    answer_trickle                     seconds over which each create call's answer body is sent, in pieces
+    answer_sid                         the sid the create call answers: FRESH (its own), None, OMITTED or a sid
     auto_callbacks, callback_delay     post "sent" then auto_final_status ("delivered") after each create
     inbound_url                        target of POST /_fake/inbound when the call gives no url
     """
@@ -254,6 +262,9 @@ class FakeTwilio:
         self.messages: dict[str, FakeMessage] = {}
         self.callbacks: list[SentCallback] = []
         self.answer_delay = 0.0
+        self.answer_delays: dict[str, float] = {}
+        self.answer_trickle = 0.0
+        self.answer_sid = FRESH
         self.auto_callbacks = False
         self.auto_final_status = "delivered"
         self.callback_delay = 0.2
@@ -538,14 +549,37 @@ class FakeTwilio:
             response = self._injected_failure()
             if response is None:
                 message = self._create(request, account)
-                response = json_response(message.resource, 201)
+                response = json_response(self._answered_resource(message), 201)
         except TwilioError as error:
             response = error.response
-        if self.answer_delay:
-            time.sleep(self.answer_delay)
+        delay = self.answer_delays.get(message.params.get("From"), self.answer_delay) if message else self.answer_delay
+        if delay:
+            time.sleep(delay)
         if message is not None:
             self._start_auto_callbacks(message)
-        return response
+        return self._trickled(response) if self.answer_trickle else response
+
+    def _trickled(self, response: Response, pieces: int = 10) -> Response:
+        """The same answer, its body sent in pieces spread over answer_trickle seconds: each read
+        of the client's socket gets something well within any read timeout."""
+        body = response.get_data()
+        size = -(-len(body) // pieces)
+        pause = self.answer_trickle / pieces
+
+        def slowly():
+            for start in range(0, len(body), size):
+                time.sleep(pause)
+                yield body[start:start + size]
+        headers = dict(response.headers, **{"Content-Length": str(len(body))})
+        return Response(slowly(), response.status_code, headers, direct_passthrough=True)
+
+    def _answered_resource(self, message: FakeMessage) -> dict:
+        answer = dict(message.resource)
+        if self.answer_sid is OMITTED:
+            del answer["sid"]
+        elif self.answer_sid is not FRESH:
+            answer["sid"] = self.answer_sid
+        return answer
 
     def _injected_failure(self) -> Response | None:
         with self._lock:

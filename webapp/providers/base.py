@@ -212,6 +212,11 @@ class CallbackRejected(Exception):
         self.reason = reason
 
 
+def id_text(value) -> str | None:
+    """A provider's id as text, None when it gave none (str() would make None the id "None")."""
+    return None if value in (None, "") else str(value)
+
+
 def international_00(e164: str) -> str:
     """+33612345678 as 0033612345678, the form several providers want."""
     return "00" + e164.lstrip("+")

@@ -1,9 +1,10 @@
-"""HTTP for adapters: timeouts on every call and requests' errors turned into ProviderError.
+"""HTTP for adapters: a deadline on every call and requests' errors turned into ProviderError.
 
 A reason never carries the exception's own text (it names hosts, URLs with account ids, and
 Python's classes): it says what happened in a sentence, and the raw text goes in the payload.
 """
 import threading
+import time
 
 import requests
 import urllib3
@@ -13,8 +14,18 @@ from .base import ProviderError
 
 
 class ProviderHttp:
+    """Every call has an overall deadline, connect_timeout + read_timeout from its start: the
+    longest a send may take, which the sweep counts on before judging a send interrupted.
+    requests' read timeout alone bounds each socket read, so a provider sending its answer a few
+    bytes at a time held a sender for as long as it liked. Here the connection and the wait for
+    the answer's headers get what is left of the deadline (urllib3's total timeout), and the body
+    is read in a loop that gives each read only what is left, and stops at the deadline.
+    """
+    BODY_CHUNK = 16384
+
     def __init__(self, connect_timeout: float = 5.0, read_timeout: float = 30.0):
         self.timeout = (connect_timeout, read_timeout)
+        self.deadline_seconds = connect_timeout + read_timeout
         self._local = threading.local()
 
     @property
@@ -29,9 +40,12 @@ class ProviderHttp:
         """idempotent: repeating the call cannot do the thing twice (GET, or a provider that
         refuses a repeated reference). Decides whether a 5xx answer may be retried. company: the
         provider's name, for the reasons."""
-        kwargs.setdefault("timeout", self.timeout)
+        deadline = time.monotonic() + self.deadline_seconds
+        connect, read = kwargs.pop("timeout", self.timeout)
+        timeout = urllib3.Timeout(connect=connect, read=read, total=self.deadline_seconds)
         try:
-            response = self.session.request(method, url, **kwargs)
+            response = self.session.request(method, url, timeout=timeout, stream=True, **kwargs)
+            read_body_before(response, deadline)
         except requests.ConnectTimeout as error:
             raise ProviderError(unreachable(company, error), transient=True, payload=raw(error)) from None
         except requests.ReadTimeout as error:
@@ -58,6 +72,36 @@ class ProviderHttp:
                                 code=str(response.status_code), transient=idempotent, maybe_sent=not idempotent,
                                 payload=response.text[:2000])
         return response
+
+
+def read_body_before(response: requests.Response, deadline: float) -> None:
+    """Reads the whole body into the response, or raises ReadTimeout once the deadline passes."""
+    body = response.raw
+    sock = getattr(body.connection, "sock", None)
+    chunks = []
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise requests.ReadTimeout("the answer was not complete before the deadline")
+            if sock is not None and not body.closed:
+                sock.settimeout(left)
+            # read1: one read of the socket at most, where read() would wait for all it asks for
+            chunk = body.read1(ProviderHttp.BODY_CHUNK, decode_content=True)
+            if chunk:
+                chunks.append(chunk)
+            elif body.closed:  # an empty chunk before: compressed bytes that gave nothing yet
+                break
+    except urllib3.exceptions.ReadTimeoutError as error:
+        response.close()
+        raise requests.ReadTimeout(error) from None
+    except requests.ReadTimeout:
+        response.close()  # half read: the connection cannot serve another call
+        raise
+    except (urllib3.exceptions.ProtocolError, OSError) as error:
+        response.close()
+        raise requests.ConnectionError(error) from None
+    response._content = b"".join(chunks)  # what requests' own reading of the body sets
 
 
 def _request_never_left(error: requests.ConnectionError) -> bool:

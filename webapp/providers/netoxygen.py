@@ -4,7 +4,9 @@ It has no callbacks: delivery statuses are polled. It schedules and cancels at t
 sends flash SMS, reports credits, and sends to several destinations in one call.
 """
 import http.client
+import io
 import socket
+import time
 import xmlrpc.client
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -14,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from .. import statuses
 from ..reasons import Reason as _
 from .base import (Capability, OutboundSms, Provider, ProviderError, SendResult, ServerOption, SettingField,
-                   StatusEvent, local_time_to_utc)
+                   StatusEvent, id_text, local_time_to_utc)
 from .http import raw, unreachable
 
 API_URL = "https://sms.netoxygen.ch/api2/"
@@ -53,20 +55,24 @@ class GatewayUnreachable(Exception):
 
 
 class TimeoutTransport(xmlrpc.client.Transport):
-    """xmlrpc.client's transport with a connect timeout and a read timeout, which sends each
-    call once: the standard one silently sends again when the connection drops, and a message
-    sent twice is worse than one reported as maybe sent."""
+    """xmlrpc.client's transport with a connect timeout and an overall deadline (connect + read
+    timeouts, as ProviderHttp's), which sends each call once: the standard one silently sends
+    again when the connection drops, and a message sent twice is worse than one reported as maybe
+    sent. The answer is read in a loop that gives each read what is left of the deadline."""
+    BODY_CHUNK = 16384
 
     def __init__(self, connect_timeout: float, read_timeout: float, use_https: bool):
         super().__init__()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.use_https = use_https
+        self.deadline = None
+        self._socket = None
 
     def make_connection(self, host):
+        self.deadline = time.monotonic() + self.connect_timeout + self.read_timeout
         connection_class = http.client.HTTPSConnection if self.use_https else http.client.HTTPConnection
         connection = connection_class(host, timeout=self.connect_timeout)
-        read_timeout = self.read_timeout
         original_connect = connection.connect
 
         def connect():
@@ -74,13 +80,33 @@ class TimeoutTransport(xmlrpc.client.Transport):
                 original_connect()
             except OSError as error:  # refused, unreachable or timed out: the call never left
                 raise GatewayUnreachable(str(error) or type(error).__name__) from None
-            connection.sock.settimeout(read_timeout)
+            connection.sock.settimeout(self.time_left())
+            self._socket = connection.sock  # the answer reads from it after http.client lets go of it
         connection.connect = connect
         self._connection = host, connection
         return connection
 
+    def time_left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("the answer was not complete before the deadline")
+        return min(left, self.read_timeout)
+
     def request(self, host, handler, request_body, verbose=False):
         return self.single_request(host, handler, request_body, verbose)
+
+    def parse_response(self, response):
+        chunks = []
+        while not response.isclosed():
+            self._socket.settimeout(self.time_left())
+            chunk = response.read1(self.BODY_CHUNK)  # one read of the socket at most: read() would wait for all
+            if not chunk:
+                break
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        if response.getheader("Content-Encoding", "") == "gzip":
+            body = xmlrpc.client.gzip_decode(body)
+        return super().parse_response(io.BytesIO(body))
 
 
 class NetOxygenProvider(Provider):
@@ -187,7 +213,7 @@ class NetOxygenProvider(Provider):
             return ProviderError(meaning or _("error code %(code)s", code=code), code=str(code),
                                  transient=False, payload=list(entry))
         status = statuses.SCHEDULED if sms.send_at else statuses.SENT
-        return SendResult(provider_message_id=str(sms_id), provider_status=ERROR_CODES[code].msgid, status=status,
+        return SendResult(provider_message_id=id_text(sms_id), provider_status=ERROR_CODES[code].msgid, status=status,
                           payload=list(entry))
 
     def cancel(self, provider_message_ids: list[str]) -> dict[str, bool]:

@@ -20,6 +20,7 @@ from .base import (
     ServerOption,
     SettingField,
     StatusEvent,
+    id_text,
     international_00,
     required_value,
 )
@@ -188,7 +189,7 @@ class OvhProvider(Provider):
         if sms.destination in (report.get("invalidReceivers") or []) or not report.get("ids"):
             raise ProviderError(_("OVH refused to send to %(number)s: it considers the number invalid.",
                                   number=sms.destination), code="invalidReceivers", payload=report)
-        return SendResult(provider_message_id=str(report["ids"][0]), payload=report)
+        return SendResult(provider_message_id=id_text(report["ids"][0]), payload=report)
 
     def check_connection(self) -> str:
         account = self.call("GET", self.service_path) or {}

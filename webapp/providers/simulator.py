@@ -34,6 +34,9 @@ from .base import (
 log = logging.getLogger(__name__)
 
 SIMULATED_FAILURE_CODE = "SIM-UNREACHABLE"
+# Longer than any real provider takes to answer, short enough that a phone made slow on purpose
+# does not hold a sender of the worker for long.
+LONGEST_ANSWER_DELAY = 5
 UNREACHABLE = _("The handset could not be reached (simulated).")
 
 
@@ -49,7 +52,8 @@ class SimulatedProvider(Provider):
                      kind="number", default="2", required=True, pattern=r"\d{1,3}(\.\d+)?",
                      pattern_message=_l("Enter a number of seconds, e.g. 2 or 0.5.")),
         SettingField("answer_delay_seconds", _l("Answer delay (seconds)"),
-                     _l("How long the simulated provider takes to accept each SMS. Real ones take 0.1 to 0.5 s."),
+                     _l("How long the simulated provider takes to accept each SMS, at most 5 seconds. Real ones take 0.1 "
+                        "to 0.5 s."),
                      kind="number", default="0", required=False, pattern=r"\d{1,3}(\.\d+)?",
                      pattern_message=_l("Enter a number of seconds, e.g. 2 or 0.5.")),
         SettingField("busy_attempts", _l("Busy for the first attempts"),
@@ -72,8 +76,18 @@ class SimulatedProvider(Provider):
     calls_from_internet = False
     status_map = {"DELIVERED": statuses.DELIVERED, "FAILED": statuses.FAILED, "SENT": statuses.SENT}
 
+    @classmethod
+    def settings_errors(cls, values: dict) -> dict:
+        if float(values.get("answer_delay_seconds") or 0) > LONGEST_ANSWER_DELAY:
+            return {"answer_delay_seconds": _("At most %(seconds)d seconds.", seconds=LONGEST_ANSWER_DELAY)}
+        return {}
+
+    def answer_delay(self) -> float:
+        """A phone saved before the delay had a bound may have a longer one: it gets the bound."""
+        return min(float(self.settings.get("answer_delay_seconds") or 0), LONGEST_ANSWER_DELAY)
+
     def send(self, sms: OutboundSms) -> SendResult:
-        time.sleep(float(self.settings.get("answer_delay_seconds") or 0))
+        time.sleep(self.answer_delay())
         if sms.attempt <= int(self.settings.get("busy_attempts") or 0):
             raise ProviderError(_("the simulated provider is busy (HTTP 503)"), code="503", transient=True)
         provider_id = "SIM" + secrets.token_hex(12)

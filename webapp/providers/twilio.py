@@ -134,7 +134,7 @@ class TwilioProvider(Provider):
         body = self.call("POST", "/Messages.json", data={
             "To": sms.destination, "From": self.settings["number"], "Body": sms.text,
             "StatusCallback": sms.status_callback_url})
-        return SendResult(provider_message_id=body["sid"], provider_status=body.get("status"), payload=body)
+        return SendResult(provider_message_id=body.get("sid"), provider_status=body.get("status"), payload=body)
 
     def check_connection(self) -> str:
         account = self.call("GET", ".json")

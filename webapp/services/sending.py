@@ -160,6 +160,7 @@ def send_delivery(delivery: Delivery) -> list:
 def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
     """Records many senders' results in one transaction: [(delivery, results)]."""
     try:
+        done = with_usable_ids(done)
         retries = record_together(done)
         db.session.commit()
     except Exception:
@@ -178,6 +179,52 @@ def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
     for retry in retries:
         enqueue_later(*retry)
     apply_waiting_early_events(done)
+
+
+def with_usable_ids(done: list[tuple[Delivery, list]]) -> list[tuple[Delivery, list]]:
+    """An accepted send whose answer cannot name its message is a failure to know, whatever the
+    provider: no id (its reports could never find it), or an id the provider also gave another
+    message (kept by the first one only). Such messages may have been sent: unknown."""
+    owners = stored_owners(done)
+    checked = []
+    for delivery, results in done:
+        answers = []
+        for sms, result in zip(delivery.sms_list, results):
+            if isinstance(result, SendResult):
+                result = unusable_id_error(delivery, sms, result, owners) or result
+            answers.append(result)
+        checked.append((delivery, answers))
+    return checked
+
+
+def unusable_id_error(delivery: Delivery, sms: OutboundSms, result: SendResult, owners: dict):
+    """owners: {(phone id, provider id): message id}, which this fills in as ids are handed out."""
+    company = delivery.adapter.company
+    if not result.provider_message_id:
+        return ProviderError(_("%(company)s accepted it without giving its id, so its reports cannot be matched",
+                               company=company), maybe_sent=True, payload=result.payload)
+    owner = owners.setdefault((delivery.phone_id, result.provider_message_id), sms.message_id)
+    if owner != sms.message_id:
+        return ProviderError(_("%(company)s gave it the id of another message (%(provider_id)s), so its reports "
+                               "cannot be matched", company=company, provider_id=result.provider_message_id),
+                             maybe_sent=True, payload=result.payload)
+    return None
+
+
+def stored_owners(done: list[tuple[Delivery, list]]) -> dict:
+    """The messages that already have one of the provider ids answered: {(phone id, provider id): message id}."""
+    ids_by_phone = {}
+    for delivery, results in done:
+        ids_by_phone.setdefault(delivery.phone_id, set()).update(
+            result.provider_message_id for result in results
+            if isinstance(result, SendResult) and result.provider_message_id)
+    owners = {}
+    for phone_id, provider_ids in ids_by_phone.items():
+        owners.update(((phone_id, provider_id), message_id) for message_id, provider_id in db.session.execute(
+            select(Message.id, Message.provider_message_id).where(
+                Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
+                Message.provider_message_id.in_(provider_ids))))
+    return owners
 
 
 def mark_unrecorded(delivery: Delivery) -> None:
