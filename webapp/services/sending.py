@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from .. import broker, statuses, tasks
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
+BROKER_UNAVAILABLE = _("SMS Desk could not reach its broker, so it did not send it yet")
+
 # A wait for a phone's rate limit longer than this goes back to the broker rather than holding a sender.
 LONGEST_SENDER_WAIT = 1.0
 
@@ -40,6 +43,7 @@ class Delivery:
     sms_list: list
     phone_id: int
     user_id: int
+    worker_name: str = ""  # whose record of send starts (see broker.note_send_starts)
 
 
 def claim_job(message_ids: list[int], worker_name: str):
@@ -79,7 +83,7 @@ def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> l
     claimed = status_store.claim(message_ids, worker_name)
     sms_list = [outbound_sms(row, phone) for row in claimed]
     size = adapter.max_batch_size
-    return [Delivery(adapter, sms_list[start:start + size], phone.id, phone.user_id)
+    return [Delivery(adapter, sms_list[start:start + size], phone.id, phone.user_id, worker_name)
             for start in range(0, len(sms_list), size)]
 
 
@@ -144,7 +148,15 @@ def wait_for_send_slot(message: Message, phone: Phone) -> bool:
 
 
 def send_delivery(delivery: Delivery) -> list:
-    """Runs in a sender thread, with no database: one SendResult or ProviderError per message."""
+    """Runs in a sender thread, with no database: one SendResult or ProviderError per message.
+    The broker is told first that these requests start, so that should the worker die, the sweep
+    sends again those whose request never started; without the broker's word, nothing is sent."""
+    try:
+        broker.note_send_starts(delivery.worker_name, [sms.message_id for sms in delivery.sms_list])
+    except RedisError as error:
+        log.warning("not sending messages %s: the broker is unavailable (%s)",
+                    [sms.message_id for sms in delivery.sms_list], error)
+        return [ProviderError(BROKER_UNAVAILABLE, transient=True)] * len(delivery.sms_list)
     try:
         results = delivery.adapter.send_batch(delivery.sms_list)
         if len(results) == len(delivery.sms_list):
