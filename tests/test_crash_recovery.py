@@ -35,12 +35,13 @@ def claimed_by_a_dead_worker(message_ids, requests_started=()):
     requests of `requests_started`, and died."""
     started_key = broker.send_starts_keys(DEAD_WORKER)[0]
     broker.redis_connection().hset(started_key, broker.SINCE_FIELD, repr(time.time() - 120))
-    sending.claim_job(message_ids, DEAD_WORKER)
+    deliveries, _one_by_one = sending.claim_job(message_ids, DEAD_WORKER)
     if requests_started:
         broker.note_send_starts(DEAD_WORKER, list(requests_started))
     db.session.execute(update(Message).where(Message.id.in_(message_ids))
                        .values(status_changed_at=utcnow() - timedelta(minutes=1)))
     db.session.commit()
+    return deliveries
 
 
 def sweep_and_run_its_jobs():
@@ -119,6 +120,20 @@ def test_an_interrupted_twilio_send_is_looked_up_in_twilios_list(twilio, user):
     assert status_of(lost) == statuses.SENT  # queued again, then sent by the job run after
     assert "interrupted while sending; Twilio never received it, so it is queued again" in reasons_of(lost)
     assert len(twilio.messages) == 2
+
+
+def test_a_worker_judged_dead_too_soon_does_not_send_what_the_sweep_took_back(twilio, user):
+    """Its heartbeat lapsed while its sender waited: the sweep queued the message again, so the
+    sender, waking up, leaves it to the new attempt."""
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33612345671"], "Once only")
+    [delivery] = claimed_by_a_dead_worker([message_id])
+    sweeps.mark_interrupted_sends()
+    assert status_of(message_id) == statuses.QUEUED
+    [result] = sending.send_delivery(delivery)
+    assert result.transient and twilio.messages == {}
+    run_queued_jobs()
+    assert status_of(message_id) == statuses.SENT and len(twilio.messages) == 1
 
 
 def requests_post_as_the_dead_worker(fake, to, body):

@@ -162,10 +162,45 @@ def reserve_send_slot(phone_id: int, per_second: float) -> float:
 
 
 # ---- which provider requests have started, should their worker die ----
+#
+# Each worker keeps a record in the broker (a hash: message id -> "1" when its request starts).
+# The sweep takes back a message whose request never started by writing "revoked" in its place;
+# both are done by scripts, so a worker judged dead too soon (its heartbeat lapsed) never sends
+# a message the sweep took back, and the sweep never takes back one whose request started.
 
 SEND_STARTS_PREFIX = "smsdesk:send-starts:"
 SINCE_FIELD = "since"  # when the record began: a claim older than that cannot be judged by it
+REVOKED = "revoked"
 SEND_STARTS_TTL = 86400
+
+NOTE_SEND_STARTS_SCRIPT = """
+redis.call('HSETNX', KEYS[1], 'since', ARGV[1])
+local refused = {}
+for index = 3, #ARGV do
+  local id = ARGV[index]
+  if redis.call('HGET', KEYS[1], id) == 'revoked' or redis.call('HGET', KEYS[2], id) == 'revoked' then
+    table.insert(refused, id)
+  else
+    redis.call('HSET', KEYS[1], id, '1')
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return refused
+"""
+
+REVOKE_SEND_STARTS_SCRIPT = """
+local revoked = {}
+for index = 2, #ARGV do
+  local id = ARGV[index]
+  local current, previous = redis.call('HGET', KEYS[1], id), redis.call('HGET', KEYS[2], id)
+  if (not current and not previous) or current == 'revoked' or previous == 'revoked' then
+    redis.call('HSET', KEYS[1], id, 'revoked')
+    table.insert(revoked, id)
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return revoked
+"""
 
 
 def send_starts_keys(worker_name: str) -> tuple[str, str]:
@@ -174,14 +209,20 @@ def send_starts_keys(worker_name: str) -> tuple[str, str]:
     return key, key + ":previous"
 
 
-def note_send_starts(worker_name: str, message_ids: list[int]) -> None:
-    """Written just before a provider request: those messages may have left from now on."""
-    key, _previous = send_starts_keys(worker_name)
-    with redis_connection().pipeline(transaction=False) as pipe:
-        pipe.hsetnx(key, SINCE_FIELD, repr(time.time()))
-        pipe.hset(key, mapping={str(message_id): 1 for message_id in message_ids})
-        pipe.expire(key, SEND_STARTS_TTL)
-        pipe.execute()
+def note_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
+    """Written just before a provider request: those messages may have left from now on.
+    Returns those the sweep took back, which must not be sent."""
+    script = redis_connection().register_script(NOTE_SEND_STARTS_SCRIPT)
+    refused = script(keys=send_starts_keys(worker_name), args=[repr(time.time()), SEND_STARTS_TTL, *message_ids])
+    return {int(message_id) for message_id in refused}
+
+
+def revoke_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
+    """Takes back messages of a worker judged dead whose request had not started; returns those
+    taken back (the others' requests started meanwhile)."""
+    script = redis_connection().register_script(REVOKE_SEND_STARTS_SCRIPT)
+    revoked = script(keys=send_starts_keys(worker_name), args=[SEND_STARTS_TTL, *message_ids])
+    return {int(message_id) for message_id in revoked}
 
 
 def rotate_send_starts(worker_name: str) -> None:
@@ -197,28 +238,23 @@ def rotate_send_starts(worker_name: str) -> None:
         pipe.execute()
 
 
-def forget_send_starts(worker_name: str) -> None:
-    redis_connection().delete(*send_starts_keys(worker_name))
-
-
 def send_starts(worker_name: str, claimed_at: dict[int, datetime]) -> dict[int, bool | None]:
     """For messages the worker claimed at the given (naive UTC) times: True when their request
-    started, False when it had not, None when the record cannot tell (lost with the broker's data,
-    or begun after the claim)."""
+    started, False when it had not (or the sweep took it back), None when the record cannot tell
+    (lost with the broker's data, or begun after the claim)."""
     ids = [str(message_id) for message_id in claimed_at]
     with redis_connection().pipeline(transaction=False) as pipe:
         for key in send_starts_keys(worker_name):
             pipe.hmget(key, [SINCE_FIELD] + ids)
         records = pipe.execute()
     starts = [values[0] for values in records if values[0] is not None]
-    if not starts:
-        return dict.fromkeys(claimed_at)
-    since = min(float(value) for value in starts)
+    since = min((float(value) for value in starts), default=None)
     answers = {}
     for index, (message_id, claimed) in enumerate(claimed_at.items(), start=1):
-        if any(values[index] is not None for values in records):
+        marks = {values[index] for values in records} - {None}
+        if marks and REVOKED.encode() not in marks:
             answers[message_id] = True
-        elif claimed.replace(tzinfo=timezone.utc).timestamp() >= since:
+        elif marks or (since is not None and claimed.replace(tzinfo=timezone.utc).timestamp() >= since):
             answers[message_id] = False
         else:
             answers[message_id] = None

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
 BROKER_UNAVAILABLE = _("SMS Desk could not reach its broker, so it did not send it yet")
+TAKEN_BACK = _("this worker was judged stopped and the message queued again, so it did not send it")
 
 # A wait for a phone's rate limit longer than this goes back to the broker rather than holding a sender.
 LONGEST_SENDER_WAIT = 1.0
@@ -151,22 +152,31 @@ def send_delivery(delivery: Delivery) -> list:
     """Runs in a sender thread, with no database: one SendResult or ProviderError per message.
     The broker is told first that these requests start, so that should the worker die, the sweep
     sends again those whose request never started; without the broker's word, nothing is sent."""
+    message_ids = [sms.message_id for sms in delivery.sms_list]
     try:
-        broker.note_send_starts(delivery.worker_name, [sms.message_id for sms in delivery.sms_list])
+        taken_back = broker.note_send_starts(delivery.worker_name, message_ids)
     except RedisError as error:
-        log.warning("not sending messages %s: the broker is unavailable (%s)",
-                    [sms.message_id for sms in delivery.sms_list], error)
-        return [ProviderError(BROKER_UNAVAILABLE, transient=True)] * len(delivery.sms_list)
+        log.warning("not sending messages %s: the broker is unavailable (%s)", message_ids, error)
+        return [ProviderError(BROKER_UNAVAILABLE, transient=True)] * len(message_ids)
+    if taken_back:  # this worker was judged dead, and the sweep queued them again
+        log.warning("not sending messages %s: the sweep took them back", sorted(taken_back))
+    to_send = [sms for sms in delivery.sms_list if sms.message_id not in taken_back]
+    results = iter(provider_results(delivery.adapter, to_send) if to_send else [])
+    return [ProviderError(TAKEN_BACK, transient=True) if sms.message_id in taken_back else next(results)
+            for sms in delivery.sms_list]
+
+
+def provider_results(adapter, sms_list: list) -> list:
     try:
-        results = delivery.adapter.send_batch(delivery.sms_list)
-        if len(results) == len(delivery.sms_list):
+        results = adapter.send_batch(sms_list)
+        if len(results) == len(sms_list):
             return results
         raise ProviderError(_("internal error while sending"), maybe_sent=True)
     except ProviderError as error:
-        return [error] * len(delivery.sms_list)
+        return [error] * len(sms_list)
     except Exception:
-        log.exception("sending messages %s failed unexpectedly", [sms.message_id for sms in delivery.sms_list])
-        return [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(delivery.sms_list)
+        log.exception("sending messages %s failed unexpectedly", [sms.message_id for sms in sms_list])
+        return [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(sms_list)
 
 
 def record_deliveries(done: list[tuple[Delivery, list]]) -> None:

@@ -19,6 +19,7 @@ from ..providers.base import NOT_SENT, ProviderError, SendResult
 from ..reasons import N_, Reason
 from . import reports, status_store
 from .phones import adapter_for
+from .sending import first_status_poll_at, outbound_sms
 from .status_store import Line
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,12 @@ def mark_interrupted_sends() -> int:
             overdue.append(message)
     unsent, to_ask = [], []
     for worker_name, messages in by_dead_worker.items():
-        started = broker.send_starts(worker_name or "", {message.id: message.status_changed_at
-                                                          for message in messages})
+        worker_name = worker_name or ""
+        started = broker.send_starts(worker_name, {message.id: message.status_changed_at for message in messages})
+        taken_back = broker.revoke_send_starts(worker_name, [message.id for message in messages
+                                                             if started[message.id] is False])
         for message in messages:
-            if started[message.id] is False:
+            if message.id in taken_back:
                 unsent.append(message)
             elif message.phone.deleted_at is None and provider_class(message.phone.provider_key).finds_sends:
                 to_ask.append(message)
@@ -135,7 +138,6 @@ def ask_provider(messages: list[Message]) -> None:
 
 def find_interrupted_sends(phone: Phone, message_ids: list[int]) -> None:
     """Run in a job: the phone's provider tells, for each interrupted send, whether it got it."""
-    from .sending import first_status_poll_at, outbound_sms
     adapter = adapter_for(phone)
     messages = db.session.scalars(select(Message).where(
         Message.id.in_(message_ids), Message.phone_id == phone.id, Message.status == statuses.SENDING)).all()
@@ -150,7 +152,8 @@ def find_interrupted_sends(phone: Phone, message_ids: list[int]) -> None:
         if found == NOT_SENT:
             unsent.append(message)
         elif isinstance(found, SendResult) and not provider_id_taken(phone.id, found.provider_message_id):
-            line = Line(Reason(FOUND_AT_PROVIDER, provider=adapter.company), found.provider_status, payload=found.payload)
+            line = Line(Reason(FOUND_AT_PROVIDER, provider=adapter.company), found.provider_status,
+                        payload=found.payload)
             status_store.move(message, found.status, by=statuses.PROVIDER, expected=statuses.SENDING, line=line,
                               provider_message_id=found.provider_message_id,
                               next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
