@@ -17,7 +17,7 @@ import argparse
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import redis
 import requests
@@ -107,12 +107,14 @@ def worker_kills(stack, app, count):
 
 
 def first_claims_after(phone_id, moment: datetime, message_ids) -> list[datetime]:
+    """A claim stamped just before the moment may commit just after it, when the message still
+    looked queued: claims from a second before count (as no wait)."""
     from webapp.extensions import db
     from webapp.models import MessageEvent
     db.session.rollback()
     return db.session.scalars(select(func.min(MessageEvent.created_at)).where(
         MessageEvent.message_id.in_(message_ids), MessageEvent.status == "sending",
-        MessageEvent.created_at >= moment).group_by(MessageEvent.message_id)).all()
+        MessageEvent.created_at >= moment - timedelta(seconds=1)).group_by(MessageEvent.message_id)).all()
 
 
 def queued_ids(phone_id) -> list[int]:
@@ -132,7 +134,7 @@ def broker_fault(stack, app, count, label, fault):
     waiting = queued_ids(phone.id)
     settled_in_time = wait_until(lambda: settled(phone.id, ["sent", "failed"]))
     claims = first_claims_after(phone.id, back, waiting)
-    longest = max((claim - back).total_seconds() for claim in claims) if claims else 0.0
+    longest = max((max(claim - back, timedelta(0)).total_seconds() for claim in claims), default=0.0)
     unclaimed = len(waiting) - len(claims)
     line(f"broker {label}", **twilio_figures(
         stack, phone.id, count, settled_in_time, queued_when_back=len(waiting),

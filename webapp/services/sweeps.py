@@ -29,6 +29,7 @@ INTERRUPTED_BEFORE_SENDING = Reason("interrupted before its request left; queued
 FOUND_AT_PROVIDER = N_("interrupted while sending; %(provider)s says it received it")
 NOT_AT_PROVIDER = N_("interrupted while sending; %(provider)s never received it, so it is queued again")
 FIND_SENT_LEASE_SECONDS = 120
+FIND_SENT_JOB_SIZE = 10
 
 
 def requeue_lost_messages(batch_size: int = 5000) -> int:
@@ -125,15 +126,17 @@ def queue_again(messages: list[Message], reason: Reason) -> int:
 
 
 def ask_provider(messages: list[Message]) -> None:
-    """One job per phone asks its provider; each message is leased so that later sweeps leave it
-    to that job, until the lease runs out (the job's worker died too)."""
+    """Jobs of a few messages ask each phone's provider (most answer about one message per
+    question, so several workers share the questions). Each message is leased, so that later
+    sweeps leave it to its job until the lease runs out (the job's worker died too)."""
     leased = broker.lease([f"smsdesk:finding-sent:{message.id}" for message in messages], FIND_SENT_LEASE_SECONDS)
     by_phone = {}
     for message, mine in zip(messages, leased):
         if mine:
             by_phone.setdefault(message.phone_id, []).append(message.id)
     for phone_id, message_ids in by_phone.items():
-        tasks.find_interrupted_sends(phone_id, message_ids)
+        for start in range(0, len(message_ids), FIND_SENT_JOB_SIZE):
+            tasks.find_interrupted_sends(phone_id, message_ids[start:start + FIND_SENT_JOB_SIZE])
 
 
 def find_interrupted_sends(phone: Phone, message_ids: list[int]) -> None:
