@@ -122,6 +122,27 @@ def test_an_interrupted_twilio_send_is_looked_up_in_twilios_list(twilio, user):
     assert len(twilio.messages) == 2
 
 
+@pytest.mark.parametrize("at_twilio, found", [
+    ([], "not sent"),
+    (["Did it leave?"], "its sid"),
+    (["Another text"], "not sent"),
+    (["Did it leave?", "Did it leave?"], "cannot tell"),
+])
+def test_twilio_tells_an_interrupted_send_by_its_text_to_its_number(twilio, user, at_twilio, found):
+    from datetime import datetime, timezone
+    from webapp.providers.base import NOT_SENT, SendResult
+    from webapp.services.phones import adapter_for
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33612345671"], "Did it leave?")
+    began = datetime.now(timezone.utc)
+    sids = [requests_post_as_the_dead_worker(twilio, "+33612345671", body)["sid"] for body in at_twilio]
+    answer = adapter_for(phone).find_sent(sending.outbound_sms(reload_message(message_id), phone), began)
+    if found == "its sid":
+        assert isinstance(answer, SendResult) and answer.provider_message_id == sids[0]
+    else:
+        assert answer == {"not sent": NOT_SENT, "cannot tell": None}[found]
+
+
 def test_a_worker_judged_dead_too_soon_does_not_send_what_the_sweep_took_back(twilio, user):
     """Its heartbeat lapsed while its sender waited: the sweep queued the message again, so the
     sender, waking up, leaves it to the new attempt."""

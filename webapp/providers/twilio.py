@@ -29,6 +29,10 @@ from .base import (
 )
 
 API_VERSION = "2010-04-01"
+# Twilio's clock and ours may differ: a message it dates a little before our attempt may be ours.
+# The margin is wide, because too narrow would send again what Twilio has; an earlier message alike
+# that SMS Desk sent is recognised by its sid, and the interrupted one is then left unknown.
+CLOCK_MARGIN = timedelta(minutes=10)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 # Twilio error codes a user can act on, in their words
@@ -141,20 +145,19 @@ class TwilioProvider(Provider):
         return SendResult(provider_message_id=body["sid"], provider_status=body.get("status"), payload=body)
 
     def find_sent(self, sms: OutboundSms, attempt_began: datetime) -> SendResult | str | None:
-        """Twilio's newest messages to that number from ours, first page: one with our text,
-        created since the attempt began, is ours."""
+        """Twilio's newest messages to that number from ours, first page: the one with our text
+        created since the attempt began is ours; two alike cannot be told apart."""
         page = self.call("GET", "/Messages.json", params={"To": sms.destination, "From": self.settings["number"],
                                                            "PageSize": 50})
         listed = page.get("messages") or []
-        since = attempt_began - timedelta(seconds=5)  # Twilio's dates are to the second
+        since = attempt_began - CLOCK_MARGIN
         recent = [message for message in listed if created_at(message) is not None and created_at(message) >= since]
         ours = [message for message in recent if message.get("body") == sms.text
                 and message.get("direction", "").startswith("outbound")]
-        if ours:
-            oldest = ours[-1]
-            return SendResult(oldest["sid"], provider_status=oldest.get("status"), payload=oldest)
-        if len(recent) == len(listed) and page.get("next_page_uri"):
-            return None  # more recent messages than one page holds
+        if len(ours) == 1:
+            return SendResult(ours[0]["sid"], provider_status=ours[0].get("status"), payload=ours[0])
+        if ours or (len(recent) == len(listed) and page.get("next_page_uri")):
+            return None  # two alike, or more recent messages than one page holds
         return NOT_SENT
 
     def check_connection(self) -> str:
