@@ -68,6 +68,18 @@ def unknown_numbers(phone_id) -> list[str]:
                                                                   Message.status == "unknown")).all()
 
 
+def interrupted_outcomes(phone_id) -> dict:
+    """How the sweep settled the sends it found interrupted, from the messages' timelines."""
+    from webapp.extensions import db
+    from webapp.models import Message, MessageEvent
+    from webapp.services import sweeps
+    outcomes = {"queued_again_unstarted": sweeps.INTERRUPTED_BEFORE_SENDING.msgid,
+                "found_at_provider": sweeps.FOUND_AT_PROVIDER, "never_at_provider": sweeps.NOT_AT_PROVIDER}
+    db.session.rollback()
+    return {name: db.session.scalar(select(func.count(MessageEvent.id)).join(Message).where(
+        Message.phone_id == phone_id, MessageEvent.reason.contains(msgid))) for name, msgid in outcomes.items()}
+
+
 def line(name, **figures):
     print(f"  {name}: " + ", ".join(f"{label.replace('_', ' ')} {value}" for label, value in figures.items()),
           flush=True)
@@ -103,7 +115,8 @@ def worker_kills(stack, app, count):
         stack.kill_worker(index % len(stack.workers))
     settled_in_time = wait_until(lambda: settled(phone.id, ["sent", "failed"]))
     line("worker kill -9 ×3", **twilio_figures(stack, phone.id, count, settled_in_time,
-                                               all_final_after=f"{time.monotonic() - started:.0f} s"))
+                                               all_final_after=f"{time.monotonic() - started:.0f} s"),
+         **interrupted_outcomes(phone.id))
 
 
 def first_claims_after(phone_id, moment: datetime, message_ids) -> list[datetime]:
