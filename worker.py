@@ -2,6 +2,7 @@
 
 Run several of these against one database and one broker to grow past one machine.
 """
+import itertools
 import logging
 import signal
 import threading
@@ -14,6 +15,8 @@ from webapp import broker, create_app, jobs, log_masking
 
 log = logging.getLogger("smsdesk.worker")
 SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
+# far longer than any send takes (see broker.rotate_send_starts)
+SEND_STARTS_ROTATION_SECONDS = 600
 
 
 def every(seconds: float, action, stop: threading.Event, name: str) -> threading.Thread:
@@ -44,6 +47,9 @@ def main() -> None:
     def beat():
         with_app(lambda: broker.beat(worker_name))
 
+    def rotate_send_starts():
+        with_app(lambda: broker.rotate_send_starts(worker_name))
+
     def sweep_if_first():
         with app.app_context():
             interval = app.config["SWEEP_INTERVAL_SECONDS"]
@@ -52,15 +58,17 @@ def main() -> None:
 
     try:
         beat()
+        rotate_send_starts()
     except RedisError as error:
         log.warning("broker unavailable at start: %s", error)
     every(app.config["WORKER_HEARTBEAT_TTL_SECONDS"] / 3, beat, stop_background, "heartbeat")
+    every(SEND_STARTS_ROTATION_SECONDS, rotate_send_starts, stop_background, "send starts")
     every(app.config["SWEEP_INTERVAL_SECONDS"], sweep_if_first, stop_background, "sweep")
     every(0.5, lambda: with_app(broker.move_due_scheduled_jobs), stop_background, "retries")
     log.info("worker %s started, %d senders", worker_name, app.config["SEND_CONCURRENCY"])
     stop_on_signal(stop)
     try:
-        run_job_loop(app, stop)
+        run_job_loop(app, stop, worker_name)
     finally:
         stop.set()
         log.info("waiting for the sends in flight")
@@ -99,10 +107,12 @@ def broker_reachable() -> bool:
         return False
 
 
-def run_job_loop(app, stop: threading.Event) -> None:
+def run_job_loop(app, stop: threading.Event, worker_name: str) -> None:
     """RQ's loop, started again after a broker outage instead of quitting."""
     AppWorker.app = app
-    while not stop.is_set():
+    for run in itertools.count():
+        if stop.is_set():
+            return
         with app.app_context():
             reachable = broker_reachable()
             queue, connection = broker.job_queue(), broker.redis_connection()
@@ -110,7 +120,8 @@ def run_job_loop(app, stop: threading.Event) -> None:
             log.warning("broker unavailable, trying again in 2 s")
             stop.wait(2)
             continue
-        rq_worker = AppWorker([queue], connection=connection, serializer=JSONSerializer)
+        rq_worker = AppWorker([queue], connection=connection, serializer=JSONSerializer,
+                              name=broker.rq_worker_name(worker_name, run))
         try:
             rq_worker.work(logging_level="WARNING")
         except RedisError as error:

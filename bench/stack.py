@@ -44,7 +44,8 @@ def children_of(pid: int) -> list[int]:
 
 
 class Stack:
-    def __init__(self, database_url: str | None, worker_count: int, web_workers: int = 2, web_threads: int = 16):
+    def __init__(self, database_url: str | None, worker_count: int, web_workers: int = 2, web_threads: int = 16,
+                 broker_options: dict | None = None):
         self.folder = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
         self.database_url = database_url or f"sqlite:///{self.folder / 'bench.sqlite'}"
         self.worker_count = worker_count
@@ -56,6 +57,7 @@ class Stack:
         self.fake_url = None
         self.web = None
         self.workers = []
+        self.broker_options = broker_options or {}  # e.g. appendonly="yes", to survive a kill
 
     @property
     def web_url(self) -> str:
@@ -72,7 +74,7 @@ class Stack:
 
     def start(self):
         self.broker = ValkeyServer(port=0, unix_socket_path=self.folder / "broker.sock",
-                                   data_dir=self.folder / "broker")
+                                   data_dir=self.folder / "broker", **self.broker_options)
         self.broker.start()
         if self.database_url.startswith("postgresql"):
             engine = create_engine(self.database_url)
@@ -103,11 +105,33 @@ class Stack:
         self.wait_until(lambda: self.answers("/ping"), "the web app")
 
     def start_workers(self, **extra_env):
-        for index in range(self.worker_count):
-            log = open(self.folder / f"worker-{index}.log", "ab")
-            self.workers.append(subprocess.Popen([sys.executable, "worker.py"], cwd=PROJECT_ROOT,
-                                                 env=self.env(**extra_env), stdout=log, stderr=log))
+        self.workers += [self.start_worker(**extra_env) for _ in range(self.worker_count)]
         self.wait_until(lambda: self.live_workers() >= self.worker_count, "the workers")
+
+    def start_worker(self, **extra_env) -> subprocess.Popen:
+        log = open(self.folder / f"worker-{time.monotonic_ns()}.log", "ab")
+        return subprocess.Popen([sys.executable, "worker.py"], cwd=PROJECT_ROOT, env=self.env(**extra_env),
+                                stdout=log, stderr=log)
+
+    def kill_worker(self, index: int):
+        """kill -9, and another in its place."""
+        self.workers[index].kill()
+        self.workers[index].wait()
+        self.workers[index] = self.start_worker()
+
+    def kill_broker(self):
+        self.broker._process.kill()  # kill -9: what it had not written to disk is lost
+        self.broker._process.wait()
+        self.broker._process = None
+
+    def restart_broker(self):
+        self.broker.start()
+
+    def kill_web(self):
+        for pid in children_of(self.web.pid):
+            os.kill(pid, signal.SIGKILL)
+        self.web.kill()
+        self.web.wait()
 
     def stop_workers(self):
         for worker in self.workers:

@@ -266,6 +266,23 @@ def send_now(message_id) -> Message:
     return reload_message(message_id)
 
 
+def run_queued_jobs(only: str | None = None) -> int:
+    """What a worker would do with the jobs waiting in the queue (or those of one function, the
+    others left waiting), done here, in the test's app."""
+    from webapp import broker
+    connection, queue_key = broker.redis_connection(), broker.job_queue().key
+    count = 0
+    while job_ids := [job_id.decode() for job_id in connection.lrange(queue_key, 0, -1)]:
+        jobs = [job for job in map(broker.fetch_job, job_ids) if only is None or job.func_name == only]
+        if not jobs:
+            return count
+        for job in jobs:
+            connection.lrem(queue_key, 1, job.id)
+            job.perform()
+            count += 1
+    return count
+
+
 def reload_message(message_id) -> Message:
     db.session.expire_all()
     return db.session.get(Message, message_id)

@@ -4,13 +4,14 @@ none for a move refused."""
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import Future
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from webapp import statuses
+from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message, MessageEvent, OutboxEvent, utcnow
 from webapp.providers.base import ProviderError, SendResult, StatusEvent
@@ -19,7 +20,7 @@ from webapp.services import polling, reports, sending, status_store, sweeps
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import adapter_for
 
-from .conftest import PROJECT_ROOT, make_phone
+from .conftest import PROJECT_ROOT, make_phone, run_queued_jobs
 
 ALL = statuses.OUTBOUND_STATUSES
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
@@ -88,6 +89,18 @@ def fail_for_unreadable_secrets(phone, targets):
 
 
 def judge_interrupted(phone, targets):
+    """The sweep, and the job it leaves to ask the simulator, which has no memory of these sends."""
+    db.session.execute(update(Message).where(Message.id.in_(targets)).values(
+        status_changed_at=utcnow() - timedelta(days=1), claimed_by="a worker long dead"))
+    db.session.commit()
+    sweeps.mark_interrupted_sends()
+    run_queued_jobs(only=tasks.FIND_INTERRUPTED_SENDS)
+
+
+def queue_again_unsent(phone, targets):
+    """A worker that had begun none of these requests when it died."""
+    broker.redis_connection().hset(broker.send_starts_keys("a worker long dead")[0], broker.SINCE_FIELD,
+                                   repr(time.time() - 3 * 86400))
     db.session.execute(update(Message).where(Message.id.in_(targets)).values(
         status_changed_at=utcnow() - timedelta(days=1), claimed_by="a worker long dead"))
     db.session.commit()
@@ -128,6 +141,8 @@ PATHS = [
     ("a phone whose secrets cannot be read", PIPELINE, [statuses.FAILED], fail_for_unreadable_secrets,
      from_queued_only(PIPELINE)),
     ("a send judged interrupted", PIPELINE, [statuses.UNKNOWN], judge_interrupted, from_sending_only(PIPELINE)),
+    ("a send interrupted before its request left", PIPELINE, [statuses.QUEUED], queue_again_unsent,
+     from_sending_only(PIPELINE)),
     ("polls that run out", PIPELINE, [statuses.UNKNOWN], run_out_of_polls, allowed_by(PIPELINE)),
     ("a phone deleted", PIPELINE, [statuses.CANCELED], cancel_for_deleted_phone, allowed_by(PIPELINE)),
     ("a user's cancel", PIPELINE, [statuses.CANCELED], cancel_by_user, allowed_by(PIPELINE)),

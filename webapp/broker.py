@@ -4,7 +4,7 @@ import os
 import socket
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from redis import Redis
@@ -44,14 +44,53 @@ def enqueue_in(delay_seconds: float, function_path: str, *args, **options) -> No
 
 
 def jobs_not_pending(job_ids: set[str]) -> set[str]:
-    """The send jobs that are no longer waiting in the broker (run, failed, or lost with its data)."""
+    """The send jobs that no worker will run: run, failed, lost with their data, or whose data
+    outlived their place in a queue (a broker restarted from an older save, a worker killed between
+    taking a job and starting it). A job is pending only where a worker will find it: in the queue,
+    in the registry of delayed jobs, or started by a worker whose heartbeat is live."""
+    queue = job_queue()
     ordered = list(job_ids)
     with redis_connection().pipeline() as pipe:
+        pipe.lrange(queue.key, 0, -1)
+        pipe.zrange(queue.scheduled_job_registry.key, 0, -1)
+        pipe.zrange(queue.deferred_job_registry.key, 0, -1)
         for job_id in ordered:
-            pipe.hget(Job.key_for(job_id), "status")
-        job_statuses = pipe.execute()
-    return {job_id for job_id, status in zip(ordered, job_statuses)
-            if status is None or status.decode() not in PENDING_JOB_STATUSES}
+            pipe.hmget(Job.key_for(job_id), "status", "worker_name")
+        queued, scheduled, deferred, *job_states = pipe.execute()
+    waiting = {job_id.decode() for job_id in queued + scheduled + deferred}
+    live_workers = live_worker_names()
+    not_pending = set()
+    for job_id, (status, rq_worker_name) in zip(ordered, job_states):
+        status = status.decode() if status else None
+        if status in PENDING_JOB_STATUSES and job_id in waiting:
+            continue
+        if status == JobStatus.STARTED and rq_worker_name and worker_of(rq_worker_name.decode()) in live_workers:
+            continue
+        not_pending.add(job_id)
+    return not_pending
+
+
+def lost_twice(job_ids: set[str], key: str = "smsdesk:lost-job-suspects", ttl: float = 60.0) -> set[str]:
+    """The jobs also found lost by the previous sweep: a job is in no list for a moment while a
+    worker takes it."""
+    connection = redis_connection()
+    with connection.pipeline() as pipe:
+        pipe.smembers(key)
+        pipe.delete(key)
+        if job_ids:
+            pipe.sadd(key, *job_ids)
+            pipe.expire(key, int(ttl))
+        suspects = pipe.execute()[0]
+    return job_ids & {job_id.decode() for job_id in suspects}
+
+
+def rq_worker_name(worker_name: str, run: int) -> str:
+    """RQ's name for the run-th job loop of one of our workers: unique, and leading back to it."""
+    return f"{worker_name}/{run}"
+
+
+def worker_of(rq_name: str) -> str:
+    return rq_name.rsplit("/", 1)[0]
 
 
 def fetch_job(job_id: str) -> Job | None:
@@ -90,6 +129,7 @@ def beat(worker_name: str) -> None:
 
 
 def live_worker_names() -> set[str]:
+    """Our workers whose heartbeat has not expired."""
     prefix_length = len(HEARTBEAT_PREFIX)
     return {key.decode()[prefix_length:] for key in redis_connection().scan_iter(HEARTBEAT_PREFIX + "*", count=500)}
 
@@ -119,3 +159,111 @@ def reserve_send_slot(phone_id: int, per_second: float) -> float:
     """Books the phone's next free send slot, shared by every worker; returns how long to wait for it."""
     wait = redis_connection().eval(RESERVE_SLOT_SCRIPT, 1, f"smsdesk:rate:{phone_id}", repr(1.0 / per_second))
     return float(wait)
+
+
+# ---- which provider requests have started, should their worker die ----
+#
+# Each worker keeps a record in the broker (a hash: message id -> "1" when its request starts).
+# The sweep takes back a message whose request never started by writing "revoked" in its place;
+# both are done by scripts, so a worker judged dead too soon (its heartbeat lapsed) never sends
+# a message the sweep took back, and the sweep never takes back one whose request started.
+
+SEND_STARTS_PREFIX = "smsdesk:send-starts:"
+SINCE_FIELD = "since"  # when the record began: a claim older than that cannot be judged by it
+REVOKED = "revoked"
+SEND_STARTS_TTL = 86400
+
+NOTE_SEND_STARTS_SCRIPT = """
+redis.call('HSETNX', KEYS[1], 'since', ARGV[1])
+local refused = {}
+for index = 3, #ARGV do
+  local id = ARGV[index]
+  if redis.call('HGET', KEYS[1], id) == 'revoked' or redis.call('HGET', KEYS[2], id) == 'revoked' then
+    table.insert(refused, id)
+  else
+    redis.call('HSET', KEYS[1], id, '1')
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return refused
+"""
+
+REVOKE_SEND_STARTS_SCRIPT = """
+local revoked = {}
+for index = 2, #ARGV do
+  local id = ARGV[index]
+  local current, previous = redis.call('HGET', KEYS[1], id), redis.call('HGET', KEYS[2], id)
+  if (not current and not previous) or current == 'revoked' or previous == 'revoked' then
+    redis.call('HSET', KEYS[1], id, 'revoked')
+    table.insert(revoked, id)
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return revoked
+"""
+
+
+def send_starts_keys(worker_name: str) -> tuple[str, str]:
+    """The current record and the one before it (see rotate_send_starts)."""
+    key = SEND_STARTS_PREFIX + worker_name
+    return key, key + ":previous"
+
+
+def note_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
+    """Written just before a provider request: those messages may have left from now on.
+    Returns those the sweep took back, which must not be sent."""
+    script = redis_connection().register_script(NOTE_SEND_STARTS_SCRIPT)
+    refused = script(keys=send_starts_keys(worker_name), args=[repr(time.time()), SEND_STARTS_TTL, *message_ids])
+    return {int(message_id) for message_id in refused}
+
+
+def revoke_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
+    """Takes back messages of a worker judged dead whose request had not started; returns those
+    taken back (the others' requests started meanwhile)."""
+    script = redis_connection().register_script(REVOKE_SEND_STARTS_SCRIPT)
+    revoked = script(keys=send_starts_keys(worker_name), args=[SEND_STARTS_TTL, *message_ids])
+    return {int(message_id) for message_id in revoked}
+
+
+def rotate_send_starts(worker_name: str) -> None:
+    """Keeps a worker's record small: the current one becomes the previous one, the one before is
+    dropped. Done by the worker itself, far less often than any send takes; a dead worker's record
+    stays as it left it."""
+    key, previous = send_starts_keys(worker_name)
+    with redis_connection().pipeline() as pipe:
+        if redis_connection().exists(key):
+            pipe.rename(key, previous)
+        pipe.hset(key, SINCE_FIELD, repr(time.time()))
+        pipe.expire(key, SEND_STARTS_TTL)
+        pipe.execute()
+
+
+def send_starts(worker_name: str, claimed_at: dict[int, datetime]) -> dict[int, bool | None]:
+    """For messages the worker claimed at the given (naive UTC) times: True when their request
+    started, False when it had not (or the sweep took it back), None when the record cannot tell
+    (lost with the broker's data, or begun after the claim)."""
+    ids = [str(message_id) for message_id in claimed_at]
+    with redis_connection().pipeline(transaction=False) as pipe:
+        for key in send_starts_keys(worker_name):
+            pipe.hmget(key, [SINCE_FIELD] + ids)
+        records = pipe.execute()
+    starts = [values[0] for values in records if values[0] is not None]
+    since = min((float(value) for value in starts), default=None)
+    answers = {}
+    for index, (message_id, claimed) in enumerate(claimed_at.items(), start=1):
+        marks = {values[index] for values in records} - {None}
+        if marks and REVOKED.encode() not in marks:
+            answers[message_id] = True
+        elif marks or (since is not None and claimed.replace(tzinfo=timezone.utc).timestamp() >= since):
+            answers[message_id] = False
+        else:
+            answers[message_id] = None
+    return answers
+
+
+def lease(keys: list[str], seconds: float) -> list[bool]:
+    """Takes each key that nobody holds, for that long: True for those taken."""
+    with redis_connection().pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.set(key, "1", nx=True, px=int(seconds * 1000))
+        return [bool(taken) for taken in pipe.execute()]

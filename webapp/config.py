@@ -65,7 +65,7 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "PROVIDER_READ_TIMEOUT": _float("PROVIDER_READ_TIMEOUT", 30.0),
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 5.0),
         "WORKER_HEARTBEAT_TTL_SECONDS": _float("WORKER_HEARTBEAT_TTL_SECONDS", 15.0),
-        "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 30.0),
+        "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 5.0),
         "INBOUND_POLL_SECONDS": _float("INBOUND_POLL_SECONDS", 30.0),
         **provider_server_options(),
         # a page's forms; callbacks have their own, smaller limit (webapp/security.py)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from . import statuses
 from .extensions import db
 from .models import Message, Phone
-from .providers import provider_class
+from .providers import provider_class, simulator
 from .services import polling, sending, sweeps
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
@@ -247,6 +247,16 @@ def poll_statuses(phone_id: int, message_ids: list[int]) -> None:
     phone = live_phone(phone_id)
     if phone is not None:
         polling.poll_statuses(phone, message_ids)
+
+
+def find_interrupted_sends(phone_id: int, message_ids: list[int]) -> None:
+    phone = live_phone(phone_id)
+    if phone is not None:
+        sweeps.find_interrupted_sends(phone, message_ids)
+
+
+def post_simulator_report(url: str, form: dict, attempt: int) -> None:
+    simulator.post_report(url, form, attempt)
 
 
 def poll_inbound(phone_id: int) -> None:

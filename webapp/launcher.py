@@ -1,13 +1,21 @@
 """`make run`: the broker (embedded unless REDIS_URL is set), the database migrations, the web
-server and a worker, all stopped together on Ctrl-C."""
+server and the workers, all stopped together on Ctrl-C. A web server or a worker that dies is
+started again, after a pause that doubles with each death; one that dies too often stops
+everything, and the launcher exits with an error."""
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import deque
 
 from .config import embedded_broker_socket, instance_path
 from .private_files import make_private_folder
+
+DEATHS_BEFORE_GIVING_UP = 5
+WITHIN_SECONDS = 60.0
+FIRST_PAUSE_SECONDS = 1.0
+LONGEST_PAUSE_SECONDS = 30.0
 
 
 def start_embedded_broker():
@@ -33,14 +41,75 @@ def migrate_database() -> None:
         upgrade()
 
 
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Child:
+    """One process the launcher keeps running: started again when it dies, until it dies too often."""
+
+    def __init__(self, name: str, command: list[str]):
+        self.name, self.command = name, command
+        self.process = None
+        self.deaths = deque(maxlen=DEATHS_BEFORE_GIVING_UP)
+        self.restart_at = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command)
+        self.restart_at = None
+        say(f"started the {self.name} (pid {self.process.pid})")
+
+    def check(self, now: float) -> bool:
+        """Notices a death and starts it again when its pause is over. False: it died too often."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return True
+        if self.process.poll() is None:
+            return True
+        self.deaths.append(now)
+        recent = [moment for moment in self.deaths if moment > now - WITHIN_SECONDS]
+        if len(recent) >= DEATHS_BEFORE_GIVING_UP:
+            say(f"the {self.name} (pid {self.process.pid}) stopped with code {self.process.returncode}, "
+                f"its {len(recent)}th death within {WITHIN_SECONDS:.0f} s: giving up")
+            return False
+        pause = min(FIRST_PAUSE_SECONDS * 2 ** (len(recent) - 1), LONGEST_PAUSE_SECONDS)
+        say(f"the {self.name} (pid {self.process.pid}) stopped with code {self.process.returncode}; "
+            f"starting it again in {pause:.0f} s")
+        self.restart_at = now + pause
+        return True
+
+    def stop(self) -> None:
+        if self.restart_at is None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait(self) -> None:
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def children(port: str) -> list[Child]:
+    web_workers = os.environ.get("WEB_CONCURRENCY", "2")
+    # no access log: callback URLs carry their secret token. 16 threads, because callbacks mostly
+    # wait for the commit they share: more of them in flight, more reports per commit
+    web = Child("web server", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
+                               web_workers, "--threads", "16", "--log-level", "warning", "wsgi:app"])
+    worker_count = int(os.environ.get("WORKERS", os.cpu_count() or 1))
+    workers = [Child(f"worker {index + 1}", [sys.executable, "worker.py"]) for index in range(worker_count)]
+    return [web] + workers
+
+
 def main() -> int:
     port = os.environ.get("PORT", "5000")
     # what SMS Desk, its workers and the broker create (database, journals, broker files) is theirs alone
     os.umask(0o077)
     make_private_folder(instance_path())
     broker = None if os.environ.get("REDIS_URL") else start_embedded_broker()
-    children = []
+    running = []
     stopping = False
+    exit_code = 0
 
     def stop(*_args):
         nonlocal stopping
@@ -50,35 +119,26 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         migrate_database()
-        web_workers = os.environ.get("WEB_CONCURRENCY", "2")
-        children.append(subprocess.Popen([
-            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", web_workers,
-            # no access log: callback URLs carry their secret token. 16 threads, because callbacks
-            # mostly wait for the commit they share: more of them in flight, more reports per commit
-            "--threads", "16", "--log-level", "warning", "wsgi:app"]))
-        worker_count = int(os.environ.get("WORKERS", os.cpu_count() or 1))
-        children += [subprocess.Popen([sys.executable, "worker.py"]) for _ in range(worker_count)]
-        print(f"\n  SMS Desk is running on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n", flush=True)
+        for child in children(port):
+            child.start()
+            running.append(child)
+        say(f"\n  SMS Desk is running on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n")
         while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    print(f"a process ({child.args[-1]}) stopped with code {child.returncode}; stopping all",
-                          flush=True)
-                    stopping = True
-            time.sleep(0.5)
+            if not all(child.check(time.monotonic()) for child in running):
+                exit_code, stopping = 1, True
+            time.sleep(0.2)
+    except Exception as error:  # a fatal error: stop what was started, and say it failed
+        say(f"SMS Desk could not run: {error!r}")
+        exit_code = 1
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        for child in running:
+            child.stop()
+        for child in running:
+            child.wait()
         if broker is not None:
             broker.stop()
-        print("SMS Desk stopped.", flush=True)
-    return 0
+        say("SMS Desk stopped." if exit_code == 0 else "SMS Desk stopped after an error.")
+    return exit_code
 
 
 if __name__ == "__main__":

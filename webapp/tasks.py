@@ -18,6 +18,8 @@ CHECK_CONNECTION = "webapp.jobs.check_connection"
 INSTALL_CALLBACKS = "webapp.jobs.install_callbacks"
 SIMULATE_INBOUND = "webapp.jobs.simulate_inbound"
 CHECK_NUMBERS = "webapp.jobs.check_numbers"
+FIND_INTERRUPTED_SENDS = "webapp.jobs.find_interrupted_sends"
+POST_SIMULATOR_REPORT = "webapp.jobs.post_simulator_report"
 
 
 def new_send_job_id() -> str:
@@ -40,6 +42,14 @@ def enqueue_send_later(job_id: str, message_id: int, delay_seconds: float) -> No
 
 def poll_statuses(phone_id: int, message_ids: list[int]) -> None:
     broker.enqueue_job(POLL_STATUSES, phone_id, message_ids)
+
+
+def find_interrupted_sends(phone_id: int, message_ids: list[int]) -> None:
+    broker.enqueue_job(FIND_INTERRUPTED_SENDS, phone_id, message_ids)
+
+
+def post_simulator_report_later(delay_seconds: float, url: str, form: dict, attempt: int) -> None:
+    broker.enqueue_in(delay_seconds, POST_SIMULATOR_REPORT, url, form, attempt, result_ttl=0, failure_ttl=86400)
 
 
 def poll_inbound(phone_id: int) -> None:

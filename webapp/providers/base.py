@@ -183,6 +183,10 @@ class CallbackReply:
     content_type: str = "text/plain"
 
 
+# find_sent's answer when the provider never got the request
+NOT_SENT = "not sent"
+
+
 class ProviderError(Exception):
     """A provider refused or could not be reached. reason: a webapp.reasons.Reason, translated when
     shown, or the provider's own words.
@@ -279,6 +283,7 @@ class Provider:
     polls_inbound = False  # list_inbound and acknowledge_inbound
     installs_callbacks = False  # install_callbacks
     cleans_numbers = False  # clean_number
+    finds_sends = False  # find_sent
     max_batch_size = 1  # destinations of one compose action sent in one call, by send_batch
     # delays (seconds) before each status poll of a sent message, counted from the send;
     # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out
@@ -308,6 +313,11 @@ class Provider:
             except ProviderError as error:
                 results.append(error)
         return results
+
+    def find_sent(self, sms: OutboundSms, attempt_began: datetime) -> SendResult | str | None:
+        """Asked after a worker died during the request: did the provider get it? Its SendResult,
+        NOT_SENT, or None when it cannot tell. attempt_began: aware UTC."""
+        raise UnsupportedFeature(_("%(provider)s cannot be asked whether it received an SMS", provider=self.company))
 
     def cancel(self, provider_message_ids: list[str]) -> dict:
         """Cancels scheduled messages at the provider: {provider id: canceled or not}."""

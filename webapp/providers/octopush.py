@@ -1,5 +1,5 @@
 """Octopush, v1 public JSON API, with a virtual number for replies."""
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -26,6 +26,7 @@ from .base import (
     required_field,
 )
 
+REQUEST_ID_LIFETIME = timedelta(hours=23)  # Octopush keeps a request_id 24 h
 PARIS = ZoneInfo("Europe/Paris")  # Octopush's dates carry no zone; its platform runs on French time
 
 
@@ -63,6 +64,7 @@ class OctopushProvider(Provider):
                      required=False, pattern=r"[A-Za-z0-9]{3,11}",
                      pattern_message=_l("3 to 11 letters and digits, no spaces.")),
     )
+    finds_sends = True  # by sending again: Octopush refuses a request_id it already has
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING,
                               Capability.CREDITS})
     setup_steps = (
@@ -132,6 +134,18 @@ class OctopushProvider(Provider):
         if not answer.get("sms_ticket"):
             raise ProviderError(_("Octopush answered without a ticket number."), maybe_sent=True, payload=answer)
         return SendResult(provider_message_id=answer["sms_ticket"], payload=answer)
+
+    def find_sent(self, sms: OutboundSms, attempt_began: datetime) -> SendResult | None:
+        """Sends it again with the same request_id: Octopush refuses it if the first request
+        reached it (then its ticket is unknown: None), and sends it if not."""
+        if datetime.now(timezone.utc) - attempt_began > REQUEST_ID_LIFETIME:
+            return None  # Octopush has forgotten the request_id: a resend could send it twice
+        try:
+            return self.send(sms)
+        except ProviderError as error:
+            if error.maybe_sent:
+                return None
+            raise
 
     def balance(self) -> dict:
         if not hasattr(self, "_balance"):  # the connection test and the facts ask once

@@ -2,10 +2,13 @@
 
 Sending always succeeds; a moment later the simulator posts a delivery report to the phone's
 own status callback URL over real HTTP, exactly as a provider would, so the report goes
-through the same code as a real one.
+through the same code as a real one. Like a real provider, it posts again when the post fails
+(through the broker's delayed jobs), answers status questions, and remembers what it was sent:
+its memory is kept in the broker, where every worker process finds it.
 """
 import heapq
 import itertools
+import json
 import logging
 import secrets
 import threading
@@ -13,11 +16,13 @@ import time
 from datetime import datetime, timezone
 
 import requests
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from .. import statuses
+from .. import broker, statuses, tasks
 from ..reasons import Reason as _
 from .base import (
+    NOT_SENT,
     CallbackRejected,
     CallbackRequest,
     Capability,
@@ -26,6 +31,7 @@ from .base import (
     Provider,
     ProviderError,
     SendResult,
+    ServerOption,
     SettingField,
     StatusEvent,
     required_value,
@@ -38,6 +44,10 @@ SIMULATED_FAILURE_CODE = "SIM-UNREACHABLE"
 # does not hold a sender of the worker for long.
 LONGEST_ANSWER_DELAY = 5
 UNREACHABLE = _("The handset could not be reached (simulated).")
+MEMORY_PREFIX = "smsdesk:simulator:"
+MEMORY_SECONDS = 2 * 86400
+REPORT_ATTEMPTS = 12  # posted again after 1, 2, 4 ... seconds, at most 5 minutes apart: about 25 minutes in all
+LONGEST_REPORT_WAIT = 300
 
 
 class SimulatedProvider(Provider):
@@ -74,6 +84,13 @@ class SimulatedProvider(Provider):
     )
     simulates_inbound = True
     calls_from_internet = False
+    polls_statuses = True
+    finds_sends = True
+    server_options = (
+        ServerOption("SIMULATOR_STATUS_POLL_AFTER_SECONDS", 60.0, float,
+                     "seconds before a sent SMS without a report is asked about; the next asks wait 5, 30 and "
+                     "120 times as long"),
+    )
     status_map = {"DELIVERED": statuses.DELIVERED, "FAILED": statuses.FAILED, "SENT": statuses.SENT}
 
     @classmethod
@@ -86,9 +103,15 @@ class SimulatedProvider(Provider):
         """A phone saved before the delay had a bound may have a longer one: it gets the bound."""
         return min(float(self.settings.get("answer_delay_seconds") or 0), LONGEST_ANSWER_DELAY)
 
+    @property
+    def status_poll_delays(self):
+        first = float(self.options["SIMULATOR_STATUS_POLL_AFTER_SECONDS"])
+        return (first, first * 5, first * 30, first * 120)
+
     def send(self, sms: OutboundSms) -> SendResult:
-        time.sleep(self.answer_delay())
+        answer_delay = self.answer_delay()
         if sms.attempt <= int(self.settings.get("busy_attempts") or 0):
+            time.sleep(answer_delay)
             raise ProviderError(_("the simulated provider is busy (HTTP 503)"), code="503", transient=True)
         provider_id = "SIM" + secrets.token_hex(12)
         failing_digit = self.settings.get("fail_numbers_ending_with") or None
@@ -97,8 +120,34 @@ class SimulatedProvider(Provider):
             report = {"message_id": provider_id, "status": "FAILED", "error_code": SIMULATED_FAILURE_CODE,
                       "error_text": str(UNREACHABLE)}
         delay = float(self.settings.get("delivery_delay_seconds") or 0)
+        remember_sent(sms.reference, report, time.time() + delay)  # taken, then answered slowly
+        time.sleep(answer_delay)
         delayed_poster.post_later(delay, sms.status_callback_url, report)
-        return SendResult(provider_id, provider_status="ACCEPTED", payload={"message_id": provider_id})
+        return accepted(provider_id)
+
+    def find_sent(self, sms: OutboundSms, attempt_began: datetime) -> SendResult | str | None:
+        memory_since, provider_id = broker.redis_connection().mget(MEMORY_PREFIX + "since",
+                                                                   MEMORY_PREFIX + "sent:" + sms.reference)
+        if provider_id is not None:
+            return accepted(provider_id.decode())
+        if memory_since is None or float(memory_since) > attempt_began.timestamp():
+            return None  # the broker lost the simulator's memory since
+        return NOT_SENT
+
+    def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:
+        """The reports it posted, or would have: those whose delivery delay is over."""
+        if not provider_message_ids:
+            return []
+        kept = broker.redis_connection().mget([MEMORY_PREFIX + "report:" + provider_id
+                                               for provider_id in provider_message_ids])
+        events = []
+        for entry in kept:
+            if entry is None:
+                continue
+            report = json.loads(entry)
+            if report.pop("due") <= time.time():
+                events.append(self.status_event(report))
+        return events
 
     def check_connection(self) -> str:
         return _("The simulator is always reachable.")
@@ -107,15 +156,18 @@ class SimulatedProvider(Provider):
         provider_status = required_value(request, "status")
         if provider_status not in self.status_map:
             raise CallbackRejected(400, f"unknown status {provider_status}")
-        return [StatusEvent(
-            provider_message_id=required_value(request, "message_id"),
-            status=self.map_status(provider_status),
-            provider_status=provider_status,
-            error_code=request.value("error_code"),
-            reason=(UNREACHABLE if request.value("error_code") == SIMULATED_FAILURE_CODE
-                    else request.value("error_text")),
-            payload=request.flat_fields(),
-        )]
+        required_value(request, "message_id")
+        return [self.status_event(request.flat_fields())]
+
+    def status_event(self, report: dict) -> StatusEvent:
+        return StatusEvent(
+            provider_message_id=report["message_id"],
+            status=self.map_status(report["status"]),
+            provider_status=report["status"],
+            error_code=report.get("error_code"),
+            reason=UNREACHABLE if report.get("error_code") == SIMULATED_FAILURE_CODE else report.get("error_text"),
+            payload=report,
+        )
 
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundSms]:
         return [InboundSms(
@@ -134,8 +186,39 @@ class SimulatedProvider(Provider):
         response.raise_for_status()
 
 
+def accepted(provider_id: str) -> SendResult:
+    return SendResult(provider_id, provider_status="ACCEPTED", payload={"message_id": provider_id})
+
+
+def remember_sent(reference: str, report: dict, due: float) -> None:
+    """What a provider keeps: the SMS it took (by our reference) and the report it will give."""
+    with broker.redis_connection().pipeline(transaction=False) as pipe:
+        pipe.set(MEMORY_PREFIX + "since", repr(time.time()), nx=True)
+        pipe.set(MEMORY_PREFIX + "sent:" + reference, report["message_id"], ex=MEMORY_SECONDS)
+        pipe.set(MEMORY_PREFIX + "report:" + report["message_id"], json.dumps(dict(report, due=due)),
+                 ex=MEMORY_SECONDS)
+        pipe.execute()
+
+
+def post_report(url: str, form: dict, attempt: int, session=requests) -> bool:
+    """One post of a delivery report; a failed one is posted again later through the broker, as a
+    provider does. Returns whether it was taken."""
+    try:
+        taken = session.post(url, data=form, timeout=10).status_code < 500  # 4xx: refused for good
+    except requests.RequestException as error:
+        log.warning("simulator could not post its report to %s: %s", url.rsplit("/", 2)[0] + "/…", error)
+        taken = False
+    if not taken and attempt < REPORT_ATTEMPTS:
+        try:
+            tasks.post_simulator_report_later(min(2 ** (attempt - 1), LONGEST_REPORT_WAIT), url, form, attempt + 1)
+        except Exception as broker_error:  # the status poll will ask for it
+            log.warning("simulator could not schedule its report again: %s", broker_error)
+    return taken
+
+
 class DelayedPoster:
-    """One background thread that posts form bodies to URLs when they fall due."""
+    """One background thread that posts form bodies to URLs when they fall due, in the app that
+    asked (for the broker, should a post fail)."""
 
     def __init__(self):
         self._due = []
@@ -144,8 +227,9 @@ class DelayedPoster:
         self._thread = None
 
     def post_later(self, delay: float, url: str, form: dict) -> None:
+        app = current_app._get_current_object()
         with self._wakeup:
-            heapq.heappush(self._due, (time.monotonic() + delay, next(self._counter), url, form))
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._counter), url, form, app))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="simulator-reports", daemon=True)
                 self._thread.start()
@@ -157,11 +241,9 @@ class DelayedPoster:
             with self._wakeup:
                 while not self._due or self._due[0][0] > time.monotonic():
                     self._wakeup.wait(timeout=self._due[0][0] - time.monotonic() if self._due else None)
-                _, _, url, form = heapq.heappop(self._due)
-            try:
-                session.post(url, data=form, timeout=10)
-            except requests.RequestException as error:
-                log.warning("simulator could not post its report to %s: %s", url.rsplit("/", 2)[0] + "/…", error)
+                _, _, url, form, app = heapq.heappop(self._due)
+            with app.app_context():
+                post_report(url, form, 1, session)
 
 
 delayed_poster = DelayedPoster()

@@ -3,6 +3,8 @@ import base64
 import hashlib
 import hmac
 import re
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from flask_babel import lazy_gettext as _l
@@ -10,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from .. import statuses
 from ..reasons import Reason as _
 from .base import (
+    NOT_SENT,
     CallbackRejected,
     CallbackReply,
     CallbackRequest,
@@ -26,6 +29,10 @@ from .base import (
 )
 
 API_VERSION = "2010-04-01"
+# Twilio's clock and ours may differ: a message it dates a little before our attempt may be ours.
+# The margin is wide, because too narrow would send again what Twilio has; an earlier message alike
+# that SMS Desk sent is recognised by its sid, and the interrupted one is then left unknown.
+CLOCK_MARGIN = timedelta(minutes=10)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 # Twilio error codes a user can act on, in their words
@@ -104,6 +111,7 @@ class TwilioProvider(Provider):
         "undelivered": statuses.FAILED, "failed": statuses.FAILED, "canceled": statuses.FAILED,
     }
     polls_statuses = True
+    finds_sends = True
     server_options = (
         ServerOption("TWILIO_API_BASE_URL", "https://api.twilio.com", help="the REST API's address"),
         ServerOption("TWILIO_STATUS_POLL_AFTER_SECONDS", 600.0, float,
@@ -135,6 +143,22 @@ class TwilioProvider(Provider):
             "To": sms.destination, "From": self.settings["number"], "Body": sms.text,
             "StatusCallback": sms.status_callback_url})
         return SendResult(provider_message_id=body.get("sid"), provider_status=body.get("status"), payload=body)
+
+    def find_sent(self, sms: OutboundSms, attempt_began: datetime) -> SendResult | str | None:
+        """Twilio's newest messages to that number from ours, first page: the one with our text
+        created since the attempt began is ours; two alike cannot be told apart."""
+        page = self.call("GET", "/Messages.json", params={"To": sms.destination, "From": self.settings["number"],
+                                                           "PageSize": 50})
+        listed = page.get("messages") or []
+        since = attempt_began - CLOCK_MARGIN
+        recent = [message for message in listed if created_at(message) is not None and created_at(message) >= since]
+        ours = [message for message in recent if message.get("body") == sms.text
+                and message.get("direction", "").startswith("outbound")]
+        if len(ours) == 1:
+            return SendResult(ours[0]["sid"], provider_status=ours[0].get("status"), payload=ours[0])
+        if ours or (len(recent) == len(listed) and page.get("next_page_uri")):
+            return None  # two alike, or more recent messages than one page holds
+        return NOT_SENT
 
     def check_connection(self) -> str:
         account = self.call("GET", ".json")
@@ -199,6 +223,13 @@ def twilio_error(http_status: int, body: dict) -> ProviderError:
     reason = _("%(explanation)s (%(message)s)", explanation=reason, message=twilio_message) if reason \
         else _("Twilio refused: %(message)s", message=twilio_message)
     return ProviderError(reason, code=str(code or http_status), payload=body)
+
+
+def created_at(message: dict) -> datetime | None:
+    try:
+        return parsedate_to_datetime(message.get("date_created") or "")
+    except (TypeError, ValueError):
+        return None
 
 
 def _json_or_empty(response) -> dict:

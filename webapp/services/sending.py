@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from .. import broker, statuses, tasks
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
+BROKER_UNAVAILABLE = _("SMS Desk could not reach its broker, so it did not send it yet")
+TAKEN_BACK = _("this worker was judged stopped and the message queued again, so it did not send it")
+
 # A wait for a phone's rate limit longer than this goes back to the broker rather than holding a sender.
 LONGEST_SENDER_WAIT = 1.0
 
@@ -40,6 +44,7 @@ class Delivery:
     sms_list: list
     phone_id: int
     user_id: int
+    worker_name: str = ""  # whose record of send starts (see broker.note_send_starts)
 
 
 def claim_job(message_ids: list[int], worker_name: str):
@@ -79,7 +84,7 @@ def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> l
     claimed = status_store.claim(message_ids, worker_name)
     sms_list = [outbound_sms(row, phone) for row in claimed]
     size = adapter.max_batch_size
-    return [Delivery(adapter, sms_list[start:start + size], phone.id, phone.user_id)
+    return [Delivery(adapter, sms_list[start:start + size], phone.id, phone.user_id, worker_name)
             for start in range(0, len(sms_list), size)]
 
 
@@ -144,17 +149,34 @@ def wait_for_send_slot(message: Message, phone: Phone) -> bool:
 
 
 def send_delivery(delivery: Delivery) -> list:
-    """Runs in a sender thread, with no database: one SendResult or ProviderError per message."""
+    """Runs in a sender thread, with no database: one SendResult or ProviderError per message.
+    The broker is told first that these requests start, so that should the worker die, the sweep
+    sends again those whose request never started; without the broker's word, nothing is sent."""
+    message_ids = [sms.message_id for sms in delivery.sms_list]
     try:
-        results = delivery.adapter.send_batch(delivery.sms_list)
-        if len(results) == len(delivery.sms_list):
+        taken_back = broker.note_send_starts(delivery.worker_name, message_ids)
+    except RedisError as error:
+        log.warning("not sending messages %s: the broker is unavailable (%s)", message_ids, error)
+        return [ProviderError(BROKER_UNAVAILABLE, transient=True)] * len(message_ids)
+    if taken_back:  # this worker was judged dead, and the sweep queued them again
+        log.warning("not sending messages %s: the sweep took them back", sorted(taken_back))
+    to_send = [sms for sms in delivery.sms_list if sms.message_id not in taken_back]
+    results = iter(provider_results(delivery.adapter, to_send) if to_send else [])
+    return [ProviderError(TAKEN_BACK, transient=True) if sms.message_id in taken_back else next(results)
+            for sms in delivery.sms_list]
+
+
+def provider_results(adapter, sms_list: list) -> list:
+    try:
+        results = adapter.send_batch(sms_list)
+        if len(results) == len(sms_list):
             return results
         raise ProviderError(_("internal error while sending"), maybe_sent=True)
     except ProviderError as error:
-        return [error] * len(delivery.sms_list)
+        return [error] * len(sms_list)
     except Exception:
-        log.exception("sending messages %s failed unexpectedly", [sms.message_id for sms in delivery.sms_list])
-        return [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(delivery.sms_list)
+        log.exception("sending messages %s failed unexpectedly", [sms.message_id for sms in sms_list])
+        return [ProviderError(_("internal error while sending"), maybe_sent=True)] * len(sms_list)
 
 
 def record_deliveries(done: list[tuple[Delivery, list]]) -> None:

@@ -2,48 +2,65 @@
 
 No message is lost: rows are written before their job, and the sweep re-enqueues queued rows
 whose job vanished. None is sent twice: a message found in `sending` after its worker died is
-never retried blindly, it becomes unknown.
+sent again only where the broker's record says its request never started, or its provider says
+it never got it; otherwise it becomes unknown.
 """
 import logging
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import delete, select, update
 
 from .. import broker, statuses, tasks
 from ..extensions import db
-from ..models import EarlyStatusEvent, Message, utcnow
-from ..reasons import Reason
-from . import status_store
+from ..models import EarlyStatusEvent, Message, Phone, utcnow
+from ..providers import provider_class
+from ..providers.base import NOT_SENT, ProviderError, SendResult
+from ..reasons import N_, Reason
+from . import reports, status_store
+from .phones import adapter_for
+from .sending import first_status_poll_at, outbound_sms
 from .status_store import Line
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED_REASON = Reason("interrupted, may have been sent")
+INTERRUPTED_BEFORE_SENDING = Reason("interrupted before its request left; queued again")
+FOUND_AT_PROVIDER = N_("interrupted while sending; %(provider)s says it received it")
+NOT_AT_PROVIDER = N_("interrupted while sending; %(provider)s never received it, so it is queued again")
+FIND_SENT_LEASE_SECONDS = 120
+FIND_SENT_JOB_SIZE = 10
 
 
 def requeue_lost_messages(batch_size: int = 5000) -> int:
-    """Queued messages whose job vanished (broker restarted or wiped) get a new one."""
+    """Queued messages whose job no worker will run (broker restarted or wiped, a worker killed
+    as it took the job), two sweeps in a row, get a new one."""
     due_before = utcnow() - timedelta(seconds=current_app.config["REQUEUE_AFTER_SECONDS"])
     candidates = db.session.execute(select(Message.id, Message.send_job_id).where(
         Message.status == statuses.QUEUED, Message.enqueued_at < due_before)
         .order_by(Message.id).limit(batch_size)).all()
-    if not candidates:
-        return 0
-    gone = broker.jobs_not_pending({job_id for _, job_id in candidates if job_id})
+    job_ids = {job_id for _, job_id in candidates if job_id}
+    gone = broker.lost_twice(broker.jobs_not_pending(job_ids) if job_ids else set(),
+                             ttl=3 * current_app.config["SWEEP_INTERVAL_SECONDS"])
     lost = [message_id for message_id, job_id in candidates if job_id is None or job_id in gone]
+    enqueue_again(lost)
+    if lost:
+        log.info("re-enqueued %d messages whose job was lost", len(lost))
+    return len(lost)
+
+
+def enqueue_again(message_ids: list[int]) -> None:
+    """Queued messages get new jobs. Commits, then enqueues."""
     jobs = {}
-    for start in range(0, len(lost), tasks.SEND_JOB_SIZE):
+    for start in range(0, len(message_ids), tasks.SEND_JOB_SIZE):
         job_id = tasks.new_send_job_id()
-        jobs[job_id] = lost[start:start + tasks.SEND_JOB_SIZE]
+        jobs[job_id] = message_ids[start:start + tasks.SEND_JOB_SIZE]
         db.session.execute(update(Message).where(Message.id.in_(jobs[job_id]), Message.status == statuses.QUEUED)
                            .values(send_job_id=job_id, enqueued_at=utcnow())
                            .execution_options(synchronize_session=False))
     db.session.commit()
     if jobs:
         tasks.enqueue_sends(jobs)
-        log.info("re-enqueued %d messages whose job was lost", len(lost))
-    return len(lost)
 
 
 def forget_unmatched_early_events(max_age: timedelta = timedelta(days=2)) -> int:
@@ -55,22 +72,103 @@ def forget_unmatched_early_events(max_age: timedelta = timedelta(days=2)) -> int
 
 
 def mark_interrupted_sends() -> int:
-    """A message left in `sending` by a worker that died, or for longer than any send can take,
-    may or may not have reached the provider."""
-    grace = timedelta(seconds=broker.heartbeat_ttl() * 2)
-    longest_send = timedelta(seconds=2 * (current_app.config["PROVIDER_CONNECT_TIMEOUT"]
-                                          + current_app.config["PROVIDER_READ_TIMEOUT"]) + 30)
+    """A message left in `sending` by a worker that died, or for longer than any send can take.
+    Where the broker's record says its request never started, it is queued again; where it may
+    have left, the provider is asked when it can be (in a job), and otherwise it becomes unknown.
+    Returns how many were judged here."""
     stuck = db.session.scalars(select(Message).where(
-        Message.status == statuses.SENDING, Message.status_changed_at < utcnow() - grace)).all()
+        Message.status == statuses.SENDING,
+        Message.status_changed_at < utcnow() - timedelta(seconds=broker.heartbeat_ttl() * 2))).all()
     if not stuck:
         return 0
     live_workers = broker.live_worker_names()
-    count = 0
+    longest_send = timedelta(seconds=2 * (current_app.config["PROVIDER_CONNECT_TIMEOUT"]
+                                          + current_app.config["PROVIDER_READ_TIMEOUT"]) + 30)
+    by_dead_worker, overdue = {}, []
     for message in stuck:
-        if message.claimed_by in live_workers and message.status_changed_at > utcnow() - longest_send:
-            continue
-        if status_store.move(message, statuses.UNKNOWN, by=statuses.PIPELINE, expected=statuses.SENDING,
-                             line=Line(INTERRUPTED_REASON), error_reason=INTERRUPTED_REASON):
-            count += 1
-        db.session.commit()
+        if message.claimed_by not in live_workers:
+            by_dead_worker.setdefault(message.claimed_by, []).append(message)
+        elif message.status_changed_at < utcnow() - longest_send:
+            overdue.append(message)
+    unsent, to_ask = [], []
+    for worker_name, messages in by_dead_worker.items():
+        worker_name = worker_name or ""
+        started = broker.send_starts(worker_name, {message.id: message.status_changed_at for message in messages})
+        taken_back = broker.revoke_send_starts(worker_name, [message.id for message in messages
+                                                             if started[message.id] is False])
+        for message in messages:
+            if message.id in taken_back:
+                unsent.append(message)
+            elif message.phone.deleted_at is None and provider_class(message.phone.provider_key).finds_sends:
+                to_ask.append(message)
+            else:
+                overdue.append(message)
+    count = sum(mark_interrupted(message) for message in overdue)
+    count += queue_again(unsent, INTERRUPTED_BEFORE_SENDING)
+    ask_provider(to_ask)
     return count
+
+
+def mark_interrupted(message: Message) -> bool:
+    moved = status_store.move(message, statuses.UNKNOWN, by=statuses.PIPELINE, expected=statuses.SENDING,
+                              line=Line(INTERRUPTED_REASON), error_reason=INTERRUPTED_REASON)
+    db.session.commit()
+    return moved
+
+
+def queue_again(messages: list[Message], reason: Reason) -> int:
+    """Messages whose interrupted request never reached the provider go back to the queue."""
+    queued = [message.id for message in messages
+              if status_store.move(message, statuses.QUEUED, by=statuses.PIPELINE, expected=statuses.SENDING,
+                                   line=Line(reason), claimed_by=None)]
+    enqueue_again(queued)  # commits
+    return len(queued)
+
+
+def ask_provider(messages: list[Message]) -> None:
+    """Jobs of a few messages ask each phone's provider (most answer about one message per
+    question, so several workers share the questions). Each message is leased, so that later
+    sweeps leave it to its job until the lease runs out (the job's worker died too)."""
+    leased = broker.lease([f"smsdesk:finding-sent:{message.id}" for message in messages], FIND_SENT_LEASE_SECONDS)
+    by_phone = {}
+    for message, mine in zip(messages, leased):
+        if mine:
+            by_phone.setdefault(message.phone_id, []).append(message.id)
+    for phone_id, message_ids in by_phone.items():
+        for start in range(0, len(message_ids), FIND_SENT_JOB_SIZE):
+            tasks.find_interrupted_sends(phone_id, message_ids[start:start + FIND_SENT_JOB_SIZE])
+
+
+def find_interrupted_sends(phone: Phone, message_ids: list[int]) -> None:
+    """Run in a job: the phone's provider tells, for each interrupted send, whether it got it."""
+    adapter = adapter_for(phone)
+    messages = db.session.scalars(select(Message).where(
+        Message.id.in_(message_ids), Message.phone_id == phone.id, Message.status == statuses.SENDING)).all()
+    unsent = []
+    for message in messages:
+        began = message.status_changed_at.replace(tzinfo=timezone.utc)
+        try:
+            found = adapter.find_sent(outbound_sms(message, phone), began)
+        except ProviderError as error:
+            log.warning("could not ask whether message %s was sent: %s", message.id, error.reason)
+            found = None
+        if found == NOT_SENT:
+            unsent.append(message)
+        elif isinstance(found, SendResult) and not provider_id_taken(phone.id, found.provider_message_id):
+            line = Line(Reason(FOUND_AT_PROVIDER, provider=adapter.company), found.provider_status,
+                        payload=found.payload)
+            status_store.move(message, found.status, by=statuses.PROVIDER, expected=statuses.SENDING, line=line,
+                              provider_message_id=found.provider_message_id,
+                              next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
+            db.session.commit()
+            reports.apply_early_status_events(message)
+        else:
+            mark_interrupted(message)
+    queue_again(unsent, Reason(NOT_AT_PROVIDER, provider=adapter.company))
+
+
+def provider_id_taken(phone_id: int, provider_message_id: str) -> bool:
+    """Two interrupted sends alike (same text, same number) could both point at one provider message."""
+    return db.session.scalar(select(Message.id).where(
+        Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
+        Message.provider_message_id == provider_message_id)) is not None
