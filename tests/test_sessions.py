@@ -216,8 +216,80 @@ def test_a_remember_cookie_is_replaced_when_used(app, client, user):
     renewed = cookie_headers(response)["remember_token"]
     assert first["remember_token"] not in renewed
     assert signed_in(client)
-    # the old cookie, wherever a copy of it is, no longer signs in
+    # the old cookie, wherever a copy of it is, no longer signs in once the renewal's moment is over
+    db.session.execute(update(UserSession).where(UserSession.revoked_at.is_not(None))
+                       .values(revoked_at=utcnow() - timedelta(seconds=31)))
+    db.session.commit()
     assert not signed_in(client_with_cookies(app, first))
+
+
+def test_requests_sent_at_once_with_a_remember_cookie_all_stay_signed_in(app, client, user):
+    """Tabs restored after a browser restart: each request brings the remember cookie, none a session."""
+    login(client, user, remember=True)
+    remembered = copied_cookies(client, "remember_token")
+    first_tab, second_tab = client_with_cookies(app, remembered), client_with_cookies(app, remembered)
+
+    assert signed_in(first_tab) and signed_in(second_tab)
+    assert first_tab.get_cookie("remember_token").value == second_tab.get_cookie("remember_token").value
+    live = db.session.scalars(select(UserSession).where(UserSession.revoked_at.is_(None))).all()
+    assert len(live) == 1 and db.session.scalar(select(func.count(UserSession.id))) == 2
+    assert signed_in(first_tab) and signed_in(second_tab)
+
+    # signed out meanwhile, the old cookie does not bring the browser back
+    post_form(first_tab, "/account", {}, action="/logout")
+    assert not signed_in(client_with_cookies(app, remembered)) and not signed_in(second_tab)
+
+
+def test_tabs_renewing_one_remember_cookie_at_the_same_moment_share_one_new_sign_in(app, client, user):
+    login(client, user, remember=True)
+    remembered = copied_cookies(client, "remember_token")
+    all_ready = threading.Barrier(4)
+    answers, new_cookies = [], set()
+
+    def restore_a_tab():
+        tab = FlaskClient(app)  # a thread of its own, with its own app context per request
+        tab.set_cookie("remember_token", remembered["remember_token"])
+        all_ready.wait()
+        answers.append(tab.get("/account").status_code)
+        new_cookies.add(tab.get_cookie("remember_token").value)
+
+    threads = [threading.Thread(target=restore_a_tab) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    db.session.expire_all()
+    assert answers == [200] * 4
+    assert len(new_cookies) == 1 and remembered["remember_token"] not in new_cookies
+    assert db.session.scalar(select(func.count(UserSession.id)).where(UserSession.revoked_at.is_(None))) == 1
+
+
+def test_a_renewed_remember_cookie_stops_working_after_a_moment(app, client, user):
+    login(client, user, remember=True)
+    remembered = copied_cookies(client, "remember_token")
+    assert signed_in(client_with_cookies(app, remembered))
+    assert signed_in(client_with_cookies(app, remembered))  # a moment later: the renewal's successor
+    db.session.execute(update(UserSession).where(UserSession.revoked_at.is_not(None))
+                       .values(revoked_at=utcnow() - timedelta(seconds=31)))
+    db.session.commit()
+    assert not signed_in(client_with_cookies(app, remembered))
+
+
+def test_loading_the_signed_in_user_commits_nothing_of_the_request(app, client, user):
+    """A view that changes the database, then reads current_user for the first time: loading it
+    notes when the sign-in was last seen, and must not commit the view's change with it."""
+    from flask import g
+    from flask_login import current_user
+    login(client, user)
+    db.session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=10)))
+    db.session.commit()
+    session_cookie = client.get_cookie("session").value
+    with app.test_request_context("/", headers={"Cookie": f"session={session_cookie}"}):
+        g.pop("_login_user", None)  # the tests' requests share one `g`: this one loads its user anew
+        db.session.add(Phone(user_id=user.id, name="Half made", provider_key="simulator"))
+        assert current_user.is_authenticated
+        db.session.rollback()  # the view gives up
+    assert db.session.scalar(select(func.count(Phone.id))) == 0
 
 
 # ---- the last administrator, the setup ----

@@ -57,6 +57,12 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:
         return not self.disabled
 
+    @property
+    def is_authenticated(self) -> bool:
+        # Flask-Login keeps the user its remember cookie loaded even when the renewal finds the
+        # sign-in ended meanwhile: without a sign-in, the request is anonymous
+        return self.signed_in_session_id is not None and self.is_active
+
 
 class Phone(db.Model):
     __tablename__ = "phones"
@@ -223,6 +229,7 @@ class UserSession(db.Model):
     device = db.Column(db.String(255), nullable=False, default="")  # a stored Reason
     remote_address = db.Column(db.String(64))
     revoked_at = db.Column(db.DateTime)
+    replaced_by = db.Column(db.Integer)  # the sign-in a renewed remember cookie handed over to
 
     user = db.relationship("User")
 

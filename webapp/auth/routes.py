@@ -23,10 +23,22 @@ def load_user(token):
 @user_loaded_from_cookie.connect
 def renew_remembered_sign_in(_app, user):
     """A browser back with its remember cookie gets a new token and a new cookie; the old one is ended."""
-    token = sign_ins.renew(user.signed_in_session_id, request.remote_addr)
+    token = user.signed_in_session_id
+    if token == session.get("_user_id"):  # not the successor of a cookie renewed a moment ago (user_for)
+        token = sign_ins.renew(token, request.remote_addr)
+    if token is None:  # ended since it was loaded
+        user.signed_in_session_id = None
+        logout_user()
+        return
     user.signed_in_session_id = token
     session["_user_id"] = token
     session["_remember"] = "set"  # Flask-Login writes the remember cookie anew at the end of the request
+
+
+@bp.after_app_request
+def note_sign_in_seen(response):
+    sign_ins.note_seen()
+    return response
 
 
 def sign_in(user, remember=False):
