@@ -15,7 +15,7 @@ from webapp.launcher import start_embedded_broker
 from webapp.models import Message
 from webapp.services.phones import callback_url
 
-from .conftest import PROJECT_ROOT, SECRET_KEY, login, make_phone, post_form
+from .conftest import PROJECT_ROOT, SECRET_KEY, login, make_phone, make_user, post_form
 
 CSP_DIRECTIVES = {"script-src 'self'", "style-src 'self'", "object-src 'none'", "base-uri 'none'",
                   "form-action 'self'", "frame-ancestors 'none'"}
@@ -58,6 +58,20 @@ def test_pages_showing_callback_urls_or_secrets_are_never_stored_by_the_browser(
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     for path in ("/", "/history", "/phones/"):
         assert "no-store" not in client.get(path).headers.get("Cache-Control", ""), path
+
+
+def test_pages_taking_typed_passwords_are_never_stored_by_the_browser(client):
+    assert client.get("/setup").headers["Cache-Control"] == "no-store"
+    response = post_form(client, "/setup", {"email": "boss@example.org", "password": "x", "confirm": "x"})
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    administrator = make_user("boss@example.org", admin=True)
+    bob = make_user("bob@example.org")
+    assert client.get("/login").headers["Cache-Control"] == "no-store"
+    response = post_form(client, "/login", {"email": "boss@example.org", "password": "wrong"})
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    login(client, administrator)
+    for path in ("/admin/users", f"/admin/users/{bob.id}/password"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
 
 
 def test_strict_transport_security_only_when_the_public_address_is_https(app_config):

@@ -13,8 +13,10 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "object-src 'none'",
     "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'"))
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"  # a year; no includeSubDomains: other hosts are not ours
-# they show callback URLs (their token is the only thing that guards them) or secrets being typed
-TEMPLATES_SHOWING_SECRETS = {"phones/show.html", "phones/form.html", "auth/account.html"}
+# they show callback URLs (their token is the only thing that guards them), or take secrets or
+# passwords as they are typed (a form sent back with its errors shows them again)
+TEMPLATES_SHOWING_SECRETS = {"phones/show.html", "phones/form.html", "auth/account.html", "auth/setup.html",
+                             "auth/login.html", "admin/user_password.html", "admin/users.html"}
 CALLBACK_BODY_LIMIT = 256 * 1024  # a provider's report is a few hundred bytes
 
 
