@@ -4,6 +4,7 @@ import hashlib
 import threading
 from datetime import timedelta
 
+import flask_babel
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
@@ -461,6 +462,18 @@ def test_the_password_rules_speak_french(client):
     page = response.get_data(as_text=True)
     assert "Ce mot de passe est trop facile à deviner." in page and "mot de passe très courant" in page
 
+
+
+def test_a_refused_password_is_said_in_the_language_of_whoever_reads_it(app):
+    """`flask users create`, or any caller of the service: the refusal is worded when shown."""
+    with pytest.raises(accounts.AccountError) as refused:
+        accounts.create_user("boss@example.org", "password123")
+    for language, said in (("fr", "Ce mot de passe est trop facile à deviner. C'est un mot de passe très courant."),
+                           ("en", "This password is too easy to guess. This is a very common password.")):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            flask_babel.refresh()  # the tests' app context keeps the language it found first
+            assert str(refused.value).startswith(said)
+    assert find_user_by_email("boss@example.org") is None
 
 
 # ---- the upgrade ----

@@ -9,6 +9,7 @@ from zxcvbn import zxcvbn
 
 from ..extensions import db
 from ..models import Installation, User
+from ..reasons import N_, Reason, shown
 from . import sign_ins
 
 MIN_PASSWORD_LENGTH = 8
@@ -19,8 +20,47 @@ MIN_PASSWORD_SCORE = 3  # zxcvbn's 0 to 4: 3 is "safely unguessable" (about 10^8
 PASSWORD_CHARACTERS_WEIGHED = 72
 
 
+# zxcvbn's feedback, in its words, for the catalog: password_problems gives them as reasons, shown translated
+ZXCVBN_FEEDBACK = (
+    N_('A word by itself is easy to guess.'),
+    N_('Add another word or two. Uncommon words are better.'),
+    N_('All-uppercase is almost as easy to guess as all-lowercase.'),
+    N_('Avoid dates and years that are associated with you.'),
+    N_('Avoid recent years.'),
+    N_('Avoid repeated words and characters.'),
+    N_('Avoid sequences.'),
+    N_('Avoid years that are associated with you.'),
+    N_("Capitalization doesn't help very much."),
+    N_('Common names and surnames are easy to guess.'),
+    N_('Dates are often easy to guess.'),
+    N_('Names and surnames by themselves are easy to guess.'),
+    N_('No need for symbols, digits, or uppercase letters.'),
+    N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
+    N_('Recent years are easy to guess.'),
+    N_('Repeats like "aaa" are easy to guess.'),
+    N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+    N_("Reversed words aren't much harder to guess."),
+    N_('Sequences like "abc" or "6543" are easy to guess.'),
+    N_('Short keyboard patterns are easy to guess.'),
+    N_('Straight rows of keys are easy to guess.'),
+    N_('This is a top-10 common password.'),
+    N_('This is a top-100 common password.'),
+    N_('This is a very common password.'),
+    N_('This is similar to a commonly used password.'),
+    N_('Use a few words, avoid common phrases.'),
+    N_('Use a longer keyboard pattern with more turns.'),
+)
+
+
 class AccountError(ValueError):
-    pass
+    """A change refused, and why: str() says it in the reader's language."""
+
+    def __init__(self, *reasons):
+        super().__init__(*reasons)
+        self.reasons = reasons
+
+    def __str__(self) -> str:
+        return " ".join(shown(reason) for reason in self.reasons)
 
 
 class NoSuchUser(AccountError):
@@ -46,13 +86,23 @@ def password_weakness(password: str, known_words=()) -> Weakness | None:
     return Weakness(result["feedback"]["warning"], result["feedback"]["suggestions"])
 
 
-def password_problem(password: str, email: str) -> str | None:
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        return f"the password must have {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
-    weakness = password_weakness(password, [email])
-    if weakness:
-        return " ".join(["the password is too easy to guess.", weakness.warning, *weakness.suggestions]).strip()
-    return None
+def password_problems(password: str, email: str) -> list[Reason]:
+    """Why a password will not do, sentence by sentence (zxcvbn's advice among them); none when it will."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return [Reason("Use at least %(count)d characters.", count=MIN_PASSWORD_LENGTH)]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [Reason("Use at most %(count)d characters.", count=MAX_PASSWORD_LENGTH)]
+    weakness = password_weakness(password, words_about_the_account(email))
+    if weakness is None:
+        return []
+    advice = [Reason(text) for text in (weakness.warning, *weakness.suggestions) if text]
+    return [Reason("This password is too easy to guess."), *advice]
+
+
+def words_about_the_account(email: str | None) -> list[str]:
+    """The account's e-mail and its parts: a password made of them is easy to guess for whoever knows them."""
+    email = (email or "").lower()
+    return [email, *email.replace(".", "@").split("@")]
 
 
 def has_been_set_up() -> bool:
@@ -67,10 +117,10 @@ def find_user_by_email(email: str) -> User | None:
 def create_user(email: str, password: str, is_admin: bool = False) -> User:
     email = email.strip().lower()
     if find_user_by_email(email):
-        raise AccountError(f"a user with the e-mail {email} already exists")
-    problem = password_problem(password, email)
-    if problem:
-        raise AccountError(problem)
+        raise AccountError(Reason("A user with the e-mail %(email)s already exists.", email=email))
+    problems = password_problems(password, email)
+    if problems:
+        raise AccountError(*problems)
     user = User(email=email, is_admin=is_admin)
     user.set_password(password)
     db.session.add(user)
@@ -80,7 +130,8 @@ def create_user(email: str, password: str, is_admin: bool = False) -> User:
         db.session.commit()
     except IntegrityError:  # the same e-mail, or another first user, was committed meanwhile
         db.session.rollback()
-        raise AccountError(f"{email} could not be created: another user was created meanwhile") from None
+        raise AccountError(Reason("%(email)s could not be created: another user was created meanwhile.",
+                                  email=email)) from None
     return user
 
 
@@ -88,7 +139,7 @@ def create_first_administrator(email: str, password: str) -> User:
     """The administrator /setup creates; refused once any user has existed. Two setups at once
     both write the installation row, whose key lets only one commit."""
     if has_been_set_up():
-        raise AccountError("SMS Desk is already set up")
+        raise AccountError(Reason("SMS Desk is already set up."))
     return create_user(email, password, is_admin=True)
 
 
@@ -117,7 +168,7 @@ def reset_password(user_id: int, password: str) -> User:
     """The administrator's change: every browser of the user is signed out."""
     user = db.session.get(User, user_id)
     if user is None:
-        raise NoSuchUser(f"no user has the id {user_id}")
+        raise NoSuchUser(Reason("No user has the id %(id)d.", id=user_id))
     user.set_password(password)
     sign_ins.end_all(user)
     return user
@@ -153,7 +204,7 @@ def _locked_user(user_id: int) -> User:
     user = db.session.get(User, user_id, populate_existing=True)  # as the lock holder left it
     if user is None:
         db.session.rollback()
-        raise NoSuchUser(f"no user has the id {user_id}")
+        raise NoSuchUser(Reason("No user has the id %(id)d.", id=user_id))
     return user
 
 
@@ -164,4 +215,4 @@ def _refuse_last_administrator(user: User) -> None:
         User.is_admin, User.disabled.is_(False), User.id != user.id))
     if others == 0:
         db.session.rollback()
-        raise LastAdministrator("the last active administrator cannot be deleted or disabled")
+        raise LastAdministrator(Reason("The last active administrator cannot be deleted or disabled."))
