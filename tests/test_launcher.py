@@ -84,3 +84,34 @@ def test_a_killed_worker_is_started_again_and_one_that_keeps_dying_stops_it_with
     assert launcher.process.wait(timeout=60) == 1
     assert launcher.said(r"the worker 1 \(pid \d+\) stopped with code -9, its 5th death within 60 s: giving up")
     assert launcher.said("SMS Desk stopped after an error.")
+
+
+class StoppingSlowly:
+    """A worker's process that takes `seconds` to stop once asked (its sends in flight)."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.killed, self.pid, self.returncode = seconds, False, 4242, None
+
+    def wait(self, timeout=None):
+        if timeout is not None and timeout < self.seconds:
+            raise subprocess.TimeoutExpired("worker.py", timeout)
+        self.returncode = 0
+        return 0
+
+    def kill(self):
+        self.killed = True
+
+
+@pytest.mark.parametrize("read_timeout", [None, "100"])
+def test_a_worker_finishing_sends_as_long_as_the_providers_deadline_is_not_killed(monkeypatch, read_timeout):
+    from webapp.launcher import Child
+    if read_timeout:
+        monkeypatch.setenv("PROVIDER_READ_TIMEOUT", read_timeout)
+    else:
+        monkeypatch.delenv("PROVIDER_READ_TIMEOUT", raising=False)
+    monkeypatch.delenv("PROVIDER_CONNECT_TIMEOUT", raising=False)
+    deadline = 5 + float(read_timeout or 30)  # connect + read: a send's longest request
+    worker = Child("worker 1", ["worker.py"])
+    worker.process = StoppingSlowly(deadline + 1)  # plus recording its answer
+    worker.wait()
+    assert not worker.process.killed and worker.process.returncode == 0

@@ -38,6 +38,12 @@ def _int(name, default):
     return int(os.environ.get(name, default))
 
 
+def provider_timeouts() -> dict:
+    """Connect and read: together, the overall deadline of a provider request (webapp/providers/http.py)."""
+    return {"PROVIDER_CONNECT_TIMEOUT": _float("PROVIDER_CONNECT_TIMEOUT", 5.0),
+            "PROVIDER_READ_TIMEOUT": _float("PROVIDER_READ_TIMEOUT", 30.0)}
+
+
 def provider_server_options() -> dict:
     """Each adapter's declared server options (base URLs, poll delays): the environment's or the default."""
     return {option.name: option.value(os.environ)
@@ -61,8 +67,7 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "SEND_CONCURRENCY": _int("SEND_CONCURRENCY", 256),
         "SEND_MAX_ATTEMPTS": _int("SEND_MAX_ATTEMPTS", 5),
         "SEND_RETRY_BASE_SECONDS": _float("SEND_RETRY_BASE_SECONDS", 2.0),
-        "PROVIDER_CONNECT_TIMEOUT": _float("PROVIDER_CONNECT_TIMEOUT", 5.0),
-        "PROVIDER_READ_TIMEOUT": _float("PROVIDER_READ_TIMEOUT", 30.0),
+        **provider_timeouts(),
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 5.0),
         "WORKER_HEARTBEAT_TTL_SECONDS": _float("WORKER_HEARTBEAT_TTL_SECONDS", 15.0),
         "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 5.0),

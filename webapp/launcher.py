@@ -9,13 +9,15 @@ import sys
 import time
 from collections import deque
 
-from .config import embedded_broker_socket, instance_path
+from .config import embedded_broker_socket, instance_path, provider_timeouts
 from .private_files import make_private_folder
 
 DEATHS_BEFORE_GIVING_UP = 5
 WITHIN_SECONDS = 60.0
 FIRST_PAUSE_SECONDS = 1.0
 LONGEST_PAUSE_SECONDS = 30.0
+# once its sends in flight have their answers, a worker records them (SQLite may make it wait its turn)
+RECORDING_MARGIN_SECONDS = 10.0
 
 
 def start_embedded_broker():
@@ -85,9 +87,16 @@ class Child:
 
     def wait(self) -> None:
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=stop_grace_seconds())
         except subprocess.TimeoutExpired:
+            say(f"the {self.name} (pid {self.process.pid}) did not stop in time: killed")
             self.process.kill()
+
+
+def stop_grace_seconds() -> float:
+    """How long a child may take to stop: a worker first waits for its sends in flight, each of
+    which may last a provider request's whole deadline; killed sooner, they become "interrupted"."""
+    return sum(provider_timeouts().values()) + RECORDING_MARGIN_SECONDS
 
 
 def children(port: str) -> list[Child]:
@@ -131,6 +140,7 @@ def main() -> int:
         say(f"SMS Desk could not run: {error!r}")
         exit_code = 1
     finally:
+        say("stopping: the workers finish their sends in flight first")
         for child in running:
             child.stop()
         for child in running:
