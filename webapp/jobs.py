@@ -255,8 +255,11 @@ def find_interrupted_sends(phone_id: int, message_ids: list[int]) -> None:
         sweeps.find_interrupted_sends(phone, message_ids)
 
 
-def post_simulator_report(url: str, form: dict, attempt: int) -> None:
-    simulator.post_report(url, form, attempt)
+def post_simulator_report(message_id: int, form: dict, attempt: int) -> None:
+    message = db.session.get(Message, message_id)
+    phone = live_phone(message.phone_id) if message is not None else None
+    if phone is not None:
+        simulator.post_report(callback_url(phone, "status"), form, attempt, message_id)
 
 
 def poll_inbound(phone_id: int) -> None:

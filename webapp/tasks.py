@@ -48,8 +48,11 @@ def find_interrupted_sends(phone_id: int, message_ids: list[int]) -> None:
     broker.enqueue_job(FIND_INTERRUPTED_SENDS, phone_id, message_ids)
 
 
-def post_simulator_report_later(delay_seconds: float, url: str, form: dict, attempt: int) -> None:
-    broker.enqueue_in(delay_seconds, POST_SIMULATOR_REPORT, url, form, attempt, result_ttl=0, failure_ttl=86400)
+def post_simulator_report_later(delay_seconds: float, message_id: int, form: dict, attempt: int) -> None:
+    """The message's report, posted again to its phone's status URL, built when it is posted: the
+    broker may keep a job for a day, and the URL's token is all that guards the callback."""
+    broker.enqueue_in(delay_seconds, POST_SIMULATOR_REPORT, message_id, form, attempt, result_ttl=0,
+                      failure_ttl=86400)
 
 
 def poll_inbound(phone_id: int) -> None:

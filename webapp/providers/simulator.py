@@ -122,7 +122,7 @@ class SimulatedProvider(Provider):
         delay = float(self.settings.get("delivery_delay_seconds") or 0)
         remember_sent(sms.reference, report, time.time() + delay)  # taken, then answered slowly
         time.sleep(answer_delay)
-        delayed_poster.post_later(delay, sms.status_callback_url, report)
+        delayed_poster.post_later(delay, sms.status_callback_url, report, sms.message_id)
         return accepted(provider_id)
 
     def find_sent(self, sms: OutboundSms, attempt_began: datetime) -> SendResult | str | None:
@@ -200,9 +200,9 @@ def remember_sent(reference: str, report: dict, due: float) -> None:
         pipe.execute()
 
 
-def post_report(url: str, form: dict, attempt: int, session=requests) -> bool:
-    """One post of a delivery report; a failed one is posted again later through the broker, as a
-    provider does. Returns whether it was taken."""
+def post_report(url: str, form: dict, attempt: int, message_id: int, session=requests) -> bool:
+    """One post of the message's delivery report; a failed one is posted again later through the
+    broker, as a provider does. Returns whether it was taken."""
     try:
         taken = session.post(url, data=form, timeout=10).status_code < 500  # 4xx: refused for good
     except requests.RequestException as error:
@@ -210,7 +210,8 @@ def post_report(url: str, form: dict, attempt: int, session=requests) -> bool:
         taken = False
     if not taken and attempt < REPORT_ATTEMPTS:
         try:
-            tasks.post_simulator_report_later(min(2 ** (attempt - 1), LONGEST_REPORT_WAIT), url, form, attempt + 1)
+            tasks.post_simulator_report_later(min(2 ** (attempt - 1), LONGEST_REPORT_WAIT), message_id, form,
+                                              attempt + 1)
         except Exception as broker_error:  # the status poll will ask for it
             log.warning("simulator could not schedule its report again: %s", broker_error)
     return taken
@@ -226,10 +227,10 @@ class DelayedPoster:
         self._wakeup = threading.Condition()
         self._thread = None
 
-    def post_later(self, delay: float, url: str, form: dict) -> None:
+    def post_later(self, delay: float, url: str, form: dict, message_id: int) -> None:
         app = current_app._get_current_object()
         with self._wakeup:
-            heapq.heappush(self._due, (time.monotonic() + delay, next(self._counter), url, form, app))
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._counter), url, form, message_id, app))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="simulator-reports", daemon=True)
                 self._thread.start()
@@ -241,9 +242,9 @@ class DelayedPoster:
             with self._wakeup:
                 while not self._due or self._due[0][0] > time.monotonic():
                     self._wakeup.wait(timeout=self._due[0][0] - time.monotonic() if self._due else None)
-                _, _, url, form, app = heapq.heappop(self._due)
+                _, _, url, form, message_id, app = heapq.heappop(self._due)
             with app.app_context():
-                post_report(url, form, 1, session)
+                post_report(url, form, 1, message_id, session)
 
 
 delayed_poster = DelayedPoster()
