@@ -12,6 +12,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from webapp import broker, create_app, jobs, log_masking
+from webapp.send_pool import SendPool
 
 log = logging.getLogger("smsdesk.worker")
 SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
@@ -36,7 +37,7 @@ def main() -> None:
     logging.getLogger("rq.scheduler").setLevel(logging.WARNING)  # it logs its lock twice a second
     app = create_app()
     worker_name = broker.new_worker_name()
-    jobs.send_pool = jobs.SendPool(app, app.config["SEND_CONCURRENCY"], worker_name)
+    jobs.send_pool = SendPool(app, app.config["SEND_CONCURRENCY"], worker_name)
     stop = threading.Event()  # stops taking jobs
     stop_background = threading.Event()  # stops the heartbeat, once the sends in flight are done
 
@@ -46,6 +47,7 @@ def main() -> None:
 
     def beat():
         with_app(lambda: broker.beat(worker_name))
+        with_app(jobs.send_pool.note_held)
 
     def rotate_send_starts():
         with_app(lambda: broker.rotate_send_starts(worker_name))

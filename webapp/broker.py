@@ -70,18 +70,58 @@ def jobs_not_pending(job_ids: set[str]) -> set[str]:
     return not_pending
 
 
-def lost_twice(job_ids: set[str], key: str = "smsdesk:lost-job-suspects", ttl: float = 60.0) -> set[str]:
-    """The jobs also found lost by the previous sweep: a job is in no list for a moment while a
-    worker takes it."""
-    connection = redis_connection()
-    with connection.pipeline() as pipe:
-        pipe.smembers(key)
-        pipe.delete(key)
-        if job_ids:
-            pipe.sadd(key, *job_ids)
-            pipe.expire(key, int(ttl))
-        suspects = pipe.execute()[0]
-    return job_ids & {job_id.decode() for job_id in suspects}
+LOST_JOB_SUSPECTS_KEY = "smsdesk:lost-job-suspects"
+SUSPECTS_KEPT_SECONDS = 3600
+
+
+def lost_twice(looked_at: set[str], not_pending: set[str], key: str = LOST_JOB_SUSPECTS_KEY) -> set[str]:
+    """The jobs not pending that were also found so the last time they were looked at (a job is
+    in no list for a moment while a worker takes it). A sweep looks at part of the jobs, so the
+    suspects of the others are kept for the next sweeps, an hour at most."""
+    now = time.time()
+    with redis_connection().pipeline() as pipe:
+        pipe.zremrangebyscore(key, "-inf", now - SUSPECTS_KEPT_SECONDS)
+        ordered = list(not_pending)
+        if ordered:
+            pipe.zmscore(key, ordered)
+        if looked_at:
+            pipe.zrem(key, *looked_at)
+        if not_pending:
+            pipe.zadd(key, {job_id: now for job_id in not_pending})
+        pipe.expire(key, SUSPECTS_KEPT_SECONDS)
+        answers = pipe.execute()
+    scores = answers[1] if ordered else []
+    return {job_id for job_id, score in zip(ordered, scores) if score is not None}
+
+
+# ---- the messages a worker holds unclaimed, waiting for their share of its senders ----
+
+HELD_PREFIX = "smsdesk:held:"
+
+
+def hold_waiting(worker_name: str, message_ids: list[int], replace: bool = False) -> None:
+    """Notes that these messages wait in that worker (replace: only these), for as long as a heartbeat lasts."""
+    key = HELD_PREFIX + worker_name
+    with redis_connection().pipeline() as pipe:
+        if replace:
+            pipe.delete(key)
+        for start in range(0, len(message_ids), 10_000):
+            pipe.sadd(key, *message_ids[start:start + 10_000])
+        if message_ids:
+            pipe.pexpire(key, int(heartbeat_ttl() * 1000))
+        pipe.execute()
+
+
+def held_by_live_workers(message_ids: list[int]) -> set[int]:
+    """Those of the messages that a worker whose heartbeat lives holds waiting."""
+    workers = sorted(live_worker_names())
+    if not workers or not message_ids:
+        return set()
+    with redis_connection().pipeline(transaction=False) as pipe:
+        for worker_name in workers:
+            pipe.smismember(HELD_PREFIX + worker_name, message_ids)
+        answers = pipe.execute()
+    return {message_id for held in answers for message_id, is_held in zip(message_ids, held) if is_held}
 
 
 def rq_worker_name(worker_name: str, run: int) -> str:

@@ -32,21 +32,52 @@ FIND_SENT_LEASE_SECONDS = 120
 FIND_SENT_JOB_SIZE = 10
 
 
-def requeue_lost_messages(batch_size: int = 5000) -> int:
+REQUEUE_CURSOR_KEY = "smsdesk:requeue-cursor"
+
+
+def requeue_lost_messages(page_size: int = 5000, most_per_sweep: int = 50_000) -> int:
     """Queued messages whose job no worker will run (broker restarted or wiped, a worker killed
-    as it took the job), two sweeps in a row, get a new one."""
-    due_before = utcnow() - timedelta(seconds=current_app.config["REQUEUE_AFTER_SECONDS"])
-    candidates = db.session.execute(select(Message.id, Message.send_job_id).where(
-        Message.status == statuses.QUEUED, Message.enqueued_at < due_before)
-        .order_by(Message.id).limit(batch_size)).all()
+    as it took the job), two sweeps in a row, get a new one. Messages a live worker holds waiting
+    for its senders are not lost. A sweep looks at most at `most_per_sweep` of them, in id order,
+    and the next one goes on from there."""
+    candidates = candidates_from_cursor(page_size, most_per_sweep)
+    held = broker.held_by_live_workers([message_id for message_id, _ in candidates])
+    candidates = [(message_id, job_id) for message_id, job_id in candidates if message_id not in held]
     job_ids = {job_id for _, job_id in candidates if job_id}
-    gone = broker.lost_twice(broker.jobs_not_pending(job_ids) if job_ids else set(),
-                             ttl=3 * current_app.config["SWEEP_INTERVAL_SECONDS"])
+    gone = broker.lost_twice(job_ids, broker.jobs_not_pending(job_ids) if job_ids else set())
     lost = [message_id for message_id, job_id in candidates if job_id is None or job_id in gone]
     enqueue_again(lost)
     if lost:
         log.info("re-enqueued %d messages whose job was lost", len(lost))
     return len(lost)
+
+
+def candidates_from_cursor(page_size: int, most: int) -> list[tuple[int, str | None]]:
+    """Queued messages enqueued long enough ago, (id, job id), in pages (keyset by id): those
+    after where the last sweep stopped, then those before, until `most`."""
+    connection = broker.redis_connection()
+    cursor = int(connection.get(REQUEUE_CURSOR_KEY) or 0)
+    candidates = []
+    for after, until in ((cursor, None), (0, cursor)):
+        while len(candidates) < most:
+            limit = min(page_size, most - len(candidates))
+            page = queued_page(after, until, limit)
+            candidates += page
+            if len(page) < limit:
+                break
+            after = page[-1][0]
+    if len(candidates) >= most:
+        connection.set(REQUEUE_CURSOR_KEY, candidates[-1][0])
+    return candidates
+
+
+def queued_page(after: int, until: int | None, limit: int) -> list[tuple[int, str | None]]:
+    due_before = utcnow() - timedelta(seconds=current_app.config["REQUEUE_AFTER_SECONDS"])
+    query = select(Message.id, Message.send_job_id).where(
+        Message.status == statuses.QUEUED, Message.enqueued_at < due_before, Message.id > after)
+    if until is not None:
+        query = query.where(Message.id <= until)
+    return db.session.execute(query.order_by(Message.id).limit(limit)).all()
 
 
 def enqueue_again(message_ids: list[int]) -> None:
