@@ -1,5 +1,6 @@
 """The Redis-protocol broker: the connection, the job queue, the workers' heartbeats and the
 phones' send slots. What the jobs are is webapp/tasks.py's business."""
+import contextlib
 import os
 import socket
 import time
@@ -192,8 +193,7 @@ REVOKE_SEND_STARTS_SCRIPT = """
 local revoked = {}
 for index = 2, #ARGV do
   local id = ARGV[index]
-  local current, previous = redis.call('HGET', KEYS[1], id), redis.call('HGET', KEYS[2], id)
-  if (not current and not previous) or current == 'revoked' or previous == 'revoked' then
+  if not redis.call('HGET', KEYS[1], id) and not redis.call('HGET', KEYS[2], id) then
     redis.call('HSET', KEYS[1], id, 'revoked')
     table.insert(revoked, id)
   end
@@ -219,7 +219,8 @@ def note_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
 
 def revoke_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
     """Takes back messages of a worker judged dead whose request had not started; returns those
-    taken back (the others' requests started meanwhile)."""
+    taken back by this call (the others' requests started meanwhile, or another sweep took them
+    back: theirs to queue again)."""
     script = redis_connection().register_script(REVOKE_SEND_STARTS_SCRIPT)
     revoked = script(keys=send_starts_keys(worker_name), args=[SEND_STARTS_TTL, *message_ids])
     return {int(message_id) for message_id in revoked}
@@ -259,6 +260,30 @@ def send_starts(worker_name: str, claimed_at: dict[int, datetime]) -> dict[int, 
         else:
             answers[message_id] = None
     return answers
+
+
+SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
+# far longer than a sweep takes: held until the sweep ends, it only frees a lock whose worker died
+SWEEP_LOCK_SECONDS = 600
+RELEASE_IF_MINE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+@contextlib.contextmanager
+def sweep_turn(worker_name: str):
+    """Yields True for the one worker whose sweep runs now, held until its sweep ends: two sweeps
+    at once would both take back the same messages."""
+    connection = redis_connection()
+    mine = bool(connection.set(SWEEP_LOCK_KEY, worker_name, nx=True, ex=SWEEP_LOCK_SECONDS))
+    try:
+        yield mine
+    finally:
+        if mine:  # unless it expired and another worker holds it now
+            connection.register_script(RELEASE_IF_MINE_SCRIPT)(keys=[SWEEP_LOCK_KEY], args=[worker_name])
 
 
 def lease(keys: list[str], seconds: float) -> list[bool]:
