@@ -363,6 +363,23 @@ def test_a_simulated_sms_whose_report_never_came_is_asked_about(app, user):
     assert status_of(message_id) == statuses.DELIVERED
 
 
+def test_a_sweep_step_that_fails_does_not_hold_up_the_others(app, user, monkeypatch):
+    from redis.exceptions import ConnectionError as BrokerUnavailable
+    from webapp import jobs
+
+    def broker_refuses(*_args, **_kwargs):
+        raise BrokerUnavailable("the broker is restarting")
+    phone = make_phone(user, delivery_delay_seconds="0")
+    [message_id] = queue_outbound(phone, ["+33612345671"], "Its report was lost")
+    assert send_now(message_id).status == statuses.SENT
+    db.session.execute(update(Message).values(next_status_poll_at=utcnow()))
+    db.session.commit()
+    monkeypatch.setattr(sweeps, "requeue_lost_messages", broker_refuses)
+    jobs.sweep()
+    run_queued_jobs()
+    assert status_of(message_id) == statuses.DELIVERED
+
+
 def test_every_provider_that_answers_status_questions_is_asked_about_long_sent_messages():
     from webapp.providers import PROVIDERS
     from webapp.providers.base import Provider
