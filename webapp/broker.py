@@ -1,19 +1,24 @@
 """The Redis-protocol broker: the connection, the job queue, the workers' heartbeats and the
 phones' send slots. What the jobs are is webapp/tasks.py's business."""
 import contextlib
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
 
 QUEUE_NAME = "smsdesk"
 HEARTBEAT_PREFIX = "smsdesk:worker:"
@@ -263,11 +268,15 @@ def send_starts(worker_name: str, claimed_at: dict[int, datetime]) -> dict[int, 
 
 
 SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
-# far longer than a sweep takes: held until the sweep ends, it only frees a lock whose worker died
-SWEEP_LOCK_SECONDS = 600
 RELEASE_IF_MINE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+EXTEND_IF_MINE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
@@ -275,15 +284,33 @@ return 0
 
 @contextlib.contextmanager
 def sweep_turn(worker_name: str):
-    """Yields True for the one worker whose sweep runs now, held until its sweep ends: two sweeps
-    at once would both take back the same messages."""
-    connection = redis_connection()
-    mine = bool(connection.set(SWEEP_LOCK_KEY, worker_name, nx=True, ex=SWEEP_LOCK_SECONDS))
+    """Yields True for the one worker whose sweep runs now: two sweeps at once would both take
+    back the same messages. The lock is held, like a heartbeat, for as long as the sweep runs,
+    so that a worker killed during its sweep holds up the next one for one heartbeat only."""
+    connection, ttl_ms = redis_connection(), int(heartbeat_ttl() * 1000)
+    if not connection.set(SWEEP_LOCK_KEY, worker_name, nx=True, px=ttl_ms):
+        yield False
+        return
+    swept = threading.Event()
+    keeper = threading.Thread(target=keep_sweep_lock, args=(connection, worker_name, ttl_ms, swept),
+                              name="sweep lock", daemon=True)
+    keeper.start()
     try:
-        yield mine
+        yield True
     finally:
-        if mine:  # unless it expired and another worker holds it now
-            connection.register_script(RELEASE_IF_MINE_SCRIPT)(keys=[SWEEP_LOCK_KEY], args=[worker_name])
+        swept.set()
+        keeper.join()
+        # unless it lapsed (the broker was away) and another worker holds it now
+        connection.register_script(RELEASE_IF_MINE_SCRIPT)(keys=[SWEEP_LOCK_KEY], args=[worker_name])
+
+
+def keep_sweep_lock(connection: Redis, worker_name: str, ttl_ms: int, swept: threading.Event) -> None:
+    extend = connection.register_script(EXTEND_IF_MINE_SCRIPT)
+    while not swept.wait(ttl_ms / 3000):
+        try:
+            extend(keys=[SWEEP_LOCK_KEY], args=[worker_name, ttl_ms])
+        except RedisError as error:
+            log.warning("could not keep the sweep lock: %s", error)
 
 
 def lease(keys: list[str], seconds: float) -> list[bool]:
