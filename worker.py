@@ -15,7 +15,6 @@ from webapp import broker, create_app, jobs, log_masking
 from webapp.send_pool import SendPool
 
 log = logging.getLogger("smsdesk.worker")
-SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
 # far longer than any send takes (see broker.rotate_send_starts)
 SEND_STARTS_ROTATION_SECONDS = 600
 
@@ -53,10 +52,7 @@ def main() -> None:
         with_app(lambda: broker.rotate_send_starts(worker_name))
 
     def sweep_if_first():
-        with app.app_context():
-            interval = app.config["SWEEP_INTERVAL_SECONDS"]
-            if broker.redis_connection().set(SWEEP_LOCK_KEY, worker_name, nx=True, px=int(interval * 900)):
-                jobs.sweep()
+        with_app(lambda: jobs.sweep_if_first(worker_name))
 
     try:
         beat()

@@ -194,6 +194,11 @@ class WorkerProcess:
         self.log.close()
 
 
+# The sweep asks about a killed worker's send only once no answer can still be on its way:
+# deadlines short enough for a test, long enough for the simulator (which answers within 5 s).
+SHORT_PROVIDER_DEADLINES = {"PROVIDER_CONNECT_TIMEOUT": "1", "PROVIDER_READ_TIMEOUT": "6"}
+
+
 @pytest.fixture
 def start_worker(app_config):
     workers = []

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from webapp import broker, statuses
+from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message, utcnow
 from webapp.reasons import loaded, shown
@@ -15,7 +15,8 @@ from webapp.services import phones as phone_service
 from webapp.services import polling, sending, sweeps
 from webapp.services.messages import queue_outbound
 
-from .conftest import make_phone, reload_message, run_queued_jobs, send_now, wait_for
+from .conftest import (SHORT_PROVIDER_DEADLINES, make_phone, reload_message, run_queued_jobs, send_now,
+                       wait_for)
 from .fakes.octopush import FakeOctopush
 from .fakes.twilio import FakeTwilio
 
@@ -63,7 +64,7 @@ def test_a_worker_killed_mid_job_leaves_unknown_only_what_may_have_left(live_ser
              message="the first claimed, the others waiting")
     first.kill()
     phone_service.save_phone(phone, phone.name, None, {"delivery_delay_seconds": "0.2", "answer_delay_seconds": "0"})
-    start_worker()
+    start_worker(**SHORT_PROVIDER_DEADLINES)
     wait_for(lambda: status_of(message_ids[1]) == status_of(message_ids[2]) == statuses.DELIVERED, timeout=30,
              message="the two unsent ones sent")
     wait_for(lambda: status_of(message_ids[0]) == statuses.SENT, message="the first found at the provider")
@@ -157,6 +158,123 @@ def test_a_worker_judged_dead_too_soon_does_not_send_what_the_sweep_took_back(tw
     assert result.transient and twilio.messages == {}
     run_queued_jobs()
     assert status_of(message_id) == statuses.SENT and len(twilio.messages) == 1
+
+
+def test_a_stale_workers_taken_back_answer_leaves_the_next_claim_alone(twilio, user):
+    """Worker A, judged dead, has its message taken back; worker B claims it; A's sender wakes and
+    is refused: A's answer adds a line, and B's send stays B's until B's answer is recorded."""
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33612345671"], "Once only")
+    [stale] = claimed_by_a_dead_worker([message_id])
+    sweeps.mark_interrupted_sends()
+    [fresh], _one_by_one = sending.claim_job([message_id], "host:5678:next")
+    sending.record_deliveries([(stale, sending.send_delivery(stale))])
+    message = reload_message(message_id)
+    assert (message.status, message.claimed_by) == (statuses.SENDING, "host:5678:next")
+    assert shown(sending.TAKEN_BACK) in reasons_of(message_id)
+    sending.record_deliveries([(fresh, sending.send_delivery(fresh))])
+    run_queued_jobs()
+    assert status_of(message_id) == statuses.SENT and len(twilio.messages) == 1
+
+
+def claimed_seconds_ago(message_id, seconds):
+    db.session.execute(update(Message).where(Message.id == message_id)
+                       .values(status_changed_at=utcnow() - timedelta(seconds=seconds)))
+    db.session.commit()
+
+
+def start_noted_as_the_sweep_takes_it_back(monkeypatch):
+    """The worker's sender notes its start between the sweep's look at the record and its take-back."""
+    take_back = broker.revoke_send_starts
+
+    def noted_first(worker_name, message_ids):
+        broker.note_send_starts(worker_name, message_ids)
+        return take_back(worker_name, message_ids)
+    monkeypatch.setattr(broker, "revoke_send_starts", noted_first)
+
+
+@pytest.mark.parametrize("when_noted", ["before its heartbeat lapsed", "as the sweep took it back"])
+def test_a_request_that_may_still_be_under_way_is_asked_about_only_once_its_answer_cannot_come(
+        twilio, user, monkeypatch, when_noted):
+    """Asked while the request is arriving, Twilio could say it never got the message, which
+    would then be sent again."""
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33612345671"], "Still on its way")
+    claimed_by_a_dead_worker([message_id], requests_started=[message_id] if when_noted.startswith("before") else [])
+    if when_noted.startswith("as"):
+        start_noted_as_the_sweep_takes_it_back(monkeypatch)
+    claimed_seconds_ago(message_id, 4)  # the heartbeat's lapse (1.5 s) judged, not the request's deadline
+    sweeps.mark_interrupted_sends()
+    assert status_of(message_id) == statuses.SENDING
+    assert run_queued_jobs(only=tasks.FIND_INTERRUPTED_SENDS) == 0
+    deadline = app_deadline_seconds()
+    claimed_seconds_ago(message_id, deadline + 1)
+    sweeps.mark_interrupted_sends()
+    assert run_queued_jobs(only=tasks.FIND_INTERRUPTED_SENDS) == 1
+    run_queued_jobs()
+    assert status_of(message_id) == statuses.SENT and len(twilio.messages) == 1
+
+
+def app_deadline_seconds():
+    """The longest a request can take, and the heartbeat's slack."""
+    from flask import current_app
+    config = current_app.config
+    return config["PROVIDER_CONNECT_TIMEOUT"] + config["PROVIDER_READ_TIMEOUT"] + 2 * broker.heartbeat_ttl()
+
+
+def test_two_sweeps_at_once_take_a_message_back_once(twilio, user, monkeypatch):
+    """A second sweep that read the stuck messages before the first took them back, and takes
+    back after a new worker claimed one, leaves the new claim alone."""
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33612345671"], "Taken back once")
+    claimed_by_a_dead_worker([message_id])
+    take_back, deliveries = broker.revoke_send_starts, []
+
+    def first_sweep_runs_meanwhile(worker_name, message_ids):
+        monkeypatch.setattr(broker, "revoke_send_starts", take_back)
+        sweeps.mark_interrupted_sends()
+        deliveries.extend(sending.claim_job([message_id], "host:5678:next")[0])
+        return take_back(worker_name, message_ids)
+    monkeypatch.setattr(broker, "revoke_send_starts", first_sweep_runs_meanwhile)
+    sweeps.mark_interrupted_sends()
+    message = reload_message(message_id)
+    assert (message.status, message.claimed_by) == (statuses.SENDING, "host:5678:next")
+    assert reasons_of(message_id).count(shown(sweeps.INTERRUPTED_BEFORE_SENDING)) == 1
+    sending.record_deliveries([(deliveries[0], sending.send_delivery(deliveries[0]))])
+    run_queued_jobs()
+    assert status_of(message_id) == statuses.SENT and len(twilio.messages) == 1
+
+
+def test_a_sweep_longer_than_its_interval_keeps_the_other_workers_sweeps_out(app, monkeypatch):
+    """Longer than the interval and than a heartbeat, as long as its worker lives."""
+    from webapp import jobs
+    others_ran = []
+
+    def a_long_last_step():
+        monkeypatch.setattr(sweeps, "forget_unmatched_early_events", lambda: 0)  # the other's, if it runs
+        time.sleep(2 * max(app.config["SWEEP_INTERVAL_SECONDS"], broker.heartbeat_ttl()))
+        others_ran.append(jobs.sweep_if_first("host:5678:other"))
+    monkeypatch.setattr(sweeps, "forget_unmatched_early_events", a_long_last_step)
+    assert jobs.sweep_if_first("host:1234:first")
+    assert others_ran == [False]
+    assert jobs.sweep_if_first("host:5678:other")  # the lock went with the first sweep's end
+
+
+@pytest.mark.parametrize("answered_id, reason", [
+    ("", "the SMS Desk simulator accepted it without giving its id, so its reports cannot be matched"),
+    ("SIM-TAKEN", "the SMS Desk simulator gave it the id of another message (SIM-TAKEN), so its reports "
+                  "cannot be matched"),
+])
+def test_an_interrupted_send_found_without_a_usable_id_becomes_unknown(app, user, answered_id, reason):
+    phone = make_phone(user)
+    other, message_id = queue_outbound(phone, ["+33612345670", "+33612345671"], "Found, but which?")
+    db.session.execute(update(Message).where(Message.id == other).values(status=statuses.SENT,
+                                                                          provider_message_id="SIM-TAKEN"))
+    claimed_by_a_dead_worker([message_id], requests_started=[message_id])
+    broker.redis_connection().set(f"smsdesk:simulator:sent:{phone.public_id}-{message_id}", answered_id)
+    sweep_and_run_its_jobs()
+    message = reload_message(message_id)
+    assert (message.status, shown(loaded(message.error_reason))) == (statuses.UNKNOWN, reason)
 
 
 def requests_post_as_the_dead_worker(fake, to, body):
@@ -261,6 +379,23 @@ def test_a_simulated_sms_whose_report_never_came_is_asked_about(app, user):
     db.session.execute(update(Message).values(next_status_poll_at=utcnow()))
     db.session.commit()
     assert polling.enqueue_due_status_polls() == 1
+    run_queued_jobs()
+    assert status_of(message_id) == statuses.DELIVERED
+
+
+def test_a_sweep_step_that_fails_does_not_hold_up_the_others(app, user, monkeypatch):
+    from redis.exceptions import ConnectionError as BrokerUnavailable
+    from webapp import jobs
+
+    def broker_refuses(*_args, **_kwargs):
+        raise BrokerUnavailable("the broker is restarting")
+    phone = make_phone(user, delivery_delay_seconds="0")
+    [message_id] = queue_outbound(phone, ["+33612345671"], "Its report was lost")
+    assert send_now(message_id).status == statuses.SENT
+    db.session.execute(update(Message).values(next_status_poll_at=utcnow()))
+    db.session.commit()
+    monkeypatch.setattr(sweeps, "requeue_lost_messages", broker_refuses)
+    jobs.sweep()
     run_queued_jobs()
     assert status_of(message_id) == statuses.DELIVERED
 

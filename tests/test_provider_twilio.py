@@ -242,6 +242,21 @@ def test_an_answer_without_a_sid_leaves_the_messages_unknown(twilio, live_server
     assert "Traceback" not in worker.output()
 
 
+def test_an_answer_without_a_sid_is_not_sent_when_the_ids_cannot_be_checked(twilio, user, monkeypatch):
+    """The database refused the question that checks the answers' ids: unknown, never "sent" with no id."""
+    from sqlalchemy.exc import OperationalError
+    from webapp.services import sending
+
+    def database_refuses(_done):
+        raise OperationalError("SELECT ...", {}, Exception("database is locked"))
+    twilio.answer_sid = None
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33698765430"], "Which one?")
+    monkeypatch.setattr(sending, "stored_owners", database_refuses)
+    message = send_now(message_id)
+    assert (message.status, message.provider_message_id) == (statuses.UNKNOWN, None)
+
+
 def test_one_sid_answered_for_many_messages_is_kept_by_the_first_only(twilio, live_server, start_worker, user):
     twilio.answer_sid = "SM" + "d" * 32
     phone = twilio_phone(user, twilio)

@@ -11,7 +11,7 @@ from webapp.models import Message
 from webapp.reasons import shown
 from webapp.services.messages import queue_outbound
 
-from .conftest import make_phone, reload_message, run_queued_jobs, wait_for
+from .conftest import SHORT_PROVIDER_DEADLINES, make_phone, reload_message, run_queued_jobs, wait_for
 
 
 def status_of(message_id):
@@ -82,8 +82,8 @@ def test_a_worker_killed_during_a_send_has_the_provider_asked_not_the_message_re
     first = start_worker()
     wait_for(lambda: status_of(message_id) == statuses.SENDING, message="sending")
     first.kill()  # kill -9 while the provider is answering
-    start_worker()
-    wait_for(lambda: status_of(message_id) == statuses.SENT, timeout=20, message="found at the simulator")
+    start_worker(**SHORT_PROVIDER_DEADLINES)
+    wait_for(lambda: status_of(message_id) == statuses.SENT, timeout=30, message="found at the simulator")
     message = reload_message(message_id)
     assert message.provider_message_id.startswith("SIM")
     assert message.attempt_count == 1

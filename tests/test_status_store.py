@@ -39,10 +39,13 @@ def from_queued_only(who):
     return lambda current, new: current == statuses.QUEUED and statuses.may_move(current, new, who)
 
 
+CLAIMED_BY = "test-worker"
+
+
 def a_delivery(phone, message_ids):
     adapter = adapter_for(phone)
     sms_list = [sending.outbound_sms(db.session.get(Message, message_id), phone) for message_id in message_ids]
-    return sending.Delivery(adapter, sms_list, phone.id, phone.user_id)
+    return sending.Delivery(adapter, sms_list, phone.id, phone.user_id, CLAIMED_BY)
 
 
 def move_each(who):
@@ -155,7 +158,7 @@ def messages_in_each_status(phone, targets: list[str]) -> dict[int, tuple[str, s
     message_ids = queue_outbound(phone, [f"+3361200{index:04d}" for index in range(len(pairs))], "Hi")
     for message_id, (current, _new) in zip(message_ids, pairs):
         db.session.execute(update(Message).where(Message.id == message_id).values(
-            status=current, provider_message_id=f"P{message_id}", attempt_count=1))
+            status=current, provider_message_id=f"P{message_id}", attempt_count=1, claimed_by=CLAIMED_BY))
     db.session.commit()
     return dict(zip(message_ids, pairs))
 

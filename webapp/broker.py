@@ -1,18 +1,24 @@
 """The Redis-protocol broker: the connection, the job queue, the workers' heartbeats and the
 phones' send slots. What the jobs are is webapp/tasks.py's business."""
+import contextlib
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+
+log = logging.getLogger(__name__)
 
 QUEUE_NAME = "smsdesk"
 HEARTBEAT_PREFIX = "smsdesk:worker:"
@@ -232,8 +238,7 @@ REVOKE_SEND_STARTS_SCRIPT = """
 local revoked = {}
 for index = 2, #ARGV do
   local id = ARGV[index]
-  local current, previous = redis.call('HGET', KEYS[1], id), redis.call('HGET', KEYS[2], id)
-  if (not current and not previous) or current == 'revoked' or previous == 'revoked' then
+  if not redis.call('HGET', KEYS[1], id) and not redis.call('HGET', KEYS[2], id) then
     redis.call('HSET', KEYS[1], id, 'revoked')
     table.insert(revoked, id)
   end
@@ -259,7 +264,8 @@ def note_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
 
 def revoke_send_starts(worker_name: str, message_ids: list[int]) -> set[int]:
     """Takes back messages of a worker judged dead whose request had not started; returns those
-    taken back (the others' requests started meanwhile)."""
+    taken back by this call (the others' requests started meanwhile, or another sweep took them
+    back: theirs to queue again)."""
     script = redis_connection().register_script(REVOKE_SEND_STARTS_SCRIPT)
     revoked = script(keys=send_starts_keys(worker_name), args=[SEND_STARTS_TTL, *message_ids])
     return {int(message_id) for message_id in revoked}
@@ -299,6 +305,52 @@ def send_starts(worker_name: str, claimed_at: dict[int, datetime]) -> dict[int, 
         else:
             answers[message_id] = None
     return answers
+
+
+SWEEP_LOCK_KEY = "smsdesk:sweep-lock"
+RELEASE_IF_MINE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+EXTEND_IF_MINE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+@contextlib.contextmanager
+def sweep_turn(worker_name: str):
+    """Yields True for the one worker whose sweep runs now: two sweeps at once would both take
+    back the same messages. The lock is held, like a heartbeat, for as long as the sweep runs,
+    so that a worker killed during its sweep holds up the next one for one heartbeat only."""
+    connection, ttl_ms = redis_connection(), int(heartbeat_ttl() * 1000)
+    if not connection.set(SWEEP_LOCK_KEY, worker_name, nx=True, px=ttl_ms):
+        yield False
+        return
+    swept = threading.Event()
+    keeper = threading.Thread(target=keep_sweep_lock, args=(connection, worker_name, ttl_ms, swept),
+                              name="sweep lock", daemon=True)
+    keeper.start()
+    try:
+        yield True
+    finally:
+        swept.set()
+        keeper.join()
+        # unless it lapsed (the broker was away) and another worker holds it now
+        connection.register_script(RELEASE_IF_MINE_SCRIPT)(keys=[SWEEP_LOCK_KEY], args=[worker_name])
+
+
+def keep_sweep_lock(connection: Redis, worker_name: str, ttl_ms: int, swept: threading.Event) -> None:
+    extend = connection.register_script(EXTEND_IF_MINE_SCRIPT)
+    while not swept.wait(ttl_ms / 3000):
+        try:
+            extend(keys=[SWEEP_LOCK_KEY], args=[worker_name, ttl_ms])
+        except RedisError as error:
+            log.warning("could not keep the sweep lock: %s", error)
 
 
 def lease(keys: list[str], seconds: float) -> list[bool]:

@@ -3,6 +3,7 @@ import threading
 
 from flask import current_app
 
+from . import broker
 from .extensions import db
 from .models import Message, Phone
 from .providers import simulator
@@ -45,10 +46,11 @@ def poll_statuses(phone_id: int, message_ids: list[int]) -> None:
         polling.poll_statuses(phone, message_ids)
 
 
-def find_interrupted_sends(phone_id: int, message_ids: list[int]) -> None:
+def find_interrupted_sends(phone_id: int, sends: list) -> None:
+    """sends: [message id, claimed by, attempt] of each."""
     phone = live_phone(phone_id)
     if phone is not None:
-        sweeps.find_interrupted_sends(phone, message_ids)
+        sweeps.find_interrupted_sends(phone, sends)
 
 
 def post_simulator_report(message_id: int, form: dict, attempt: int) -> None:
@@ -84,9 +86,22 @@ def check_numbers(phone_id: int, typed_numbers: list[str]) -> list:
     return check_numbers_at_provider(phone, typed_numbers)
 
 
+def sweep_if_first(worker_name: str) -> bool:
+    """Runs the sweep unless another worker's is running; False if it did not run."""
+    with broker.sweep_turn(worker_name) as mine:
+        if mine:
+            sweep()
+        return mine
+
+
 def sweep() -> None:
-    sweeps.requeue_lost_messages()
-    sweeps.mark_interrupted_sends()
-    polling.enqueue_due_status_polls()
-    polling.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"])
-    sweeps.forget_unmatched_early_events()
+    """Each step on its own: one that fails (a provider's poll, a broker hiccup) does not hold up the others."""
+    steps = [sweeps.requeue_lost_messages, sweeps.mark_interrupted_sends, polling.enqueue_due_status_polls,
+             lambda: polling.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"]),
+             sweeps.forget_unmatched_early_events]
+    for step in steps:
+        try:
+            step()
+        except Exception:
+            log.exception("a sweep step failed")
+            db.session.rollback()

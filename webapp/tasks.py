@@ -44,8 +44,9 @@ def poll_statuses(phone_id: int, message_ids: list[int]) -> None:
     broker.enqueue_job(POLL_STATUSES, phone_id, message_ids)
 
 
-def find_interrupted_sends(phone_id: int, message_ids: list[int]) -> None:
-    broker.enqueue_job(FIND_INTERRUPTED_SENDS, phone_id, message_ids)
+def find_interrupted_sends(phone_id: int, sends: list) -> None:
+    """sends: [message id, claimed by, attempt] of each, the claim the sweep judged."""
+    broker.enqueue_job(FIND_INTERRUPTED_SENDS, phone_id, sends)
 
 
 def post_simulator_report_later(delay_seconds: float, message_id: int, form: dict, attempt: int) -> None:

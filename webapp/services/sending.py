@@ -24,7 +24,7 @@ from ..reasons import ATTEMPT_FAILED
 from ..reasons import Reason as _
 from . import reports, status_store
 from .phones import adapter_for, callback_url
-from .status_store import Line
+from .status_store import Claim, Line
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,14 @@ PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
 BROKER_UNAVAILABLE = _("SMS Desk could not reach its broker, so it did not send it yet")
 TAKEN_BACK = _("this worker was judged stopped and the message queued again, so it did not send it")
+
+
+class TakenBack(ProviderError):
+    """The sweep took the message back from this worker's claim: whoever holds it now sends it."""
+
+    def __init__(self):
+        super().__init__(TAKEN_BACK, transient=True)
+
 
 # A wait for a phone's rate limit longer than this goes back to the broker rather than holding a sender.
 LONGEST_SENDER_WAIT = 1.0
@@ -44,7 +52,10 @@ class Delivery:
     sms_list: list
     phone_id: int
     user_id: int
-    worker_name: str = ""  # whose record of send starts (see broker.note_send_starts)
+    worker_name: str  # whose claim, and whose record of send starts (see broker.note_send_starts)
+
+    def claim_of(self, sms: OutboundSms) -> Claim:
+        return Claim(self.worker_name, sms.attempt)
 
 
 def claim_job(message_ids: list[int], worker_name: str):
@@ -162,7 +173,7 @@ def send_delivery(delivery: Delivery) -> list:
         log.warning("not sending messages %s: the sweep took them back", sorted(taken_back))
     to_send = [sms for sms in delivery.sms_list if sms.message_id not in taken_back]
     results = iter(provider_results(delivery.adapter, to_send) if to_send else [])
-    return [ProviderError(TAKEN_BACK, transient=True) if sms.message_id in taken_back else next(results)
+    return [TakenBack() if sms.message_id in taken_back else next(results)
             for sms in delivery.sms_list]
 
 
@@ -183,6 +194,13 @@ def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
     """Records many senders' results in one transaction: [(delivery, results)]."""
     try:
         done = with_usable_ids(done)
+    except Exception:  # without it, an answer with no usable id would make its message sent
+        log.exception("could not check the ids of %d deliveries", len(done))
+        db.session.rollback()
+        for delivery, _results in done:
+            mark_unrecorded(delivery)
+        return
+    try:
         retries = record_together(done)
         db.session.commit()
     except Exception:
@@ -213,20 +231,21 @@ def with_usable_ids(done: list[tuple[Delivery, list]]) -> list[tuple[Delivery, l
         answers = []
         for sms, result in zip(delivery.sms_list, results):
             if isinstance(result, SendResult):
-                result = unusable_id_error(delivery, sms, result, owners) or result
+                result = unusable_id_error(delivery.adapter.company, delivery.phone_id, sms.message_id, result,
+                                           owners) or result
             answers.append(result)
         checked.append((delivery, answers))
     return checked
 
 
-def unusable_id_error(delivery: Delivery, sms: OutboundSms, result: SendResult, owners: dict):
-    """owners: {(phone id, provider id): message id}, which this fills in as ids are handed out."""
-    company = delivery.adapter.company
+def unusable_id_error(company: str, phone_id: int, message_id: int, result: SendResult, owners: dict):
+    """The failure to know that an accepted send is when its answer cannot name its message, or
+    None. owners: {(phone id, provider id): message id}, which this fills in as ids are handed out."""
     if not result.provider_message_id:
         return ProviderError(_("%(company)s accepted it without giving its id, so its reports cannot be matched",
                                company=company), maybe_sent=True, payload=result.payload)
-    owner = owners.setdefault((delivery.phone_id, result.provider_message_id), sms.message_id)
-    if owner != sms.message_id:
+    owner = owners.setdefault((phone_id, result.provider_message_id), message_id)
+    if owner != message_id:
         return ProviderError(_("%(company)s gave it the id of another message (%(provider_id)s), so its reports "
                                "cannot be matched", company=company, provider_id=result.provider_message_id),
                              maybe_sent=True, payload=result.payload)
@@ -242,11 +261,16 @@ def stored_owners(done: list[tuple[Delivery, list]]) -> dict:
             if isinstance(result, SendResult) and result.provider_message_id)
     owners = {}
     for phone_id, provider_ids in ids_by_phone.items():
-        owners.update(((phone_id, provider_id), message_id) for message_id, provider_id in db.session.execute(
-            select(Message.id, Message.provider_message_id).where(
-                Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
-                Message.provider_message_id.in_(provider_ids))))
+        owners.update(owners_of(phone_id, provider_ids))
     return owners
+
+
+def owners_of(phone_id: int, provider_ids) -> dict:
+    """{(phone id, provider id): message id} of the phone's messages that have one of those ids."""
+    return {(phone_id, provider_id): message_id for message_id, provider_id in db.session.execute(
+        select(Message.id, Message.provider_message_id).where(
+            Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
+            Message.provider_message_id.in_(provider_ids)))}
 
 
 def mark_unrecorded(delivery: Delivery) -> None:
@@ -256,7 +280,8 @@ def mark_unrecorded(delivery: Delivery) -> None:
     try:
         for sms in delivery.sms_list:
             status_store.move(db.session.get(Message, sms.message_id), statuses.UNKNOWN, by=PIPELINE,
-                              expected=statuses.SENDING, line=Line(reason), error_reason=reason)
+                              expected=statuses.SENDING, claim=delivery.claim_of(sms), line=Line(reason),
+                              error_reason=reason)
         db.session.commit()
     except Exception:
         log.exception("could not mark messages %s unknown", [sms.message_id for sms in delivery.sms_list])
@@ -268,8 +293,8 @@ def record_together(done: list[tuple[Delivery, list]]) -> list:
     rest one by one. Does not commit. Returns the retries to enqueue once committed."""
     now = utcnow()
     moved = status_store.record_accepted([
-        status_store.Accepted(sms.message_id, delivery.user_id, result.status, result.provider_message_id,
-                              result.provider_status, result.payload,
+        status_store.Accepted(sms.message_id, delivery.user_id, delivery.claim_of(sms), result.status,
+                              result.provider_message_id, result.provider_status, result.payload,
                               first_status_poll_at(delivery.adapter, sms.send_at, now))
         for delivery, results in done for sms, result in zip(delivery.sms_list, results)
         if isinstance(result, SendResult)])
@@ -286,18 +311,19 @@ def record_each(delivery: Delivery, answers) -> list:
     for sms, result in answers:
         message = db.session.get(Message, sms.message_id)
         if isinstance(result, ProviderError):
-            retry = record_send_failure(message, result)
+            retry = record_send_failure(message, result, delivery.claim_of(sms))
             retries += [retry] if retry else []
         else:
-            record_send_success(message, result, delivery.adapter)
+            record_send_success(message, result, delivery.adapter, delivery.claim_of(sms))
     return retries
 
 
-def record_send_success(message: Message, result: SendResult, adapter) -> None:
+def record_send_success(message: Message, result: SendResult, adapter, claim: Claim) -> None:
     answer = dict(provider_message_id=result.provider_message_id,
                   next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
     line = Line(provider_status=result.provider_status, payload=result.payload)
-    if status_store.move(message, result.status, by=PROVIDER, expected=statuses.SENDING, line=line, **answer):
+    if status_store.move(message, result.status, by=PROVIDER, expected=statuses.SENDING, claim=claim, line=line,
+                         **answer):
         return
     # the sweep judged the send interrupted while the provider was still answering: what the
     # provider answered is the truth, and its later reports must find the message
@@ -309,16 +335,21 @@ def record_send_success(message: Message, result: SendResult, adapter) -> None:
     status_store.note(message.id, line)
 
 
-def record_send_failure(message: Message, error: ProviderError):
-    """Returns the retry to enqueue once committed (job id, message id, delay), if any. Does not commit."""
-    attempt = message.attempt_count
+def record_send_failure(message: Message, error: ProviderError, claim: Claim):
+    """The failure of the attempt `claim` moves the message only while that claim holds it.
+    Returns the retry to enqueue once committed (job id, message id, delay), if any. Does not commit."""
+    if isinstance(error, TakenBack):  # the sweep queued it again: its next attempt is someone else's
+        status_store.note(message.id, Line(error.reason))
+        return None
+    attempt = claim.attempt
     if error.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
         job_id = tasks.new_send_job_id()
         line = Line(_(ATTEMPT_FAILED, number=attempt, reason=error.reason, delay=round(delay)),
                     error_code=error.code, payload=error.payload)
-        if status_store.move(message, statuses.QUEUED, by=PIPELINE, expected=statuses.SENDING, line=line,
-                             claimed_by=None, send_job_id=job_id, enqueued_at=utcnow() + timedelta(seconds=delay)):
+        if status_store.move(message, statuses.QUEUED, by=PIPELINE, expected=statuses.SENDING, claim=claim,
+                             line=line, claimed_by=None, send_job_id=job_id,
+                             enqueued_at=utcnow() + timedelta(seconds=delay)):
             return job_id, message.id, delay
         status_store.note(message.id, Line(error.reason, error_code=error.code, payload=error.payload))
         return None
@@ -327,7 +358,7 @@ def record_send_failure(message: Message, error: ProviderError):
     if error.transient:
         reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
     line = Line(reason, error_code=error.code, payload=error.payload)
-    if not status_store.move(message, new_status, by=PIPELINE, expected=statuses.SENDING, line=line,
+    if not status_store.move(message, new_status, by=PIPELINE, expected=statuses.SENDING, claim=claim, line=line,
                              error_code=error.code, error_reason=reason):
         status_store.note(message.id, line)
     return None

@@ -158,10 +158,24 @@ def add_received(payload=None, **columns) -> Message:
 
 # ---- one message ----
 
+@dataclass(frozen=True)
+class Claim:
+    """Which worker's attempt holds a message in `sending`. A move made on behalf of a claim (its
+    send's answer, the sweep's judgement of it) compares it: once the message was taken back and
+    claimed again, the old claim's answer moves nothing."""
+    worker: str | None
+    attempt: int
+
+    @classmethod
+    def of(cls, message: Message) -> "Claim":
+        return cls(message.claimed_by, message.attempt_count)
+
+
 def move(message: Message, new_status: str, *, by: str, expected: str | None = None, line: Line = Line(),
-         **changes) -> bool:
+         claim: Claim | None = None, **changes) -> bool:
     """Compare-and-set: moves the message only if `by` may make that move and nobody moved it
-    since we read it (or from `expected`). Writes its timeline and outbox rows; does not commit."""
+    since we read it (or from `expected`), and it is still held by `claim` if one is given.
+    Writes its timeline and outbox rows; does not commit."""
     current = expected or message.status
     if not statuses.may_move(current, new_status, by):
         return False
@@ -170,8 +184,9 @@ def move(message: Message, new_status: str, *, by: str, expected: str | None = N
     if "error_reason" in changes:
         changes["error_reason"] = stored_reason(changes["error_reason"])
     now = utcnow()
+    still_held = (Message.claimed_by == claim.worker, Message.attempt_count == claim.attempt) if claim else ()
     result = db.session.execute(
-        update(Message).where(Message.id == message.id, Message.status == current)
+        update(Message).where(Message.id == message.id, Message.status == current, *still_held)
         .values(status=new_status, status_changed_at=now, **changes)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -222,9 +237,10 @@ def claim(message_ids: list[int], worker_name: str) -> list:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A provider's answer that it took a message."""
+    """A provider's answer that it took a message, for the claim it answers."""
     message_id: int
     user_id: int
+    claim: Claim
     status: str  # sent, or scheduled when the provider sends it later
     provider_message_id: str
     provider_status: str | None = None
@@ -236,22 +252,24 @@ class Accepted:
 def accepted_statement():
     messages = Message.__table__
     return (update(messages)
-            .where(messages.c.id == bindparam("message_id"), messages.c.status == statuses.SENDING)
+            .where(messages.c.id == bindparam("message_id"), messages.c.status == statuses.SENDING,
+                   messages.c.claimed_by == bindparam("worker"), messages.c.attempt_count == bindparam("attempt"))
             .values(status=bindparam("new_status"), status_changed_at=bindparam("now"),
                     provider_message_id=bindparam("provider_id"), next_status_poll_at=bindparam("first_poll")))
 
 
 def record_accepted(answers: list[Accepted]) -> set[int]:
-    """The common case of a send's answers, in a few statements: messages still in `sending` move
-    to what the provider answered. Returns the ids moved; the others (moved meanwhile by the
-    sweep, or an answer that may not move from sending) are for the caller to judge one by one
-    with move(). Does not commit."""
+    """The common case of a send's answers, in a few statements: messages still in `sending` for
+    the claim answered move to what the provider answered. Returns the ids moved; the others
+    (moved meanwhile by the sweep, taken back and claimed again, or an answer that may not move
+    from sending) are for the caller to judge one by one with move(). Does not commit."""
     answers = [answer for answer in answers if statuses.provider_may_move(statuses.SENDING, answer.status)]
     if not answers:
         return set()
     now = utcnow()
-    changes = [dict(message_id=answer.message_id, new_status=answer.status, now=now,
-                    provider_id=answer.provider_message_id, first_poll=answer.first_poll_at) for answer in answers]
+    changes = [dict(message_id=answer.message_id, worker=answer.claim.worker, attempt=answer.claim.attempt,
+                    new_status=answer.status, now=now, provider_id=answer.provider_message_id,
+                    first_poll=answer.first_poll_at) for answer in answers]
     updated = db.session.execute(accepted_statement(), changes).rowcount
     moved = {change["message_id"] for change in changes}
     if updated != len(changes):  # some were moved by someone else meanwhile (the sweep): find which

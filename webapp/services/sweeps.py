@@ -6,6 +6,7 @@ sent again only where the broker's record says its request never started, or its
 it never got it; otherwise it becomes unknown.
 """
 import logging
+from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 
 from flask import current_app
@@ -19,8 +20,8 @@ from ..providers.base import NOT_SENT, ProviderError, SendResult
 from ..reasons import N_, Reason
 from . import reports, status_store
 from .phones import adapter_for
-from .sending import first_status_poll_at, outbound_sms
-from .status_store import Line
+from .sending import first_status_poll_at, outbound_sms, owners_of, unusable_id_error
+from .status_store import Claim, Line
 
 log = logging.getLogger(__name__)
 
@@ -106,57 +107,97 @@ def mark_interrupted_sends() -> int:
     """A message left in `sending` by a worker that died, or for longer than any send can take.
     Where the broker's record says its request never started, it is queued again; where it may
     have left, the provider is asked when it can be (in a job), and otherwise it becomes unknown.
-    Returns how many were judged here."""
+    Each is judged for the claim it was found in: one taken back and claimed again meanwhile is
+    not moved. Returns how many were judged here."""
     stuck = db.session.scalars(select(Message).where(
         Message.status == statuses.SENDING,
         Message.status_changed_at < utcnow() - timedelta(seconds=broker.heartbeat_ttl() * 2))).all()
     if not stuck:
         return 0
+    claims = {message.id: Claim.of(message) for message in stuck}  # before any commit reloads them
     live_workers = broker.live_worker_names()
-    longest_send = timedelta(seconds=2 * (current_app.config["PROVIDER_CONNECT_TIMEOUT"]
-                                          + current_app.config["PROVIDER_READ_TIMEOUT"]) + 30)
-    by_dead_worker, overdue = {}, []
+    by_dead_worker, judged = {}, Judgement()
     for message in stuck:
         if message.claimed_by not in live_workers:
             by_dead_worker.setdefault(message.claimed_by, []).append(message)
-        elif message.status_changed_at < utcnow() - longest_send:
-            overdue.append(message)
-    unsent, to_ask = [], []
+        elif message.status_changed_at < utcnow() - longest_send():
+            judged.unknown.append(message)
     for worker_name, messages in by_dead_worker.items():
-        worker_name = worker_name or ""
-        started = broker.send_starts(worker_name, {message.id: message.status_changed_at for message in messages})
-        taken_back = broker.revoke_send_starts(worker_name, [message.id for message in messages
-                                                             if started[message.id] is False])
-        for message in messages:
-            if message.id in taken_back:
-                unsent.append(message)
-            elif message.phone.deleted_at is None and provider_class(message.phone.provider_key).finds_sends:
-                to_ask.append(message)
-            else:
-                overdue.append(message)
-    count = sum(mark_interrupted(message) for message in overdue)
-    count += queue_again(unsent, INTERRUPTED_BEFORE_SENDING)
-    ask_provider(to_ask)
+        judged.add(judge_dead_workers_sends(worker_name or "", messages))
+    count = sum(mark_interrupted(message, claims[message.id]) for message in judged.unknown)
+    count += queue_again(judged.unsent, claims, INTERRUPTED_BEFORE_SENDING)
+    ask_provider(judged.to_ask, claims)
     return count
 
 
-def mark_interrupted(message: Message) -> bool:
+@dataclass
+class Judgement:
+    """What becomes of messages found in `sending`; those in none wait for a later sweep."""
+    unsent: list = field(default_factory=list)  # taken back before their request started: queued again
+    to_ask: list = field(default_factory=list)  # their provider can tell whether it got them
+    unknown: list = field(default_factory=list)
+
+    def add(self, other: "Judgement") -> None:
+        self.unsent += other.unsent
+        self.to_ask += other.to_ask
+        self.unknown += other.unknown
+
+
+def judge_dead_workers_sends(worker_name: str, messages: list[Message]) -> Judgement:
+    """A message whose request had not started is taken back. The others are judged only once no
+    answer to their request can still be on its way (a worker whose heartbeat merely lapsed, or
+    whose start was noted as the sweep looked): asked before that, a provider could say it never
+    got a message whose request is still arriving, which would then be sent twice."""
+    started = broker.send_starts(worker_name, {message.id: message.status_changed_at for message in messages})
+    taken_back = broker.revoke_send_starts(worker_name, [message.id for message in messages
+                                                         if started[message.id] is False])
+    answered_by_now = utcnow() - longest_request()
+    judged = Judgement()
+    for message in messages:
+        if message.id in taken_back:
+            judged.unsent.append(message)
+        elif message.status_changed_at >= answered_by_now:
+            continue  # its request may still be under way
+        elif message.phone.deleted_at is None and provider_class(message.phone.provider_key).finds_sends:
+            judged.to_ask.append(message)
+        else:
+            judged.unknown.append(message)
+    return judged
+
+
+def longest_request() -> timedelta:
+    """The longest a provider request can take from its claim (its overall deadline, see
+    providers/http.py), with the slack allowed a worker's heartbeat for the moments between the
+    claim and the request."""
+    config = current_app.config
+    return timedelta(seconds=config["PROVIDER_CONNECT_TIMEOUT"] + config["PROVIDER_READ_TIMEOUT"]
+                     + 2 * broker.heartbeat_ttl())
+
+
+def longest_send() -> timedelta:
+    """Longer than any send by a live worker can keep a message in `sending`."""
+    config = current_app.config
+    return timedelta(seconds=2 * (config["PROVIDER_CONNECT_TIMEOUT"] + config["PROVIDER_READ_TIMEOUT"]) + 30)
+
+
+def mark_interrupted(message: Message, claim: Claim, reason: Reason = INTERRUPTED_REASON) -> bool:
     moved = status_store.move(message, statuses.UNKNOWN, by=statuses.PIPELINE, expected=statuses.SENDING,
-                              line=Line(INTERRUPTED_REASON), error_reason=INTERRUPTED_REASON)
+                              claim=claim, line=Line(reason), error_reason=reason)
     db.session.commit()
     return moved
 
 
-def queue_again(messages: list[Message], reason: Reason) -> int:
-    """Messages whose interrupted request never reached the provider go back to the queue."""
+def queue_again(messages: list[Message], claims: dict[int, Claim], reason: Reason) -> int:
+    """Messages whose interrupted request never reached the provider go back to the queue, if
+    still held by the claim judged."""
     queued = [message.id for message in messages
               if status_store.move(message, statuses.QUEUED, by=statuses.PIPELINE, expected=statuses.SENDING,
-                                   line=Line(reason), claimed_by=None)]
+                                   claim=claims[message.id], line=Line(reason), claimed_by=None)]
     enqueue_again(queued)  # commits
     return len(queued)
 
 
-def ask_provider(messages: list[Message]) -> None:
+def ask_provider(messages: list[Message], claims: dict[int, Claim]) -> None:
     """Jobs of a few messages ask each phone's provider (most answer about one message per
     question, so several workers share the questions). Each message is leased, so that later
     sweeps leave it to its job until the lease runs out (the job's worker died too)."""
@@ -164,19 +205,25 @@ def ask_provider(messages: list[Message]) -> None:
     by_phone = {}
     for message, mine in zip(messages, leased):
         if mine:
-            by_phone.setdefault(message.phone_id, []).append(message.id)
-    for phone_id, message_ids in by_phone.items():
-        for start in range(0, len(message_ids), FIND_SENT_JOB_SIZE):
-            tasks.find_interrupted_sends(phone_id, message_ids[start:start + FIND_SENT_JOB_SIZE])
+            claim = claims[message.id]
+            by_phone.setdefault(message.phone_id, []).append([message.id, claim.worker, claim.attempt])
+    for phone_id, sends in by_phone.items():
+        for start in range(0, len(sends), FIND_SENT_JOB_SIZE):
+            tasks.find_interrupted_sends(phone_id, sends[start:start + FIND_SENT_JOB_SIZE])
 
 
-def find_interrupted_sends(phone: Phone, message_ids: list[int]) -> None:
-    """Run in a job: the phone's provider tells, for each interrupted send, whether it got it."""
+def find_interrupted_sends(phone: Phone, sends: list) -> None:
+    """Run in a job: the phone's provider tells, for each interrupted send, whether it got it.
+    sends: [message id, claimed by, attempt] of each, as the sweep judged them."""
+    claims = {message_id: Claim(worker, attempt) for message_id, worker, attempt in sends}
     adapter = adapter_for(phone)
     messages = db.session.scalars(select(Message).where(
-        Message.id.in_(message_ids), Message.phone_id == phone.id, Message.status == statuses.SENDING)).all()
+        Message.id.in_(claims), Message.phone_id == phone.id, Message.status == statuses.SENDING)).all()
     unsent = []
     for message in messages:
+        claim = claims[message.id]
+        if Claim.of(message) != claim:
+            continue  # taken back and claimed again since: the new attempt is its worker's
         began = message.status_changed_at.replace(tzinfo=timezone.utc)
         try:
             found = adapter.find_sent(outbound_sms(message, phone), began)
@@ -185,21 +232,24 @@ def find_interrupted_sends(phone: Phone, message_ids: list[int]) -> None:
             found = None
         if found == NOT_SENT:
             unsent.append(message)
-        elif isinstance(found, SendResult) and not provider_id_taken(phone.id, found.provider_message_id):
-            line = Line(Reason(FOUND_AT_PROVIDER, provider=adapter.company), found.provider_status,
-                        payload=found.payload)
-            status_store.move(message, found.status, by=statuses.PROVIDER, expected=statuses.SENDING, line=line,
-                              provider_message_id=found.provider_message_id,
-                              next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
-            db.session.commit()
-            reports.apply_early_status_events(message)
+        elif isinstance(found, SendResult):
+            record_found(adapter, message, claim, found)
         else:
-            mark_interrupted(message)
-    queue_again(unsent, Reason(NOT_AT_PROVIDER, provider=adapter.company))
+            mark_interrupted(message, claim)
+    queue_again(unsent, claims, Reason(NOT_AT_PROVIDER, provider=adapter.company))
 
 
-def provider_id_taken(phone_id: int, provider_message_id: str) -> bool:
-    """Two interrupted sends alike (same text, same number) could both point at one provider message."""
-    return db.session.scalar(select(Message.id).where(
-        Message.phone_id == phone_id, Message.direction == Message.OUTBOUND,
-        Message.provider_message_id == provider_message_id)) is not None
+def record_found(adapter, message: Message, claim: Claim, found: SendResult) -> None:
+    """The provider has the message: it is sent, if the answer names it by an id of its own."""
+    phone_id = message.phone_id
+    owners = owners_of(phone_id, [found.provider_message_id]) if found.provider_message_id else {}
+    unusable = unusable_id_error(adapter.company, phone_id, message.id, found, owners)
+    if unusable is not None:
+        mark_interrupted(message, claim, unusable.reason)
+        return
+    line = Line(Reason(FOUND_AT_PROVIDER, provider=adapter.company), found.provider_status, payload=found.payload)
+    status_store.move(message, found.status, by=statuses.PROVIDER, expected=statuses.SENDING, claim=claim,
+                      line=line, provider_message_id=found.provider_message_id,
+                      next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
+    db.session.commit()
+    reports.apply_early_status_events(message)
