@@ -9,7 +9,7 @@ import requests
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import String, cast, func, select, text, update
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import statuses
@@ -19,7 +19,7 @@ from webapp.providers.base import StatusEvent
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url
 
-from .conftest import PASSWORD, TEST_DATABASE_URL, csrf_token_from, make_phone, reload_message
+from .conftest import PASSWORD, TEST_DATABASE_URL, csrf_token_from, make_phone, reload_message, wait_for
 
 
 def path_of(phone, kind):
@@ -285,7 +285,7 @@ def test_a_report_kept_waiting_too_long_gives_up_and_later_ones_are_written(app,
     try:
         with ThreadPoolExecutor(4) as pool:
             first = pool.submit(report, message_ids[0])
-            time.sleep(0.1)  # the first leads, and waits for the database
+            wait_for(lambda: writer._group._led, message="the first leading")  # and waiting for the database
             behind = list(pool.map(report, message_ids[1:4]))
             locker.rollback()
             assert first.result(timeout=30) == "written"

@@ -1,11 +1,9 @@
 """What SMS Desk writes for people is stored as what happened and read in the reader's language;
 raw exception texts and account ids never reach a reason."""
 import requests
-from sqlalchemy import update
 
 from webapp import statuses
-from webapp.extensions import db
-from webapp.models import Message, MessageEvent
+from webapp.models import MessageEvent
 from webapp.providers.base import ProviderError
 from webapp.providers.http import ProviderHttp, unreachable
 from webapp.reasons import ATTEMPT, ATTEMPT_FAILED, Reason, loaded, plural, shown, stored

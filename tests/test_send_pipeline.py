@@ -161,7 +161,7 @@ def judge_interrupted():
 def test_a_send_that_answers_after_being_judged_interrupted_keeps_its_provider_id(app, user):
     """A worker's heartbeat lapsed while the provider was still answering: its answer still counts."""
     from webapp.providers.base import SendResult, StatusEvent
-    from webapp.services import reports, sending, sweeps
+    from webapp.services import reports, sending
     phone = make_phone(user)
     [message_id] = queue_outbound(phone, ["+33612345678"], "Slow provider")
     message = db.session.get(Message, message_id)
@@ -181,7 +181,7 @@ def test_sends_recorded_together_keep_each_answer_even_for_one_judged_interrupte
     """The worker records many answers at once; one message of the batch was meanwhile judged
     interrupted by the sweep: the provider's answer still wins for it, and the others are sent."""
     from webapp.providers.base import ProviderError, SendResult
-    from webapp.services import sending, sweeps
+    from webapp.services import sending
     phone = make_phone(user)
     message_ids = queue_outbound(phone, ["+33612345671", "+33612345672", "+33612345673"], "Campaign")
     deliveries, one_by_one = sending.claim_job(message_ids, "worker-that-looks-dead")

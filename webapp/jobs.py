@@ -1,4 +1,5 @@
 """Functions the worker runs, enqueued by dotted path with only ids and plain values as arguments."""
+import logging
 import threading
 
 from flask import current_app
@@ -11,6 +12,7 @@ from .services import polling, sending, sweeps
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
 
+log = logging.getLogger(__name__)
 send_pool = None  # a send_pool.SendPool, set by worker.py
 
 
