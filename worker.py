@@ -78,8 +78,10 @@ def main() -> None:
 
 class AppWorker(SimpleWorker):
     """Each job in an app context of its own, so a database error in one job (and its session)
-    never leaks into the next."""
+    never leaks into the next. After a broker outage, it asks again every second, not after
+    RQ's doubling waits (up to a minute)."""
     app = None
+    exponential_backoff_factor = 1.0
 
     def perform_job(self, job, queue, *args, **kwargs):
         with self.app.app_context():

@@ -11,6 +11,7 @@ from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message, utcnow
 from webapp.reasons import loaded, shown
+from webapp.send_pool import SendPool
 from webapp.services import phones as phone_service
 from webapp.services import polling, sending, sweeps
 from webapp.services.messages import queue_outbound
@@ -334,6 +335,35 @@ def test_a_job_started_by_a_live_worker_is_not_lost_but_one_of_a_dead_worker_is(
             "status": "started", "worker_name": broker.rq_worker_name(worker_name, 0)})
         jobs[worker_name] = job_id
     assert broker.jobs_not_pending(set(jobs.values())) == {jobs[DEAD_WORKER]}
+
+
+def point_the_app_at_a_broker(app, url):
+    app.config["REDIS_URL"] = url
+    app.extensions.pop("smsdesk_redis", None)
+
+
+def test_messages_claimed_while_the_broker_is_down_are_sent_once_it_answers(app, user):
+    """No request may start unnoted, so none starts: the first (a phone holds one of four senders)
+    is queued again and the second never claimed until the broker answers; then both are claimed
+    at once (no sweep runs here), and the outage counts as no attempt."""
+    phone = make_phone(user)
+    message_ids = queue_outbound(phone, ["+33612345671", "+33612345672"], "During an outage")
+    real_url = app.config["REDIS_URL"]
+    point_the_app_at_a_broker(app, "redis://127.0.0.1:1")  # nothing listens there
+    pool = SendPool(app, 4, "host:1:pool")
+    try:
+        pool.send_job(message_ids)
+        wait_for(lambda: any(str(sending.BROKER_UNAVAILABLE) in reason for reason in reasons_of(message_ids[0])),
+                 message="tried during the outage")
+        time.sleep(4 * app.config["SEND_RETRY_BASE_SECONDS"])
+        assert [status_of(id_) for id_ in message_ids] == [statuses.QUEUED, statuses.QUEUED]
+        point_the_app_at_a_broker(app, real_url)
+        wait_for(lambda: all(status_of(id_) == statuses.SENT for id_ in message_ids), timeout=5,
+                 message="sent once the broker is back")
+    finally:
+        point_the_app_at_a_broker(app, real_url)
+        pool.shutdown()
+    assert [reload_message(id_).attempt_count for id_ in message_ids] == [1, 1]
 
 
 # ---- a web server down while the provider posts its reports ----

@@ -7,6 +7,7 @@ from sqlalchemy import update
 from webapp import broker, statuses
 from webapp.extensions import db
 from webapp.models import Message, utcnow
+from webapp.send_pool import SendPool
 from webapp.services import sweeps
 from webapp.services.messages import queue_outbound
 
@@ -35,6 +36,22 @@ def one_sending_the_others_waiting(message_ids) -> bool:
 
 def queued_job_ids() -> set[str]:
     return {job_id.decode() for job_id in broker.redis_connection().lrange(broker.job_queue().key, 0, -1)}
+
+
+def test_a_phones_second_job_waits_behind_its_first_and_both_are_sent_in_order(app, user):
+    phone = make_phone(user, answer_delay_seconds="0.2")
+    first, second = queue_outbound(phone, numbers(3), "First"), queue_outbound(phone, numbers(3, 10), "Second")
+    pool = SendPool(app, 4, "host:1:pool")  # a phone holds one sender of four: the others wait
+    try:
+        pool.send_job(first)
+        pool.send_job(second)
+        wait_for(lambda: all(reload_message(id_).status == statuses.SENT for id_ in first + second), timeout=10,
+                 message="all six sent")
+    finally:
+        pool.shutdown()
+    claimed_at = [next(event.created_at for event in reload_message(id_).events if event.status == statuses.SENDING)
+                  for id_ in first + second]
+    assert claimed_at == sorted(claimed_at)
 
 
 def test_messages_waiting_in_a_live_worker_are_not_enqueued_again(live_server, user, start_worker):

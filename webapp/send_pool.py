@@ -46,6 +46,12 @@ def queued_by_phone(message_ids: list[int]) -> list[WaitingSends]:
     return list(groups.values())
 
 
+def unsent_ids(done: list) -> list[int]:
+    """Of [(delivery, results)], the messages whose send did not start for want of the broker."""
+    return [sms.message_id for delivery, results in done for sms, result in zip(delivery.sms_list, results)
+            if isinstance(result, sending.BrokerUnavailable)]
+
+
 class Shares:
     """Who holds how many of the senders. A phone holds at most a quarter of them and a user
     half, and together they never book more than there are, so that a message is claimed only
@@ -104,8 +110,13 @@ class SendPool:
     that the sweep leaves them to this worker while it lives. If it dies, the sweep gives them a
     new job; if it stops, it gives them new jobs itself. The claim is still the one step into
     `sending`, so none is sent twice.
+
+    Messages claimed while the broker is down cannot be sent (see sending.send_delivery): they
+    go back to queued and to the waiting ones here, and the dispatcher claims nothing more until
+    the broker answers again.
     """
     RECORD_BATCH = 200
+    BROKER_CHECK_SECONDS = 0.5
 
     def __init__(self, app, size: int, worker_name: str):
         self.app = app
@@ -119,6 +130,7 @@ class SendPool:
         self._waiting: dict[int, WaitingSends] = {}  # by phone id, oldest first
         self._waiting_ids = set()
         self._stopping = False
+        self._broker_down = False
         self._holding_lock = threading.Lock()  # orders this worker's writes of the ids it holds
         self._results = queue.Queue()
         self._recorder = threading.Thread(target=self._record_results, name="recorder", daemon=True)
@@ -145,10 +157,14 @@ class SendPool:
         if waiting:
             self._hold(waiting)
 
-    def _wait(self, group: WaitingSends) -> None:
-        """Under _lock."""
+    def _wait(self, group: WaitingSends, first: bool = False) -> None:
+        """Under _lock. first: before the phone's messages waiting already."""
         if group.phone_id in self._waiting:
-            self._waiting[group.phone_id].message_ids.extend(group.message_ids)
+            waiting = self._waiting[group.phone_id].message_ids
+            if first:
+                waiting[:0] = group.message_ids
+            else:
+                waiting.extend(group.message_ids)
         else:
             self._waiting[group.phone_id] = group
         self._waiting_ids.update(group.message_ids)
@@ -188,18 +204,38 @@ class SendPool:
             self._executor.submit(self._send_one, message_id, group)
 
     def _dispatch_waiting(self) -> None:
-        """Claims waiting messages as senders come back."""
+        """Claims waiting messages as senders come back, while the broker answers."""
         while True:
             with self._lock:
-                while not self._stopping and (start := self._next_startable()) is None:
+                start = None
+                while not (self._stopping or self._broker_down) and (start := self._next_startable()) is None:
                     self._lock.wait()
                 if self._stopping:
                     return
+            if start is None:
+                self._wait_for_broker()
+                continue
             try:
                 with self.app.app_context():
                     self._claim_and_start(*start)
             except Exception:
                 log.exception("could not claim waiting messages %s; the sweep will enqueue them again", start[1])
+
+    def _wait_for_broker(self) -> None:
+        while True:
+            try:
+                with self.app.app_context():
+                    broker.redis_connection().ping()
+            except RedisError:
+                with self._lock:
+                    if self._stopping:
+                        return
+                    self._lock.wait(self.BROKER_CHECK_SECONDS)
+                continue
+            with self._lock:
+                self._broker_down = False
+            log.info("the broker answers again: claiming the waiting messages")
+            return
 
     def _next_startable(self):
         """Waiting messages of the user holding fewest senders (the oldest first among equals)
@@ -217,6 +253,9 @@ class SendPool:
         try:
             with self.app.app_context():
                 results = sending.send_delivery(delivery)
+            if any(isinstance(result, sending.BrokerUnavailable) for result in results):
+                with self._lock:
+                    self._broker_down = True
         finally:
             self._give_back(delivery.phone_id, delivery.user_id, 1)
         self._results.put((delivery, results))
@@ -249,8 +288,19 @@ class SendPool:
             try:
                 with self.app.app_context():
                     sending.record_deliveries(done)
+                    self._wait_again(unsent_ids(done))
             except Exception:
                 log.exception("the recorder failed")
+
+    def _wait_again(self, message_ids: list[int]) -> None:
+        """Messages whose send did not start wait here again, before the phone's others."""
+        if not message_ids:
+            return
+        for group in queued_by_phone(message_ids):
+            with self._lock:
+                group.message_ids = [id_ for id_ in group.message_ids if id_ not in self._waiting_ids]
+                self._wait(group, first=True)
+        self._hold(message_ids)
 
     def shutdown(self) -> None:
         with self._lock:

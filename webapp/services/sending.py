@@ -34,6 +34,13 @@ BROKER_UNAVAILABLE = _("SMS Desk could not reach its broker, so it did not send 
 TAKEN_BACK = _("this worker was judged stopped and the message queued again, so it did not send it")
 
 
+class BrokerUnavailable(ProviderError):
+    """The broker could not note that the request starts, so it did not start: not an attempt."""
+
+    def __init__(self):
+        super().__init__(BROKER_UNAVAILABLE, transient=True)
+
+
 class TakenBack(ProviderError):
     """The sweep took the message back from this worker's claim: whoever holds it now sends it."""
 
@@ -168,7 +175,7 @@ def send_delivery(delivery: Delivery) -> list:
         taken_back = broker.note_send_starts(delivery.worker_name, message_ids)
     except RedisError as error:
         log.warning("not sending messages %s: the broker is unavailable (%s)", message_ids, error)
-        return [ProviderError(BROKER_UNAVAILABLE, transient=True)] * len(message_ids)
+        return [BrokerUnavailable()] * len(message_ids)
     if taken_back:  # this worker was judged dead, and the sweep queued them again
         log.warning("not sending messages %s: the sweep took them back", sorted(taken_back))
     to_send = [sms for sms in delivery.sms_list if sms.message_id not in taken_back]
@@ -216,8 +223,7 @@ def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
                 log.exception("could not record messages %s", [sms.message_id for sms in delivery.sms_list])
                 db.session.rollback()
                 mark_unrecorded(delivery)
-    for retry in retries:
-        enqueue_later(*retry)
+    enqueue_later(retries)
     apply_waiting_early_events(done)
 
 
@@ -341,6 +347,8 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim):
     if isinstance(error, TakenBack):  # the sweep queued it again: its next attempt is someone else's
         status_store.note(message.id, Line(error.reason))
         return None
+    if isinstance(error, BrokerUnavailable):
+        return queue_unsent(message, error, claim)
     attempt = claim.attempt
     if error.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
@@ -361,6 +369,18 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim):
     if not status_store.move(message, new_status, by=PIPELINE, expected=statuses.SENDING, claim=claim, line=line,
                              error_code=error.code, error_reason=reason):
         status_store.note(message.id, line)
+    return None
+
+
+def queue_unsent(message: Message, error: BrokerUnavailable, claim: Claim):
+    """Queued again as if never claimed, to be sent once the broker is back. Returns its retry,
+    as record_send_failure does. Does not commit."""
+    delay = current_app.config["SEND_RETRY_BASE_SECONDS"]
+    job_id = tasks.new_send_job_id()
+    if status_store.move(message, statuses.QUEUED, by=PIPELINE, expected=statuses.SENDING, claim=claim,
+                         line=Line(error.reason), claimed_by=None, attempt_count=claim.attempt - 1,
+                         send_job_id=job_id, enqueued_at=utcnow() + timedelta(seconds=delay)):
+        return job_id, message.id, delay
     return None
 
 
@@ -397,11 +417,14 @@ def send_later(message: Message, delay: float) -> None:
         send_job_id=job_id, enqueued_at=utcnow() + timedelta(seconds=delay))
         .execution_options(synchronize_session=False))
     db.session.commit()
-    enqueue_later(job_id, message.id, delay)
+    enqueue_later([(job_id, message.id, delay)])
 
 
-def enqueue_later(job_id: str, message_id: int, delay: float) -> None:
-    try:
-        tasks.enqueue_send_later(job_id, message_id, delay)
-    except Exception as broker_error:  # the sweep will enqueue it
-        log.warning("could not schedule message %s again: %s", message_id, broker_error)
+def enqueue_later(retries: list[tuple[str, int, float]]) -> None:
+    """[(job id, message id, delay)]. Those the broker does not take, the sweep enqueues."""
+    for done, (job_id, message_id, delay) in enumerate(retries):
+        try:
+            tasks.enqueue_send_later(job_id, message_id, delay)
+        except Exception as broker_error:
+            log.warning("could not schedule %d messages again: %s", len(retries) - done, broker_error)
+            return
