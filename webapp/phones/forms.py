@@ -1,12 +1,15 @@
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import DecimalField, HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
+from ..crypto import open_kept_secrets, seal_kept_secrets
 from ..messages.forms import without_nul
-from ..providers.base import Provider
+from ..providers.base import Provider, SettingField
 
 SETTING_PREFIX = "setting_"
+KEPT_SECRET_NOTE = _l("Kept from your last try — leave blank to keep it.")
 
 
 def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]:
@@ -18,6 +21,7 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
         rate_limit_per_second = DecimalField(
             _l("Maximum SMS per second"), places=None, validators=[Optional(), NumberRange(min=0.01, max=10000)],
             description=_l("Leave blank for no limit. Set it if your provider refuses faster sending."))
+        kept_secrets = HiddenField()  # the secrets of a try that had an error, sealed (see keep_secrets_typed)
         submit = SubmitField(_l("Save"))
 
     for field in provider.fields:
@@ -29,16 +33,50 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
         description = field.help
         if keeps_secret:
             description = _l("Leave blank to keep the one saved.")
+        filters = [without_nul, as_stored(field)]
         if field.secret:
-            form_field = PasswordField(field.label, validators=validators, description=description)
+            form_field = PasswordField(field.label, validators=validators, description=description, filters=filters)
         elif field.kind == "choice":
             form_field = SelectField(field.label, choices=list(field.choices), validators=validators,
                                      description=description, default=field.default)
         else:
             form_field = StringField(field.label, validators=validators, description=description,
-                                     default=field.default, filters=[without_nul])
+                                     default=field.default, filters=filters)
         setattr(PhoneForm, SETTING_PREFIX + field.name, form_field)
     return PhoneForm
+
+
+def as_stored(field: SettingField):
+    """A filter giving the value as it is stored (see SettingField.normalized), before it is validated."""
+    def normalized(typed):
+        return field.normalized(typed, current_app.config["DEFAULT_PHONE_REGION"])
+    return normalized
+
+
+def kept_secrets_owner(user, provider: type[Provider], phone) -> str:
+    """Whose kept secrets a form may take: this user's, for this provider and this phone (or a new one)."""
+    return f"{user.id}/{provider.key}/{phone.id if phone else 'new'}"
+
+
+def take_kept_secrets(form, provider: type[Provider], owner: str) -> None:
+    """A secret left blank takes the one typed in the last try, when the form carries it."""
+    kept = open_kept_secrets(form.kept_secrets.data, owner)
+    for field in provider.fields:
+        form_field = form[SETTING_PREFIX + field.name]
+        if field.secret and field.name in kept and not form_field.data:
+            form_field.data = kept[field.name]
+
+
+def keep_secrets_typed(form, provider: type[Provider], owner: str) -> None:
+    """After a try with an error: the secrets typed (or kept) that had no error of their own go,
+    sealed, into the form shown again, and their inputs stay empty with a note saying so."""
+    kept = {}
+    for field in provider.fields:
+        form_field = form[SETTING_PREFIX + field.name]
+        if field.secret and form_field.data and not form_field.errors:
+            kept[field.name] = form_field.data
+            form_field.description = KEPT_SECRET_NOTE
+    form.kept_secrets.data = seal_kept_secrets(kept, owner) if kept else ""
 
 
 def setting_values(form) -> dict:

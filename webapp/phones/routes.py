@@ -8,7 +8,8 @@ from ..models import Phone
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
 from ..services import phones as phone_service
-from .forms import SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, phone_form_class, setting_values
+from .forms import (SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, keep_secrets_typed, kept_secrets_owner,
+                    phone_form_class, setting_values, take_kept_secrets)
 
 bp = Blueprint("phones", __name__, url_prefix="/phones")
 
@@ -23,6 +24,18 @@ def owned_phone(phone_id: int) -> Phone:
 def guarded_post():
     if not PhoneActionForm().validate_on_submit():
         abort(400, _("The form expired. Reload the page and try again."))
+
+
+def settings_accepted(form, provider, phone) -> bool:
+    """Whether the form was sent and is right. A secret left blank takes the one typed in the last
+    try; when something is wrong, the secrets typed are kept for the next."""
+    owner = kept_secrets_owner(current_user, provider, phone)
+    take_kept_secrets(form, provider, owner)
+    if form.validate_on_submit() and settings_are_consistent(form, provider):
+        return True
+    if form.is_submitted():
+        keep_secrets_typed(form, provider, owner)
+    return False
 
 
 def settings_are_consistent(form, provider) -> bool:
@@ -53,7 +66,7 @@ def create(provider_key):
         abort(404)
     provider = provider_class(provider_key)
     form = phone_form_class(provider, editing=False)()
-    if form.validate_on_submit() and settings_are_consistent(form, provider):
+    if settings_accepted(form, provider, phone=None):
         phone = Phone(user_id=current_user.id, provider_key=provider_key)
         phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
         flash(_("Phone “%(name)s” added.", name=phone.name), "success")
@@ -69,7 +82,7 @@ def edit(phone_id):
     phone = owned_phone(phone_id)
     provider = provider_class(phone.provider_key)
     form = phone_form_class(provider, editing=True)()
-    if form.validate_on_submit() and settings_are_consistent(form, provider):
+    if settings_accepted(form, provider, phone):
         phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
         flash(_("Phone “%(name)s” saved.", name=phone.name), "success")
         return redirect(url_for("phones.show", phone_id=phone.id))

@@ -7,14 +7,16 @@ or Flask's request globals: it is handed a CallbackRequest and returns data.
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 
+from ..numbers import InvalidNumber, to_e164
 from ..reasons import Reason as _
 
 
@@ -39,6 +41,17 @@ CAPABILITY_LABELS = {
 }
 
 
+def without_invisible(text: str) -> str:
+    """What a copy-paste brings with a value: surrounding spaces (no-break ones too) and invisible
+    characters (zero-width spaces, byte-order marks, direction marks, soft hyphens) anywhere in it."""
+    visible = "".join(character for character in text if unicodedata.category(character) != "Cf")
+    return visible.strip()
+
+
+def without_spaces(text: str) -> str:
+    return "".join(character for character in text if not character.isspace())
+
+
 @dataclass(frozen=True)
 class SettingField:
     name: str
@@ -46,11 +59,41 @@ class SettingField:
     help: Any = ""
     required: bool = True
     secret: bool = False
-    kind: str = "text"  # text, number or choice
+    kind: str = "text"  # text, number, choice or phone_number (stored in E.164)
     choices: tuple = ()  # (value, label) pairs for a choice
     pattern: str | None = None  # a regular expression the whole value must match
     pattern_message: Any = ""
     default: Any = None
+    # what the value becomes before it is checked, e.g. str.lower; raises ValueError(message) to refuse it
+    normalize: Callable[[str], str] | None = None
+
+    def normalized(self, typed: str | None, default_region: str) -> str | None:
+        """The value as stored: cleaned of what pasting adds, a number in E.164 (a national one read
+        in default_region). Raises ValueError with the reason when it cannot be."""
+        if typed is None or self.kind == "choice":
+            return typed
+        value = without_invisible(typed)
+        if value and self.kind == "phone_number":
+            value = e164_or_refusal(value, default_region)
+        if value and self.normalize:
+            value = self.normalize(value)
+        return value
+
+
+def e164_or_refusal(typed: str, default_region: str) -> str:
+    try:
+        return to_e164(without_spaces(typed), default_region)  # no-break spaces too, which phonenumbers refuses
+    except InvalidNumber as error:
+        raise ValueError(str(_("%(number)s is not a valid number: %(reason)s.", number=typed,
+                               reason=error.reason))) from None
+
+
+@dataclass(frozen=True)
+class CredentialStep:
+    """Where to find the values of the form in the provider's console: a sentence and its links,
+    as (label, URL) pairs, shown beside the form before the phone is saved."""
+    text: Any
+    links: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -274,6 +317,7 @@ class Provider:
     capabilities = frozenset()
     # paragraphs shown on the phone's page; {status_url} and {inbound_url} are filled in
     setup_steps = ()
+    credential_steps = ()  # CredentialStep: where each value of the form is found, shown beside the form
     status_map = {}  # the provider's status names -> ours
     simulates_inbound = False  # True when the phone's page can make up an incoming SMS
     calls_from_internet = True  # False when the callbacks come from this machine, so a local address is fine

@@ -15,8 +15,8 @@ from flask_babel import lazy_gettext as _l
 
 from .. import statuses
 from ..reasons import Reason as _
-from .base import (Capability, OutboundSms, Provider, ProviderError, SendResult, ServerOption, SettingField,
-                   StatusEvent, id_text, local_time_to_utc)
+from .base import (Capability, CredentialStep, OutboundSms, Provider, ProviderError, SendResult, ServerOption,
+                   SettingField, StatusEvent, id_text, local_time_to_utc)
 from .http import raw, unreachable
 
 API_URL = "https://sms.netoxygen.ch/api2/"
@@ -126,6 +126,12 @@ class NetOxygenProvider(Provider):
     )
     capabilities = frozenset({Capability.SEND, Capability.DELIVERY_TRACKING, Capability.FLASH,
                               Capability.SCHEDULED_SEND, Capability.CANCEL, Capability.CREDITS})
+    credential_steps = (
+        CredentialStep(_l("User and password: those of your NetOxygen SMS gateway account, as NetOxygen gave "
+                          "them. Lost them? NetOxygen's support can help."),
+                       ((_l("NetOxygen's FAQs"), "https://netoxygen.ch/support/faqs/"),
+                        (_l("support@netoxygen.ch"), "mailto:support@netoxygen.ch"))),
+    )
     setup_steps = (
         _l("Fill in the user and password of your NetOxygen account."),
         _l("Nothing to paste at NetOxygen: the gateway has no callbacks. SMS Desk asks it for the delivery "

@@ -10,6 +10,7 @@ from .base import (
     CallbackRejected,
     CallbackRequest,
     Capability,
+    CredentialStep,
     InboundSms,
     OptOutNotice,
     OutboundSms,
@@ -51,9 +52,8 @@ class OctopushProvider(Provider):
         SettingField("api_key", _l("API key"), _l("Shown under “API credentials” in your Octopush account."),
                      secret=True),
         SettingField("virtual_number", _l("Virtual number"),
-                     _l("The number Octopush gave you, with + and the country code, e.g. +33644630000."),
-                     pattern=r"\+[1-9]\d{5,14}",
-                     pattern_message=_l("Write the number with + and the country code, without spaces.")),
+                     _l("The number Octopush gave you, e.g. +33 6 44 63 00 00. Spaces are fine."),
+                     kind="phone_number"),
         SettingField("message_type", _l("Message type"),
                      _l("Premium SMS come with delivery reports; low cost ones are cheaper but have none."),
                      kind="choice", default="sms_premium",
@@ -63,6 +63,15 @@ class OctopushProvider(Provider):
                         "cannot reply to a name."),
                      required=False, pattern=r"[A-Za-z0-9]{3,11}",
                      pattern_message=_l("3 to 11 letters and digits, no spaces.")),
+    )
+    credential_steps = (
+        CredentialStep(_l("No virtual number yet? Open an account at Octopush and ask for one through their "
+                          "contact page; wait until you have it."),
+                       ((_l("Octopush"), "https://www.octopush.com/"),)),
+        CredentialStep(_l("Octopush login and API key: sign in to Octopush and open “API credentials”. Copy "
+                          "the “Login” box into Octopush login and the “API key” box into API key."),
+                       ((_l("Octopush API credentials"), "https://www.octopush-dm.com/api-logins"),)),
+        CredentialStep(_l("Virtual number: the one Octopush gave you, as they wrote it.")),
     )
     finds_sends = True  # by sending again: Octopush refuses a request_id it already has
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING,

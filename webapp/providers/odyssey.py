@@ -10,6 +10,7 @@ from .base import (
     CallbackRejected,
     CallbackRequest,
     Capability,
+    CredentialStep,
     InboundSms,
     OutboundSms,
     ParsedCallback,
@@ -57,6 +58,12 @@ class OdysseyProvider(Provider):
                      pattern_message=_l("3 to 11 letters and digits.")),
     )
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    credential_steps = (
+        CredentialStep(_l("Odyssey login and password: those Odyssey Messaging gave you for the API: your account "
+                          "number, a dot and the user (12345.user), and that user's password."),
+                       ((_l("Odyssey Messaging"), "https://www.odyssey-messaging.com/"),)),
+        CredentialStep(_l("Sender name: leave it blank unless you want a name shown instead of a number.")),
+    )
     setup_steps = (
         _l("Fill in your Odyssey login (account number, dot, user: 12345.user) and its password."),
         _l("For delivery reports: in Odyssey Messaging, open Configurer → CallBack API and add a callback of "

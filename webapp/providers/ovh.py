@@ -12,6 +12,7 @@ from ..reasons import Reason as _
 from .base import (
     CallbackRequest,
     Capability,
+    CredentialStep,
     InboundSms,
     OutboundSms,
     Provider,
@@ -58,12 +59,12 @@ class OvhProvider(Provider):
                      pattern=r"[A-Za-z0-9]{8,64}", pattern_message=_l("Copy the key exactly, without spaces.")),
         SettingField("service_name", _l("Service name"),
                      _l("At the top left of your SMS offer in the OVH Control Panel, e.g. sms-ab12345-1."),
-                     pattern=r"sms-[a-z]{2}\d+-\d+", pattern_message=_l("It looks like sms-ab12345-1.")),
+                     pattern=r"sms-[a-z]{2}\d+-\d+", pattern_message=_l("It looks like sms-ab12345-1."),
+                     normalize=str.lower),
         SettingField("virtual_number", _l("Virtual number"),
-                     _l("Your OVH virtual number, with + and the country code, e.g. +33612345678. "
-                        "Fill in this or a sender name."),
-                     required=False, pattern=r"\+[1-9]\d{5,14}",
-                     pattern_message=_l("Write the number with + and the country code, without spaces.")),
+                     _l("Your OVH virtual number, e.g. +33 6 12 34 56 78 (spaces are fine). Fill in this or a "
+                        "sender name."),
+                     required=False, kind="phone_number"),
         SettingField("sender", _l("Sender name"),
                      _l("A sender name OVH has already validated (Control Panel → Senders), up to 11 letters "
                         "and digits. Recipients cannot reply to a name."),
@@ -75,6 +76,24 @@ class OvhProvider(Provider):
                          ("poll", _l("SMS Desk asks OVH every 30 seconds")))),
     )
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    credential_steps = (
+        CredentialStep(_l("No SMS offer yet? Order one with a virtual number at OVH."),
+                       ((_l("OVH virtual numbers"), "https://www.ovhtelecom.fr/sms/reponse/numeros-virtuels.xml"),)),
+        CredentialStep(_l("Service name: in the SMS part of the OVH Control Panel, click your SMS offer; its "
+                          "service name is at the top left, e.g. sms-ab12345-1. Your virtual number and your "
+                          "validated sender names are under “Senders” (“Expéditeurs”)."),
+                       ((_l("OVH Control Panel: SMS"), "https://www.ovhtelecom.fr/manager/#/sms/"),)),
+        CredentialStep(_l("Application Key, Application Secret and Consumer Key: on OVH's page for creating API "
+                          "keys, sign in with your OVH account, give the script any name, choose Validity: "
+                          "Unlimited, keep the rights as they are and click “Create keys”. If OVH says the name "
+                          "exists already, choose another."),
+                       ((_l("Create the API keys (OVH Europe)"),
+                         "https://eu.api.ovh.com/createToken/index.cgi?GET=/sms&GET=/sms/*&POST=/sms/*&PUT=/sms/*"
+                         "&DELETE=/sms/*&"),
+                        (_l("(OVH Canada)"),
+                         "https://ca.api.ovh.com/createToken/index.cgi?GET=/sms&GET=/sms/*&POST=/sms/*&PUT=/sms/*"
+                         "&DELETE=/sms/*&"))),
+    )
     setup_steps = (
         _l("In the OVH Control Panel (Telecom → SMS), open your SMS offer. Its service name is at the top left "
            "(e.g. sms-ab12345-1); your virtual number or your validated sender names are under “Senders”."),

@@ -12,12 +12,13 @@ from flask_babel import lazy_gettext as _l
 from .. import statuses
 from ..reasons import Reason as _
 from .base import (
-    NOT_SENT,
     CallbackRejected,
     CallbackReply,
     CallbackRequest,
     Capability,
+    CredentialStep,
     InboundSms,
+    NOT_SENT,
     OutboundSms,
     Provider,
     ProviderError,
@@ -88,9 +89,18 @@ class TwilioProvider(Provider):
                      _l("Just below the Account SID: click “Show” and copy it."), secret=True,
                      pattern=r"[0-9a-fA-F]{32}", pattern_message=_l("An Auth Token has 32 letters and digits.")),
         SettingField("number", _l("Your Twilio number"),
-                     _l("As shown in Phone Numbers → Active numbers, with the country code, e.g. +33757000000."),
-                     pattern=r"\+[1-9]\d{5,14}",
-                     pattern_message=_l("Write the number with + and the country code, without spaces.")),
+                     _l("As shown in Phone Numbers → Active numbers, e.g. +33 7 57 00 00 00. Spaces are fine."),
+                     kind="phone_number"),
+    )
+    credential_steps = (
+        CredentialStep(_l("No Twilio account yet? Sign up, then buy a number that can send and receive SMS. "
+                          "Some countries need a check by Twilio first: wait until the number is active."),
+                       ((_l("Sign up at Twilio"), "https://www.twilio.com/try-twilio"),)),
+        CredentialStep(_l("Account SID and Auth Token: on the home page of the Twilio Console, under “Account "
+                          "Info” (“Project Info” on older consoles). Click “Show” under Auth Token to see it."),
+                       ((_l("Twilio Console"), "https://www.twilio.com/console"),)),
+        CredentialStep(_l("Your Twilio number: in Phone Numbers → Active numbers, in the “Number” column."),
+                       ((_l("Active numbers"), "https://www.twilio.com/console/phone-numbers/incoming"),)),
     )
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
     setup_steps = (
