@@ -130,7 +130,7 @@ class NetOxygenProvider(Provider):
         CredentialStep(_l("User and password: those of your NetOxygen SMS gateway account, as NetOxygen gave "
                           "them. Lost them? NetOxygen's support can help."),
                        ((_l("NetOxygen's FAQs"), "https://netoxygen.ch/support/faqs/"),
-                        (_l("support@netoxygen.ch"), "mailto:support@netoxygen.ch"))),
+                        ("support@netoxygen.ch", "mailto:support@netoxygen.ch"))),
     )
     setup_steps = (
         _l("Fill in the user and password of your NetOxygen account."),

@@ -67,7 +67,7 @@ class OctopushProvider(Provider):
     credential_steps = (
         CredentialStep(_l("No virtual number yet? Open an account at Octopush and ask for one through their "
                           "contact page; wait until you have it."),
-                       ((_l("Octopush"), "https://www.octopush.com/"),)),
+                       (("Octopush", "https://www.octopush.com/"),)),
         CredentialStep(_l("Octopush login and API key: sign in to Octopush and open “API credentials”. Copy "
                           "the “Login” box into Octopush login and the “API key” box into API key."),
                        ((_l("Octopush API credentials"), "https://www.octopush-dm.com/api-logins"),)),
