@@ -202,3 +202,12 @@ def test_the_add_form_says_where_to_find_each_value(logged_in, provider_key):
 
 def test_the_simulator_form_has_nothing_to_find(logged_in):
     assert "Where to find each value" not in logged_in.get("/phones/new/simulator").get_data(as_text=True)
+
+
+def test_a_french_reader_gets_the_steps_and_the_kept_note_in_french(logged_in):
+    french = {"Accept-Language": "fr"}
+    page = logged_in.get("/phones/new/twilio", headers=french).get_data(as_text=True)
+    assert "Où trouver chaque valeur" in page and "Console Twilio" in page
+    response = post_form(logged_in, "/phones/new/twilio", form_data(
+        {"account_sid": "AC1", "auth_token": TWILIO_TOKEN, "number": "+33757000000"}), headers=french)
+    assert "Gardé de votre dernier essai — laissez vide pour le garder." in response.get_data(as_text=True)

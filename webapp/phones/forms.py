@@ -76,6 +76,7 @@ def keep_secrets_typed(form, provider: type[Provider], owner: str) -> None:
         if field.secret and form_field.data and not form_field.errors:
             kept[field.name] = form_field.data
             form_field.description = KEPT_SECRET_NOTE
+            form_field.render_kw = {"placeholder": "••••••••"}  # the input is empty, yet something is there
     form.kept_secrets.data = seal_kept_secrets(kept, owner) if kept else ""
 
 

@@ -51,7 +51,7 @@ class OvhProvider(Provider):
         SettingField("endpoint", _l("OVH region"), _l("Where your OVH account is: Europe or Canada."),
                      kind="choice", choices=(("ovh-eu", "OVH Europe"), ("ovh-ca", "OVH Canada")), default="ovh-eu"),
         SettingField("application_key", _l("Application Key"),
-                     _l("Shown when you create your API keys (see the steps on the phone's page)."),
+                     _l("Shown when you create your API keys (see “Where to find each value”)."),
                      pattern=r"[A-Za-z0-9]{8,64}", pattern_message=_l("Copy the key exactly, without spaces.")),
         SettingField("application_secret", _l("Application Secret"), secret=True,
                      pattern=r"[A-Za-z0-9]{8,64}", pattern_message=_l("Copy the secret exactly, without spaces.")),
