@@ -7,9 +7,11 @@ import time
 import pytest
 from sqlalchemy import select
 
+from webapp import providers
 from webapp.crypto import seal_kept_secrets
 from webapp.extensions import db
 from webapp.models import Phone
+from webapp.providers.base import Capability, Provider, SettingField
 from webapp.services.phones import adapter_for
 
 from .conftest import login, make_phone, make_user, post_form
@@ -211,3 +213,22 @@ def test_a_french_reader_gets_the_steps_and_the_kept_note_in_french(logged_in):
     response = post_form(logged_in, "/phones/new/twilio", form_data(
         {"account_sid": "AC1", "auth_token": TWILIO_TOKEN, "number": "+33757000000"}), headers=french)
     assert "Gardé de votre dernier essai — laissez vide pour le garder." in response.get_data(as_text=True)
+
+
+class SenderProvider(Provider):
+    """A provider whose sender is a name or a number, as OVH's or NetOxygen's may be."""
+    key = "sender-test"
+    name = "Sender test"
+    fields = (SettingField("sender", "Sender", kind="sender", required=False),)
+    capabilities = frozenset({Capability.SEND})
+
+
+@pytest.mark.parametrize("typed, stored", [
+    (" 06 12 34 56 78\u00a0", "+33612345678"), ("+41 22 364 8000", "+41223648000"),
+    ("36180", "36180"),  # a short code, no phone number: kept for the field's pattern to judge
+    ("\u200bMy Shop ", "My Shop"), ("textobox.ch", "textobox.ch")])
+def test_a_sender_is_a_number_in_e164_or_a_name_as_typed(logged_in, monkeypatch, typed, stored):
+    monkeypatch.setitem(providers.PROVIDERS, SenderProvider.key, SenderProvider)
+    response = post_form(logged_in, "/phones/new/sender-test", {"name": "Sender", "setting_sender": typed})
+    assert response.status_code == 302
+    assert only_phone().settings["sender"] == stored

@@ -59,7 +59,9 @@ class SettingField:
     help: Any = ""
     required: bool = True
     secret: bool = False
-    kind: str = "text"  # text, number, choice or phone_number (stored in E.164)
+    # text, number, choice, phone_number (stored in E.164) or sender: a name, or a number stored in
+    # E.164 when it is one (a short code that is no phone number stays as typed, for the pattern to judge)
+    kind: str = "text"
     choices: tuple = ()  # (value, label) pairs for a choice
     pattern: str | None = None  # a regular expression the whole value must match
     pattern_message: Any = ""
@@ -75,9 +77,21 @@ class SettingField:
         value = without_invisible(typed)
         if value and self.kind == "phone_number":
             value = e164_or_refusal(value, default_region)
+        elif value and self.kind == "sender" and NUMBER_LIKE.fullmatch(value):
+            value = e164_or_none(value, default_region) or value
         if value and self.normalize:
             value = self.normalize(value)
         return value
+
+
+NUMBER_LIKE = re.compile(r"\+?[\d\s().\-/]+")  # digits as people write them: +33 (0)6 12-34.56/78
+
+
+def e164_or_none(typed: str, default_region: str) -> str | None:
+    try:
+        return e164_or_refusal(typed, default_region)
+    except ValueError:
+        return None
 
 
 def e164_or_refusal(typed: str, default_region: str) -> str:
