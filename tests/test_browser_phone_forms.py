@@ -1,8 +1,9 @@
 """Adding each provider's phone in Debian's chromium with values as they come from the consoles:
 spaces around them, invisible characters, numbers in national form or with spaces, an OVH service
 name in capitals. Each form is saved in one go; the phone's settings (read in the database and
-on the edit form) are the clean values, and the connection test against the provider's fake
-(tests/fakes/), which knows only the exact credentials, passes. Then a form with one wrong field:
+on the edit form) are the clean values, the connection test against the provider's fake
+(tests/fakes/), which knows only the exact credentials, passes, and an SMS sent by the worker
+from a Twilio or OVH number reaches the fake from the number in E.164. Then a form with one wrong field:
 the user fixes only that field and saves without typing the secrets again.
 Screenshots go to tests/screenshots/ (git-ignored), named forms-NN-….
 """
@@ -10,6 +11,7 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass
+from typing import Callable
 
 import pytest
 
@@ -29,11 +31,13 @@ from .browser_support import (  # noqa: E402
     record_page_errors,
     running_sms_desk,
 )
+from .conftest import wait_for  # noqa: E402
 from .fakes.netoxygen import FakeNetOxygen  # noqa: E402
 from .fakes.octopush import FakeOctopush  # noqa: E402
 from .fakes.odyssey import FakeOdyssey  # noqa: E402
 from .fakes.ovh import FakeOvh  # noqa: E402
 from .fakes.twilio import FakeTwilio  # noqa: E402
+from .test_browser_providers import send_sms  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +53,7 @@ class Pasted:
     typed: dict  # field label -> what is pasted
     stored: dict  # setting -> what the database holds (not secrets)
     connection_ok: str  # the connection test's sentence once the fake accepted the credentials
+    sent_as: Callable | None = None  # fakes -> whether an SMS reached the fake as the stored settings say
 
 
 @pytest.fixture
@@ -66,14 +71,18 @@ def pasted_forms(fakes) -> list[Pasted]:
                {"Account SID": f" {twilio.account_sid}{NBSP}", "Auth Token": f"{ZERO_WIDTH}{twilio.auth_token} ",
                 "Your Twilio number": " +33 7 57 00 00 00 "},
                {"account_sid": twilio.account_sid, "number": "+33757000000"},
-               "Twilio accepted the credentials of the account “SMS Desk test account” (active)."),
+               "Twilio accepted the credentials of the account “SMS Desk test account” (active).",
+               lambda fakes: fakes["twilio"].last_message and fakes["twilio"].last_message.params["From"]
+               == "+33757000000"),
         Pasted("OVH SMS",
                {"Application Key": f"{OVH_KEYS['app_key']} ", "Application Secret": f" {OVH_KEYS['app_secret']}",
                 "Consumer Key": f"{NARROW_NBSP}{OVH_KEYS['consumer_key']}\t", "Service name": " SMS-AB12345-1 ",
                 "Virtual number": f"06{NBSP}12{NBSP}34{NBSP}56{NBSP}00"},
                {"application_key": OVH_KEYS["app_key"], "service_name": "sms-ab12345-1",
                 "virtual_number": "+33612345600"},
-               "OVH accepted the API keys for sms-ab12345-1"),
+               "OVH accepted the API keys for sms-ab12345-1",
+               lambda fakes: [send.path for send in fakes["ovh"].sends()]
+               == ["/1.0/sms/sms-ab12345-1/virtualNumbers/0033612345600/jobs"]),
         Pasted("Octopush virtual number",
                {"Octopush login": f" {octopush.api_login} ", "API key": f"{BOM}{octopush.api_key}{NBSP}",
                 "Virtual number": "0644630000"},
@@ -137,6 +146,10 @@ def test_each_providers_form_takes_values_as_pasted_from_the_console(tmp_path, f
             settings = stored_settings(tmp_path, phone_id)
             assert {name: settings[name] for name in form.stored} == form.stored, form.provider
             expect_connection_ok(page, form.connection_ok)  # the fake knows only the exact secrets
+            if form.sent_as:  # through the worker, from the number (and service) as stored
+                send_sms(page, form.provider, f"Pasted into the {form.provider} form")
+                wait_for(lambda: form.sent_as(fakes), timeout=20, message=f"an SMS at the {form.provider} fake")
+                page.goto(f"/phones/{phone_id}")
             page.get_by_role("link", name="Edit settings").click()
             for name, value in form.stored.items():
                 expect(page.locator(f"#setting_{name}")).to_have_value(value)
