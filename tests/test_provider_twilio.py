@@ -1,5 +1,6 @@
 """The Twilio phone against a fake Twilio that checks auth and signs its webhooks as Twilio does."""
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -13,7 +14,7 @@ from webapp.services import polling
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
 
-from .conftest import make_phone, post_form, send_now, reload_message, wait_for
+from .conftest import make_phone, post_form, reload_message, run_queued_jobs, send_now, wait_for
 from .fakes.twilio import OMITTED, FakeTwilio, webhook_reply_problem
 
 TWILIO_NUMBER = "+15005550006"
@@ -347,19 +348,50 @@ def test_a_messaging_service_sends_its_sid_instead_of_a_from_number(twilio, live
                                           "Body": "Through a service", "StatusCallback": callback_url(phone, "status")}
 
 
-def test_a_messaging_service_schedules_at_twilio_and_cancels_there(twilio, user, logged_in):
-    from datetime import datetime, timedelta, timezone
+def test_a_messaging_service_schedules_at_twilio_and_is_canceled_from_the_messages_page(twilio, user, logged_in):
+    user.timezone = "UTC"
+    db.session.commit()
     twilio.messaging_services = (SERVICE_SID,)
     phone = twilio_phone(user, twilio, number=SERVICE_SID)
-    send_at = datetime.now(timezone.utc).replace(microsecond=0, tzinfo=None) + timedelta(hours=2)
-    [message_id] = queue_outbound(phone, ["+33698765432"], "Later", scheduled_at=send_at)
-    message = send_now(message_id)
+    assert '"schedule": true' in logged_in.get("/compose").get_data(as_text=True).replace("&#34;", '"')
+    send_at = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "+33698765432", "body": "Later",
+                                                 "send_at": send_at.strftime("%Y-%m-%dT%H:%M")})
+    assert response.status_code == 302
+    message = send_now(db.session.scalar(select(Message.id)))
     assert message.status == statuses.SCHEDULED
-    assert twilio.last_message.params["ScheduleType"] == "fixed"
-    assert twilio.last_message.params["SendAt"] == send_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert polling.cancel_at_provider(message)
-    assert reload_message(message_id).status == statuses.CANCELED
+    assert (twilio.last_message.params["ScheduleType"], twilio.last_message.params["SendAt"]) == (
+        "fixed", send_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert "Cancel this SMS" in logged_in.get(f"/messages/{message.id}").get_data(as_text=True)
+    post_form(logged_in, f"/messages/{message.id}", {}, action=f"/messages/{message.id}/cancel")
+    run_queued_jobs()
+    assert reload_message(message.id).status == statuses.CANCELED
     assert twilio.messages[message.provider_message_id].status == "canceled"
+
+
+def test_a_number_phone_does_not_offer_scheduling(twilio, user, logged_in):
+    phone = twilio_phone(user, twilio)
+    response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "+33698765432", "body": "x",
+                                                 "send_at": "2099-01-01T10:00"})
+    assert "This phone cannot schedule SMS" in response.get_data(as_text=True)
+
+
+def test_an_interrupted_messaging_service_send_is_found_by_its_service(twilio, user):
+    """Twilio's list cannot filter on the service, and the sender of such a message is the number it picked."""
+    from webapp.providers.base import SendResult
+    from webapp.services import sending
+    from webapp.services.phones import adapter_for
+    twilio.messaging_services = (SERVICE_SID,)
+    phone = twilio_phone(user, twilio, number=SERVICE_SID)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Did it leave?")
+    began = datetime.now(timezone.utc)
+    auth = (twilio.account_sid, twilio.auth_token)
+    requests.post(twilio.messages_url, auth=auth, data={"To": "+33698765432", "From": TWILIO_NUMBER,
+                                                        "Body": "Did it leave?"})  # not through the service
+    ours = requests.post(twilio.messages_url, auth=auth, data={"To": "+33698765432", "Body": "Did it leave?",
+                                                               "MessagingServiceSid": SERVICE_SID}).json()
+    answer = adapter_for(phone).find_sent(sending.outbound_sms(reload_message(message_id), phone), began)
+    assert isinstance(answer, SendResult) and answer.provider_message_id == ours["sid"]
 
 
 def test_an_alphanumeric_sender_is_sent_as_from_and_the_phone_offers_no_replies(twilio, live_server, start_worker,
@@ -377,12 +409,18 @@ def test_an_alphanumeric_sender_is_sent_as_from_and_the_phone_offers_no_replies(
     assert re.search(r"Delivery reports</td><td><span class=\"ok\">", page)
 
 
-def test_a_number_phone_keeps_its_inbound_url_and_steps(twilio, user, logged_in):
-    phone = twilio_phone(user, twilio)  # saved before senders other than numbers existed
+@pytest.mark.parametrize("sender, inbound_step, sender_line, schedules", [
+    (TWILIO_NUMBER, "A message comes in", f"{TWILIO_NUMBER}: recipients can reply to it.", False),  # as saved before
+    (SERVICE_SID, "Send a webhook", f"The Messaging Service {SERVICE_SID}: Twilio picks a sender", True),
+])
+def test_a_phone_that_receives_shows_where_to_paste_its_inbound_url(twilio, user, logged_in, sender, inbound_step,
+                                                                   sender_line, schedules):
+    phone = twilio_phone(user, twilio, number=sender)
     page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
-    assert callback_url(phone, "inbound") in page and "A message comes in" in page
-    assert re.search(r"Receive SMS</td><td><span class=\"ok\">", page)
-    assert f"{TWILIO_NUMBER}: recipients can reply to it." in page
+    inbound_steps = [step for step in re.findall(r"<li>(.*?)</li>", page, re.S) if inbound_step in step]
+    assert len(inbound_steps) == 1 and callback_url(phone, "inbound") in inbound_steps[0]
+    assert re.search(r"Receive SMS</td><td><span class=\"ok\">", page) and sender_line in page
+    assert bool(re.search(r"Scheduled sending</td><td><span class=\"ok\">", page)) is schedules
 
 
 def add_form(account_sid="AC" + "a" * 32, auth_token="b" * 32, api_key_sid="", api_key_secret="",
