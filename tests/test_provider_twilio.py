@@ -423,6 +423,18 @@ def test_a_phone_that_receives_shows_where_to_paste_its_inbound_url(twilio, user
     assert bool(re.search(r"Scheduled sending</td><td><span class=\"ok\">", page)) is schedules
 
 
+@pytest.mark.parametrize("settings, can", [
+    ({"account_sid": "AC" + "a" * 32, "number": TWILIO_NUMBER}, {"send", "receive", "delivery_tracking"}),
+    ({"number": "12345"}, {"send", "receive", "delivery_tracking"}),  # a short code
+    ({"number": SERVICE_SID}, {"send", "receive", "delivery_tracking", "scheduled_send", "cancel"}),
+    ({"number": "Mon Ecole"}, {"send", "delivery_tracking"}),
+    ({}, {"send", "receive", "delivery_tracking"}),
+])
+def test_what_a_twilio_phone_can_do_follows_its_sender(settings, can):
+    from webapp.providers.twilio import TwilioProvider
+    assert {capability.value for capability in TwilioProvider.capabilities_for(settings)} == can
+
+
 def add_form(account_sid="AC" + "a" * 32, auth_token="b" * 32, api_key_sid="", api_key_secret="",
              number=TWILIO_NUMBER):
     return {"name": "Twilio", "setting_account_sid": account_sid, "setting_auth_token": auth_token,
