@@ -369,6 +369,16 @@ def test_a_messaging_service_schedules_at_twilio_and_is_canceled_from_the_messag
     assert twilio.messages[message.provider_message_id].status == "canceled"
 
 
+def test_a_time_twilio_cannot_schedule_fails_saying_its_window(twilio, user):
+    twilio.messaging_services = (SERVICE_SID,)
+    phone = twilio_phone(user, twilio, number=SERVICE_SID)
+    too_soon = datetime.now(timezone.utc).replace(tzinfo=None) + timedelta(minutes=2)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Soon", scheduled_at=too_soon)
+    message = send_now(message_id)
+    assert (message.status, message.error_code) == (statuses.FAILED, "35115")
+    assert "from 5 minutes to 35 days ahead" in shown(message.error_reason)
+
+
 def test_a_number_phone_does_not_offer_scheduling(twilio, user, logged_in):
     phone = twilio_phone(user, twilio)
     response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "+33698765432", "body": "x",
