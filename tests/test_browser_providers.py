@@ -126,7 +126,7 @@ def test_a_twilio_number_sends_and_receives(tmp_path, twilio, open_page):
         choose_provider(page, "Twilio virtual number")
         page.get_by_label("Account SID").fill(twilio.account_sid)
         page.get_by_label("Auth Token").fill(twilio.auth_token)
-        page.get_by_label("Your Twilio number").fill(TWILIO_NUMBER)
+        page.get_by_label("Sender").fill(TWILIO_NUMBER)
         shot.take("phone-form")
         page.get_by_role("button", name="Save").click()
 

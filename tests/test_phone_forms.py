@@ -81,8 +81,8 @@ def test_a_number_in_national_form_is_stored_in_e164_when_editing_too(logged_in,
 
 
 def test_a_number_that_cannot_be_is_refused_with_the_reason(logged_in):
-    response = post_form(logged_in, "/phones/new/twilio", form_data(
-        {"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN, "number": "06 44"}))
+    response = post_form(logged_in, "/phones/new/octopush", form_data(
+        dict(PASTED["octopush"][0], virtual_number="06 44")))
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "06 44 is not a valid number: it has too few or too many digits." in page

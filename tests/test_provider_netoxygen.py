@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from webapp import broker, statuses
 from webapp.extensions import db
-from webapp.models import Message
+from webapp.models import Message, Phone
 from webapp.reasons import shown
 from webapp.services import polling, sending
 from webapp.services.messages import queue_outbound
@@ -263,3 +263,57 @@ def test_through_the_worker_several_destinations_are_sent_and_polled_to_delivere
     ids = queue_outbound(phone, ["+41765363776", "+41791234567"], "Through the worker")
     wait_for(lambda: all(reload_message(i).status == statuses.DELIVERED for i in ids), message="delivered")
     assert len(gateway.calls_to("send_message")) == 1
+
+
+# ---- the sender: the interface document's 5th parameter of send_message
+
+@pytest.mark.parametrize("sender, gateway_default, shown_as", [
+    ("textobox.ch", "SMSDesk", "textobox.ch"),  # the gateway's own default, dot included
+    ("Mon Ecole", "SMSDesk", "Mon Ecole"),  # a name with a space
+    ("", "SMSDesk", "SMSDesk"),  # empty: the account's default
+    ("", None, "textobox.ch"),  # and the gateway's when the account has none
+])
+def test_through_the_worker_each_sender_is_sent_as_the_fifth_parameter(gateway, live_server, start_worker, user,
+                                                                       sender, gateway_default, shown_as):
+    gateway.default_sender = gateway_default
+    gateway.auto_advance_seconds = 0.5
+    phone = gateway_phone(user, gateway, sender=sender)
+    start_worker(NETOXYGEN_STATUS_POLL_FIRST_SECONDS="0.5", NETOXYGEN_API_URL=gateway.base_url)
+    [message_id] = queue_outbound(phone, ["+41765363776"], "Qui écrit ?")
+    wait_for(lambda: reload_message(message_id).status == statuses.DELIVERED, message="delivered")
+    [call] = gateway.calls_to("send_message")
+    assert call.args[3] == sender  # "Pour ... utiliser l'expéditeur par défaut, ... une chaîne vide"
+    assert gateway.last_message.sender == shown_as
+
+
+def test_a_sender_the_account_may_not_force_is_replaced_by_the_default(gateway, user):
+    gateway.can_force_sender = False
+    phone = gateway_phone(user, gateway, sender="Mon Ecole")
+    [message] = send_all(queue_outbound(phone, ["+41765363776"], "Hello"))
+    assert message.status == statuses.SENT and gateway.last_message.sender == gateway.default_sender
+
+
+def test_the_phone_page_says_which_sender_is_used(gateway, user, logged_in):
+    default = gateway_phone(user, gateway, sender="")
+    page = logged_in.get(f"/phones/{default.id}").get_data(as_text=True)
+    assert "The default sender of your NetOxygen account (textobox.ch when the account has none)." in page
+    named = gateway_phone(user, gateway, sender="Mon Ecole")
+    page = logged_in.get(f"/phones/{named.id}").get_data(as_text=True)
+    assert "“Mon Ecole”, if your NetOxygen account may choose its sender" in page
+
+
+def add_form(sender):
+    return {"name": "NetOxygen", "setting_user": "smsdesk", "setting_password": "secret", "setting_sender": sender}
+
+
+@pytest.mark.parametrize("sender", ["textobox.ch", "Mon Ecole", "", "École+2", "+41791234567", "0041791234567"])
+def test_the_add_form_takes_what_the_gateway_takes_as_a_sender(logged_in, sender):
+    assert post_form(logged_in, "/phones/new/netoxygen", add_form(sender)).status_code == 302
+    assert db.session.scalar(select(Phone)).settings["sender"] == sender
+
+
+@pytest.mark.parametrize("sender", ["Twelve chars", "Zoë 😀", "two\nlines", "+41791234567890123"])
+def test_the_add_form_refuses_a_sender_no_handset_can_show(logged_in, sender):
+    response = post_form(logged_in, "/phones/new/netoxygen", add_form(sender))
+    assert response.status_code == 200 and "Up to 11 characters an SMS can show" in response.get_data(as_text=True)
+    assert db.session.scalar(select(Phone)) is None

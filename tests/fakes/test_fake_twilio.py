@@ -79,9 +79,10 @@ def test_create_refuses_bad_credentials(fake):
 
 def test_credentials_of_another_account_in_the_path_are_refused(fake):
     url = f"{fake.base_url}/2010-04-01/Accounts/AC{'1' * 32}/Messages.json"
-    response = requests.post(url, data={"To": TO, "From": fake.numbers[0], "Body": "x"},
-                             auth=(fake.account_sid, fake.auth_token), timeout=5)
-    assert_twilio_error(response, 401, 20003)
+    key = fake.add_api_key()
+    for auth in [(fake.account_sid, fake.auth_token), (key.sid, key.secret)]:
+        response = requests.post(url, data={"To": TO, "From": fake.numbers[0], "Body": "x"}, auth=auth, timeout=5)
+        assert_twilio_error(response, 401, 20003)
 
 
 def test_fetch_account_is_the_connection_test(fake):
@@ -92,6 +93,21 @@ def test_fetch_account_is_the_connection_test(fake):
     assert account["sid"] == fake.account_sid and account["status"] == "active"
     assert account["type"] == "Full" and account["friendly_name"]
     assert_twilio_error(requests.get(url, auth=(fake.account_sid, "bad"), timeout=5), 401, 20003)
+
+
+def test_an_api_key_sid_and_secret_are_a_basic_auth_pair_under_the_account_sids_url(fake):
+    key = fake.add_api_key()
+    response = create(fake, auth=(key.sid, key.secret))
+    assert response.status_code == 201 and response.json()["account_sid"] == fake.account_sid
+    assert_twilio_error(create(fake, auth=(key.sid, fake.auth_token)), 401, 20003)
+
+
+def test_a_standard_api_key_may_not_read_the_account_but_a_main_one_may(fake):
+    url = f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}.json"
+    standard, main = fake.add_api_key(), fake.add_api_key("main")
+    assert_twilio_error(requests.get(url, auth=(standard.sid, standard.secret), timeout=5), 401, 20003)
+    assert requests.get(url, auth=(main.sid, main.secret), timeout=5).status_code == 200
+    assert requests.get(fake.messages_url, auth=(standard.sid, standard.secret), timeout=5).status_code == 200
 
 
 # ---------------------------------------------------------------- create: validation
@@ -122,9 +138,9 @@ def test_from_must_be_ours_or_an_alphanumeric_sender(fake):
     response = create(fake, From="+15005550001")
     assert_twilio_error(response, 400, 21606, "The From phone number +15005550001 is not a valid, SMS-capable "
                                               "inbound phone number or short code for your account.")
-    for bad in ["TooLongSender", "12345", "Bad-Name"]:
+    for bad in ["TooLongSender", "12345", "Bad.Name", "Élève"]:
         assert_twilio_error(create(fake, From=bad), 400, 21606)
-    for good in ["SMSDesk", "Desk 2", "ABCDEFGHIJK"]:
+    for good in ["SMSDesk", "Desk 2", "ABCDEFGHIJK", "Mon-Ecole", "A&B_C+D"]:
         assert create(fake, From=good).status_code == 201
 
 

@@ -9,6 +9,7 @@ webhooks Twilio sends back to the app.
     with FakeTwilio() as fake:                       # or fake.start() ... fake.stop()
         config["TWILIO_API_BASE_URL"] = fake.base_url
         # phone credentials: fake.account_sid / fake.auth_token, number fake.numbers[0]
+        key = fake.add_api_key()                     # or an API key: key.sid (SK…) / key.secret
         ... the app sends a message ...
         message = fake.last_message                  # fake.messages[sid] for a given sid
         assert message.params["To"] == "+33612345678"
@@ -54,7 +55,8 @@ SIGN = object()  # default of the emitters' signature= keyword: sign with the au
 FRESH, OMITTED = object(), object()  # values of answer_sid: each message's own sid, no sid in the answer
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+# Twilio's AlphaSender resource: up to 11 of A-Z a-z 0-9, space, + - _ &, and not digits only
+ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 +\-_&]{1,11}$")
 MAX_BODY = 1600
 MAX_VALIDITY = 36000
 FINAL_STATUSES = {"sent", "delivered", "undelivered", "failed", "canceled", "read", "received"}
@@ -188,6 +190,13 @@ class RecordedRequest:
         return self.headers.get("Content-Type", "")
 
 
+@dataclass(frozen=True)
+class ApiKey:
+    sid: str  # SK + 32 hex
+    secret: str
+    key_type: str = "standard"  # or "main"
+
+
 @dataclass
 class FakeMessage:
     """A message known to the fake: its Twilio resource plus what the create call carried."""
@@ -235,6 +244,7 @@ class FakeTwilio:
     """Fake Twilio account. Public state a test reads or sets:
 
     account_sid, auth_token, numbers   credentials and the numbers allowed as From
+    api_keys                           SK sid -> ApiKey, made by add_api_key(): also accepted as Basic auth
     base_url, messages_url             where the adapter must send (after start())
     requests                           every RecordedRequest received, in order
     messages                           sid -> FakeMessage (resource, status_callback, params)
@@ -252,6 +262,7 @@ class FakeTwilio:
                  friendly_name: str = "SMS Desk test account", account_type: str = "Full"):
         self.account_sid = account_sid or new_sid("AC")
         self.auth_token = auth_token or secrets.token_hex(16)
+        self.api_keys: dict[str, ApiKey] = {}
         self.numbers = tuple(numbers)
         self.messaging_services = tuple(messaging_services)
         self.friendly_name = friendly_name
@@ -337,6 +348,16 @@ class FakeTwilio:
         failure = Failure(status_code, code or default_code, message or default_message, body, headers)
         with self._lock:
             self._failures.extend([failure] * times)
+
+    def add_api_key(self, key_type: str = "standard") -> ApiKey:
+        """An API key of the account (Console → API keys & tokens): its SID and secret are a Basic auth
+        pair for the REST API, under the Account SID's URLs. A Standard key may not read the Account
+        resource itself (twilio.com/docs/iam/api-keys: "except for Accounts (/Accounts) or Keys"); a
+        Main key may. Twilio never signs webhooks with a key's secret: they stay signed with the Auth Token."""
+        key = ApiKey(new_sid("SK"), secrets.token_hex(16), key_type)
+        with self._lock:
+            self.api_keys[key.sid] = key
+        return key
 
     def sign(self, url: str, params=None, token: str | None = None) -> str:
         """The X-Twilio-Signature for url + params (with another token to forge one)."""
@@ -457,7 +478,8 @@ class FakeTwilio:
     # ---- automatic callbacks
 
     def _start_auto_callbacks(self, message: FakeMessage) -> None:
-        if self.auto_callbacks and message.status_callback and message.status == "queued":
+        # "accepted" is how a Messaging Service's message starts; a scheduled one waits for its time
+        if self.auto_callbacks and message.status_callback and message.status in ("queued", "accepted"):
             threading.Thread(target=self._run_auto_callbacks, args=(message,), daemon=True).start()
 
     def _run_auto_callbacks(self, message: FakeMessage) -> None:
@@ -520,19 +542,23 @@ class FakeTwilio:
             return {}
         return request.form.to_dict()
 
-    def _check_auth(self, request: Request, account: str) -> None:
+    def _check_auth(self, request: Request, account: str, account_resource: bool = False) -> None:
+        """Basic auth with the Account SID and Auth Token, or with an API key's SID and secret (spec 1.1),
+        on the URLs of this account only."""
         auth = request.authorization
-        good = (auth is not None and auth.type == "basic"
-                and hmac.compare_digest(auth.username or "", self.account_sid)
-                and hmac.compare_digest(auth.password or "", self.auth_token)
-                and account == self.account_sid)
-        if not good:
+        username, password = (auth.username or "", auth.password or "") if auth and auth.type == "basic" else ("", "")
+        key = self.api_keys.get(username)
+        if key is not None:
+            good = hmac.compare_digest(password, key.secret) and (key.key_type == "main" or not account_resource)
+        else:
+            good = hmac.compare_digest(username, self.account_sid) and hmac.compare_digest(password, self.auth_token)
+        if not good or account != self.account_sid:
             raise TwilioError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
 
     # ---- REST endpoints
 
     def _get_account(self, request: Request, account: str) -> Response:
-        self._check_auth(request, account)
+        self._check_auth(request, account, account_resource=True)
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}"
         return json_response({
             "auth_token": self.auth_token, "date_created": rfc2822(self.created),

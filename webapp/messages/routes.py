@@ -42,8 +42,9 @@ def phone_capabilities() -> dict:
     offered = {}
     for phone in user_phones(current_user):
         provider = provider_class(phone.provider_key)
-        offered[phone.id] = {"flash": provider.has(Capability.FLASH),
-                             "schedule": provider.has(Capability.SCHEDULED_SEND),
+        settings = phone.settings or {}
+        offered[phone.id] = {"flash": provider.has(Capability.FLASH, settings),
+                             "schedule": provider.has(Capability.SCHEDULED_SEND, settings),
                              "check": provider.cleans_numbers, "provider": str(provider.name),
                              "check_url": url_for("phones.check_numbers", phone_id=phone.id)}
     return offered

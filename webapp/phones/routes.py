@@ -7,6 +7,7 @@ from .. import reasons, tasks
 from ..models import Phone
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
+from ..providers.base import KEPT_SECRET, Capability
 from ..services import phones as phone_service
 from .forms import (SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, keep_secrets_typed, kept_secrets_owner,
                     phone_form_class, setting_values, take_kept_secrets)
@@ -31,16 +32,19 @@ def settings_accepted(form, provider, phone) -> bool:
     try; when something is wrong, the secrets typed are kept for the next."""
     owner = kept_secrets_owner(current_user, provider, phone)
     take_kept_secrets(form, provider, owner)
-    if form.validate_on_submit() and settings_are_consistent(form, provider):
+    if form.validate_on_submit() and settings_are_consistent(form, provider, phone):
         return True
     if form.is_submitted():
         keep_secrets_typed(form, provider, owner)
     return False
 
 
-def settings_are_consistent(form, provider) -> bool:
+def settings_are_consistent(form, provider, phone=None) -> bool:
     """The adapter's checks that involve several fields; their errors go under the fields."""
-    errors = provider.settings_errors(setting_values(form))
+    values = setting_values(form)
+    kept = phone_service.saved_secret_names(phone) if phone is not None else set()
+    values.update({name: KEPT_SECRET for name in kept if not values.get(name)})
+    errors = provider.settings_errors(values)
     for name, message in errors.items():
         form[SETTING_PREFIX + name].errors.append(message)
     return not errors
@@ -102,9 +106,11 @@ def show(phone_id):
     provider = provider_class(phone.provider_key)
     urls = {kind: phone_service.callback_url(phone, kind) for kind in phone_service.CALLBACK_KINDS}
     steps = [str(step).format(status_url=urls["status"], inbound_url=urls["inbound"])
-             for step in provider.setup_steps]
+             for step in provider.setup_steps_for(phone.settings or {})]
     return render_template(
         "phones/show.html", phone=phone, provider=provider, urls=urls, steps=steps,
+        settings=phone.settings or {}, receives=provider.has(Capability.RECEIVE, phone.settings or {}),
+        sender=provider.sender_shown(phone.settings or {}),
         loopback_warning=provider.has_callbacks and provider.calls_from_internet
         and phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
         checking=request.args.get("checking") == "1",

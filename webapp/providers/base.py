@@ -240,6 +240,9 @@ class CallbackReply:
     content_type: str = "text/plain"
 
 
+# settings_errors' value for a secret left blank on the edit form, which keeps the one saved
+KEPT_SECRET = "(kept)"
+
 # find_sent's answer when the provider never got the request
 NOT_SENT = "not sent"
 
@@ -412,8 +415,24 @@ class Provider:
 
     @classmethod
     def settings_errors(cls, values: dict) -> dict:
-        """Errors that involve several fields, as {field name: message}."""
+        """Errors that involve several fields, as {field name: message}. A secret left blank on the
+        edit form while one is saved comes as KEPT_SECRET."""
         return {}
+
+    @classmethod
+    def capabilities_for(cls, settings: dict | None) -> frozenset:
+        """What a phone with these settings (the non-secret ones) can do; by default the provider's."""
+        return cls.capabilities
+
+    @classmethod
+    def setup_steps_for(cls, settings: dict | None) -> tuple:
+        """The setup steps of a phone with these settings; by default the provider's."""
+        return cls.setup_steps
+
+    @classmethod
+    def sender_shown(cls, settings: dict | None) -> Any:
+        """What the phone's page says about the sender recipients see; None to say nothing."""
+        return None
 
     def account_facts(self) -> dict:
         """Facts about the account shown on the phone's page after a connection test, e.g. the balance."""
@@ -444,5 +463,6 @@ class Provider:
         return self.status_map.get(provider_status, statuses.UNKNOWN)
 
     @classmethod
-    def has(cls, capability: Capability) -> bool:
-        return capability in cls.capabilities
+    def has(cls, capability: Capability, settings: dict | None = None) -> bool:
+        """Whether a phone with these settings can; without settings, whether the provider can at all."""
+        return capability in (cls.capabilities if settings is None else cls.capabilities_for(settings))

@@ -5,6 +5,7 @@ sends flash SMS, reports credits, and sends to several destinations in one call.
 """
 import http.client
 import io
+import re
 import socket
 import time
 import xmlrpc.client
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 
 from .. import statuses
+from ..sms_text import GSM7_BASIC
 from ..reasons import Reason as _
 from .base import (Capability, CredentialStep, OutboundSms, Provider, ProviderError, SendResult, ServerOption,
                    SettingField, StatusEvent, id_text, local_time_to_utc)
@@ -48,6 +50,11 @@ STATUS_CODES = {
     9: statuses.SCHEDULED,  # scheduled for later
 }
 SENT_CODES = {1, 9}
+# The interface document says of the sender only that an empty one, or one the account may not "force",
+# means the account's default, else "textobox.ch". What a handset shows as a name is up to 11 GSM-7
+# characters (the gateway's own default has a dot); a number has up to 16 digits.
+SENDER_PATTERN = "[{}]{{1,11}}|\\+?\\d{{1,16}}".format("".join(re.escape(ch) for ch in sorted(GSM7_BASIC - set("\r\n"))))
+GATEWAY_DEFAULT_SENDER = "textobox.ch"
 
 
 class GatewayUnreachable(Exception):
@@ -119,10 +126,13 @@ class NetOxygenProvider(Provider):
         SettingField("user", _l("User")),
         SettingField("password", _l("Password"), secret=True),
         SettingField("sender", _l("Default sender"),
-                     _l("A name (up to 11 letters and digits) or a number your account may use. Leave blank "
-                        "for the account's default sender."),
-                     required=False, pattern=r"[A-Za-z0-9]{1,11}|\+?\d{3,16}",
-                     pattern_message=_l("Up to 11 letters and digits, or a number.")),
+                     _l("The name or number recipients see, if your account may choose it: up to 11 characters "
+                        "(letters, digits, spaces, dots…, e.g. “Mon Ecole” or textobox.ch) or a number of up to "
+                        "16 digits. Leave blank for the account's default sender (textobox.ch when the account "
+                        "has none)."),
+                     required=False, pattern=SENDER_PATTERN,
+                     pattern_message=_l("Up to 11 characters an SMS can show (no emoji or line break), or a "
+                                        "number of up to 16 digits.")),
     )
     capabilities = frozenset({Capability.SEND, Capability.DELIVERY_TRACKING, Capability.FLASH,
                               Capability.SCHEDULED_SEND, Capability.CANCEL, Capability.CREDITS})
@@ -150,6 +160,15 @@ class NetOxygenProvider(Provider):
         ServerOption("NETOXYGEN_STATUS_POLL_FIRST_SECONDS", 30.0, float,
                      "seconds before the first status poll; each next one waits twice as long"),
     )
+
+    @classmethod
+    def sender_shown(cls, settings: dict | None):
+        sender = (settings or {}).get("sender")
+        if not sender:
+            return _("The default sender of your NetOxygen account (%(fallback)s when the account has none).",
+                     fallback=GATEWAY_DEFAULT_SENDER)
+        return _("“%(sender)s”, if your NetOxygen account may choose its sender; otherwise the account's "
+                 "default sender.", sender=sender)
 
     @property
     def status_poll_delays(self):

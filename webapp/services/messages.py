@@ -73,9 +73,9 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     if not numbers and not invalid:
         composed.refuse("numbers", _("Enter at least one number."))
     provider = provider_class(phone.provider_key)
-    if flash and not provider.has(Capability.FLASH):
+    if flash and not provider.has(Capability.FLASH, phone.settings or {}):
         composed.refuse("flash", _("This phone cannot send flash SMS."))
-    if scheduled_at is not None and not provider.has(Capability.SCHEDULED_SEND):
+    if scheduled_at is not None and not provider.has(Capability.SCHEDULED_SEND, phone.settings or {}):
         composed.refuse("send_at", _("This phone cannot schedule SMS: leave the date blank."))
     elif scheduled_at is not None and scheduled_at <= utcnow():
         composed.refuse("send_at", _("Choose a time in the future."))
@@ -211,7 +211,7 @@ CANCELED, PROVIDER_ASKED, TOO_LATE = "canceled", "provider asked", "too late"
 def held_for_later_by_provider(message: Message) -> bool:
     """A message for a later date, at a provider that can cancel it until then."""
     return (message.scheduled_at is not None and message.scheduled_at > utcnow()
-            and provider_class(message.phone.provider_key).has(Capability.CANCEL))
+            and provider_class(message.phone.provider_key).has(Capability.CANCEL, message.phone.settings or {}))
 
 
 def cancelable_statuses(message: Message) -> list[str]:

@@ -113,6 +113,14 @@ def public_base_url_is_loopback() -> bool:
     return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
 
 
+def saved_secret_names(phone: Phone) -> set[str]:
+    """The names of the secrets saved for the phone (never their values); none when unreadable."""
+    try:
+        return set(decrypt_secrets(phone.encrypted_secrets))
+    except SecretsUnreadable:
+        return set()
+
+
 def save_phone(phone: Phone, name: str, rate_limit_per_second, values: dict) -> Phone:
     """Stores the form's values; a secret left blank keeps the one already stored."""
     fields = provider_class(phone.provider_key).fields
