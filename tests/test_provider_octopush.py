@@ -191,7 +191,7 @@ def test_a_send_whose_answer_never_came_is_sent_again_and_delivered_once(octopus
                                      lambda fake: fake.drop_next(after_accepting=True)],
                          ids=["a read timeout", "dropped after Octopush accepted it"])
 def test_an_sms_octopush_accepted_without_our_knowing_ends_sent_once_and_says_why_reports_cannot_match(
-        octopush, start_worker, user, lose_it):
+        octopush, start_worker, user, logged_in, lose_it):
     phone = octopush_phone(user, octopush)
     lose_it(octopush)
     worker_for(start_worker, octopush, PROVIDER_READ_TIMEOUT="1")
@@ -204,10 +204,12 @@ def test_an_sms_octopush_accepted_without_our_knowing_ends_sent_once_and_says_wh
     assert message.attempt_count == 2 and message.provider_message_id is None and message.error_reason is None
     assert "delivery reports cannot be matched" in reasons_of(message)[-1]
     assert "code 120" in reasons_of(message)[-1]
+    page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert "Attempt 1 failed" in page and "this SMS&#39;s delivery reports cannot be matched" in page
 
 
 def test_answers_lost_every_time_are_tried_a_bounded_number_of_times_and_end_unknown(octopush, start_worker,
-                                                                                      user, app):
+                                                                                      user, app, logged_in):
     phone = octopush_phone(user, octopush)
     octopush.drop_next(times=50)
     worker_for(start_worker, octopush)
@@ -219,6 +221,8 @@ def test_answers_lost_every_time_are_tried_a_bounded_number_of_times_and_end_unk
     assert octopush.accepted_for("+33612345678") == []
     assert f"gave up after {attempts} attempts" in shown(message.error_reason)
     assert len([reason for reason in reasons_of(message) if "sending it again" in reason]) == attempts - 1
+    page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert f"Attempts 1 to {attempts - 1} failed: the connection to Octopush broke before it answered" in page
 
 
 # ---- callbacks: Octopush tests a callback page with a GET and an empty POST (spec §3.4)
