@@ -223,6 +223,33 @@ def test_answers_lost_every_time_are_tried_a_bounded_number_of_times_and_end_unk
     assert len([reason for reason in reasons_of(message) if "sending it again" in reason]) == attempts - 1
     page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
     assert f"Attempts 1 to {attempts - 1} failed: the connection to Octopush broke before it answered" in page
+    french = logged_in.get(f"/messages/{message_id}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "le renvoyer ne peut pas l&#39;envoyer deux fois" in french
+
+
+def test_a_refusal_after_a_lost_answer_leaves_the_sms_unknown_not_failed(octopush, start_worker, user):
+    phone = octopush_phone(user, octopush)
+    octopush.answer_late_next(2.5)
+    worker_for(start_worker, octopush, PROVIDER_READ_TIMEOUT="1")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Sent, then the key was changed")
+    wait_for(lambda: octopush.sends(), message="the first attempt")
+    octopush.fail_next(401, message="Authentication failed: invalid api-login or api-key")  # the retry's
+    wait_for(lambda: reload_message(message_id).status == statuses.UNKNOWN, message="unknown")
+    message = reload_message(message_id)
+    assert len(octopush.accepted_for("+33612345678")) == 1 and message.attempt_count == 2
+    reason = shown(message.error_reason)
+    assert "refused the login or the API key" in reason and "an earlier attempt's answer was lost" in reason
+
+
+def test_a_refusal_after_attempts_that_sent_nothing_fails_the_sms(octopush, user):
+    phone = octopush_phone(user, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Busy, then refused")
+    octopush.fail_next(503)  # refused before doing anything
+    assert send_now(message_id).status == statuses.QUEUED
+    octopush.fail_next(401)
+    message = send_now(message_id)
+    assert (message.status, message.attempt_count) == (statuses.FAILED, 2)
+    assert "earlier attempt" not in shown(message.error_reason)
 
 
 # ---- callbacks: Octopush tests a callback page with a GET and an empty POST (spec §3.4)

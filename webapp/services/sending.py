@@ -20,18 +20,18 @@ from ..extensions import db
 from ..models import EarlyStatusEvent, Message, Phone, utcnow
 from ..crypto import SecretsUnreadable
 from ..providers.base import OutboundSms, ProviderError, SendResult
-from ..reasons import ATTEMPT_FAILED
+from ..reasons import ATTEMPT_FAILED, SENT_AGAIN
 from ..reasons import Reason as _
 from . import reports, status_store
 from .phones import adapter_for, callback_url
 from .status_store import Claim, Line
+from .timeline import failed_attempt
 
 log = logging.getLogger(__name__)
 
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
 BROKER_UNAVAILABLE = _("SMS Desk could not reach its broker, so it did not send it yet")
-SENT_AGAIN = _("%(reason)s; sending it again cannot send it twice, since the provider refuses a repeated request")
 TAKEN_BACK = _("this worker was judged stopped and the message queued again, so it did not send it")
 
 
@@ -372,11 +372,24 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim, id
     reason = error.reason
     if error.transient or sent_again:
         reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
+    elif idempotent_send and attempt > 1 and an_answer_was_lost(message):
+        new_status = statuses.UNKNOWN
+        reason = _("%(reason)s; an earlier attempt's answer was lost, so it may have been sent", reason=error.reason)
     line = Line(reason, error_code=error.code, payload=error.payload)
     if not status_store.move(message, new_status, by=PIPELINE, expected=statuses.SENDING, claim=claim, line=line,
                              error_code=error.code, error_reason=reason):
         status_store.note(message.id, line)
     return None
+
+
+def an_answer_was_lost(message: Message) -> bool:
+    """Whether an earlier attempt was sent again because its answer was lost: that one may have sent it."""
+    for event in message.events:
+        failed = failed_attempt(event)
+        lost = failed.params.get("reason") if failed else None
+        if isinstance(lost, _) and lost.msgid == SENT_AGAIN:
+            return True
+    return False
 
 
 def record_already_accepted(message: Message, error: ProviderError, claim: Claim) -> None:
