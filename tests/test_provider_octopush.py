@@ -227,18 +227,23 @@ def test_answers_lost_every_time_are_tried_a_bounded_number_of_times_and_end_unk
     assert "le renvoyer ne peut pas l&#39;envoyer deux fois" in french
 
 
-def test_a_refusal_after_a_lost_answer_leaves_the_sms_unknown_not_failed(octopush, start_worker, user):
+@pytest.mark.parametrize("refusal, times, attempts, words", [
+    (401, 1, 2, "refused the login or the API key"),
+    (503, 50, 5, "unavailable (HTTP 503) (gave up after 5 attempts)"),
+], ids=["the key changed meanwhile", "busy until the attempts ran out"])
+def test_a_refusal_after_a_lost_answer_leaves_the_sms_unknown_not_failed(octopush, start_worker, user, refusal,
+                                                                         times, attempts, words):
     phone = octopush_phone(user, octopush)
     octopush.answer_late_next(2.5)
     worker_for(start_worker, octopush, PROVIDER_READ_TIMEOUT="1")
-    [message_id] = queue_outbound(phone, ["+33612345678"], "Sent, then the key was changed")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Sent, then refused")
     wait_for(lambda: octopush.sends(), message="the first attempt")
-    octopush.fail_next(401, message="Authentication failed: invalid api-login or api-key")  # the retry's
+    octopush.fail_next(refusal, times=times)  # the retries'
     wait_for(lambda: reload_message(message_id).status == statuses.UNKNOWN, message="unknown")
     message = reload_message(message_id)
-    assert len(octopush.accepted_for("+33612345678")) == 1 and message.attempt_count == 2
+    assert len(octopush.accepted_for("+33612345678")) == 1 and message.attempt_count == attempts
     reason = shown(message.error_reason)
-    assert "refused the login or the API key" in reason and "an earlier attempt's answer was lost" in reason
+    assert words in reason and "an earlier attempt's answer was lost, so it may have been sent" in reason
 
 
 def test_a_refusal_after_attempts_that_sent_nothing_fails_the_sms(octopush, user):

@@ -372,9 +372,9 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim, id
     reason = error.reason
     if error.transient or sent_again:
         reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
-    elif idempotent_send and attempt > 1 and an_answer_was_lost(message):
+    if new_status == statuses.FAILED and idempotent_send and attempt > 1 and an_answer_was_lost(message):
         new_status = statuses.UNKNOWN
-        reason = _("%(reason)s; an earlier attempt's answer was lost, so it may have been sent", reason=error.reason)
+        reason = _("%(reason)s; an earlier attempt's answer was lost, so it may have been sent", reason=reason)
     line = Line(reason, error_code=error.code, payload=error.payload)
     if not status_store.move(message, new_status, by=PIPELINE, expected=statuses.SENDING, claim=claim, line=line,
                              error_code=error.code, error_reason=reason):
