@@ -128,6 +128,9 @@ def test_an_octopush_virtual_number_sends_receives_and_honours_stop(tmp_path, oc
         expect(message_type).to_have_value("sms_premium")
         expect(message_type.locator("option:checked")).to_have_text("Premium")
         expect(page.get_by_label("Sender name")).to_have_value("")
+        purpose = page.get_by_label("Purpose")
+        expect(purpose.locator("option:checked")).to_have_text("Alert (transactional)")
+        expect(page.locator(".field", has=purpose).locator(".help")).to_contain_text("Wholesale: marketing")
         shot.take("phone-form")
         page.get_by_role("button", name="Save").click()
 
@@ -171,6 +174,7 @@ def test_an_octopush_virtual_number_sends_receives_and_honours_stop(tmp_path, oc
         campaign = octopush.last_campaign
         assert campaign.recipients == [NUMBER] and campaign.text == text, campaign
         assert campaign.type == "sms_premium" and campaign.with_replies and campaign.sender is None, campaign
+        assert campaign.purpose == "alert", campaign
         assert campaign.unknown_fields == [], campaign.unknown_fields
         dlrs = [c for c in octopush.callbacks if c.kind == "dlr"]
         assert [c.url for c in dlrs] == [status_url], dlrs

@@ -8,8 +8,8 @@ from webapp import statuses as s
 from webapp.providers import OctopushProvider
 
 from .parser_support import babel_app  # noqa: F401  (autouse: an app context for gettext)
-from .parser_support import (GIVEN, DerivedId, Rejected, case, check_callback, error_fields, inbound, json_post,
-                             kind_of, opt_out, outcome, status)
+from .parser_support import (GIVEN, NOTHING, DerivedId, Rejected, case, check_callback, error_fields, get, inbound,
+                             json_post, kind_of, opt_out, outcome, status)
 
 STATUS_URL = "https://sms.example.org/callbacks/0ct0/T0kenP/status"
 INBOUND_URL = "https://sms.example.org/callbacks/0ct0/T0kenP/inbound"
@@ -147,7 +147,9 @@ INBOUND_CALLBACKS = [
     case("not JSON", json_post(INBOUND_URL, raw=b"number=%2B33698765432&text=Oui"), Rejected(400)),
     case("a JSON list", json_post(INBOUND_URL, raw=b'[{"number": "+33698765432"}]'), Rejected(400)),
     case("neither a report, an SMS nor a STOP", json_post(INBOUND_URL, {"number": "+33698765432"}), Rejected(400)),
-    case("an empty body", json_post(INBOUND_URL, raw=b""), Rejected(400)),
+    case("Octopush's test of the page (§3.4): a POST with an empty body", json_post(INBOUND_URL, raw=b""), NOTHING),
+    case("Octopush's test of the page (§3.4): a plain GET", get(INBOUND_URL), NOTHING),
+    case("a body of spaces is a body, and not JSON", json_post(INBOUND_URL, raw=b"  "), Rejected(400)),
 ]
 
 
@@ -182,9 +184,14 @@ def test_incoming_sms_ids(first, second, same):
 ERRORS = [
     case("wrong login or key (401)", 401, {"code": 1000, "message": "Authentication failed"},
          dict(code="1000", transient=False, maybe_sent=False, reason=GIVEN)),
-    case("request_id already used: an earlier attempt reached Octopush", 400,
-         {"code": 1005, "message": "request_id already used"},
-         dict(code="1005", transient=False, maybe_sent=True, reason=GIVEN)),
+    case("a repeated request_id (code 120): an earlier attempt reached Octopush", 400,
+         {"code": 120, "message": "Duplicate request: this request_id was already used"},
+         dict(code="120", transient=False, maybe_sent=True, reason=GIVEN)),
+    case("a repeat is known by its code, whatever its words", 400, {"code": "120", "message": "Requête en double"},
+         dict(code="120", transient=False, maybe_sent=True, reason=GIVEN)),
+    case("words that name the request_id are not a repeat", 400,
+         {"code": 1003, "message": "request_id must be a non-empty string"},
+         dict(code="1003", transient=False, maybe_sent=False, reason=GIVEN)),
     case("an invalid number", 400, {"code": 1004, "message": "Invalid phone number +3360"},
          dict(code="1004", transient=False, maybe_sent=False, reason=GIVEN)),
     case("no body", 400, {}, dict(code="400", transient=False, maybe_sent=False, reason=GIVEN)),

@@ -1,10 +1,11 @@
 """The Octopush phone against a fake Octopush v1 API."""
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from webapp import statuses
 from webapp.extensions import db
-from webapp.models import Message, OptOut
+from webapp.models import Message, OptOut, Phone
 from webapp.reasons import shown
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
@@ -39,8 +40,8 @@ def test_a_send_posts_the_campaign_octopush_expects(octopush, user):
     request = octopush.sends()[-1]
     assert request.headers["api-login"] == octopush.api_login and request.headers["api-key"] == octopush.api_key
     assert request.json == {"recipients": [{"phone_number": "+33612345678"}], "text": "Bonjour",
-                            "type": "sms_premium", "request_id": f"{phone.public_id}-{message_id}",
-                            "with_replies": True}
+                            "type": "sms_premium", "purpose": "alert",
+                            "request_id": f"{phone.public_id}-{message_id}", "with_replies": True}
     assert octopush.last_campaign.unknown_fields == []
     assert message.provider_message_id == octopush.last_campaign.ticket
 
@@ -153,3 +154,135 @@ def test_an_sms_sent_through_the_worker_is_delivered_by_octopushs_callback(octop
     start_worker(OCTOPUSH_API_BASE_URL=octopush.base_url)
     [message_id] = queue_outbound(phone, ["+33612345678"], "Through the worker")
     wait_for(lambda: reload_message(message_id).status == statuses.DELIVERED, message="delivered")
+
+
+# ---- lost answers: Octopush refuses a repeated request_id, so a send whose answer was lost is sent again
+
+def worker_for(start_worker, octopush, **env):
+    return start_worker(OCTOPUSH_API_BASE_URL=octopush.base_url, **env)
+
+
+def reasons_of(message):
+    return [shown(event.reason) for event in message.events if event.reason]
+
+
+def request_ids(octopush):
+    return [request.json["request_id"] for request in octopush.sends()]
+
+
+@pytest.mark.parametrize("lose_it", [lambda fake: fake.drop_next(), lambda fake: fake.fail_next(502)],
+                         ids=["dropped before Octopush answered", "a 502"])
+def test_a_send_whose_answer_never_came_is_sent_again_and_delivered_once(octopush, start_worker, user, lose_it):
+    octopush.auto_dlr = True
+    phone = octopush_phone(user, octopush)
+    lose_it(octopush)
+    worker_for(start_worker, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Lost on the way")
+    wait_for(lambda: reload_message(message_id).status == statuses.DELIVERED, message="delivered")
+    message = reload_message(message_id)
+    [campaign] = octopush.accepted_for("+33612345678")
+    assert message.provider_message_id == campaign.ticket and message.attempt_count == 2
+    assert request_ids(octopush) == [f"{phone.public_id}-{message_id}"] * 2
+    [retried] = [reason for reason in reasons_of(message) if "Attempt 1 failed" in reason]
+    assert "sending it again cannot send it twice" in retried and "Next try in" in retried
+
+
+@pytest.mark.parametrize("lose_it", [lambda fake: fake.answer_late_next(2.5),
+                                     lambda fake: fake.drop_next(after_accepting=True)],
+                         ids=["a read timeout", "dropped after Octopush accepted it"])
+def test_an_sms_octopush_accepted_without_our_knowing_ends_sent_once_and_says_why_reports_cannot_match(
+        octopush, start_worker, user, logged_in, lose_it):
+    phone = octopush_phone(user, octopush)
+    lose_it(octopush)
+    worker_for(start_worker, octopush, PROVIDER_READ_TIMEOUT="1")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Sent, ticket lost")
+    wait_for(lambda: reload_message(message_id).status == statuses.SENT, message="sent")
+    message = reload_message(message_id)
+    assert len(octopush.accepted_for("+33612345678")) == 1
+    assert request_ids(octopush) == [f"{phone.public_id}-{message_id}"] * 2
+    assert octopush.sends()[-1].status == 400  # the repeat, refused with code 120
+    assert message.attempt_count == 2 and message.provider_message_id is None and message.error_reason is None
+    assert "delivery reports cannot be matched" in reasons_of(message)[-1]
+    assert "code 120" in reasons_of(message)[-1]
+    page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert "Attempt 1 failed" in page and "this SMS&#39;s delivery reports cannot be matched" in page
+
+
+def test_answers_lost_every_time_are_tried_a_bounded_number_of_times_and_end_unknown(octopush, start_worker,
+                                                                                      user, app, logged_in):
+    phone = octopush_phone(user, octopush)
+    octopush.drop_next(times=50)
+    worker_for(start_worker, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Never answered")
+    wait_for(lambda: reload_message(message_id).status == statuses.UNKNOWN, message="unknown")
+    message = reload_message(message_id)
+    attempts = app.config["SEND_MAX_ATTEMPTS"]
+    assert message.attempt_count == attempts and len(octopush.sends()) == attempts
+    assert octopush.accepted_for("+33612345678") == []
+    assert f"gave up after {attempts} attempts" in shown(message.error_reason)
+    assert len([reason for reason in reasons_of(message) if "sending it again" in reason]) == attempts - 1
+    page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
+    assert f"Attempts 1 to {attempts - 1} failed: the connection to Octopush broke before it answered" in page
+    french = logged_in.get(f"/messages/{message_id}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+    assert "le renvoyer ne peut pas l&#39;envoyer deux fois" in french
+
+
+@pytest.mark.parametrize("refusal, times, attempts, words", [
+    (401, 1, 2, "refused the login or the API key"),
+    (503, 50, 5, "unavailable (HTTP 503) (gave up after 5 attempts)"),
+], ids=["the key changed meanwhile", "busy until the attempts ran out"])
+def test_a_refusal_after_a_lost_answer_leaves_the_sms_unknown_not_failed(octopush, start_worker, user, refusal,
+                                                                         times, attempts, words):
+    phone = octopush_phone(user, octopush)
+    octopush.answer_late_next(2.5)
+    worker_for(start_worker, octopush, PROVIDER_READ_TIMEOUT="1")
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Sent, then refused")
+    wait_for(lambda: octopush.sends(), message="the first attempt")
+    octopush.fail_next(refusal, times=times)  # the retries'
+    wait_for(lambda: reload_message(message_id).status == statuses.UNKNOWN, message="unknown")
+    message = reload_message(message_id)
+    assert len(octopush.accepted_for("+33612345678")) == 1 and message.attempt_count == attempts
+    reason = shown(message.error_reason)
+    assert words in reason and "an earlier attempt's answer was lost, so it may have been sent" in reason
+
+
+def test_a_refusal_after_attempts_that_sent_nothing_fails_the_sms(octopush, user):
+    phone = octopush_phone(user, octopush)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Busy, then refused")
+    octopush.fail_next(503)  # refused before doing anything
+    assert send_now(message_id).status == statuses.QUEUED
+    octopush.fail_next(401)
+    message = send_now(message_id)
+    assert (message.status, message.attempt_count) == (statuses.FAILED, 2)
+    assert "earlier attempt" not in shown(message.error_reason)
+
+
+# ---- callbacks: Octopush tests a callback page with a GET and an empty POST (spec §3.4)
+
+@pytest.mark.parametrize("kind", ["status", "inbound"])
+def test_octopushs_test_of_a_callback_page_is_answered_200_with_nothing(octopush, user, kind):
+    phone = octopush_phone(user, octopush)
+    url = callback_url(phone, kind)
+    assert reply_problem(requests.get(url, timeout=5)) is None
+    assert reply_problem(octopush.post_raw(url, b"", content_type=None)) is None
+    assert reply_problem(octopush.post_raw(url, b"")) is None
+    malformed = octopush.post_raw(url, b'{"message_id": "sms_1", "number"')
+    assert malformed.status_code == 400 and "the body is not JSON" in malformed.text
+    assert db.session.scalar(select(func.count(Message.id))) == 0
+
+
+# ---- the message purpose: Octopush's documents disagree on its default, so it is always sent
+
+def test_the_form_explains_the_purpose_and_the_chosen_one_is_sent(octopush, user, logged_in):
+    form = logged_in.get("/phones/new/octopush").get_data(as_text=True)
+    assert "Alert (transactional)" in form and "Wholesale (marketing)" in form
+    assert "Alert: transactional SMS" in form and "Wholesale: marketing" in form
+    response = post_form(logged_in, "/phones/new/octopush", {
+        "name": "Octopush", "setting_api_login": octopush.api_login, "setting_api_key": octopush.api_key,
+        "setting_virtual_number": octopush.virtual_number, "setting_message_type": "sms_premium",
+        "setting_purpose": "wholesale", "setting_sender": ""})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [phone] = db.session.scalars(select(Phone)).all()
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Offers of the week. STOP au 30101")
+    assert send_now(message_id).status == statuses.SENT
+    assert octopush.last_campaign.purpose == "wholesale" and octopush.last_campaign.unknown_fields == []

@@ -23,6 +23,8 @@ def N_(msgid: str) -> str:
 # Reasons the message page recognizes, to fold a provider's repeated refusals into one line.
 ATTEMPT = N_("Attempt %(number)d")
 ATTEMPT_FAILED = N_("Attempt %(number)d failed: %(reason)s. Next try in %(delay)d s.")
+# an attempt's lost answer, sent again to a provider that refuses a repeated request
+SENT_AGAIN = N_("%(reason)s; sending it again cannot send it twice, since the provider refuses a repeated request")
 
 
 class Reason:

@@ -23,6 +23,13 @@ URLs the user pastes in the Octopush interface, "Callbacks" menu.
 
 Failures: fake.fail_next(503), fake.fail_next(500, times=2, body="<html>..."), fake.answer_delay = 2.0
 (the campaign is recorded before the delay: a client that times out has still sent it).
+Lost answers, for the next send calls only: fake.drop_next() closes the connection before
+anything is checked (nothing sent); fake.drop_next(after_accepting=True) accepts the campaign,
+then closes the connection instead of answering; fake.answer_late_next(2.0) accepts it and
+answers 2 s late. A client that then sends the same request_id again is refused (step 5): the
+refusal names no ticket, and no call finds a campaign by request_id (spec 3.1-3.2 know none),
+so the ticket of a campaign whose answer was lost is never told. fake.accepted_for(number)
+lists the campaigns accepted for a number: an SMS sent twice is there twice.
 End-to-end: fake.auto_dlr = True posts DELIVERED for every recipient callback_delay (0.2 s) after
 each accepted campaign, when status_url is set.
 
@@ -38,11 +45,12 @@ What the send call checks, in this order (spec 3.1, 3.5, 3.6):
      alert | wholesale, `send_at` ISO 8601 string, `simulation_mode` / `auto_optimize_text` /
      `auto_remove_blacklisted_numbers` bool, `request_id` non-empty string. Unknown fields are
      ignored (and listed in campaign.unknown_fields so a test can assert there are none);
-  5. `request_id` already accepted less than request_id_ttl (24 h) ago: 400 code 1005,
-     message "request_id already used", nothing recorded, nothing debited, no callback;
+  5. `request_id` already accepted less than request_id_ttl (24 h) ago: 400 code 120 (the
+     code of a duplicate request_id in Octopush's list, spec 3.7), message "Duplicate request:
+     this request_id was already used", nothing recorded, nothing debited, no callback;
   6. credit: 0.05 EUR per recipient; more than the balance -> 400 code 1006.
 The error body is always {"code": <int>, "message": <str>} [shape per spec 3.1; the codes
-other than 1000 and the exact HTTP statuses are this fake's choice - the spec marks them
+other than 1000 and 120 and the exact HTTP statuses are this fake's choice - the spec marks them
 UNVERIFIED]. Success: `success_status` (201, or 200) with {"sms_ticket": "sms_<13 hex>",
 "number_of_contacts": n, "total_cost": 0.05*n, "number_of_sms_needed": segments of the text,
 "residual_credit": balance left}.
@@ -52,6 +60,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import string
 import threading
 import time
@@ -89,14 +98,15 @@ BOOLEAN_FIELDS = ("with_replies", "simulation_mode", "auto_optimize_text",
 RECIPIENT_FIELDS = {"phone_number", "first_name", "last_name",
                     "param1", "param2", "param3", "param4", "param5"}
 
-# Error codes of the JSON error body. 1000 (authentication) is the brief's; the others are
-# this fake's own numbering (Octopush does not publish its v1 codes).
+# Error codes of the JSON error body. 1000 (authentication) is the brief's, 120 (duplicate
+# request_id) Octopush's own (spec 3.7); the others are this fake's own numbering (Octopush does
+# not publish its v1 codes).
 AUTH_FAILED = 1000
 INVALID_BODY = 1001
 MISSING_FIELD = 1002
 INVALID_FIELD = 1003
 INVALID_PHONE_NUMBER = 1004
-DUPLICATE_REQUEST_ID = 1005
+DUPLICATE_REQUEST_ID = 120
 INSUFFICIENT_CREDIT = 1006
 DEFAULT_FAILURES = {  # status -> code used by fail_next() when none is given
     400: INVALID_FIELD,
@@ -233,6 +243,18 @@ class SentCallback:
 
 
 @dataclass
+class LostAnswer:
+    """What happens to the answer of one send call: dropped, before or after accepting, or late."""
+    accept: bool
+    drop: bool
+    late_by: float = 0.0
+
+
+class ConnectionDropped(ConnectionResetError):
+    """Raised once the fake closed a connection: werkzeug's server ignores a dropped connection."""
+
+
+@dataclass
 class Failure:
     status: int
     code: int
@@ -261,6 +283,8 @@ class FakeOctopush:
     callbacks                          every SentCallback the emitters posted
     status_url, inbound_url            the account-level callback URLs ("Callbacks" menu)
     answer_delay                       seconds to wait before answering each API call
+    drop_next(), answer_late_next()    lose the answer of the next send calls
+    accepted_for(number)               the campaigns accepted for a number
     auto_dlr, callback_delay           post DELIVERED per recipient after each accepted campaign
     request_id_ttl                     seconds a request_id stays used (24 h)
     reply_problem(response)            None if an answer to a callback suits Octopush, else why
@@ -291,6 +315,7 @@ class FakeOctopush:
 
         self._request_ids: dict[str, float] = {}   # request_id -> time accepted
         self._failures: list[Failure] = []
+        self._lost_answers: list[LostAnswer] = []
         self._last_ticket = 0
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -369,6 +394,25 @@ class FakeOctopush:
                           message or phrase, body, headers)
         with self._lock:
             self._failures.extend([failure] * times)
+
+    def drop_next(self, times: int = 1, *, after_accepting: bool = False) -> None:
+        """The next `times` send calls get their connection closed with no answer: before
+        anything is checked (nothing is sent), or once the campaign is accepted (it is sent, and
+        the client never learns its ticket)."""
+        with self._lock:
+            self._lost_answers.extend([LostAnswer(accept=after_accepting, drop=True)] * times)
+
+    def answer_late_next(self, seconds: float, times: int = 1) -> None:
+        """The next `times` send calls are handled as usual (accepted, if valid), then answered
+        `seconds` late: a client with a shorter read timeout has sent it without its ticket."""
+        with self._lock:
+            self._lost_answers.extend([LostAnswer(accept=True, drop=False, late_by=seconds)] * times)
+
+    def accepted_for(self, number: str) -> list[FakeCampaign]:
+        """The campaigns accepted (not simulated) with `number` among their recipients, in order."""
+        with self._lock:
+            return [campaign for campaign in self.campaigns.values()
+                    if number in campaign.recipients and not campaign.simulation]
 
     def forget_request_ids(self) -> None:
         """As if 24 h had passed: every request_id can be used again."""
@@ -539,6 +583,9 @@ class FakeOctopush:
 
     def _send(self, request: Request, record: RecordedRequest) -> Response:
         """The campaign is recorded before answer_delay: a client that times out has sent it."""
+        lost = self._next_lost_answer()
+        if lost and not lost.accept:
+            self._drop(request, record)
         campaign = None
         try:
             response = self._injected_failure()
@@ -548,10 +595,28 @@ class FakeOctopush:
         except OctopushError as error:
             record.error = error.message
             response = error.response
+        if lost and lost.drop:
+            if campaign is not None:
+                self._start_auto_dlr(campaign)
+            self._drop(request, record)
         self._delay()
+        if lost:
+            time.sleep(lost.late_by)
         if campaign is not None:
             self._start_auto_dlr(campaign)
         return response
+
+    def _next_lost_answer(self) -> LostAnswer | None:
+        with self._lock:
+            return self._lost_answers.pop(0) if self._lost_answers else None
+
+    @staticmethod
+    def _drop(request: Request, record: RecordedRequest) -> None:
+        """Closes the connection without a word: the client reads the end of the stream."""
+        record.error = "connection dropped"
+        connection = request.environ["werkzeug.socket"]
+        connection.shutdown(socket.SHUT_RDWR)
+        raise ConnectionDropped("the fake dropped the connection")
 
     def _injected_failure(self) -> Response | None:
         with self._lock:
@@ -582,7 +647,8 @@ class FakeOctopush:
             if request_id is not None and not simulation:
                 used_at = self._request_ids.get(request_id)
                 if used_at is not None and now - used_at < self.request_id_ttl:
-                    raise OctopushError(400, DUPLICATE_REQUEST_ID, "request_id already used")
+                    raise OctopushError(400, DUPLICATE_REQUEST_ID,
+                                        "Duplicate request: this request_id was already used")
             if not simulation and total_cost > money(self.balance):
                 raise OctopushError(400, INSUFFICIENT_CREDIT,
                                     f"Insufficient credit: {total_cost} EUR needed, "

@@ -11,7 +11,7 @@ import requests
 from werkzeug.wrappers import Response
 
 from tests.fakes.receiver import Receiver
-from tests.fakes.octopush import FakeOctopush, reply_problem, segment_count
+from tests.fakes.octopush import DUPLICATE_REQUEST_ID, FakeOctopush, reply_problem, segment_count
 
 TO = "+33612345678"
 PARIS = ZoneInfo("Europe/Paris")
@@ -262,8 +262,9 @@ def test_duplicate_request_id_refused_and_not_recorded_twice(fake):
     first = send(fake, request_id="abc-1")
     assert first.status_code == 201
     again = send(fake, request_id="abc-1", text="Something else")
-    body = assert_error(again, 400, 1005)
-    assert body["message"] == "request_id already used"
+    body = assert_error(again, 400, DUPLICATE_REQUEST_ID)
+    assert DUPLICATE_REQUEST_ID == 120 and "request_id was already used" in body["message"]
+    assert "sms_ticket" not in body  # the refusal does not tell the first campaign's ticket
     assert len(fake.campaigns) == 1 and fake.last_campaign.text == "Hello"
     assert fake.balance == pytest.approx(9.95)
     assert send(fake, request_id="abc-2").status_code == 201
@@ -297,6 +298,35 @@ def test_concurrent_duplicates_send_once(fake):
         thread.join()
     assert sorted(results) == [201] + [400] * 5
     assert len(fake.campaigns) == 1
+
+
+# ---------------------------------------------------------------- lost answers
+
+def test_a_connection_dropped_before_answering_sends_nothing(fake):
+    fake.drop_next()
+    with pytest.raises(requests.ConnectionError):
+        send(fake, request_id="dropped")
+    assert fake.campaigns == {} and fake.sends()[-1].error == "connection dropped"
+    assert send(fake, request_id="dropped").status_code == 201  # the request_id was not used
+    assert len(fake.accepted_for(TO)) == 1
+
+
+def test_a_connection_dropped_after_accepting_has_sent_it(fake):
+    fake.drop_next(after_accepting=True)
+    with pytest.raises(requests.ConnectionError):
+        send(fake, request_id="sent-once")
+    assert len(fake.accepted_for(TO)) == 1
+    assert_error(send(fake, request_id="sent-once"), 400, DUPLICATE_REQUEST_ID)
+    assert len(fake.accepted_for(TO)) == 1 and fake.balance == pytest.approx(9.95)
+
+
+def test_a_late_answer_comes_after_the_client_gave_up_but_the_sms_is_sent(fake):
+    fake.answer_late_next(1.0)
+    with pytest.raises(requests.ReadTimeout):
+        send(fake, request_id="late", timeout=(5, 0.3))
+    assert len(fake.accepted_for(TO)) == 1
+    assert_error(send(fake, request_id="late"), 400, DUPLICATE_REQUEST_ID)
+    assert send(fake, request_id="on-time").status_code == 201  # only the next call was late
 
 
 # ---------------------------------------------------------------- balance
@@ -338,7 +368,7 @@ def test_answer_delay_records_before_answering(fake):
         send(fake, request_id="slow", timeout=0.2)
     assert fake.last_campaign.request_id == "slow"
     fake.answer_delay = 0
-    assert_error(send(fake, request_id="slow"), 400, 1005)   # the retry is recognised
+    assert_error(send(fake, request_id="slow"), 400, DUPLICATE_REQUEST_ID)   # the retry is recognised
     assert len(fake.campaigns) == 1
 
 

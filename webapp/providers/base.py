@@ -253,15 +253,22 @@ class ProviderError(Exception):
 
     transient: nothing was sent and trying again later may work (refused connection, 429, 5xx).
     maybe_sent: the request left but no answer came back, so it may have been sent.
+    answer_lost: maybe_sent because the answer was lost on the way (a read timeout, a dropped
+    connection, a 5xx): sending again is safe where the provider refuses a repeated reference.
+    already_accepted: the provider refused a repeat of a request it had accepted: an earlier
+    attempt sent it, under an id this answer does not give (reason says what follows).
     """
 
     def __init__(self, reason: str, code: str | None = None, transient: bool = False,
-                 maybe_sent: bool = False, payload: Any = None):
+                 maybe_sent: bool = False, payload: Any = None, answer_lost: bool = False,
+                 already_accepted: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.transient = transient
-        self.maybe_sent = maybe_sent
+        self.maybe_sent = maybe_sent or answer_lost or already_accepted
+        self.answer_lost = answer_lost
+        self.already_accepted = already_accepted
         self.payload = payload
 
 
@@ -345,6 +352,9 @@ class Provider:
     installs_callbacks = False  # install_callbacks
     cleans_numbers = False  # clean_number
     finds_sends = False  # find_sent
+    # True when the provider refuses a repeated OutboundSms.reference: a send whose answer was
+    # lost is sent again with the same reference, and the provider's "already have it" ends it sent
+    idempotent_send = False
     max_batch_size = 1  # destinations of one compose action sent in one call, by send_batch
     # delays (seconds) before each status poll of a sent message, counted from the send;
     # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out

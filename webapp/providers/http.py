@@ -49,13 +49,13 @@ class ProviderHttp:
         except requests.ConnectTimeout as error:
             raise ProviderError(unreachable(company, error), transient=True, payload=raw(error)) from None
         except requests.ReadTimeout as error:
-            raise ProviderError(_("%(company)s did not answer in time", company=company), maybe_sent=True,
+            raise ProviderError(_("%(company)s did not answer in time", company=company), answer_lost=True,
                                 payload=raw(error)) from None
         except requests.ConnectionError as error:
             if _request_never_left(error):
                 raise ProviderError(unreachable(company, error), transient=True, payload=raw(error)) from None
             raise ProviderError(_("the connection to %(company)s broke before it answered", company=company),
-                                maybe_sent=True, payload=raw(error)) from None
+                                answer_lost=True, payload=raw(error)) from None
         except requests.RequestException as error:
             raise ProviderError(_("the address SMS Desk has for %(company)s is not usable", company=company),
                                 payload=raw(error)) from None
@@ -69,7 +69,7 @@ class ProviderHttp:
                 idempotent = method.upper() in ("GET", "HEAD", "PUT", "DELETE")
             raise ProviderError(_("%(company)s failed (HTTP %(status)d)", company=company,
                                   status=response.status_code),
-                                code=str(response.status_code), transient=idempotent, maybe_sent=not idempotent,
+                                code=str(response.status_code), transient=idempotent, answer_lost=not idempotent,
                                 payload=response.text[:2000])
         return response
 

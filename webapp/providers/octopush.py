@@ -28,6 +28,8 @@ from .base import (
 )
 
 REQUEST_ID_LIFETIME = timedelta(hours=23)  # Octopush keeps a request_id 24 h
+REPEATED_REQUEST = "120"  # the code of Octopush's refusal of a request_id it already has (spec 3.1, 3.7)
+PURPOSES = (("alert", _l("Alert (transactional)")), ("wholesale", _l("Wholesale (marketing)")))
 PARIS = ZoneInfo("Europe/Paris")  # Octopush's dates carry no zone; its platform runs on French time
 
 
@@ -38,6 +40,16 @@ def paris_time_to_utc(text: str | None) -> datetime | None:
     if moment is None:
         raise CallbackRejected(400, f"unreadable date {text!r}")
     return moment
+
+
+def already_accepted(refusal: ProviderError) -> ProviderError:
+    """A retry refused as a repeat: an earlier attempt's request reached Octopush, which sent it.
+    Its ticket is lost: the refusal does not give it, and Octopush has no call that finds a
+    campaign by request_id (spec 3.1-3.2), so its delivery reports cannot be matched."""
+    return ProviderError(_("Octopush had already accepted this SMS from an earlier attempt whose answer was "
+                           "lost: it refused the repeat (code 120) without giving that attempt's ticket, and "
+                           "has no way to ask for it, so this SMS's delivery reports cannot be matched."),
+                         code=refusal.code, already_accepted=True, payload=refusal.payload)
 
 
 class OctopushProvider(Provider):
@@ -58,6 +70,12 @@ class OctopushProvider(Provider):
                      _l("Premium SMS come with delivery reports; low cost ones are cheaper but have none."),
                      kind="choice", default="sms_premium",
                      choices=(("sms_premium", _l("Premium")), ("sms_low_cost", _l("Low cost")))),
+        SettingField("purpose", _l("Purpose"),
+                     _l("Alert: transactional SMS, one person's own business (a code, a reminder, an answer). "
+                        "Wholesale: marketing (offers, newsletters); in France these must carry the STOP "
+                        "mention. Octopush's documents disagree on which it assumes, so SMS Desk always sends "
+                        "the one chosen here."),
+                     kind="choice", default="alert", choices=PURPOSES),
         SettingField("sender", _l("Sender name"),
                      _l("Optional: 3 to 11 letters and digits shown instead of your number. Recipients "
                         "cannot reply to a name."),
@@ -74,6 +92,7 @@ class OctopushProvider(Provider):
         CredentialStep(_l("Virtual number: the one Octopush gave you, as they wrote it.")),
     )
     finds_sends = True  # by sending again: Octopush refuses a request_id it already has
+    idempotent_send = True  # for the same reason, a send whose answer was lost is sent again
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING,
                               Capability.CREDITS})
     setup_steps = (
@@ -106,8 +125,7 @@ class OctopushProvider(Provider):
         return self.options["OCTOPUSH_API_BASE_URL"].rstrip("/")
 
     def call(self, method: str, path: str, payload=None) -> dict:
-        # a repeated send carries the same request_id, which Octopush refuses: retrying cannot send twice
-        response = self.request(method, self.base_url + path, json=payload, idempotent=True, headers={
+        response = self.request(method, self.base_url + path, json=payload, headers={
             "api-login": self.settings["api_login"], "api-key": self.settings["api_key"],
             "Accept": "application/json", "cache-control": "no-cache"})
         try:
@@ -124,22 +142,25 @@ class OctopushProvider(Provider):
         if http_status in (401, 403):
             return ProviderError(_("Octopush refused the login or the API key (%(message)s).",
                                    message=octopush_message), code=str(body.get("code", http_status)), payload=body)
-        if "request_id" in octopush_message:
+        if str(body.get("code")) == REPEATED_REQUEST:
             # our reference was already used: an earlier attempt did reach Octopush
             return ProviderError(_("Octopush had already received this SMS from an earlier attempt; it may "
-                                   "have been sent."), code=str(body.get("code", http_status)),
-                                 maybe_sent=True, payload=body)
+                                   "have been sent."), code=REPEATED_REQUEST, maybe_sent=True, payload=body)
         return ProviderError(_("Octopush refused: %(message)s", message=octopush_message),
                              code=str(body.get("code", http_status)), payload=body)
 
     def send(self, sms: OutboundSms) -> SendResult:
         campaign = {"recipients": [{"phone_number": sms.destination}], "text": sms.text,
-                    "type": self.settings.get("message_type") or "sms_premium", "request_id": sms.reference}
+                    "type": self.settings.get("message_type") or "sms_premium",
+                    "purpose": self.settings.get("purpose") or "alert", "request_id": sms.reference}
         if self.settings.get("sender"):
             campaign["sender"] = self.settings["sender"]
         else:
             campaign["with_replies"] = True  # sent from the virtual number, so replies come back
-        answer = self.call("POST", "/v1/public/sms-campaign/send", campaign)
+        try:
+            answer = self.call("POST", "/v1/public/sms-campaign/send", campaign)
+        except ProviderError as error:
+            raise already_accepted(error) if error.code == REPEATED_REQUEST and sms.attempt > 1 else error
         if not answer.get("sms_ticket"):
             raise ProviderError(_("Octopush answered without a ticket number."), maybe_sent=True, payload=answer)
         return SendResult(provider_message_id=answer["sms_ticket"], payload=answer)
@@ -173,6 +194,8 @@ class OctopushProvider(Provider):
     # ---- callbacks: one JSON shape per kind, told apart by its date field ----
 
     def parse_callback(self, kind: str, request: CallbackRequest) -> ParsedCallback:
+        if request.method == "GET" or not request.body:
+            return ParsedCallback()  # Octopush's test of a callback page (spec 3.4): answered 200, empty
         body = json_object(request)
         if "delivery_date" in body or "status" in body:
             return ParsedCallback(status_events=[self.status_event(body)])

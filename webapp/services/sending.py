@@ -20,11 +20,12 @@ from ..extensions import db
 from ..models import EarlyStatusEvent, Message, Phone, utcnow
 from ..crypto import SecretsUnreadable
 from ..providers.base import OutboundSms, ProviderError, SendResult
-from ..reasons import ATTEMPT_FAILED
+from ..reasons import ATTEMPT_FAILED, SENT_AGAIN
 from ..reasons import Reason as _
 from . import reports, status_store
 from .phones import adapter_for, callback_url
 from .status_store import Claim, Line
+from .timeline import failed_attempt
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,7 @@ def record_each(delivery: Delivery, answers) -> list:
     for sms, result in answers:
         message = db.session.get(Message, sms.message_id)
         if isinstance(result, ProviderError):
-            retry = record_send_failure(message, result, delivery.claim_of(sms))
+            retry = record_send_failure(message, result, delivery.claim_of(sms), delivery.adapter.idempotent_send)
             retries += [retry] if retry else []
         else:
             record_send_success(message, result, delivery.adapter, delivery.claim_of(sms))
@@ -341,19 +342,25 @@ def record_send_success(message: Message, result: SendResult, adapter, claim: Cl
     status_store.note(message.id, line)
 
 
-def record_send_failure(message: Message, error: ProviderError, claim: Claim):
+def record_send_failure(message: Message, error: ProviderError, claim: Claim, idempotent_send: bool = False):
     """The failure of the attempt `claim` moves the message only while that claim holds it.
+    idempotent_send: the provider refuses a repeated reference, so a lost answer is sent again.
     Returns the retry to enqueue once committed (job id, message id, delay), if any. Does not commit."""
     if isinstance(error, TakenBack):  # the sweep queued it again: its next attempt is someone else's
         status_store.note(message.id, Line(error.reason))
         return None
     if isinstance(error, BrokerUnavailable):
         return queue_unsent(message, error, claim)
+    if error.already_accepted:
+        record_already_accepted(message, error, claim)
+        return None
     attempt = claim.attempt
-    if error.transient and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
+    sent_again = idempotent_send and error.answer_lost
+    if (error.transient or sent_again) and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)
         job_id = tasks.new_send_job_id()
-        line = Line(_(ATTEMPT_FAILED, number=attempt, reason=error.reason, delay=round(delay)),
+        reason = _(SENT_AGAIN, reason=error.reason) if sent_again else error.reason
+        line = Line(_(ATTEMPT_FAILED, number=attempt, reason=reason, delay=round(delay)),
                     error_code=error.code, payload=error.payload)
         if status_store.move(message, statuses.QUEUED, by=PIPELINE, expected=statuses.SENDING, claim=claim,
                              line=line, claimed_by=None, send_job_id=job_id,
@@ -363,13 +370,34 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim):
         return None
     new_status = statuses.UNKNOWN if error.maybe_sent else statuses.FAILED
     reason = error.reason
-    if error.transient:
+    if error.transient or sent_again:
         reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
+    if new_status == statuses.FAILED and idempotent_send and attempt > 1 and an_answer_was_lost(message):
+        new_status = statuses.UNKNOWN
+        reason = _("%(reason)s; an earlier attempt's answer was lost, so it may have been sent", reason=reason)
     line = Line(reason, error_code=error.code, payload=error.payload)
     if not status_store.move(message, new_status, by=PIPELINE, expected=statuses.SENDING, claim=claim, line=line,
                              error_code=error.code, error_reason=reason):
         status_store.note(message.id, line)
     return None
+
+
+def an_answer_was_lost(message: Message) -> bool:
+    """Whether an earlier attempt was sent again because its answer was lost: that one may have sent it."""
+    for event in message.events:
+        failed = failed_attempt(event)
+        lost = failed.params.get("reason") if failed else None
+        if isinstance(lost, _) and lost.msgid == SENT_AGAIN:
+            return True
+    return False
+
+
+def record_already_accepted(message: Message, error: ProviderError, claim: Claim) -> None:
+    """The provider refused a repeat of a request it had accepted: an earlier attempt sent it.
+    Sent, with no provider id; the reason says why its reports cannot be matched. Does not commit."""
+    line = Line(error.reason, error_code=error.code, payload=error.payload)
+    if not status_store.move(message, statuses.SENT, by=PROVIDER, expected=statuses.SENDING, claim=claim, line=line):
+        status_store.note(message.id, line)
 
 
 def queue_unsent(message: Message, error: BrokerUnavailable, claim: Claim):
