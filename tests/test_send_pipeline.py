@@ -8,6 +8,7 @@ from rq.serializers import JSONSerializer
 from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message
+from webapp.providers.simulator import MEMORY_PREFIX
 from webapp.reasons import shown
 from webapp.services.messages import queue_outbound
 
@@ -81,6 +82,7 @@ def test_a_worker_killed_during_a_send_has_the_provider_asked_not_the_message_re
     [message_id] = queue_outbound(phone, ["+33612345678"], "Slow one")
     first = start_worker()
     wait_for(lambda: status_of(message_id) == statuses.SENDING, message="sending")
+    wait_for(lambda: broker.redis_connection().keys(MEMORY_PREFIX + "sent:*"), message="taken by the simulator")
     first.kill()  # kill -9 while the provider is answering
     start_worker(**SHORT_PROVIDER_DEADLINES)
     wait_for(lambda: status_of(message_id) == statuses.SENT, timeout=30, message="found at the simulator")
