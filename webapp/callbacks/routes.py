@@ -72,10 +72,11 @@ def receive(public_id, token, kind):
         adapter.verify_callback(incoming)
         parsed = adapter.parse_callback(kind, incoming)
         refuse_unstorable_ids(parsed)
+        # matched against the messages of every phone whose callbacks land here (one OVH service)
         if parsed.status_events:
-            report_writer().write(phone.id, parsed.status_events)
+            report_writer().write(phone.scope_ids, parsed.status_events)
         for inbound in parsed.inbound:
-            message_service.record_inbound(phone, inbound)
+            message_service.record_inbound(phone.receiving(inbound), inbound)
         for notice in parsed.opt_outs:
             message_service.record_opt_out(phone, notice)
         reply = adapter.callback_reply(kind)

@@ -301,7 +301,7 @@ def cancel_unsent_of_phone(phone_id: int, reason: Reason) -> int:
 # ---- provider reports, many at once ----
 
 class ReportMoves:
-    """Moves for a batch of provider reports, grouped by phone, status, recipient and failure:
+    """Moves for a batch of provider reports, grouped by phones, status, recipient and failure:
     one UPDATE per group, then the timeline and outbox rows of all groups, in the caller's
     transaction. SQLite."""
     each_statement_commits = False
@@ -376,7 +376,7 @@ def move_reported_statement(with_recipient: bool, failed: bool):
     """Built once: most of a callback's cost was Python building and running statements."""
     messages = Message.__table__
     query = update(messages).where(
-        messages.c.phone_id == bindparam("phone"), messages.c.direction == Message.OUTBOUND,
+        messages.c.phone_id.in_(bindparam("phones", expanding=True)), messages.c.direction == Message.OUTBOUND,
         messages.c.provider_message_id.in_(bindparam("reported_ids", expanding=True)),
         messages.c.status.in_(bindparam("sources", expanding=True)))
     if with_recipient:
@@ -396,7 +396,7 @@ def move_with_timeline_statement(with_recipient: bool, failed: bool):
     return text(f"""
         WITH moved AS (
             UPDATE messages SET status = :new_status, status_changed_at = :now{failure}
-            WHERE phone_id = :phone AND direction = '{Message.OUTBOUND}'{recipient}
+            WHERE phone_id = ANY(CAST(:phones AS integer[])) AND direction = '{Message.OUTBOUND}'{recipient}
               AND provider_message_id = ANY(CAST(:reported_ids AS varchar[]))
               AND status = ANY(CAST(:sources AS varchar[]))
             RETURNING id, provider_message_id, user_id),
@@ -417,10 +417,10 @@ def reported_timeline_row(message_id: int | None, event: StatusEvent, now: datet
     return timeline_row(message_id, event.status, Line.of_report(event), now)
 
 
-def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=None,
+def move_reported(reports: list[tuple[tuple[int, ...], StatusEvent, str | None]], database=None,
                   moved: list | None = None) -> list[int | None]:
-    """[(phone id, report, normalized recipient or None)]: each message that exists and may move to
-    its reported status moves, with its timeline and outbox rows. Returns, per report, the id of the
+    """[(phone ids, report, normalized recipient or None)]: each message of one of the phones that
+    exists and may move to its reported status moves, with its timeline and outbox rows. Returns, per report, the id of the
     message it moved, or None when the caller must judge it one by one (an unknown id, a backward
     move, the same message twice). Runs in `database` (a connection) or the session, without
     committing. A `moved` list given is filled in as each statement returns: where each statement
@@ -430,17 +430,17 @@ def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=N
     now = utcnow()
     moved = [None] * len(reports) if moved is None else moved
     groups = {}
-    for index, (phone_id, event, number) in enumerate(reports):
+    for index, (phone_ids, event, number) in enumerate(reports):
         failed = event.status == statuses.FAILED
-        key = (phone_id, event.status, number, clipped(event.error_code, 40) if failed else None,
+        key = (phone_ids, event.status, number, clipped(event.error_code, 40) if failed else None,
                event.reason if failed else None)
         groups.setdefault(key, {}).setdefault(event.provider_message_id, index)
     written = []
-    for (phone_id, status, number, code, why), index_by_id in groups.items():
+    for (phone_ids, status, number, code, why), index_by_id in groups.items():
         sources = statuses.sources(status, PROVIDER)
         if not sources:
             continue
-        group = dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources, new_status=status,
+        group = dict(phones=list(phone_ids), reported_ids=list(index_by_id), sources=sources, new_status=status,
                      now=now, number=number, code=code, why=stored_reason(why))
         for message_id, provider_message_id, user_id in moves.move_group(database, group, reports, index_by_id):
             index = index_by_id[provider_message_id]
