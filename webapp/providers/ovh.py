@@ -66,7 +66,7 @@ class OvhProvider(Provider):
                         "Fill in this or a sender name."),
                      required=False, pattern=r"\+[1-9]\d{5,14}",
                      pattern_message=_l("Write the number with + and the country code, without spaces.")),
-        SettingField("sender", _l("Sender"),
+        SettingField("sender", _l("Sender name or number"),
                      _l("A sender OVH has already validated (Control Panel → Senders): a name of up to 11 letters "
                         "and digits, or a number with + and the country code. Recipients cannot reply to a name."),
                      required=False, pattern=SENDER_PATTERN,
