@@ -33,8 +33,8 @@ def in_memory_app(folder):
 def test_every_adapter_declares_the_options_it_always_had():
     names = {option.name for option in DECLARED}
     assert names == {"TWILIO_API_BASE_URL", "TWILIO_STATUS_POLL_AFTER_SECONDS", "OVH_API_BASE_URL",
-                     "OVH_STATUS_POLL_AFTER_SECONDS", "OCTOPUSH_API_BASE_URL", "ODYSSEY_API_BASE_URL", "NETOXYGEN_API_URL",
-                     "NETOXYGEN_STATUS_POLL_FIRST_SECONDS", "SIMULATOR_STATUS_POLL_AFTER_SECONDS"}
+                     "OVH_STATUS_POLL_AFTER_SECONDS", "OCTOPUSH_API_BASE_URL", "ODYSSEY_API_BASE_URL",
+                     "NETOXYGEN_API_URL", "NETOXYGEN_STATUS_POLL_FIRST_SECONDS", "SIMULATOR_STATUS_POLL_AFTER_SECONDS"}
     assert len(names) == len(DECLARED)  # no two adapters claim the same variable
 
 

@@ -262,8 +262,9 @@ def record_callback_installation(phone: Phone) -> None:
         siblings = callback_siblings(phone)
         if not siblings:
             return installed
-        return Reason("%(installed)s These addresses also carry the delivery reports and incoming SMS of %(phones)s, on "
-                      "the same service: SMS Desk gives each phone its own, so all of them keep working.",
+        return Reason("%(installed)s These addresses also carry the delivery reports and incoming SMS of "
+                      "%(phones)s, on the same service: SMS Desk gives each phone its own, so all of them keep "
+                      "working.",
                       installed=installed, phones=", ".join(f"“{sibling.name}”" for sibling in siblings))
     record_provider_check(phone, install)
 
