@@ -66,12 +66,16 @@ def callback_siblings(phone: Phone) -> list[Phone]:
     return [other for other in others if provider.callback_scope(other.settings or {}) == scope]
 
 
+def scope_ids_of(phone: Phone) -> tuple[int, ...]:
+    """The phone's id, then its callback siblings'."""
+    return (phone.id, *(sibling.id for sibling in callback_siblings(phone)))
+
+
 def callback_scope_ids(phone_id: int, adapter: Provider) -> tuple[int, ...]:
-    """The phone's id, then its callback siblings'; without a look-up for providers whose
-    phones each have their own callbacks."""
+    """scope_ids_of, without a look-up for providers whose phones each have their own callbacks."""
     if adapter.callback_scope(adapter.settings) is None:
         return (phone_id,)
-    return (phone_id, *(sibling.id for sibling in callback_siblings(db.session.get(Phone, phone_id))))
+    return scope_ids_of(db.session.get(Phone, phone_id))
 
 
 @dataclass(frozen=True)

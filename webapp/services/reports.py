@@ -103,8 +103,8 @@ def apply_early_status_events(message: Message, phone_ids: tuple[int, ...] | Non
     """The reports kept for the message's provider id, come to its phone or to one of the phones
     whose callbacks land with its own (phone_ids, when the caller knows them)."""
     if phone_ids is None:
-        from .phones import callback_siblings
-        phone_ids = (message.phone_id, *(sibling.id for sibling in callback_siblings(message.phone)))
+        from .phones import scope_ids_of
+        phone_ids = scope_ids_of(message.phone)
     early_events = db.session.scalars(select(EarlyStatusEvent).where(
         EarlyStatusEvent.phone_id.in_(phone_ids),
         EarlyStatusEvent.provider_message_id == message.provider_message_id).order_by(EarlyStatusEvent.id)).all()
