@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from webapp import statuses
 from webapp.extensions import db
-from webapp.models import Message
+from webapp.models import Message, Phone
 from webapp.reasons import shown
 from webapp.services import polling
 from webapp.services.messages import queue_outbound, record_inbound
@@ -227,6 +227,7 @@ def test_two_phones_on_one_service_both_reach_delivered_and_both_receive(ovh, li
     received = {message.body: message.phone_id for message in db.session.scalars(
         select(Message).where(Message.direction == Message.INBOUND))}
     assert received == {"To the number": numbered.id, "To the short number": named.id}
+    assert db.session.get(Phone, numbered.id).last_callback_at is not None  # its page does not say "never"
 
 
 def test_a_report_that_outruns_the_send_at_the_other_phones_url_applies_once_the_id_is_stored(ovh, client, user):

@@ -83,5 +83,5 @@ def receive(public_id, token, kind):
     except CallbackRejected as rejection:
         db.session.rollback()
         return Response(rejection.reason + "\n", rejection.status, content_type="text/plain")
-    phone_service.note_callback_received(phone.id)
+    phone_service.note_callback_received(phone.scope_ids)
     return Response(reply.body, reply.status, content_type=reply.content_type)

@@ -219,15 +219,16 @@ def delete_phone(phone: Phone) -> None:
 LAST_CALLBACK_PRECISION = timedelta(seconds=30)
 
 
-def note_callback_received(phone_id: int) -> None:
-    """To the half minute, and at most that often per web process: writing it on every callback
-    would double the writes of a busy phone. Commits."""
+def note_callback_received(phone_ids: tuple[int, ...]) -> None:
+    """For the called phone and those whose callbacks land with its own (they came for all of
+    them). To the half minute, and at most that often per web process: writing it on every
+    callback would double the writes of a busy phone. Commits."""
     written = current_app.extensions.setdefault("smsdesk_last_callback_written", {})
     now = utcnow()
-    if phone_id in written and now - written[phone_id] < LAST_CALLBACK_PRECISION:
+    if phone_ids in written and now - written[phone_ids] < LAST_CALLBACK_PRECISION:
         return
-    written[phone_id] = now
-    db.session.execute(update(Phone).where(Phone.id == phone_id).values(last_callback_at=now)
+    written[phone_ids] = now
+    db.session.execute(update(Phone).where(Phone.id.in_(phone_ids)).values(last_callback_at=now)
                        .execution_options(synchronize_session=False))
     db.session.commit()
 
