@@ -33,8 +33,8 @@ def in_memory_app(folder):
 def test_every_adapter_declares_the_options_it_always_had():
     names = {option.name for option in DECLARED}
     assert names == {"TWILIO_API_BASE_URL", "TWILIO_STATUS_POLL_AFTER_SECONDS", "OVH_API_BASE_URL",
-                     "OCTOPUSH_API_BASE_URL", "ODYSSEY_API_BASE_URL", "NETOXYGEN_API_URL",
-                     "NETOXYGEN_STATUS_POLL_FIRST_SECONDS", "SIMULATOR_STATUS_POLL_AFTER_SECONDS"}
+                     "OVH_STATUS_POLL_AFTER_SECONDS", "OCTOPUSH_API_BASE_URL", "ODYSSEY_API_BASE_URL",
+                     "NETOXYGEN_API_URL", "NETOXYGEN_STATUS_POLL_FIRST_SECONDS", "SIMULATOR_STATUS_POLL_AFTER_SECONDS"}
     assert len(names) == len(DECLARED)  # no two adapters claim the same variable
 
 
@@ -44,6 +44,7 @@ def test_declared_defaults_reach_the_adapter_when_the_environment_is_empty(empty
     assert settings["TWILIO_STATUS_POLL_AFTER_SECONDS"] == 600.0
     assert settings["NETOXYGEN_API_URL"] == "https://sms.netoxygen.ch/api2/"
     assert settings["OVH_API_BASE_URL"] == ""
+    assert settings["OVH_STATUS_POLL_AFTER_SECONDS"] == 900.0
 
     app = in_memory_app(empty_environment)
     with app.app_context():

@@ -130,3 +130,58 @@ ERRORS = [
 @pytest.mark.parametrize("http_status, body, expected", ERRORS)
 def test_api_error_answers(http_status, body, expected):
     assert error_fields(ovh().error(http_status, body)) == expected
+
+
+# ---- the number an incoming SMS was sent to: the CGI form's shortcode (spec §2.4)
+
+RECEIVING_NUMBERS = [
+    case("a virtual number, in 00 form", cgi_form("Oui", shortcode="0033612345678"), "0033612345678"),
+    case("the short number replies to a sender name go to", cgi_form("Oui"), "38100"),
+    case("none said", cgi_form("Oui", shortcode=None), None),
+    case("an empty one", cgi_form("Oui", shortcode=""), None),
+]
+
+
+@pytest.mark.parametrize("fields, expected", RECEIVING_NUMBERS)
+def test_the_receiving_number_is_the_shortcode(fields, expected):
+    [sms] = ovh().parse_inbound_callback(form_post(INBOUND_URL, fields))
+    assert sms.receiving_number == expected
+
+
+# ---- one callBack and one smsResponse per SMS service (spec §2.3, §2.4): the phones that share them
+
+SCOPES = [
+    case("the same service, typed in capitals", {"service_name": "SMS-AB12345-1"}, "ovh-eu/sms-ab12345-1"),
+    case("another region's service of that name", {"endpoint": "ovh-ca", "service_name": "sms-ab12345-1"},
+         "ovh-ca/sms-ab12345-1"),
+    case("no service name yet", {"service_name": ""}, None),
+]
+
+
+@pytest.mark.parametrize("settings, expected", SCOPES)
+def test_the_callback_scope_is_the_region_and_the_service(settings, expected):
+    assert OvhProvider.callback_scope({"endpoint": "ovh-eu", **settings}) == expected
+
+
+# ---- the outgoing record asked about when no report came (GET /sms/{service}/outgoing/{id}, spec §2.3)
+
+def outgoing(**fields):
+    return {"id": int(JOB_ID), "receiver": "+33698765432", "sentAt": "2025-01-22T11:46:06+01:00",
+            "deliveredAt": None, "deliveryReceipt": 0, "ptt": 0, **fields}
+
+
+OUTGOING_RECORDS = [
+    case("delivered: deliveredAt is set", outgoing(deliveredAt="2025-01-22T11:46:09+01:00", deliveryReceipt=1),
+         (s.DELIVERED, "outgoing, deliveryReceipt 1", None)),
+    case("handed on, no receipt yet", outgoing(), (s.SENT, "outgoing, deliveryReceipt 0", None)),
+    case("not delivered to the handset", outgoing(deliveryReceipt=2), (s.FAILED, "outgoing, deliveryReceipt 2", "2")),
+    case("refused by the SMSC", outgoing(deliveryReceipt=16), (s.FAILED, "outgoing, deliveryReceipt 16", "16")),
+    case("a receipt code we do not know", outgoing(deliveryReceipt=32), (s.SENT, "outgoing, deliveryReceipt 32", None)),
+]
+
+
+@pytest.mark.parametrize("record, expected", OUTGOING_RECORDS)
+def test_outgoing_records(record, expected):
+    event = ovh().outgoing_status(JOB_ID, record)
+    assert (event.status, event.provider_status, event.error_code) == expected
+    assert event.provider_message_id == JOB_ID and event.payload == record

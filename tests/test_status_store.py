@@ -67,6 +67,15 @@ def report_together(phone, targets):
     assert [done.exception(timeout=0) for _phone_id, _events, done in batch] == [None] * len(batch)
 
 
+def report_together_at_a_sibling(phone, targets):
+    """Come to the URL of another of the user's phones whose callbacks land with this one's (one OVH service)."""
+    sibling = make_phone(phone.user, name="Same service")
+    batch = [((sibling.id, phone.id), [StatusEvent(f"P{message_id}", new)], Future())
+             for message_id, new in targets.items()]
+    reports.write_batch(batch)
+    assert [done.exception(timeout=0) for _phones, _events, done in batch] == [None] * len(batch)
+
+
 def claim_together(phone, targets):
     status_store.claim(list(targets), "test-worker")
     db.session.commit()
@@ -136,6 +145,8 @@ PATHS = [
     ("one move by a provider", PROVIDER, ALL, move_each(PROVIDER), allowed_by(PROVIDER)),
     ("a provider report, alone", PROVIDER, ALL, report_each, allowed_by(PROVIDER)),
     ("provider reports written together", PROVIDER, ALL, report_together, allowed_by(PROVIDER)),
+    ("provider reports written together at a sibling's URL", PROVIDER, ALL, report_together_at_a_sibling,
+     allowed_by(PROVIDER)),
     ("a worker's claim", PIPELINE, [statuses.SENDING], claim_together, allowed_by(PIPELINE)),
     ("a provider accepting sends", PROVIDER, [statuses.SENT, statuses.SCHEDULED], answer_accepted,
      allowed_by(PROVIDER)),

@@ -19,6 +19,10 @@ Typical use in a test::
         ovh.send_dlr(job_id, dlr=1)                        # GET {callBack}?id=..&dlr=1
         ovh.queue_incoming("+33698765432", "Yes")          # read through /incoming
         ovh.fail_next(503, "Service unavailable")          # next send answers 503
+        ovh.mark_sent(job_id, dlr=1)                       # delivered, report lost: GET .../outgoing/<id> says it
+
+Like OVH, it keeps one callBack and one smsResponse for the service (PUT /sms/{serviceName}),
+shared by all its virtual numbers and senders.
 
 Signature rule (python-ovh `raw_call`)::
 
@@ -273,7 +277,8 @@ class FakeOvh:
             return job
 
     def send_dlr(self, job_id: int, dlr: int = 1, **extra: str) -> requests.Response:
-        """GET {callBack}?id=<id>&dlr=<dlr>&receiver=<receiver> like OVH's status push."""
+        """GET {callBack}?id=<id>&dlr=<dlr>&receiver=<receiver> like OVH's status push: to the
+        service's one callBack, whichever number or sender sent the job (the last PUT wins)."""
         url = self.account["callBack"]
         if not url:
             raise RuntimeError("no callBack configured (PUT /sms/{serviceName} first)")
@@ -301,13 +306,17 @@ class FakeOvh:
                                                  tag, number, self.now())
         return sms_id
 
-    def push_incoming(self, sender: str, message: str, tag: str = "",
-                      shortcode: Optional[str] = None) -> requests.Response:
-        """Queue an inbound SMS and POST OVH's CGI form to smsResponse.cgiUrl."""
+    def push_incoming(self, sender: str, message: str, tag: str = "", shortcode: Optional[str] = None,
+                      virtual_number: Optional[str] = None) -> requests.Response:
+        """Queue an inbound SMS and POST OVH's CGI form to smsResponse.cgiUrl, the service's one
+        whichever of its numbers received it; `shortcode` is the number it was sent to (the
+        virtual number in 00 form, or the short number replies to a sender name go to)."""
         url = self.account["smsResponse"].get("cgiUrl")
         if not url:
             raise RuntimeError("no smsResponse.cgiUrl configured (PUT /sms/{serviceName})")
-        sms_id = self.queue_incoming(sender, message, tag)
+        sms_id = self.queue_incoming(sender, message, tag, virtual_number)
+        if virtual_number is not None:
+            shortcode = self.incoming[sms_id].virtual_number
         form = {"shortcode": shortcode or self.shortcode, "tag": tag, "id": str(sms_id),
                 "senderid": sender, "message": message}
         response = requests.post(url, data=form, timeout=10)

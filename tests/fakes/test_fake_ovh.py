@@ -287,3 +287,24 @@ def test_push_incoming_posts_the_cgi_form(fake, receiver):
     assert form["senderid"] == "+33698765432" and form["message"] == "Oui merci"
     assert form["tag"] == "t9" and form["shortcode"]
     assert call(fake, "GET", f"{SERVICE}/incoming/{form['id']}").json()["message"] == "Oui merci"
+
+
+def test_an_sms_to_a_virtual_number_is_pushed_to_the_services_one_cgi_url_with_its_number(fake, receiver):
+    call(fake, "PUT", SERVICE, {"smsResponse": {"responseType": "cgi", "cgiUrl": receiver.url + "/first"}})
+    call(fake, "PUT", SERVICE, {"smsResponse": {"responseType": "cgi", "cgiUrl": receiver.url + "/second"}})
+    fake.push_incoming("+33698765432", "Pour le numéro", virtual_number="+33612345600")
+    [hit] = receiver.hits
+    assert hit["path"] == "/second"  # one smsResponse per service: the last one set
+    form = {k: v[0] for k, v in parse_qs(hit["body"]).items()}
+    assert form["shortcode"] == "0033612345600"
+    vn = SERVICE + "/virtualNumbers/0033612345600/incoming"
+    assert call(fake, "GET", f"{vn}/{form['id']}").json()["message"] == "Pour le numéro"
+
+
+def test_a_job_sent_without_a_report_is_read_from_outgoing(fake):
+    [job_id] = call(fake, "POST", SERVICE + "/jobs", {"message": "Hi", "receivers": ["+33698765432"],
+                                                      "sender": "SMSDesk"}).json()["ids"]
+    assert call(fake, "GET", f"{SERVICE}/outgoing/{job_id}").status_code == 404  # still in the jobs
+    fake.mark_sent(job_id, dlr=1)
+    record = call(fake, "GET", f"{SERVICE}/outgoing/{job_id}").json()
+    assert record["deliveredAt"] and record["deliveryReceipt"] == 1 and record["receiver"] == "+33698765432"

@@ -72,15 +72,16 @@ def receive(public_id, token, kind):
         adapter.verify_callback(incoming)
         parsed = adapter.parse_callback(kind, incoming)
         refuse_unstorable_ids(parsed)
+        # matched against the messages of every phone whose callbacks land here (one OVH service)
         if parsed.status_events:
-            report_writer().write(phone.id, parsed.status_events)
+            report_writer().write(phone.scope_ids, parsed.status_events)
         for inbound in parsed.inbound:
-            message_service.record_inbound(phone, inbound)
+            message_service.record_inbound(phone.receiving(inbound), inbound)
         for notice in parsed.opt_outs:
             message_service.record_opt_out(phone, notice)
         reply = adapter.callback_reply(kind)
     except CallbackRejected as rejection:
         db.session.rollback()
         return Response(rejection.reason + "\n", rejection.status, content_type="text/plain")
-    phone_service.note_callback_received(phone.id)
+    phone_service.note_callback_received(phone.scope_ids)
     return Response(reply.body, reply.status, content_type=reply.content_type)

@@ -113,7 +113,7 @@ def show(phone_id):
         sender=provider.sender_shown(phone.settings or {}),
         loopback_warning=provider.has_callbacks and provider.calls_from_internet
         and phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
-        checking=request.args.get("checking") == "1",
+        checking=request.args.get("checking") == "1", siblings=phone_service.callback_siblings(phone),
         simulate_form=SimulateInboundForm() if provider.simulates_inbound else None)
 
 

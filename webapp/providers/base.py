@@ -163,6 +163,7 @@ class InboundSms:
     text: str
     received_at: datetime | None = None
     payload: Any = None
+    receiving_number: str | None = None  # ours it was sent to, where several phones share the callback URLs
 
 
 @dataclass(frozen=True)
@@ -442,6 +443,18 @@ class Provider:
     @classmethod
     def sender_shown(cls, settings: dict | None) -> Any:
         """What the phone's page says about the sender recipients see; None to say nothing."""
+        return None
+
+    @classmethod
+    def callback_scope(cls, settings: dict) -> str | None:
+        """A key shared by the phones whose callbacks the provider sends to one set of URLs (an
+        OVH service has one callBack for all its numbers and senders); None when each phone has its own."""
+        return None
+
+    @classmethod
+    def receiving_number(cls, settings: dict) -> str | None:
+        """The number this phone receives SMS on, as its settings say it, where incoming SMS of
+        several phones arrive at one URL and must be told apart."""
         return None
 
     def account_facts(self) -> dict:

@@ -29,6 +29,8 @@ from .base import (
 ENDPOINTS = {"ovh-eu": "https://eu.api.ovh.com/1.0", "ovh-ca": "https://ca.api.ovh.com/1.0"}
 CREDENTIAL_ERRORS = {"INVALID_KEY", "INVALID_CREDENTIAL", "NOT_CREDENTIAL", "NOT_GRANTED_CALL", "FORBIDDEN"}
 TIME_DELTA_MAX_AGE = 3600.0
+# what OVH takes as a sender (spec §2.2, §2.6): a validated name of up to 11 alphanumerics, or a number
+SENDER_PATTERN = r"[A-Za-z0-9]{1,11}|\+[1-9]\d{5,14}"
 
 # The server's clock minus ours, per API address: requests are signed with the server's time.
 _time_deltas: dict[str, tuple[int, float]] = {}
@@ -65,11 +67,12 @@ class OvhProvider(Provider):
                      _l("Your OVH virtual number, e.g. +33 6 12 34 56 78 (spaces are fine). Fill in this or a "
                         "sender name."),
                      required=False, kind="phone_number"),
-        SettingField("sender", _l("Sender name"),
-                     _l("A sender name OVH has already validated (Control Panel → Senders), up to 11 letters "
-                        "and digits. Recipients cannot reply to a name."),
-                     required=False, pattern=r"[A-Za-z0-9]{1,11}",
-                     pattern_message=_l("Up to 11 letters and digits, no spaces.")),
+        SettingField("sender", _l("Sender name or number"),
+                     _l("A sender OVH has already validated (Control Panel → Senders): a name of up to 11 letters "
+                        "and digits, or a number with its country code. Recipients cannot reply to a name."),
+                     required=False, kind="sender", pattern=SENDER_PATTERN,
+                     pattern_message=_l("Up to 11 letters and digits with no spaces, or a number such as "
+                                        "+33612345678.")),
         SettingField("inbound_mode", _l("How incoming SMS arrive"),
                      kind="choice", default="push", choices=(
                          ("push", _l("OVH calls SMS Desk (needs the incoming SMS URL set at OVH)")),
@@ -114,9 +117,30 @@ class OvhProvider(Provider):
                   "4": statuses.QUEUED, "8": statuses.SENT}
     server_options = (
         ServerOption("OVH_API_BASE_URL", "", help="the API's address; empty: the phone's endpoint (ovh-eu, ovh-ca)"),
+        ServerOption("OVH_STATUS_POLL_AFTER_SECONDS", 900.0, float,
+                     "seconds before asking OVH about an SMS with no delivery report; the next asks wait 4, 16 "
+                     "and 196 times as long, then the SMS is unknown"),
     )
     polls_inbound = True
     installs_callbacks = True
+    polls_statuses = True  # a lost delivery report would leave the message "sent" for ever
+    unknown_when_polls_run_out = True
+
+    @property
+    def status_poll_delays(self):
+        first = float(self.options["OVH_STATUS_POLL_AFTER_SECONDS"])
+        # e.g. 15 min, 1 h, 4 h and 49 h after sending: OVH gives up on an SMS after 48 h (validityPeriod)
+        return (first, first * 4, first * 16, first * 196)
+
+    @classmethod
+    def callback_scope(cls, settings: dict) -> str | None:
+        """OVH keeps one callBack and one smsResponse per SMS service, whichever keys set them."""
+        service = (settings.get("service_name") or "").strip().lower()
+        return f"{settings.get('endpoint') or 'ovh-eu'}/{service}" if service else None
+
+    @classmethod
+    def receiving_number(cls, settings: dict) -> str | None:
+        return settings.get("virtual_number") or None
 
     @classmethod
     def settings_errors(cls, values: dict) -> dict:
@@ -236,7 +260,39 @@ class OvhProvider(Provider):
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundSms]:
         return [InboundSms(provider_message_id=required_value(request, "id"),
                            sender=required_value(request, "senderid"), text=request.value("message", ""),
-                           payload=request.flat_fields())]
+                           payload=request.flat_fields(), receiving_number=request.value("shortcode") or None)]
+
+    # ---- asking about sent SMS ----
+
+    def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:
+        """The outgoing record of each SMS OVH has handed on; one still waiting in its jobs (404
+        here) tells nothing yet."""
+        events = []
+        for provider_message_id in provider_message_ids:
+            try:
+                record = self.call("GET", f"{self.service_path}/outgoing/{provider_message_id}") or {}
+            except ProviderError as error:
+                if error.code == "404":
+                    continue
+                raise
+            events.append(self.outgoing_status(provider_message_id, record))
+        return events
+
+    def outgoing_status(self, provider_message_id: str, record: dict) -> StatusEvent:
+        # deliveredAt is documented; deliveryReceipt is read as a dlr code, which is unverified (spec §2.3)
+        receipt = str(record.get("deliveryReceipt") or "")
+        if record.get("deliveredAt"):
+            status = statuses.DELIVERED
+        elif self.map_status(receipt) == statuses.FAILED:
+            status = statuses.FAILED
+        else:
+            status = statuses.SENT
+        failed = status == statuses.FAILED
+        return StatusEvent(provider_message_id=provider_message_id, status=status,
+                           provider_status=f"outgoing, deliveryReceipt {receipt or 0}",
+                           error_code=receipt if failed else None, payload=record,
+                           reason=_("OVH reported the SMS as not delivered (code %(dlr)s).", dlr=receipt)
+                           if failed else None)
 
     # ---- polling incoming SMS ----
 
@@ -246,7 +302,8 @@ class OvhProvider(Provider):
             sms = self.call("GET", f"{self.number_path}/incoming/{incoming_id}") or {}
             incoming.append(InboundSms(provider_message_id=str(sms.get("id", incoming_id)),
                                        sender=sms.get("sender", ""), text=sms.get("message", ""),
-                                       received_at=_utc_naive(sms.get("creationDatetime")), payload=sms))
+                                       received_at=_utc_naive(sms.get("creationDatetime")), payload=sms,
+                                       receiving_number=self.settings.get("virtual_number") or None))
         return incoming
 
     def acknowledge_inbound(self, provider_message_id: str) -> None:

@@ -52,6 +52,39 @@ def phone_by_public_id(public_id: str) -> Phone | None:
     return db.session.scalar(select(Phone).where(Phone.public_id == public_id, Phone.deleted_at.is_(None)))
 
 
+def callback_siblings(phone: Phone) -> list[Phone]:
+    """The user's other phones whose provider sends their callbacks to the same URLs as this
+    one's (the phones of one OVH service), so that whichever URLs are set, each phone's own
+    reports and incoming SMS reach it."""
+    provider = provider_class(phone.provider_key)
+    scope = provider.callback_scope(phone.settings or {})
+    if scope is None:
+        return []
+    others = db.session.scalars(select(Phone).where(
+        Phone.user_id == phone.user_id, Phone.provider_key == phone.provider_key, Phone.id != phone.id,
+        Phone.deleted_at.is_(None)).order_by(Phone.name)).all()
+    return [other for other in others if provider.callback_scope(other.settings or {}) == scope]
+
+
+def scope_ids_of(phone: Phone) -> tuple[int, ...]:
+    """The phone's id, then its callback siblings'."""
+    return (phone.id, *(sibling.id for sibling in callback_siblings(phone)))
+
+
+def callback_scope_ids(phone_id: int, adapter: Provider) -> tuple[int, ...]:
+    """scope_ids_of, without a look-up for providers whose phones each have their own callbacks."""
+    if adapter.callback_scope(adapter.settings) is None:
+        return (phone_id,)
+    return scope_ids_of(db.session.get(Phone, phone_id))
+
+
+@dataclass(frozen=True)
+class ReceivingPhone:
+    """The phone an incoming SMS is stored under (what record_inbound reads of it)."""
+    id: int
+    user_id: int
+
+
 @dataclass(frozen=True)
 class CallbackPhone:
     """What a callback needs of its phone, kept a moment per web process: a busy provider
@@ -60,6 +93,28 @@ class CallbackPhone:
     user_id: int
     callback_token: str
     adapter: Provider
+    scope_ids: tuple  # its id, then its callback siblings': reports are matched against all their messages
+    receiving_numbers: tuple  # (normalized number, phone id) of the phones in scope that have one
+
+    def receiving(self, inbound) -> ReceivingPhone:
+        """The phone in scope whose number the SMS was sent to, if the provider says it; else this one."""
+        if inbound.receiving_number:
+            from .messages import normalized_sender
+            number = normalized_sender(inbound.receiving_number)
+            for candidate, phone_id in self.receiving_numbers:
+                if candidate == number:
+                    return ReceivingPhone(phone_id, self.user_id)
+        return ReceivingPhone(self.id, self.user_id)
+
+
+def callback_phone_of(phone: Phone) -> CallbackPhone:
+    from .messages import normalized_sender
+    provider = provider_class(phone.provider_key)
+    scope = [phone, *callback_siblings(phone)]
+    numbers = tuple((normalized_sender(number), member.id) for member in scope
+                    if (number := provider.receiving_number(member.settings or {})))
+    return CallbackPhone(phone.id, phone.user_id, phone.callback_token, adapter_for(phone),
+                         tuple(member.id for member in scope), numbers)
 
 
 CALLBACK_PHONE_SECONDS = 2.0  # how long another web process may take to see a new token or setting
@@ -80,7 +135,7 @@ def callback_phone(public_id: str) -> CallbackPhone | None:
         if still_fresh(cached):
             return cached[0]  # looked up by the thread this one waited for
         phone = phone_by_public_id(public_id)
-        found = phone and CallbackPhone(phone.id, phone.user_id, phone.callback_token, adapter_for(phone))
+        found = phone and callback_phone_of(phone)
         if len(cache) > 1000:
             cache.clear()
         cache[public_id] = (found, time.monotonic())
@@ -96,6 +151,11 @@ def still_fresh(cached: tuple[CallbackPhone | None, float] | None) -> bool:
 def forget_callback_phone(phone: Phone) -> None:
     """This process sees the change at once; the others within CALLBACK_PHONE_SECONDS."""
     current_app.extensions.get("smsdesk_callback_phones", {}).pop(phone.public_id, None)
+
+
+def forget_callback_phones() -> None:
+    """After a phone's settings change: its siblings' copies hold it too."""
+    current_app.extensions.get("smsdesk_callback_phones", {}).clear()
 
 
 CALLBACK_KINDS = ("status", "inbound")
@@ -140,7 +200,7 @@ def save_phone(phone: Phone, name: str, rate_limit_per_second, values: dict) -> 
     if phone.id is None:
         db.session.add(phone)
     db.session.commit()
-    forget_callback_phone(phone)
+    forget_callback_phones()
     return phone
 
 
@@ -161,21 +221,22 @@ def delete_phone(phone: Phone) -> None:
     db.session.execute(update(Message).where(Message.phone_id == phone.id).values(next_status_poll_at=None)
                        .execution_options(synchronize_session=False))
     db.session.commit()
-    forget_callback_phone(phone)
+    forget_callback_phones()
 
 
 LAST_CALLBACK_PRECISION = timedelta(seconds=30)
 
 
-def note_callback_received(phone_id: int) -> None:
-    """To the half minute, and at most that often per web process: writing it on every callback
-    would double the writes of a busy phone. Commits."""
+def note_callback_received(phone_ids: tuple[int, ...]) -> None:
+    """For the called phone and those whose callbacks land with its own (they came for all of
+    them). To the half minute, and at most that often per web process: writing it on every
+    callback would double the writes of a busy phone. Commits."""
     written = current_app.extensions.setdefault("smsdesk_last_callback_written", {})
     now = utcnow()
-    if phone_id in written and now - written[phone_id] < LAST_CALLBACK_PRECISION:
+    if phone_ids in written and now - written[phone_ids] < LAST_CALLBACK_PRECISION:
         return
-    written[phone_id] = now
-    db.session.execute(update(Phone).where(Phone.id == phone_id).values(last_callback_at=now)
+    written[phone_ids] = now
+    db.session.execute(update(Phone).where(Phone.id.in_(phone_ids)).values(last_callback_at=now)
                        .execution_options(synchronize_session=False))
     db.session.commit()
 
@@ -209,8 +270,16 @@ def record_connection_check(phone: Phone) -> None:
 
 
 def record_callback_installation(phone: Phone) -> None:
-    record_provider_check(phone, lambda adapter: adapter.install_callbacks(
-        callback_url(phone, "status"), callback_url(phone, "inbound")))
+    def install(adapter):
+        installed = adapter.install_callbacks(callback_url(phone, "status"), callback_url(phone, "inbound"))
+        siblings = callback_siblings(phone)
+        if not siblings:
+            return installed
+        return Reason("%(installed)s These addresses also carry the delivery reports and incoming SMS of "
+                      "%(phones)s, on the same service: SMS Desk gives each phone its own, so all of them keep "
+                      "working.",
+                      installed=installed, phones=", ".join(f"“{sibling.name}”" for sibling in siblings))
+    record_provider_check(phone, install)
 
 
 def request_provider_check(phone: Phone, ask_worker) -> None:

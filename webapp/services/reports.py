@@ -24,32 +24,41 @@ from .status_store import Line, payload_text
 log = logging.getLogger(__name__)
 
 
+def as_phone_ids(phones: int | tuple[int, ...]) -> tuple[int, ...]:
+    """Reports arrive for one phone, or for the phones whose callbacks land together (see
+    Provider.callback_scope), the one whose URL was called first."""
+    return phones if isinstance(phones, tuple) else (phones,)
+
+
 def find_by_provider_id(phone_id: int, direction: str, provider_message_id: str) -> Message | None:
     return db.session.scalar(select(Message).where(
         Message.phone_id == phone_id, Message.direction == direction,
         Message.provider_message_id == provider_message_id))
 
 
-def find_outbound(phone_id: int, provider_message_id: str, recipient: str | None = None) -> Message | None:
+def find_outbound(phones: int | tuple[int, ...], provider_message_id: str,
+                  recipient: str | None = None) -> Message | None:
     from .messages import normalized_sender
-    message = find_by_provider_id(phone_id, Message.OUTBOUND, provider_message_id)
+    message = db.session.scalar(select(Message).where(
+        Message.phone_id.in_(as_phone_ids(phones)), Message.direction == Message.OUTBOUND,
+        Message.provider_message_id == provider_message_id).order_by(Message.id).limit(1))
     if message is not None and recipient and message.remote_number != normalized_sender(recipient):
         return None  # a report about another recipient of that provider id
     return message
 
 
-def with_recipients(reports: list[tuple[int, StatusEvent]]) -> list[tuple[int, StatusEvent, str | None]]:
+def with_recipients(reports: list[tuple]) -> list[tuple[tuple[int, ...], StatusEvent, str | None]]:
     from .messages import normalized_sender
-    return [(phone_id, event, normalized_sender(event.recipient) if event.recipient else None)
-            for phone_id, event in reports]
+    return [(as_phone_ids(phones), event, normalized_sender(event.recipient) if event.recipient else None)
+            for phones, event in reports]
 
 
-def record_status_event(phone_id: int, event: StatusEvent) -> None:
+def record_status_event(phones: int | tuple[int, ...], event: StatusEvent) -> None:
     """Applies a provider's report, and commits."""
-    [moved] = status_store.move_reported(with_recipients([(phone_id, event)]))
+    [moved] = status_store.move_reported(with_recipients([(phones, event)]))
     db.session.commit()
     if moved is None:
-        judge_status_event(phone_id, event)
+        judge_status_event(phones, event)
 
 
 def apply_status_event(message: Message, event: StatusEvent) -> bool:
@@ -68,10 +77,11 @@ def apply_status_event(message: Message, event: StatusEvent) -> bool:
     return moved
 
 
-def judge_status_event(phone_id: int, event: StatusEvent) -> None:
+def judge_status_event(phones: int | tuple[int, ...], event: StatusEvent) -> None:
     """A report the common case could not apply: kept on the timeline if it would move the
-    status backwards, kept for later if its message is not known yet. Commits."""
-    message = find_outbound(phone_id, event.provider_message_id, event.recipient)
+    status backwards, kept for later (under the phone whose URL it came to) if its message is not
+    known yet. Commits."""
+    message = find_outbound(phones, event.provider_message_id, event.recipient)
     if message is not None:
         apply_status_event(message, event)
         return
@@ -80,18 +90,23 @@ def judge_status_event(phone_id: int, event: StatusEvent) -> None:
     stored["occurred_at"] = event.occurred_at.isoformat() if event.occurred_at else None
     stored["payload"] = payload_text(event.payload)
     stored["reason"] = reasons.stored(event.reason)
-    db.session.add(EarlyStatusEvent(phone_id=phone_id, provider_message_id=event.provider_message_id,
+    db.session.add(EarlyStatusEvent(phone_id=as_phone_ids(phones)[0], provider_message_id=event.provider_message_id,
                                     event=stored))
     db.session.commit()
     # The worker may have stored the id between our look-up and our insert; both sides check after writing.
-    message = find_outbound(phone_id, event.provider_message_id, event.recipient)
+    message = find_outbound(phones, event.provider_message_id, event.recipient)
     if message is not None:
         apply_early_status_events(message)
 
 
-def apply_early_status_events(message: Message) -> None:
+def apply_early_status_events(message: Message, phone_ids: tuple[int, ...] | None = None) -> None:
+    """The reports kept for the message's provider id, come to its phone or to one of the phones
+    whose callbacks land with its own (phone_ids, when the caller knows them)."""
+    if phone_ids is None:
+        from .phones import scope_ids_of
+        phone_ids = scope_ids_of(message.phone)
     early_events = db.session.scalars(select(EarlyStatusEvent).where(
-        EarlyStatusEvent.phone_id == message.phone_id,
+        EarlyStatusEvent.phone_id.in_(phone_ids),
         EarlyStatusEvent.provider_message_id == message.provider_message_id).order_by(EarlyStatusEvent.id)).all()
     for early in early_events:
         # whoever deletes the row applies it, so it is applied once
@@ -114,9 +129,10 @@ class ReportWriter:
         self._connection = None
         self._group = GroupCommit(self._write, self._release_connection, batch_limit, wait_seconds)
 
-    def write(self, phone_id: int, events: list[StatusEvent]) -> None:
-        """Returns once the events are committed; raises what writing them raised."""
-        self._group.submit((phone_id, events))
+    def write(self, phones: int | tuple[int, ...], events: list[StatusEvent]) -> None:
+        """Returns once the events are committed; raises what writing them raised. phones: as for
+        as_phone_ids."""
+        self._group.submit((phones, events))
 
     def _write(self, batch: list[Pending]) -> None:
         write_batch([(pending.item[0], pending.item[1], pending.done) for pending in batch], self._kept_connection)
@@ -155,11 +171,11 @@ def kept_or_new(kept_connection):
     return contextlib.nullcontext(kept_connection) if kept_connection is not None else reports_connection()
 
 
-def write_batch(batch: list[tuple[int, list[StatusEvent], object]], kept_connection=lambda: None) -> None:
-    """[(phone id, reports, future)]: writes the reports together, judges one by one those the
+def write_batch(batch: list[tuple[int | tuple, list[StatusEvent], object]], kept_connection=lambda: None) -> None:
+    """[(phone id or ids, reports, future)]: writes the reports together, judges one by one those the
     common case could not apply, and answers each future. In the connection the writer keeps
     between batches if `kept_connection()` gives one, else in a new one."""
-    reports = with_recipients([(phone_id, event) for phone_id, events, _done in batch for event in events])
+    reports = with_recipients([(phones, event) for phones, events, _done in batch for event in events])
     moved = [None] * len(reports)
     kept = None
     try:
@@ -173,11 +189,11 @@ def write_batch(batch: list[tuple[int, list[StatusEvent], object]], kept_connect
         if not status_store.report_moves().each_statement_commits:  # rolled back with its transaction
             moved = [None] * len(reports)
     position = 0
-    for phone_id, events, done in batch:
+    for phones, events, done in batch:
         try:
             for event, message_id in zip(events, moved[position:position + len(events)]):
                 if message_id is None:
-                    judge_status_event(phone_id, event)
+                    judge_status_event(phones, event)
             done.set_result(None)
         except Exception as error:
             db.session.rollback()

@@ -23,7 +23,7 @@ from ..providers.base import OutboundSms, ProviderError, SendResult
 from ..reasons import ATTEMPT_FAILED, SENT_AGAIN
 from ..reasons import Reason as _
 from . import reports, status_store
-from .phones import adapter_for, callback_url
+from .phones import adapter_for, callback_scope_ids, callback_url
 from .status_store import Claim, Line
 from .timeline import failed_attempt
 
@@ -429,13 +429,16 @@ def apply_waiting_early_events(done: list) -> None:
     for delivery, results in done:
         provider_ids_by_phone.setdefault(delivery.phone_id, []).extend(
             result.provider_message_id for result in results if isinstance(result, SendResult))
+    adapters = {delivery.phone_id: delivery.adapter for delivery, _results in done}
     for phone_id, provider_ids in provider_ids_by_phone.items():
+        # kept under this phone, or under another whose callback URLs OVH calls for both
+        phone_ids = callback_scope_ids(phone_id, adapters[phone_id])
         waiting = db.session.scalars(select(EarlyStatusEvent.provider_message_id).distinct().where(
-            EarlyStatusEvent.phone_id == phone_id, EarlyStatusEvent.provider_message_id.in_(provider_ids))).all()
+            EarlyStatusEvent.phone_id.in_(phone_ids), EarlyStatusEvent.provider_message_id.in_(provider_ids))).all()
         for provider_message_id in waiting:
             message = reports.find_outbound(phone_id, provider_message_id)
             if message is not None:
-                reports.apply_early_status_events(message)
+                reports.apply_early_status_events(message, phone_ids)
 
 
 def send_later(message: Message, delay: float) -> None:

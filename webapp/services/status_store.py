@@ -301,7 +301,7 @@ def cancel_unsent_of_phone(phone_id: int, reason: Reason) -> int:
 # ---- provider reports, many at once ----
 
 class ReportMoves:
-    """Moves for a batch of provider reports, grouped by phone, status, recipient and failure:
+    """Moves for a batch of provider reports, grouped by phones, status, recipient and failure:
     one UPDATE per group, then the timeline and outbox rows of all groups, in the caller's
     transaction. SQLite."""
     each_statement_commits = False
@@ -326,7 +326,8 @@ class ReportMoves:
             fcntl.flock(self._turn_file, fcntl.LOCK_UN)
 
     def move_group(self, database, group: dict, reports: list, index_by_id: dict) -> list:
-        statement = move_reported_statement(group["number"] is not None, group["new_status"] == statuses.FAILED)
+        statement = move_reported_statement(group["number"] is not None, group["new_status"] == statuses.FAILED,
+                                            len(group["phones"]) > 1)
         return database.execute(statement, group).all()
 
     def finish(self, database, reports: list, written: list[tuple[int, int, int]], now: datetime) -> None:
@@ -347,7 +348,7 @@ class OneStatementReportMoves(ReportMoves):
 
     def move_group(self, database, group: dict, reports: list, index_by_id: dict) -> list:
         statement = move_with_timeline_statement(group["number"] is not None,
-                                                 group["new_status"] == statuses.FAILED)
+                                                 group["new_status"] == statuses.FAILED, len(group["phones"]) > 1)
         timeline = [dict(reported_timeline_row(None, reports[index][1], group["now"]),
                          provider_message_id=provider_message_id)
                     for provider_message_id, index in index_by_id.items()]
@@ -372,11 +373,14 @@ def report_moves() -> ReportMoves:
 
 
 @functools.lru_cache(maxsize=None)
-def move_reported_statement(with_recipient: bool, failed: bool):
-    """Built once: most of a callback's cost was Python building and running statements."""
+def move_reported_statement(with_recipient: bool, failed: bool, several_phones: bool):
+    """Built once: most of a callback's cost was Python building and running statements. A phone
+    whose callbacks it shares with none (every provider but OVH) keeps a plain equality."""
     messages = Message.__table__
+    phone = messages.c.phone_id.in_(bindparam("phones", expanding=True)) if several_phones \
+        else messages.c.phone_id == bindparam("phone")
     query = update(messages).where(
-        messages.c.phone_id == bindparam("phone"), messages.c.direction == Message.OUTBOUND,
+        phone, messages.c.direction == Message.OUTBOUND,
         messages.c.provider_message_id.in_(bindparam("reported_ids", expanding=True)),
         messages.c.status.in_(bindparam("sources", expanding=True)))
     if with_recipient:
@@ -388,15 +392,16 @@ def move_reported_statement(with_recipient: bool, failed: bool):
 
 
 @functools.lru_cache(maxsize=None)
-def move_with_timeline_statement(with_recipient: bool, failed: bool):
+def move_with_timeline_statement(with_recipient: bool, failed: bool, several_phones: bool):
     """The reports' columns travel as one JSON text: psycopg escapes a text array's elements
     character by character, which cost more than the rest of the statement."""
     failure = ", error_code = :code, error_reason = :why" if failed else ""
+    phone = "phone_id = ANY(CAST(:phones AS integer[]))" if several_phones else "phone_id = :phone"
     recipient = " AND remote_number = :number" if with_recipient else ""
     return text(f"""
         WITH moved AS (
             UPDATE messages SET status = :new_status, status_changed_at = :now{failure}
-            WHERE phone_id = :phone AND direction = '{Message.OUTBOUND}'{recipient}
+            WHERE {phone} AND direction = '{Message.OUTBOUND}'{recipient}
               AND provider_message_id = ANY(CAST(:reported_ids AS varchar[]))
               AND status = ANY(CAST(:sources AS varchar[]))
             RETURNING id, provider_message_id, user_id),
@@ -417,11 +422,11 @@ def reported_timeline_row(message_id: int | None, event: StatusEvent, now: datet
     return timeline_row(message_id, event.status, Line.of_report(event), now)
 
 
-def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=None,
+def move_reported(reports: list[tuple[tuple[int, ...], StatusEvent, str | None]], database=None,
                   moved: list | None = None) -> list[int | None]:
-    """[(phone id, report, normalized recipient or None)]: each message that exists and may move to
-    its reported status moves, with its timeline and outbox rows. Returns, per report, the id of the
-    message it moved, or None when the caller must judge it one by one (an unknown id, a backward
+    """[(phone ids, report, normalized recipient or None)]: each message of one of the phones that
+    exists and may move to its reported status moves, with its timeline and outbox rows. Returns, per
+    report, the id of the message it moved, or None when the caller must judge it one by one (an unknown id, a backward
     move, the same message twice). Runs in `database` (a connection) or the session, without
     committing. A `moved` list given is filled in as each statement returns: where each statement
     commits on its own, what was written before an error stays known."""
@@ -430,18 +435,18 @@ def move_reported(reports: list[tuple[int, StatusEvent, str | None]], database=N
     now = utcnow()
     moved = [None] * len(reports) if moved is None else moved
     groups = {}
-    for index, (phone_id, event, number) in enumerate(reports):
+    for index, (phone_ids, event, number) in enumerate(reports):
         failed = event.status == statuses.FAILED
-        key = (phone_id, event.status, number, clipped(event.error_code, 40) if failed else None,
+        key = (phone_ids, event.status, number, clipped(event.error_code, 40) if failed else None,
                event.reason if failed else None)
         groups.setdefault(key, {}).setdefault(event.provider_message_id, index)
     written = []
-    for (phone_id, status, number, code, why), index_by_id in groups.items():
+    for (phone_ids, status, number, code, why), index_by_id in groups.items():
         sources = statuses.sources(status, PROVIDER)
         if not sources:
             continue
-        group = dict(phone=phone_id, reported_ids=list(index_by_id), sources=sources, new_status=status,
-                     now=now, number=number, code=code, why=stored_reason(why))
+        group = dict(phone=phone_ids[0], phones=list(phone_ids), reported_ids=list(index_by_id), sources=sources,
+                     new_status=status, now=now, number=number, code=code, why=stored_reason(why))
         for message_id, provider_message_id, user_id in moves.move_group(database, group, reports, index_by_id):
             index = index_by_id[provider_message_id]
             moved[index] = message_id
