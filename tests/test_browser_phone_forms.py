@@ -69,7 +69,7 @@ def pasted_forms(fakes) -> list[Pasted]:
     return [
         Pasted("Twilio virtual number",
                {"Account SID": f" {twilio.account_sid}{NBSP}", "Auth Token": f"{ZERO_WIDTH}{twilio.auth_token} ",
-                "Your Twilio number": " +33 7 57 00 00 00 "},
+                "Sender": " +33 7 57 00 00 00 "},
                {"account_sid": twilio.account_sid, "number": "+33757000000"},
                "Twilio accepted the credentials of the account “SMS Desk test account” (active).",
                lambda fakes: fakes["twilio"].last_message and fakes["twilio"].last_message.params["From"]
