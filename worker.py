@@ -33,7 +33,6 @@ def every(seconds: float, action, stop: threading.Event, name: str) -> threading
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    logging.getLogger("rq.scheduler").setLevel(logging.WARNING)  # it logs its lock twice a second
     app = create_app()
     worker_name = broker.new_worker_name()
     jobs.send_pool = SendPool(app, app.config["SEND_CONCURRENCY"], worker_name)

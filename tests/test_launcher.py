@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,13 @@ def test_a_killed_worker_is_started_again_and_one_that_keeps_dying_stops_it_with
     assert launcher.process.wait(timeout=60) == 1
     assert launcher.said(r"the worker 1 \(pid \d+\) stopped with code -9, its 5th death within 60 s: giving up")
     assert launcher.said("SMS Desk stopped after an error.")
+
+
+def test_an_idle_launcher_prints_only_what_a_user_needs(launcher):
+    launcher.wait_for_worker(1)
+    wait_for(lambda: launcher.said("worker .* started"), timeout=60, message="worker started")
+    time.sleep(3)  # six rounds of the worker's background loops
+    assert not launcher.said("scheduler lock"), "\n".join(launcher.lines)
 
 
 class StoppingSlowly:

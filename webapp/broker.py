@@ -149,7 +149,8 @@ def fetch_job(job_id: str) -> Job | None:
 def move_due_scheduled_jobs() -> None:
     """Puts retries whose delay is over on the queue (RQ's own scheduler would fork a process
     that outlives a killed worker)."""
-    scheduler = RQScheduler([QUEUE_NAME], connection=redis_connection(), serializer=JSONSerializer)
+    scheduler = RQScheduler([QUEUE_NAME], connection=redis_connection(), serializer=JSONSerializer,
+                            logging_level=logging.WARNING)  # it logs its lock at INFO, twice a second
     scheduler.acquire_locks()
     if scheduler.acquired_locks:
         try:
