@@ -10,6 +10,7 @@ from sqlalchemy import update
 from webapp import broker, statuses, tasks
 from webapp.extensions import db
 from webapp.models import Message, utcnow
+from webapp.providers.simulator import MEMORY_PREFIX
 from webapp.reasons import loaded, shown
 from webapp.send_pool import SendPool
 from webapp.services import phones as phone_service
@@ -63,6 +64,7 @@ def test_a_worker_killed_mid_job_leaves_unknown_only_what_may_have_left(live_ser
     first = start_worker(SEND_CONCURRENCY="1")
     wait_for(lambda: [status_of(id_) for id_ in message_ids] == [statuses.SENDING, statuses.QUEUED, statuses.QUEUED],
              message="the first claimed, the others waiting")
+    wait_for(lambda: broker.redis_connection().keys(MEMORY_PREFIX + "sent:*"), message="taken by the simulator")
     first.kill()
     phone_service.save_phone(phone, phone.name, None, {"delivery_delay_seconds": "0.2", "answer_delay_seconds": "0"})
     start_worker(**SHORT_PROVIDER_DEADLINES)
