@@ -36,9 +36,10 @@ def list_query(group=None, outside_group=None, search_argument="q") -> ContactQu
                         sort=sort if sort in contact_service.SORTS else "name")
 
 
-def selection_form(sizes) -> SelectionForm:
+def selection_form() -> SelectionForm:
     form = SelectionForm()
-    form.group_id.choices = [(group.id, f"{group.name} ({size})") for group, size in sizes if not group.is_smart]
+    form.group_id.choices = [(group.id, f"{group.name} ({size})")
+                             for group, size in contact_service.chosen_groups_with_sizes(current_user)]
     return form
 
 
@@ -48,10 +49,9 @@ def index():
     query = list_query()
     contacts, next_after = contact_service.contact_page(current_user, query,
                                                         after_id=request.args.get("after", type=row_id))
-    sizes = contact_service.groups_with_sizes(current_user)
     return render_template("contacts/index.html", contacts=contacts, next_after=next_after, query=query,
                            total=contact_service.contact_count(current_user, query),
-                           selection=selection_form(sizes), groups=sizes, sorts=sort_labels())
+                           selection=selection_form(), sorts=sort_labels())
 
 
 def sort_labels() -> dict:
@@ -124,7 +124,7 @@ def back_from_selection():
 @bp.route("/selection", methods=["POST"])
 @login_required
 def selection():
-    form = selection_form(contact_service.groups_with_sizes(current_user))
+    form = selection_form()
     if not form.validate_on_submit():
         abort(400, _("The form expired. Reload the page and try again."))
     ids = selected_ids()
@@ -204,20 +204,20 @@ def create_smart_group():
 @login_required
 def group(group_id):
     group = owned_group(group_id)
+    after_id = request.args.get("after", type=row_id)
     if group.is_smart:
-        members = contact_service.smart_group_members(current_user, group)
-        return render_template("contacts/group.html", group=group, contacts=members, size=len(members),
-                               next_after=None, query=list_query(), candidates=None, selection=None)
-    query = list_query(group=group)
-    members, next_after = contact_service.contact_page(current_user, query,
-                                                       after_id=request.args.get("after", type=row_id))
+        members, next_after, size = contact_service.smart_group_page(current_user, group, after_id)
+        return render_template("contacts/group.html", group=group, contacts=members, size=size,
+                               next_after=next_after, candidates=None, selection=None)
+    query = ContactQuery(group=group)
+    members, next_after = contact_service.contact_page(current_user, query, after_id)
     candidates = None
     if request.args.get("add_q", "").strip():
         candidates, _more = contact_service.contact_page(
             current_user, list_query(outside_group=group, search_argument="add_q"))
     return render_template("contacts/group.html", group=group, contacts=members, next_after=next_after,
-                           size=contact_service.contact_count(current_user, query), query=query,
-                           candidates=candidates, selection=selection_form(contact_service.groups_with_sizes(current_user)))
+                           size=contact_service.contact_count(current_user, query),
+                           candidates=candidates, selection=selection_form())
 
 
 @bp.route("/groups/<int:group_id>/edit", methods=["GET", "POST"])

@@ -53,8 +53,8 @@ def _search_text(contact: Contact) -> str:
 
 
 def default_region(user) -> str:
-    region = getattr(user, "phone_region", None)  # a user's own setting, once users have one
-    return region or current_app.config["DEFAULT_PHONE_REGION"]
+    """The country a number typed without its code is read in (users have no setting of their own yet)."""
+    return current_app.config["DEFAULT_PHONE_REGION"]
 
 
 # ---- contacts ----
@@ -125,13 +125,13 @@ class ContactQuery:
     outside_group: ContactGroup | None = None  # only those who are not its members
 
 
-def _search_condition(typed: str):
+def _search_condition(user, typed: str):
     folded = fold(typed.strip())
     condition = Contact.search_text.contains(folded, autoescape=True)
     if _looks_like_a_number(typed):
         number = _digits(typed)
         try:
-            number = to_e164(typed, current_app.config["DEFAULT_PHONE_REGION"])
+            number = to_e164(typed, default_region(user))
         except InvalidNumber:
             pass
         condition = or_(condition, Contact.search_text.contains(number, autoescape=True))
@@ -145,7 +145,7 @@ def _sort_columns(sort: str):
 def _filtered(user, query: ContactQuery):
     statement = select(Contact).where(Contact.user_id == user.id)
     if query.search.strip():
-        statement = statement.where(_search_condition(query.search))
+        statement = statement.where(_search_condition(user, query.search))
     if query.group is not None:
         statement = statement.where(Contact.id.in_(_member_ids(query.group)))
     if query.outside_group is not None:
@@ -204,17 +204,26 @@ def user_groups(user) -> list[ContactGroup]:
                               .order_by(func.lower(ContactGroup.name), ContactGroup.id)).all()
 
 
-def groups_with_sizes(user) -> list[tuple[ContactGroup, int]]:
-    """Each group and its number of members now; smart groups are evaluated over one read of the contacts."""
-    groups = user_groups(user)
-    counts = dict(db.session.execute(
+def _chosen_member_counts(user) -> dict[int, int]:
+    return dict(db.session.execute(
         select(ContactGroupMember.group_id, func.count()).join(ContactGroup)
         .where(ContactGroup.user_id == user.id).group_by(ContactGroupMember.group_id)).all())
+
+
+def groups_with_sizes(user) -> list[tuple[ContactGroup, int]]:
+    """Each group and its number of members now; smart groups are evaluated over one read of the contacts."""
+    groups, counts = user_groups(user), _chosen_member_counts(user)
     smart = [group for group in groups if group.is_smart]
     contacts = _all_contacts(user) if smart else []
     for group in smart:
         counts[group.id] = sum(1 for contact in contacts if meets_all(contact, group.conditions))
     return [(group, counts.get(group.id, 0)) for group in groups]
+
+
+def chosen_groups_with_sizes(user) -> list[tuple[ContactGroup, int]]:
+    """The groups contacts can be put in (not the smart ones), with their sizes: no contact is read."""
+    counts = _chosen_member_counts(user)
+    return [(group, counts.get(group.id, 0)) for group in user_groups(user) if not group.is_smart]
 
 
 def group_size(user, group: ContactGroup) -> int:
@@ -223,11 +232,11 @@ def group_size(user, group: ContactGroup) -> int:
     return contact_count(user, ContactQuery(group=group))
 
 
-def groups_of(user, contact: Contact) -> list[ContactGroup]:
-    """The groups the contact was put in, and the smart groups it meets the conditions of."""
+def groups_of(user, contact: Contact) -> list[tuple[ContactGroup, int]]:
+    """The groups the contact was put in and the smart groups it meets the conditions of, with their sizes."""
     chosen = set(db.session.scalars(select(ContactGroupMember.group_id)
                                     .where(ContactGroupMember.contact_id == contact.id)))
-    return [group for group in user_groups(user)
+    return [(group, size) for group, size in groups_with_sizes(user)
             if group.id in chosen or (group.is_smart and meets_all(contact, group.conditions))]
 
 
@@ -299,6 +308,16 @@ def smart_group_members(user, group_or_conditions) -> list[Contact]:
     if getattr(group_or_conditions, "user_id", user.id) != user.id:
         return []
     return [contact for contact in _all_contacts(user) if meets_all(contact, conditions or [])]
+
+
+def smart_group_page(user, group: ContactGroup, after_id: int | None = None, limit: int | None = None):
+    """One page of a smart group's members by name, like contact_page; returns it, the id to continue
+    after (None on the last page) and the group's size."""
+    limit = limit or PAGE_SIZE
+    members = smart_group_members(user, group)
+    start = next((index + 1 for index, contact in enumerate(members) if contact.id == after_id), 0)
+    page = members[start:start + limit]
+    return page, page[-1].id if start + limit < len(members) else None, len(members)
 
 
 def group_numbers(user, group: ContactGroup) -> list[str]:
