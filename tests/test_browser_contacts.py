@@ -102,4 +102,12 @@ def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path)
         page.goto("/contacts/new")
         shot.take("contact-form-390")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.goto("/account")
+        page.get_by_label("Language").select_option("fr")
+        page.get_by_role("button", name="Save").click()
+        for path, heading in [("/contacts/", "Contacts"), ("/contacts/groups/", "Groupes")]:
+            page.goto(path)
+            expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
+            shot.take(f"{heading.lower()}-fr-390")
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
         assert errors == []
