@@ -299,3 +299,22 @@ def test_the_contact_pages_speak_french(logged_in, user):
     make_contact(user, "Hélène", "+33612345678")
     assert "Ajouter un contact" in logged_in.get("/contacts/").get_data(as_text=True)
     assert "Nouveau groupe intelligent" in logged_in.get("/contacts/groups/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("conditions", [
+    [("class", "=", "6b")], [("member_since", "=", "2024.0")], [("member_since", "=", "2024")],
+    [("name", "contains", "HELENE")], [("name", "contains", "%")], [("class", "contains", "")],
+    [("class", "≠", "5A"), ("name", "contains", "o")], [("member_since", "<", "2024-01")],
+])
+def test_a_smart_group_read_narrowed_by_the_search_text_has_the_members_of_every_contact_checked(user, conditions):
+    """The tuned path (the database keeps only contacts whose search text holds the value) against
+    the plain one (every contact checked)."""
+    for name, number, fields in [("Hélène", "+33611111111", {"class": "6B", "member_since": "2024"}),
+                                 ("Bruno 100%", "+33611111112", {"class": "6b", "member_since": "2024.0"}),
+                                 ("Chloé", "+33611111113", {"Class": "5A", "member_since": "2023-06-01"}),
+                                 ("Léon", "+33611111114", {})]:
+        make_contact(user, name, number, **fields)
+    typed = [{"field": field, "operator": operator, "value": value} for field, operator, value in conditions]
+    every_contact = db.session.query(Contact).order_by(Contact.sort_name).all()
+    expected = [contact.name for contact in every_contact if contact_service.meets_all(contact, typed)]
+    assert [contact.name for contact in contact_service.smart_group_members(user, typed)] == expected
