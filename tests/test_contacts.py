@@ -318,3 +318,32 @@ def test_a_smart_group_read_narrowed_by_the_search_text_has_the_members_of_every
     every_contact = db.session.query(Contact).order_by(Contact.sort_name).all()
     expected = [contact.name for contact in every_contact if contact_service.meets_all(contact, typed)]
     assert [contact.name for contact in contact_service.smart_group_members(user, typed)] == expected
+
+
+TOO_LARGE = "99999999999999999999999"
+
+
+def test_ids_and_arguments_no_contact_can_have_answer_404_or_are_ignored(logged_in, user):
+    contact = make_contact(user, "Hélène", "+33612345678")
+    group = make_group(user, "Choir")
+    for path in (f"/contacts/{TOO_LARGE}", f"/contacts/{TOO_LARGE}/delete", f"/contacts/groups/{TOO_LARGE}",
+                 f"/contacts/groups/{2**31}/edit"):
+        assert logged_in.get(path).status_code == 404, path
+    for path in (f"/contacts/?after={TOO_LARGE}", "/contacts/?after=-1", "/contacts/?sort=id;drop", "/contacts/?q=%00",
+                 "/contacts/?q=%25", f"/contacts/groups/{group.id}?after={TOO_LARGE}&add_q=h%00"):
+        assert logged_in.get(path).status_code == 200, path
+    refused = post_form(logged_in, "/contacts/", {"action": "add", "group_id": TOO_LARGE, "contact_ids": [contact.id]},
+                        action="/contacts/selection")
+    assert refused.status_code == 400
+    ignored = post_form(logged_in, "/contacts/", {"action": "add", "group_id": group.id,
+                                                  "contact_ids": [TOO_LARGE, "²", contact.id]},
+                        action="/contacts/selection")
+    assert ignored.status_code == 302 and len(contact_service.group_members(user, group)) == 1
+
+
+def test_a_nul_typed_in_a_contact_is_dropped(logged_in):
+    """PostgreSQL cannot store one."""
+    response = add_contact(logged_in, "Hél\x00ène", "0612345678", notes="a\x00b", **{"cla\x00ss": "6\x00B"})
+    assert response.status_code == 302
+    contact = db.session.query(Contact).one()
+    assert (contact.name, contact.notes, contact.fields) == ("Hélène", "ab", {"class": "6B"})

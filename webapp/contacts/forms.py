@@ -4,6 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import FieldList, Form, FormField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from ..ids import row_id
 from ..messages.forms import without_nul
 from ..services.contacts import OPERATORS
 
@@ -53,7 +54,7 @@ class SelectionForm(FlaskForm):
     """The contact list's checkboxes and what to do with them; the ids are read from request.form."""
     action = SelectField(choices=[("add", _l("Add to group")), ("delete", _l("Delete")),
                                   ("remove", _l("Remove from this group"))])
-    group_id = SelectField(_l("Group"), coerce=int, validators=[Optional()], validate_choice=False)
+    group_id = SelectField(_l("Group"), coerce=row_id, validators=[Optional()], validate_choice=False)
 
 
 class ConfirmForm(FlaskForm):

@@ -4,6 +4,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from ..ids import row_id
+from ..messages.forms import without_nul
 from ..services import contacts as contact_service
 from ..services.contacts import ContactInput, ContactQuery
 from .forms import ConfirmForm, ContactForm, GroupForm, SelectionForm, SmartGroupForm
@@ -32,8 +33,8 @@ def guarded_post():
 
 def list_query(group=None, outside_group=None, search_argument="q") -> ContactQuery:
     sort = request.args.get("sort", "name")
-    return ContactQuery(search=request.args.get(search_argument, "")[:200], group=group, outside_group=outside_group,
-                        sort=sort if sort in contact_service.SORTS else "name")
+    return ContactQuery(search=without_nul(request.args.get(search_argument, ""))[:200], group=group,
+                        outside_group=outside_group, sort=sort if sort in contact_service.SORTS else "name")
 
 
 def selection_form() -> SelectionForm:
@@ -134,7 +135,7 @@ def selection():
     if form.action.data == "delete":
         return render_template("contacts/confirm_delete.html", form=ConfirmForm(),
                                contacts=contact_service.user_contacts(current_user, ids))
-    group = contact_service.user_group(current_user, form.group_id.data or request.form.get("from_group", 0, type=int))
+    group = contact_service.user_group(current_user, form.group_id.data or request.form.get("from_group", 0, type=row_id))
     if group is None or group.is_smart:
         flash(_("Choose a group."), "info")
         return back_from_selection()
