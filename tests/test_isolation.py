@@ -9,7 +9,8 @@ from webapp.services.messages import queue_outbound
 from .conftest import make_phone, make_user, post_form
 
 PAGES = ["/", "/compose", "/history", "/conversations", "/phones/", "/phones/new", "/account",
-         "/phones/new/simulator", "/messages/statuses?ids=1"]
+         "/phones/new/simulator", "/messages/statuses?ids=1",
+         "/contacts/", "/contacts/new", "/contacts/groups/", "/contacts/groups/new-smart"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -69,3 +70,62 @@ def test_compose_refuses_another_users_phone(logged_in, other_users_things, user
     response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "0612345678", "body": "Hi"})
     assert response.status_code == 200
     assert db.session.query(Message).count() == 1
+
+
+@pytest.fixture
+def other_users_contacts(app):
+    """Bob's contact, group and smart group, with the ids Ada will try."""
+    from webapp.services import contacts as contact_service
+    from webapp.services.contacts import ContactInput
+    bob = make_user("bob@example.org")
+    contact, _ = contact_service.save_contact(bob, ContactInput("Bob's friend", "+33698765432", {"class": "6B"}))
+    group, _ = contact_service.save_group(bob, "Bob's group")
+    contact_service.add_members(bob, group, [contact.id])
+    smart, _ = contact_service.save_group(bob, "Bob's smart group",
+                                          [{"field": "class", "operator": "=", "value": "6B"}])
+    return contact, group, smart
+
+
+@pytest.mark.parametrize("path", [
+    "/contacts/{contact}", "/contacts/{contact}/delete", "/contacts/groups/{group}", "/contacts/groups/{group}/edit",
+    "/contacts/groups/{group}/delete", "/contacts/groups/{smart}", "/contacts/groups/{smart}/edit",
+])
+def test_another_users_contact_pages_answer_404(logged_in, other_users_contacts, path):
+    contact, group, smart = other_users_contacts
+    response = logged_in.get(path.format(contact=contact.id, group=group.id, smart=smart.id))
+    assert response.status_code == 404
+    assert "Bob" not in response.get_data(as_text=True)
+
+
+def test_another_users_contacts_are_not_in_lists_searches_or_smart_groups(logged_in, user, other_users_contacts):
+    from webapp.services import contacts as contact_service
+    for path in ("/contacts/", "/contacts/?q=friend", "/contacts/?q=0698765432", "/contacts/groups/"):
+        assert "Bob" not in logged_in.get(path).get_data(as_text=True)
+    own_smart, _ = contact_service.save_group(user, "6B", [{"field": "class", "operator": "=", "value": "6B"}])
+    assert "Bob" not in logged_in.get(f"/contacts/groups/{own_smart.id}").get_data(as_text=True)
+    _, group, smart = other_users_contacts
+    assert contact_service.group_members(user, group) == [] and contact_service.smart_group_members(user, smart) == []
+
+
+def test_another_users_contacts_and_groups_cannot_be_changed(logged_in, user, other_users_contacts):
+    from webapp.models import Contact, ContactGroup, ContactGroupMember
+    from webapp.services import contacts as contact_service
+    contact, group, _ = other_users_contacts
+    own_group, _ = contact_service.save_group(user, "Mine")
+    for action, data in [
+        (f"/contacts/{contact.id}", {"name": "stolen", "number": "0612345678"}),
+        (f"/contacts/{contact.id}/delete", {}),
+        (f"/contacts/groups/{group.id}/edit", {"name": "stolen"}),
+        (f"/contacts/groups/{group.id}/delete", {}),
+    ]:
+        assert post_form(logged_in, "/contacts/", data, action=action).status_code == 404
+    post_form(logged_in, "/contacts/", {"contact_ids": [contact.id]}, action="/contacts/delete-selected")
+    post_form(logged_in, "/contacts/", {"action": "add", "group_id": own_group.id, "contact_ids": [contact.id]},
+              action="/contacts/selection")
+    post_form(logged_in, "/contacts/", {"action": "remove", "from_group": group.id, "group_id": group.id,
+                                        "contact_ids": [contact.id]}, action="/contacts/selection")
+    db.session.expire_all()
+    assert db.session.get(Contact, contact.id).name == "Bob's friend"
+    assert db.session.get(ContactGroup, group.id).name == "Bob's group"
+    assert db.session.query(ContactGroupMember).filter_by(group_id=group.id).count() == 1
+    assert db.session.query(ContactGroupMember).filter_by(group_id=own_group.id).count() == 0

@@ -32,3 +32,24 @@ def test_pasted_lists_are_split_deduplicated_and_errors_kept(app):
     numbers, errors = normalize_all(typed, "FR")
     assert numbers == ["+33612345678", "+33698765432"]
     assert [error.typed for error in errors] == ["nonsense"]
+
+
+@pytest.mark.parametrize("typed, expected, region", [
+    ("0690 12 34 56", "+590690123456", "GP"),  # Guadeloupe mobile
+    ("0696 12 34 56", "+596696123456", "MQ"),  # Martinique mobile
+    ("0694 12 34 56", "+594694123456", "GF"),  # French Guiana mobile
+    ("0692 12 34 56", "+262692123456", "RE"),  # Réunion mobile
+    ("0639 69 12 34", "+262639691234", "YT"),  # Mayotte mobile
+    ("0262 12 34 56", "+262262123456", "RE"),  # Réunion landline
+])
+def test_french_overseas_numbers_typed_without_country_code_are_recognised(app, typed, expected, region):
+    import phonenumbers
+    number = to_e164(typed, "FR")
+    assert number == expected
+    assert phonenumbers.region_code_for_number(phonenumbers.parse(number)) == region
+
+
+def test_mainland_numbers_stay_mainland_and_overseas_lookup_is_only_for_france(app):
+    assert to_e164("0596 12 34 56", "FR") == "+33596123456"  # a valid mainland 05 number first
+    with pytest.raises(InvalidNumber):
+        to_e164("0690 12 34 56", "BE")

@@ -252,3 +252,52 @@ class ComposeSubmission(db.Model):
     token = db.Column(db.String(64), primary_key=True)
     message_ids = db.Column(db.JSON, nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+
+class Contact(db.Model):
+    """Someone the user writes to. The folded columns are written by services.contacts only."""
+    __tablename__ = "contacts"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name = db.Column(db.String(200), nullable=False)
+    number = db.Column(db.String(32), nullable=False)
+    fields = db.Column(db.JSON, nullable=False, default=dict)  # free {key: value}, e.g. {"class": "6B"}
+    notes = db.Column(db.Text, nullable=False, default="")
+    # name, numbers and field values without accents or case, so that a search is the same on every database
+    search_text = db.Column(db.Text, nullable=False, default="")
+    sort_name = db.Column(db.String(200), nullable=False, default="")
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "number", name="uq_contacts_user_number"),
+        Index("ix_contacts_user_sort_name", "user_id", "sort_name", "id"),
+        Index("ix_contacts_user_id", "user_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class ContactGroup(db.Model):
+    """A named list of contacts. A smart group has conditions instead of members, and is read
+    anew each time: [{"field": "class", "operator": "=", "value": "6B"}, …], all to be met."""
+    __tablename__ = "contact_groups"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    name = db.Column(db.String(100), nullable=False)
+    conditions = db.Column(db.JSON)  # None for a group of chosen members
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_contact_groups_user_name"),
+                      {"sqlite_autoincrement": True})
+
+    @property
+    def is_smart(self) -> bool:
+        return self.conditions is not None
+
+
+class ContactGroupMember(db.Model):
+    __tablename__ = "contact_group_members"
+    group_id = db.Column(db.Integer, db.ForeignKey("contact_groups.id", ondelete="CASCADE"), primary_key=True)
+    contact_id = db.Column(db.Integer, db.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+
+    __table_args__ = (Index("ix_contact_group_members_contact", "contact_id"),)

@@ -12,6 +12,11 @@ class InvalidNumber(ValueError):
         self.reason = reason
 
 
+# French overseas departments and collectivities dial like mainland France (0690…, 0692…, 0639…),
+# but phonenumbers reads a number typed without a country code as mainland only and refuses them.
+NATIONAL_NEIGHBOURS = {"FR": ("GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF")}
+
+
 def to_e164(typed: str, default_region: str) -> str:
     candidate = typed.strip()
     if candidate.startswith("00"):
@@ -20,11 +25,22 @@ def to_e164(typed: str, default_region: str) -> str:
         parsed = phonenumbers.parse(candidate, default_region)
     except phonenumbers.NumberParseException as error:
         raise InvalidNumber(typed, _parse_error_reason(error)) from None
+    if not candidate.startswith("+") and not phonenumbers.is_valid_number(parsed):
+        parsed = _in_a_neighbour_region(candidate, default_region) or parsed
     if not phonenumbers.is_possible_number(parsed):
         raise InvalidNumber(typed, _("it has too few or too many digits"))
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidNumber(typed, _("no such number exists in this country"))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _in_a_neighbour_region(candidate: str, default_region: str):
+    """The number read in the first region sharing the default region's national dialling where it exists."""
+    for region in NATIONAL_NEIGHBOURS.get(default_region.upper(), ()):
+        parsed = phonenumbers.parse(candidate, region)
+        if phonenumbers.is_valid_number(parsed):
+            return parsed
+    return None
 
 
 def _parse_error_reason(error) -> str:
