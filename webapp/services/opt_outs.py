@@ -1,0 +1,295 @@
+"""Opt-outs: the numbers that no longer want the user's SMS, however they said so (a STOP keyword
+on any phone, a provider's notice or error, the user's own list or an import), and the numbers'
+START that removes them. Each one created or removed writes its outbox event in its transaction.
+
+Enforced twice: compose leaves opted-out numbers out, and the worker cancels a message whose number
+opted out after it was composed (a message composed after the opt-out was confirmed by the user,
+or is a confirmation reply, and goes).
+"""
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import statuses
+from ..extensions import db
+from ..models import Message, OptOut, OutboxEvent, User, utcnow
+from ..numbers import InvalidNumber, to_e164
+from ..providers.base import OptOutNotice
+from ..reasons import N_, Reason, stored
+from . import messages, status_store
+from .reports import find_by_provider_id
+from .status_store import Line, payload_text
+
+DEFAULT_STOP_KEYWORDS = ("STOP", "STOP SMS", "ARRET", "ARRÊT", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT",
+                         "DESABONNER")
+DEFAULT_START_KEYWORDS = ("START", "UNSTOP", "YES")
+DEFAULT_STOP_REPLY = N_("You will no longer receive our SMS. Reply START to subscribe again.")
+DEFAULT_START_REPLY = N_("You will receive our SMS again. Reply STOP to unsubscribe.")
+OPTED_OUT_ON = N_("Opted out on %(date)s.")
+SOURCES = {OptOut.KEYWORD: _l("STOP keyword"), OptOut.PROVIDER: _l("provider notice"),
+           OptOut.MANUAL: _l("added by hand"), OptOut.IMPORT: _l("import")}
+PAGE_SIZE = 50
+MAX_IMPORT_ERRORS_SHOWN = 20
+
+
+def keyword_form(text: str) -> str:
+    """STOP, « Stop ! », stop sms and ARRÊT as the same words: trimmed, accents and case gone,
+    punctuation ignored."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    letters = "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+    return " ".join(re.sub(r"[^\w\s]|_", " ", letters).split())
+
+
+# ---- the user's settings ----
+
+@dataclass
+class OptOutSettings:
+    stop_keywords: list[str] = field(default_factory=lambda: list(DEFAULT_STOP_KEYWORDS))
+    start_keywords: list[str] = field(default_factory=lambda: list(DEFAULT_START_KEYWORDS))
+    confirm: bool = False  # answer each change with a reply, through the phone that received it
+    stop_reply: str = ""  # blank: the default, in the user's language when saved
+    start_reply: str = ""
+
+    def action_of(self, text: str) -> str | None:
+        """'stop', 'start' or None for an incoming SMS's text."""
+        said = keyword_form(text)
+        if not said:
+            return None
+        if said in {keyword_form(keyword) for keyword in self.stop_keywords}:
+            return "stop"
+        if said in {keyword_form(keyword) for keyword in self.start_keywords}:
+            return "start"
+        return None
+
+
+def settings_of(user_id: int) -> OptOutSettings:
+    stored = db.session.scalar(select(User.opt_out_settings).where(User.id == user_id)) or {}
+    known = OptOutSettings.__dataclass_fields__
+    return OptOutSettings(**{name: value for name, value in stored.items() if name in known})
+
+
+def save_settings(user: User, settings: OptOutSettings) -> None:
+    user.opt_out_settings = dict(stop_keywords=settings.stop_keywords, start_keywords=settings.start_keywords,
+                                 confirm=settings.confirm, stop_reply=settings.stop_reply,
+                                 start_reply=settings.start_reply)
+    db.session.commit()
+
+
+def keyword_list(typed: str) -> list[str]:
+    """Keywords typed one per line or separated by commas, each kept once."""
+    kept = {}
+    for keyword in re.split(r"[,\n]", typed or ""):
+        if keyword_form(keyword):
+            kept.setdefault(keyword_form(keyword), " ".join(keyword.split()))
+    return list(kept.values())
+
+
+# ---- recording and removing ----
+
+def record(user_id: int, number: str, source: str, phone_id: int | None = None, at: datetime | None = None,
+           original_text: str | None = None, payload=None) -> OptOut | None:
+    """Kept once per user, with the first date it was seen; commits. Returns the opt-out written,
+    None when the number had opted out already."""
+    if opt_out_of(user_id, number) is not None:
+        return None
+    opt_out = add(user_id, number, source, phone_id, at, original_text, payload)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same STOP reported twice at once
+        db.session.rollback()
+        return None
+    return opt_out
+
+
+def add(user_id, number, source, phone_id=None, at=None, original_text=None, payload=None) -> OptOut:
+    """Writes the opt-out and its outbox event; does not commit."""
+    opt_out = OptOut(user_id=user_id, phone_id=phone_id, number=number, opted_out_at=at or utcnow(), source=source,
+                     original_text=status_store.cut_to_size(original_text) if original_text else None,
+                     payload=payload_text(payload))
+    db.session.add(opt_out)
+    status_store.record_event(OutboxEvent.OPT_OUT_CREATED, user_id, at=opt_out.opted_out_at,
+                              data={"number": number, "phone_id": phone_id, "source": source})
+    return opt_out
+
+
+def remove(user_id: int, number: str) -> bool:
+    """The number may receive the user's SMS again; commits. False when it had not opted out."""
+    removed = db.session.execute(delete(OptOut).where(OptOut.user_id == user_id, OptOut.number == number)
+                                 .execution_options(synchronize_session=False)).rowcount
+    if removed:
+        status_store.record_event(OutboxEvent.OPT_OUT_REMOVED, user_id, data={"number": number})
+    db.session.commit()
+    return bool(removed)
+
+
+def opt_out_of(user_id: int, number: str) -> OptOut | None:
+    return db.session.scalar(select(OptOut).where(OptOut.user_id == user_id, OptOut.number == number))
+
+
+def opted_out_numbers(user_id: int, numbers: list[str]) -> dict[str, OptOut]:
+    return {opt_out.number: opt_out for opt_out in db.session.scalars(select(OptOut).where(
+        OptOut.user_id == user_id, OptOut.number.in_(numbers)))}
+
+
+def record_notice(phone, notice: OptOutNotice) -> None:
+    """A provider told us the number replied STOP. `phone`: a Phone or a callback's phone (its id
+    and user_id are read)."""
+    record(phone.user_id, messages.normalized_sender(notice.number), OptOut.PROVIDER, phone.id,
+           at=notice.opted_out_at, original_text=notice.text, payload=notice.payload)
+
+
+def record_refusal(user_id: int, phone_id: int, number: str, error_code: str | None, reason) -> None:
+    """A provider refused or failed a message because its recipient opted out with the provider
+    (Twilio's 21610, Octopush's BLACKLISTED_NUMBER)."""
+    record(user_id, number, OptOut.PROVIDER, phone_id, original_text=stored(reason) or error_code)
+
+
+def record_reported_refusals(phone, events: list) -> None:
+    """Reports that failed a message because its recipient opted out with the provider
+    (Octopush's BLACKLISTED_NUMBER). `phone`: a callback's phone."""
+    for event in events:
+        if event.error_code not in phone.adapter.opted_out_error_codes:
+            continue
+        number = messages.normalized_sender(event.recipient) if event.recipient else None
+        if number is None:
+            message = find_by_provider_id(phone.id, Message.OUTBOUND, event.provider_message_id)
+            number = message.remote_number if message is not None else None
+        if number is not None:
+            record_refusal(phone.user_id, phone.id, number, event.error_code, event.reason)
+
+
+def act_on_inbound(phone, message: Message) -> None:
+    """An incoming SMS that says STOP or START, in the user's keywords, records or removes the
+    opt-out; the change is confirmed with a reply when the user asked for it."""
+    settings = settings_of(phone.user_id)
+    action = settings.action_of(message.body)
+    if action == "stop":
+        changed = record(phone.user_id, message.remote_number, OptOut.KEYWORD, phone.id,
+                         original_text=message.body) is not None
+    elif action == "start":
+        changed = remove(phone.user_id, message.remote_number)
+    else:
+        return
+    if changed and settings.confirm and is_a_number(message.remote_number):
+        text = settings.stop_reply if action == "stop" else settings.start_reply
+        default = DEFAULT_STOP_REPLY if action == "stop" else DEFAULT_START_REPLY
+        messages.queue_outbound(phone, [message.remote_number], text or _(default))
+
+
+def is_a_number(remote: str) -> bool:
+    return remote.startswith("+")
+
+
+# ---- at send time ----
+
+def cancel_opted_out_since_composed(message_ids: list[int]) -> list[int]:
+    """Queued messages whose number opted out after they were composed are canceled, saying when;
+    returns the ids left to send. Does not commit."""
+    rows = db.session.execute(select(Message, OptOut.opted_out_at).join(OptOut, (OptOut.user_id == Message.user_id) & (
+        OptOut.number == Message.remote_number)).where(
+        Message.id.in_(message_ids), Message.status == statuses.QUEUED,
+        OptOut.opted_out_at > Message.created_at)).all()
+    canceled = set()
+    for message, opted_out_at in rows:
+        reason = Reason(OPTED_OUT_ON, date=opted_out_at.strftime("%Y-%m-%d"))
+        if status_store.move(message, statuses.CANCELED, by=statuses.PIPELINE, expected=statuses.QUEUED,
+                             line=Line(reason), error_reason=reason):
+            canceled.add(message.id)
+    return [message_id for message_id in message_ids if message_id not in canceled]
+
+
+# ---- the list page ----
+
+def contact_names(user_id: int, numbers: list[str]) -> dict[str, str]:
+    """{number: contact name} of the user's contacts among these numbers. The hook for the contacts
+    area: until it lands, no number has a name."""
+    return {}
+
+
+def numbers_like(search: str) -> list:
+    """A search typed as a number (0612…, +33 6 12…) finds it in E.164; any other text is looked
+    for in the number and the original message."""
+    conditions = [OptOut.number.contains(search.strip(), autoescape=True),
+                  func.lower(OptOut.original_text).contains(search.strip().lower(), autoescape=True)]
+    digits = re.sub(r"[\s.\-()]", "", search)
+    if digits.lstrip("+").isdigit() and digits.startswith("0") and len(digits) > 1:
+        conditions.append(OptOut.number.contains(digits[1:], autoescape=True))
+    return conditions
+
+
+def page_of(user_id: int, search: str = "", before: tuple[datetime, int] | None = None):
+    """The newest opt-outs first, PAGE_SIZE at a time (keyset: before the (date, id) given).
+    Returns (opt-outs, the (date, id) to pass for the next page or None)."""
+    query = select(OptOut).where(OptOut.user_id == user_id)
+    if search.strip():
+        query = query.where(or_(*numbers_like(search)))
+    if before is not None:
+        at, opt_out_id = before
+        query = query.where(or_(OptOut.opted_out_at < at, (OptOut.opted_out_at == at) & (OptOut.id < opt_out_id)))
+    rows = db.session.scalars(query.order_by(OptOut.opted_out_at.desc(), OptOut.id.desc()).limit(PAGE_SIZE + 1)).all()
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return rows, ((rows[-1].opted_out_at, rows[-1].id) if more else None)
+
+
+CSV_COLUMNS = ("number", "opted_out_at", "source", "original_text")
+
+
+def export_lines(user_id: int):
+    """The user's opt-outs as CSV lines, read a batch at a time: a long list never sits in memory."""
+    yield csv_line(CSV_COLUMNS)
+    query = (select(OptOut.number, OptOut.opted_out_at, OptOut.source, OptOut.original_text)
+             .where(OptOut.user_id == user_id).order_by(OptOut.opted_out_at, OptOut.id)
+             .execution_options(yield_per=1000))
+    for number, at, source, text in db.session.execute(query):
+        yield csv_line((number, at.strftime("%Y-%m-%d %H:%M:%S"), source, text or ""))
+
+
+def csv_line(values) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(values)
+    return out.getvalue()
+
+
+@dataclass
+class Imported:
+    added: int = 0
+    already: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def import_csv(user_id: int, content: str, region: str) -> Imported:
+    """One number per row, in the first column (a header row is allowed), optionally a date
+    (YYYY-MM-DD) in the second. Rows that cannot be read are reported by line and the rest kept."""
+    imported = Imported()
+    seen = set()
+    for line_number, row in enumerate(csv.reader(io.StringIO(content)), start=1):
+        if not row or not row[0].strip() or (line_number == 1 and not any(char.isdigit() for char in row[0])):
+            continue
+        try:
+            number = to_e164(row[0], region)
+            at = datetime.strptime(row[1].strip()[:10], "%Y-%m-%d") if len(row) > 1 and row[1].strip() else None
+        except InvalidNumber as error:
+            imported.problems.append(_("Line %(line)d: %(number)s is not a valid number: %(reason)s.",
+                                       line=line_number, number=row[0], reason=error.reason))
+            continue
+        except ValueError:
+            imported.problems.append(_("Line %(line)d: %(date)s is not a date (YYYY-MM-DD).",
+                                       line=line_number, date=row[1]))
+            continue
+        if number in seen or opt_out_of(user_id, number) is not None:
+            imported.already += 1
+            continue
+        seen.add(number)
+        add(user_id, number, OptOut.IMPORT, at=at)
+        imported.added += 1
+    db.session.commit()
+    return imported
