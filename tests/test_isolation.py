@@ -9,7 +9,8 @@ from webapp.services.messages import queue_outbound
 from .conftest import make_phone, make_user, post_form
 
 PAGES = ["/", "/compose", "/history", "/conversations", "/phones/", "/phones/new", "/account",
-         "/phones/new/simulator", "/messages/statuses?ids=1"]
+         "/phones/new/simulator", "/messages/statuses?ids=1", "/opt-outs", "/opt-outs/settings",
+         "/opt-outs/export.csv"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -69,3 +70,15 @@ def test_compose_refuses_another_users_phone(logged_in, other_users_things, user
     response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "0612345678", "body": "Hi"})
     assert response.status_code == 200
     assert db.session.query(Message).count() == 1
+
+
+def test_another_users_opt_outs_are_not_listed_exported_nor_removable(logged_in, user):
+    from webapp.models import OptOut
+    from webapp.services import opt_outs
+    bob = make_user("bob@example.org")
+    bobs = opt_outs.record(bob.id, "+33698765432", OptOut.MANUAL, original_text="Bob's STOP")
+    assert "+33698765432" not in logged_in.get("/opt-outs?q=33698765432").get_data(as_text=True)
+    assert "+33698765432" not in logged_in.get("/opt-outs/export.csv").get_data(as_text=True)
+    response = post_form(logged_in, "/opt-outs", {}, action=f"/opt-outs/{bobs.id}/remove")
+    assert response.status_code == 404
+    assert opt_outs.opt_out_of(bob.id, "+33698765432") is not None

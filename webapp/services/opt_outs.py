@@ -225,19 +225,24 @@ def numbers_like(search: str) -> list:
     return conditions
 
 
-def page_of(user_id: int, search: str = "", before: tuple[datetime, int] | None = None):
-    """The newest opt-outs first, PAGE_SIZE at a time (keyset: before the (date, id) given).
-    Returns (opt-outs, the (date, id) to pass for the next page or None)."""
+def page_of(user_id: int, search: str = "", before_id: int | None = None):
+    """The newest opt-outs first, PAGE_SIZE at a time (keyset: those after the opt-out before_id in
+    that order). Returns (opt-outs, the before_id of the next page or None)."""
     query = select(OptOut).where(OptOut.user_id == user_id)
     if search.strip():
         query = query.where(or_(*numbers_like(search)))
-    if before is not None:
-        at, opt_out_id = before
-        query = query.where(or_(OptOut.opted_out_at < at, (OptOut.opted_out_at == at) & (OptOut.id < opt_out_id)))
+    after = user_opt_out(user_id, before_id) if before_id is not None else None
+    if after is not None:
+        query = query.where(or_(OptOut.opted_out_at < after.opted_out_at,
+                                (OptOut.opted_out_at == after.opted_out_at) & (OptOut.id < after.id)))
     rows = db.session.scalars(query.order_by(OptOut.opted_out_at.desc(), OptOut.id.desc()).limit(PAGE_SIZE + 1)).all()
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    return rows, ((rows[-1].opted_out_at, rows[-1].id) if more else None)
+    return rows, (rows[-1].id if more else None)
+
+
+def user_opt_out(user_id: int, opt_out_id: int) -> OptOut | None:
+    return db.session.scalar(select(OptOut).where(OptOut.id == opt_out_id, OptOut.user_id == user_id))
 
 
 CSV_COLUMNS = ("number", "opted_out_at", "source", "original_text")
