@@ -2,6 +2,7 @@
 leaves and joins the user's list, each change is confirmed once through the phone that got it,
 and what is already queued for a number that opted out is canceled rather than sent."""
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable
 
 import pytest
@@ -9,18 +10,18 @@ from sqlalchemy import select
 
 from webapp import statuses, tasks
 from webapp.extensions import db
-from webapp.models import Message, OptOut, OutboxEvent
+from webapp.models import Message, OptOut, OutboxEvent, utcnow
 from webapp.reasons import shown
 from webapp.services import opt_outs
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_callback_installation
 
-from .conftest import make_phone, reload_message, send_now, wait_for
+from .conftest import make_phone, reload_message, run_queued_jobs, send_now, wait_for
 from .fakes.octopush import reply_problem
 from .test_provider_octopush import octopush, octopush_phone  # noqa: F401  (fixtures)
 from .test_provider_odyssey import odyssey, odyssey_phone  # noqa: F401
 from .test_provider_ovh import ovh, ovh_phone  # noqa: F401
-from .test_provider_twilio import TWILIO_NUMBER, twilio, twilio_phone  # noqa: F401
+from .test_provider_twilio import SERVICE_SID, TWILIO_NUMBER, twilio, twilio_phone  # noqa: F401
 
 RECIPIENT = "+33698765432"
 
@@ -116,6 +117,20 @@ def test_a_queued_message_to_a_number_that_then_replied_stop_is_canceled_not_sen
     assert shown(message.error_reason) == f"Opted out on {day}."
     assert shown(message.events[-1].reason) == f"Opted out on {day}."
     assert twilio.last_message is None  # nothing reached Twilio
+
+
+def test_a_message_twilio_holds_for_later_is_canceled_there_when_its_number_replies_stop(twilio, live_server,
+                                                                                         user):
+    twilio.messaging_services = (SERVICE_SID,)
+    phone = twilio_phone(user, twilio, number=SERVICE_SID)
+    [message_id] = queue_outbound(phone, [RECIPIENT], "Later", scheduled_at=utcnow() + timedelta(hours=2))
+    assert send_now(message_id).status == statuses.SCHEDULED
+    twilio.send_inbound(callback_url(phone, "inbound"), RECIPIENT, TWILIO_NUMBER, "stop")
+    run_queued_jobs(tasks.CANCEL_AT_PROVIDER)
+    message = reload_message(message_id)
+    assert message.status == statuses.CANCELED
+    assert twilio.messages[message.provider_message_id].status == "canceled"
+    assert any(shown(event.reason).startswith("Opted out on ") for event in message.events)
 
 
 def test_a_message_confirmed_after_the_opt_out_is_sent(twilio, live_server, user):

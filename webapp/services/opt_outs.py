@@ -8,6 +8,7 @@ or is a confirmation reply, and goes).
 """
 import csv
 import io
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import statuses
+from redis.exceptions import RedisError
+
+from .. import statuses, tasks
 from ..extensions import db
 from ..models import Message, OptOut, OutboxEvent, User, utcnow
 from ..numbers import InvalidNumber, to_e164
@@ -37,6 +40,7 @@ OPTED_OUT_ON = N_("Opted out on %(date)s.")
 SOURCES = {OptOut.KEYWORD: _l("STOP keyword"), OptOut.PROVIDER: _l("provider notice"),
            OptOut.MANUAL: _l("added by hand"), OptOut.IMPORT: _l("import")}
 PAGE_SIZE = 50
+log = logging.getLogger(__name__)
 MAX_IMPORT_ERRORS_SHOWN = 20
 
 
@@ -106,7 +110,25 @@ def record(user_id: int, number: str, source: str, phone_id: int | None = None, 
     except IntegrityError:  # the same STOP reported twice at once
         db.session.rollback()
         return None
+    cancel_held_by_providers(user_id, number, opt_out.opted_out_at)
     return opt_out
+
+
+def cancel_held_by_providers(user_id: int, number: str, opted_out_at: datetime) -> None:
+    """Messages composed before the opt-out that a provider holds for a later date: it is asked to
+    cancel them (those still queued here are canceled when the worker comes to them)."""
+    held = db.session.scalars(select(Message).where(
+        Message.user_id == user_id, Message.remote_number == number, Message.direction == Message.OUTBOUND,
+        Message.status == statuses.SCHEDULED, Message.created_at < opted_out_at)).all()
+    for message in held:
+        if not messages.held_for_later_by_provider(message):
+            continue
+        status_store.note(message.id, Line(Reason(OPTED_OUT_ON, date=opted_out_at.strftime("%Y-%m-%d"))))
+        db.session.commit()
+        try:
+            tasks.cancel_at_provider(message.id)
+        except RedisError as error:
+            log.warning("could not ask to cancel message %d, whose number opted out: %s", message.id, error)
 
 
 def add(user_id, number, source, phone_id=None, at=None, original_text=None, payload=None) -> OptOut:
