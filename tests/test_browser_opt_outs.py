@@ -66,6 +66,20 @@ def test_a_stop_reply_lands_on_the_opt_out_list_usable_on_a_phone(open_page, tmp
         expect(page.locator(".flash.success")).to_contain_text(f"{NUMBER} may receive your SMS again.")
         expect(rows).to_have_count(1)  # the one added by hand
 
+        # one SMS to a number that opted out: sent only once the box naming it is ticked
+        page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
+        page.get_by_label("To").fill("06 11 11 11 11")
+        page.get_by_label("Message").fill("Your order is ready")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator(".error")).to_contain_text("+33611111111 is on your opt-out list since")
+        confirmation = page.get_by_label(re.compile(r"Send this one SMS to \+33611111111 anyway"))
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shot.take("compose-confirmation")
+        confirmation.check()
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator(".flash.success")).to_contain_text("Your SMS is on its way.")
+
+        page.goto("/opt-outs")
         page.get_by_role("link", name="Keywords and replies").click()
         expect(page.get_by_label("Keywords that opt out")).to_contain_text("DESABONNER")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390

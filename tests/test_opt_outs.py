@@ -94,7 +94,9 @@ def test_the_list_is_searched_by_number_as_typed_and_by_text(logged_in, user):
     phone = make_phone(user)
     record_inbound(phone, InboundSms("IN1", "+33698765432", "STOP"))
     opt_outs.record(user.id, "+33611111111", OptOut.MANUAL)
+    opt_outs.record(user.id, "+33630698111", OptOut.MANUAL)  # holds 698, but does not start with 06 98
     assert numbers_listed(logged_in.get("/opt-outs?q=0698").get_data(as_text=True)) == ["+33698765432"]
+    assert numbers_listed(logged_in.get("/opt-outs?q=06 98 76").get_data(as_text=True)) == ["+33698765432"]
     assert numbers_listed(logged_in.get("/opt-outs?q=stop").get_data(as_text=True)) == ["+33698765432"]
     assert numbers_listed(logged_in.get("/opt-outs?q=%2B3361111").get_data(as_text=True)) == ["+33611111111"]
     assert "No opt-out matches." in logged_in.get("/opt-outs?q=0700").get_data(as_text=True)

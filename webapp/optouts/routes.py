@@ -19,7 +19,8 @@ bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
 def index():
     search = SearchForm(request.args)
     query = search.q.data if search.validate() and search.q.data else ""
-    rows, next_before = opt_outs.page_of(current_user.id, query, before_id=request.args.get("before", type=row_id))
+    rows, next_before = opt_outs.page_of(current_user.id, query, before_id=request.args.get("before", type=row_id),
+                                         region=current_app.config["DEFAULT_PHONE_REGION"])
     names = opt_outs.contact_names(current_user.id, [row.number for row in rows])
     return render_template("optouts/index.html", rows=rows, names=names, next_before=next_before, search=search,
                            query=query, add_form=AddForm(), import_form=ImportForm(), sources=opt_outs.SOURCES)

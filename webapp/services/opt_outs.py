@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import phonenumbers
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
@@ -236,23 +237,28 @@ def contact_names(user_id: int, numbers: list[str]) -> dict[str, str]:
     return {}
 
 
-def numbers_like(search: str) -> list:
-    """A search typed as a number (0612…, +33 6 12…) finds it in E.164; any other text is looked
-    for in the number and the original message."""
-    conditions = [OptOut.number.contains(search.strip(), autoescape=True),
-                  func.lower(OptOut.original_text).contains(search.strip().lower(), autoescape=True)]
-    digits = re.sub(r"[\s.\-()]", "", search)
-    if digits.lstrip("+").isdigit() and digits.startswith("0") and len(digits) > 1:
-        conditions.append(OptOut.number.contains(digits[1:], autoescape=True))
-    return conditions
+def numbers_like(search: str, region: str) -> list:
+    """A search typed as the start of a number finds the numbers that start so, in E.164: 0612 (national,
+    read in `region`), 0033612 or +33 6 12 find +33612…, not +33630612…. Any text is also looked for
+    in the number and in the original message."""
+    typed = search.strip()
+    in_text = func.lower(OptOut.original_text).contains(typed.lower(), autoescape=True)
+    digits = re.sub(r"[\s.\-()]", "", typed)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif digits.startswith("0") and len(digits) > 1:
+        digits = f"+{phonenumbers.country_code_for_region(region)}{digits[1:]}"
+    if digits.startswith("+") and digits[1:].isdigit():
+        return [OptOut.number.startswith(digits, autoescape=True), in_text]
+    return [OptOut.number.contains(typed, autoescape=True), in_text]
 
 
-def page_of(user_id: int, search: str = "", before_id: int | None = None):
+def page_of(user_id: int, search: str = "", before_id: int | None = None, region: str = "FR"):
     """The newest opt-outs first, PAGE_SIZE at a time (keyset: those after the opt-out before_id in
     that order). Returns (opt-outs, the before_id of the next page or None)."""
     query = select(OptOut).where(OptOut.user_id == user_id)
     if search.strip():
-        query = query.where(or_(*numbers_like(search)))
+        query = query.where(or_(*numbers_like(search, region)))
     after = user_opt_out(user_id, before_id) if before_id is not None else None
     if after is not None:
         query = query.where(or_(OptOut.opted_out_at < after.opted_out_at,
