@@ -163,3 +163,25 @@ def test_one_sms_to_an_opted_out_number_needs_a_confirmation_naming_it(logged_in
     sent = post_form(logged_in, "/compose", dict(form, send_to_opted_out="+33698765432"), follow_redirects=True)
     assert "Your SMS is on its way." in sent.get_data(as_text=True)
     assert db.session.scalars(select(Message.remote_number)).all() == ["+33698765432"]
+
+
+def test_the_open_list_is_given_the_opt_outs_recorded_since(logged_in, user):
+    opt_outs.record(user.id, "+33611111111", OptOut.MANUAL)
+    page = logged_in.get("/opt-outs").get_data(as_text=True)
+    import re
+    newest = re.search(r'data-last-id="(\d+)"', page).group(1)
+    assert logged_in.get(f"/opt-outs?fragment=after&after_id={newest}").headers.get("X-Last-Id") is None
+    record_inbound(make_phone(user), InboundSms("IN1", "+33698765432", "ARRET"))
+    fragment = logged_in.get(f"/opt-outs?fragment=after&after_id={newest}")
+    assert numbers_listed(fragment.get_data(as_text=True)) == ["+33698765432"]
+    assert int(fragment.headers["X-Last-Id"]) > int(newest)
+
+
+def test_the_list_and_its_settings_are_in_french(logged_in, user):
+    user.locale = "fr"
+    db.session.commit()
+    opt_outs.record(user.id, "+33611111111", OptOut.MANUAL)
+    page = logged_in.get("/opt-outs").get_data(as_text=True)
+    assert "Désabonnements" in page and "ajouté à la main" in page and "Exporter en CSV" in page
+    settings = logged_in.get("/opt-outs/settings").get_data(as_text=True)
+    assert "Vous ne recevrez plus nos SMS. Répondez START pour vous réabonner." in settings

@@ -19,11 +19,27 @@ bp = Blueprint("optouts", __name__, url_prefix="/opt-outs")
 def index():
     search = SearchForm(request.args)
     query = search.q.data if search.validate() and search.q.data else ""
+    region = current_app.config["DEFAULT_PHONE_REGION"]
+    if request.args.get("fragment") == "after":  # the live page asks for opt-outs recorded since it last looked
+        rows = opt_outs.added_after(current_user.id, request.args.get("after_id", 0, type=row_id), query, region)
+        response = current_app.make_response(render_rows(rows))
+        if rows:
+            response.headers["X-Last-Id"] = str(rows[0].id)
+        return response
     rows, next_before = opt_outs.page_of(current_user.id, query, before_id=request.args.get("before", type=row_id),
-                                         region=current_app.config["DEFAULT_PHONE_REGION"])
-    names = opt_outs.contact_names(current_user.id, [row.number for row in rows])
-    return render_template("optouts/index.html", rows=rows, names=names, next_before=next_before, search=search,
-                           query=query, add_form=AddForm(), import_form=ImportForm(), sources=opt_outs.SOURCES)
+                                         region=region)
+    return render_template("optouts/index.html", rows=rows, names=names_of(rows), next_before=next_before,
+                           search=search, query=query, add_form=AddForm(), import_form=ImportForm(),
+                           sources=opt_outs.SOURCES, first_page=not request.args.get("before"),
+                           newest_id=opt_outs.newest_id(current_user.id))
+
+
+def names_of(rows) -> dict:
+    return opt_outs.contact_names(current_user.id, [row.number for row in rows])
+
+
+def render_rows(rows) -> str:
+    return render_template("optouts/_rows.html", rows=rows, names=names_of(rows), sources=opt_outs.SOURCES)
 
 
 @bp.route("/add", methods=["POST"])

@@ -253,12 +253,15 @@ def numbers_like(search: str, region: str) -> list:
     return [OptOut.number.contains(typed, autoescape=True), in_text]
 
 
+def matching(user_id: int, search: str, region: str):
+    query = select(OptOut).where(OptOut.user_id == user_id)
+    return query.where(or_(*numbers_like(search, region))) if search.strip() else query
+
+
 def page_of(user_id: int, search: str = "", before_id: int | None = None, region: str = "FR"):
     """The newest opt-outs first, PAGE_SIZE at a time (keyset: those after the opt-out before_id in
     that order). Returns (opt-outs, the before_id of the next page or None)."""
-    query = select(OptOut).where(OptOut.user_id == user_id)
-    if search.strip():
-        query = query.where(or_(*numbers_like(search, region)))
+    query = matching(user_id, search, region)
     after = user_opt_out(user_id, before_id) if before_id is not None else None
     if after is not None:
         query = query.where(or_(OptOut.opted_out_at < after.opted_out_at,
@@ -267,6 +270,16 @@ def page_of(user_id: int, search: str = "", before_id: int | None = None, region
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     return rows, (rows[-1].id if more else None)
+
+
+def added_after(user_id: int, after_id: int, search: str = "", region: str = "FR") -> list[OptOut]:
+    """Recorded since the opt-out after_id (the newest a live page shows), newest first."""
+    return db.session.scalars(matching(user_id, search, region).where(OptOut.id > after_id)
+                              .order_by(OptOut.id.desc()).limit(PAGE_SIZE)).all()
+
+
+def newest_id(user_id: int) -> int:
+    return db.session.scalar(select(func.max(OptOut.id)).where(OptOut.user_id == user_id)) or 0
 
 
 def user_opt_out(user_id: int, opt_out_id: int) -> OptOut | None:
