@@ -43,6 +43,7 @@ SOURCES = {OptOut.KEYWORD: _l("STOP keyword"), OptOut.PROVIDER: _l("provider not
 PAGE_SIZE = 50
 log = logging.getLogger(__name__)
 MAX_IMPORT_ERRORS_SHOWN = 20
+IMPORT_CHUNK = 500  # numbers looked up at once
 
 
 def keyword_form(text: str) -> str:
@@ -316,7 +317,7 @@ def import_csv(user_id: int, content: str, region: str) -> Imported:
     """One number per row, in the first column (a header row is allowed), optionally a date
     (YYYY-MM-DD) in the second. Rows that cannot be read are reported by line and the rest kept."""
     imported = Imported()
-    seen = set()
+    dates = {}  # number -> its date, in the order read
     for line_number, row in enumerate(csv.reader(io.StringIO(content)), start=1):
         if not row or not row[0].strip() or (line_number == 1 and not any(char.isdigit() for char in row[0])):
             continue
@@ -331,11 +332,17 @@ def import_csv(user_id: int, content: str, region: str) -> Imported:
             imported.problems.append(_("Line %(line)d: %(date)s is not a date (YYYY-MM-DD).",
                                        line=line_number, date=row[1]))
             continue
-        if number in seen or opt_out_of(user_id, number) is not None:
+        if number in dates:
             imported.already += 1
-            continue
-        seen.add(number)
-        add(user_id, number, OptOut.IMPORT, at=at)
-        imported.added += 1
+        dates.setdefault(number, at)
+    numbers = list(dates)
+    for start in range(0, len(numbers), IMPORT_CHUNK):
+        chunk = numbers[start:start + IMPORT_CHUNK]
+        listed = set(opted_out_numbers(user_id, chunk))
+        imported.already += len(listed)
+        for number in chunk:
+            if number not in listed:
+                add(user_id, number, OptOut.IMPORT, at=dates[number])
+                imported.added += 1
     db.session.commit()
     return imported
