@@ -133,6 +133,15 @@ def test_a_message_twilio_holds_for_later_is_canceled_there_when_its_number_repl
     assert any(shown(event.reason).startswith("Opted out on ") for event in message.events)
 
 
+def test_an_opt_out_imported_with_an_old_date_cancels_what_was_queued_before_the_import(twilio, logged_in, user):
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, [RECIPIENT], "Queued before the import")
+    opt_outs.import_csv(user.id, f"{RECIPIENT},2025-06-30\n", "FR")
+    message = send_now(message_id)
+    assert message.status == statuses.CANCELED and shown(message.error_reason) == "Opted out on 2025-06-30."
+    assert twilio.last_message is None
+
+
 def test_a_message_confirmed_after_the_opt_out_is_sent(twilio, live_server, user):
     phone = twilio_phone(user, twilio)
     opt_outs.record(user.id, RECIPIENT, OptOut.MANUAL)

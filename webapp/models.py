@@ -214,6 +214,7 @@ class OptOut(db.Model):
     payload = db.Column(db.Text)
     source = db.Column(db.String(16), nullable=False, default=PROVIDER, server_default=PROVIDER)
     original_text = db.Column(db.Text)  # the SMS that said STOP, or the provider's words
+    recorded_at = db.Column(db.DateTime, nullable=False, default=utcnow)  # when SMS Desk learnt of it
 
     __table_args__ = (UniqueConstraint("user_id", "number", name="uq_opt_outs_user_number"),
                       Index("ix_opt_outs_user_opted_out", "user_id", "opted_out_at", "id"))

@@ -2,9 +2,9 @@
 on any phone, a provider's notice or error, the user's own list or an import), and the numbers'
 START that removes them. Each one created or removed writes its outbox event in its transaction.
 
-Enforced twice: compose leaves opted-out numbers out, and the worker cancels a message whose number
-opted out after it was composed (a message composed after the opt-out was confirmed by the user,
-or is a confirmation reply, and goes).
+Enforced twice: compose leaves opted-out numbers out, and the worker cancels a message whose number's
+opt-out was recorded after it was composed (a message composed after the opt-out was confirmed by
+the user, or is a confirmation reply, and goes).
 """
 import csv
 import io
@@ -112,20 +112,21 @@ def record(user_id: int, number: str, source: str, phone_id: int | None = None, 
     except IntegrityError:  # the same STOP reported twice at once
         db.session.rollback()
         return None
-    cancel_held_by_providers(user_id, number, opt_out.opted_out_at)
+    cancel_held_by_providers(opt_out)
     return opt_out
 
 
-def cancel_held_by_providers(user_id: int, number: str, opted_out_at: datetime) -> None:
+def cancel_held_by_providers(opt_out: OptOut) -> None:
     """Messages composed before the opt-out that a provider holds for a later date: it is asked to
     cancel them (those still queued here are canceled when the worker comes to them)."""
     held = db.session.scalars(select(Message).where(
-        Message.user_id == user_id, Message.remote_number == number, Message.direction == Message.OUTBOUND,
-        Message.status == statuses.SCHEDULED, Message.created_at < opted_out_at)).all()
+        Message.user_id == opt_out.user_id, Message.remote_number == opt_out.number,
+        Message.direction == Message.OUTBOUND, Message.status == statuses.SCHEDULED,
+        Message.created_at < opt_out.recorded_at)).all()
     for message in held:
         if not messages.held_for_later_by_provider(message):
             continue
-        status_store.note(message.id, Line(Reason(OPTED_OUT_ON, date=opted_out_at.strftime("%Y-%m-%d"))))
+        status_store.note(message.id, Line(opted_out_on(opt_out.opted_out_at)))
         db.session.commit()
         try:
             tasks.cancel_at_provider(message.id)
@@ -135,7 +136,9 @@ def cancel_held_by_providers(user_id: int, number: str, opted_out_at: datetime) 
 
 def add(user_id, number, source, phone_id=None, at=None, original_text=None, payload=None) -> OptOut:
     """Writes the opt-out and its outbox event; does not commit."""
-    opt_out = OptOut(user_id=user_id, phone_id=phone_id, number=number, opted_out_at=at or utcnow(), source=source,
+    now = utcnow()
+    opt_out = OptOut(user_id=user_id, phone_id=phone_id, number=number, opted_out_at=at or now, recorded_at=now,
+                     source=source,
                      original_text=status_store.cut_to_size(original_text) if original_text else None,
                      payload=payload_text(payload))
     db.session.add(opt_out)
@@ -214,16 +217,21 @@ def is_a_number(remote: str) -> bool:
 
 # ---- at send time ----
 
+def opted_out_on(at: datetime) -> Reason:
+    return Reason(OPTED_OUT_ON, date=at.strftime("%Y-%m-%d"))
+
+
 def cancel_opted_out_since_composed(message_ids: list[int]) -> list[int]:
-    """Queued messages whose number opted out after they were composed are canceled, saying when;
-    returns the ids left to send. Does not commit."""
+    """Queued messages whose number's opt-out was learnt after they were composed (compose could
+    not leave them out) are canceled, saying when it opted out; returns the ids left to send.
+    Does not commit."""
     rows = db.session.execute(select(Message, OptOut.opted_out_at).join(OptOut, (OptOut.user_id == Message.user_id) & (
         OptOut.number == Message.remote_number)).where(
         Message.id.in_(message_ids), Message.status == statuses.QUEUED,
-        OptOut.opted_out_at > Message.created_at)).all()
+        OptOut.recorded_at > Message.created_at)).all()
     canceled = set()
     for message, opted_out_at in rows:
-        reason = Reason(OPTED_OUT_ON, date=opted_out_at.strftime("%Y-%m-%d"))
+        reason = opted_out_on(opted_out_at)
         if status_store.move(message, statuses.CANCELED, by=statuses.PIPELINE, expected=statuses.QUEUED,
                              line=Line(reason), error_reason=reason):
             canceled.add(message.id)
