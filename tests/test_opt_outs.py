@@ -185,3 +185,14 @@ def test_the_list_and_its_settings_are_in_french(logged_in, user):
     assert "Désabonnements" in page and "ajouté à la main" in page and "Exporter en CSV" in page
     settings = logged_in.get("/opt-outs/settings").get_data(as_text=True)
     assert "Vous ne recevrez plus nos SMS. Répondez START pour vous réabonner." in settings
+
+
+def test_a_reply_to_a_number_that_replied_stop_needs_the_same_confirmation(logged_in, user):
+    phone = make_phone(user)
+    record_inbound(phone, InboundSms("IN1", "+33698765432", "STOP"))
+    form = {"phone_id": phone.id, "body": "Sorry to see you go: your refund is on its way"}
+    refused = post_form(logged_in, "/conversations/+33698765432", form).get_data(as_text=True)
+    assert "replied STOP on" in refused and 'value="+33698765432"' in refused
+    post_form(logged_in, "/conversations/+33698765432", dict(form, send_to_opted_out="+33698765432"))
+    assert db.session.scalars(select(Message.body).where(Message.direction == Message.OUTBOUND)).all() == [
+        form["body"]]
