@@ -190,8 +190,9 @@ def normalized_sender(sender: str) -> str:
 
 
 def record_inbound(phone, inbound: InboundSms) -> Message:
-    """Stores an incoming SMS once, however many times the provider delivers it. `phone` is a
-    Phone or a callback's CallbackPhone: its id and user_id are read."""
+    """Stores an incoming SMS once, however many times the provider delivers it, with the opt-out
+    change its keyword makes (STOP, START). `phone` is a Phone or a callback's CallbackPhone: its
+    id and user_id are read."""
     existing = find_by_provider_id(phone.id, Message.INBOUND, inbound.provider_message_id)
     if existing is not None:
         return existing
@@ -205,8 +206,14 @@ def record_inbound(phone, inbound: InboundSms) -> Message:
     except IntegrityError:  # the same SMS delivered twice at the same moment
         db.session.rollback()
         return find_by_provider_id(phone.id, Message.INBOUND, inbound.provider_message_id)
-    db.session.commit()
-    opt_outs.act_on_inbound(phone, message)
+    keyword_change = opt_outs.apply_keyword(phone, message)
+    try:
+        db.session.commit()
+    except IntegrityError:  # its STOP was recorded meanwhile (the provider's notice of it): store the SMS alone
+        db.session.rollback()
+        return record_inbound(phone, inbound)
+    if keyword_change is not None:
+        opt_outs.finish_keyword_change(phone, message, keyword_change)
     return message
 
 

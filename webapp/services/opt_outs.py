@@ -149,11 +149,17 @@ def add(user_id, number, source, phone_id=None, at=None, original_text=None, pay
 
 def remove(user_id: int, number: str) -> bool:
     """The number may receive the user's SMS again; commits. False when it had not opted out."""
+    removed = delete_opt_out(user_id, number)
+    db.session.commit()
+    return removed
+
+
+def delete_opt_out(user_id: int, number: str) -> bool:
+    """With its outbox event; does not commit."""
     removed = db.session.execute(delete(OptOut).where(OptOut.user_id == user_id, OptOut.number == number)
                                  .execution_options(synchronize_session=False)).rowcount
     if removed:
         status_store.record_event(OutboxEvent.OPT_OUT_REMOVED, user_id, data={"number": number})
-    db.session.commit()
     return bool(removed)
 
 
@@ -193,22 +199,38 @@ def record_reported_refusals(phone, events: list) -> None:
             record_refusal(phone.user_id, phone.id, number, event.error_code, event.reason)
 
 
-def act_on_inbound(phone, message: Message) -> None:
-    """An incoming SMS that says STOP or START, in the user's keywords, records or removes the
-    opt-out; the change is confirmed with a reply when the user asked for it."""
+@dataclass(frozen=True)
+class KeywordChange:
+    """What an incoming SMS's keyword changed, to finish once its transaction is committed."""
+    action: str  # "stop" or "start"
+    opt_out: OptOut | None  # the one it wrote, for a stop
+    settings: OptOutSettings
+
+
+def apply_keyword(phone, message: Message) -> KeywordChange | None:
+    """An incoming SMS that says one of the user's STOP or START keywords records or removes its
+    number's opt-out, in the SMS's transaction (a provider that posts the SMS again finds both
+    or neither). Does not commit; None when it changed nothing."""
     settings = settings_of(phone.user_id)
     action = settings.action_of(message.body)
-    if action == "stop":
-        changed = record(phone.user_id, message.remote_number, OptOut.KEYWORD, phone.id,
-                         original_text=message.body) is not None
-    elif action == "start":
-        changed = remove(phone.user_id, message.remote_number)
-    else:
-        return
-    if changed and settings.confirm and is_a_number(message.remote_number):
-        text = settings.stop_reply if action == "stop" else settings.start_reply
-        default = DEFAULT_STOP_REPLY if action == "stop" else DEFAULT_START_REPLY
-        messages.queue_outbound(phone, [message.remote_number], text or _(default))
+    if action == "stop" and opt_out_of(phone.user_id, message.remote_number) is None:
+        return KeywordChange(action, add(phone.user_id, message.remote_number, OptOut.KEYWORD, phone.id,
+                                         original_text=message.body), settings)
+    if action == "start" and delete_opt_out(phone.user_id, message.remote_number):
+        return KeywordChange(action, None, settings)
+    return None
+
+
+def finish_keyword_change(phone, message: Message, change: KeywordChange) -> None:
+    """Once committed: what a provider holds for the number is canceled, and the change is
+    confirmed with a reply through the phone that got it, if the user asked for one."""
+    if change.opt_out is not None:
+        cancel_held_by_providers(change.opt_out)
+    if change.settings.confirm and is_a_number(message.remote_number):
+        stop = change.action == "stop"
+        text = change.settings.stop_reply if stop else change.settings.start_reply
+        messages.queue_outbound(phone, [message.remote_number],
+                                text or _(DEFAULT_STOP_REPLY if stop else DEFAULT_START_REPLY))
 
 
 def is_a_number(remote: str) -> bool:
