@@ -259,10 +259,10 @@ def test_a_pooled_connection_that_died_while_idle_is_replaced_unnoticed(client, 
 
 def test_a_refused_reply_says_why_above_the_reply_box(logged_in, user):
     from webapp.providers.base import OptOutNotice
-    from webapp.services.messages import record_opt_out
+    from webapp.services.opt_outs import record_notice
     phone = make_phone(user)
     record_inbound(phone, InboundSms("IN1", "+33612345678", "STOP"))
-    record_opt_out(phone, OptOutNotice("+33612345678"))
+    record_notice(phone, OptOutNotice("+33612345678"))
     response = post_form(logged_in, "/conversations/+33612345678", {"phone_id": phone.id, "body": "Sorry"})
     assert "replied STOP" in response.get_data(as_text=True)
 

@@ -10,7 +10,8 @@ from .conftest import make_phone, make_user, post_form
 
 PAGES = ["/", "/compose", "/history", "/conversations", "/phones/", "/phones/new", "/account",
          "/phones/new/simulator", "/messages/statuses?ids=1",
-         "/contacts/", "/contacts/new", "/contacts/groups/", "/contacts/groups/new-smart"]
+         "/contacts/", "/contacts/new", "/contacts/groups/", "/contacts/groups/new-smart",
+         "/opt-outs", "/opt-outs/settings", "/opt-outs/export.csv"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -129,3 +130,15 @@ def test_another_users_contacts_and_groups_cannot_be_changed(logged_in, user, ot
     assert db.session.get(ContactGroup, group.id).name == "Bob's group"
     assert db.session.query(ContactGroupMember).filter_by(group_id=group.id).count() == 1
     assert db.session.query(ContactGroupMember).filter_by(group_id=own_group.id).count() == 0
+
+
+def test_another_users_opt_outs_are_not_listed_exported_nor_removable(logged_in, user):
+    from webapp.models import OptOut
+    from webapp.services import opt_outs
+    bob = make_user("bob@example.org")
+    bobs = opt_outs.record(bob.id, "+33698765432", OptOut.MANUAL, original_text="Bob's STOP")
+    assert "+33698765432" not in logged_in.get("/opt-outs?q=33698765432").get_data(as_text=True)
+    assert "+33698765432" not in logged_in.get("/opt-outs/export.csv").get_data(as_text=True)
+    response = post_form(logged_in, "/opt-outs", {}, action=f"/opt-outs/{bobs.id}/remove")
+    assert response.status_code == 404
+    assert opt_outs.opt_out_of(bob.id, "+33698765432") is not None

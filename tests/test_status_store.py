@@ -268,12 +268,13 @@ def test_a_message_sent_and_delivered_leaves_one_outbox_event_per_status(app, us
 
 def test_an_inbound_sms_and_an_opt_out_leave_one_outbox_event_each(app, user):
     from webapp.providers.base import InboundSms, OptOutNotice
+    from webapp.services import opt_outs
     phone = make_phone(user)
     inbound = InboundSms("IN1", "+33612345678", "Bonjour")
     first = message_service.record_inbound(phone, inbound)
     message_service.record_inbound(phone, inbound)  # the provider posts it again
-    message_service.record_opt_out(phone, OptOutNotice("+33612345678"))
-    message_service.record_opt_out(phone, OptOutNotice("0612345678"))  # the same number, told twice
+    opt_outs.record_notice(phone, OptOutNotice("+33612345678"))
+    opt_outs.record_notice(phone, OptOutNotice("0612345678"))  # the same number, told twice
     assert outbox() == [(OutboxEvent.MESSAGE_RECEIVED, statuses.RECEIVED), (OutboxEvent.OPT_OUT_CREATED, None)]
     assert db.session.scalar(select(OutboxEvent.message_id).where(
         OutboxEvent.kind == OutboxEvent.MESSAGE_RECEIVED)) == first.id

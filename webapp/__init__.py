@@ -65,7 +65,8 @@ def create_app(config: dict | None = None) -> Flask:
     from .callbacks.routes import bp as callbacks_bp
     from .main.routes import bp as main_bp
     from .contacts.routes import bp as contacts_bp
-    for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp, contacts_bp):
+    from .optouts.routes import bp as optouts_bp
+    for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp, contacts_bp, optouts_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(callbacks_bp)
     from .callbacks.routes import SessionlessCallbacks

@@ -33,6 +33,7 @@ class User(UserMixin, db.Model):
     locale = db.Column(db.String(8))  # None: follow the browser
     timezone = db.Column(db.String(64))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    opt_out_settings = db.Column(db.JSON)  # None: the defaults (webapp/services/opt_outs.py)
 
     # ids in URLs and cookies are never handed out again (SQLite reuses the highest one otherwise)
     __table_args__ = {"sqlite_autoincrement": True}
@@ -175,6 +176,7 @@ class OutboxEvent(db.Model):
     MESSAGE_STATUS_CHANGED = "message.status_changed"
     MESSAGE_RECEIVED = "message.received"
     OPT_OUT_CREATED = "optout.created"
+    OPT_OUT_REMOVED = "optout.removed"
 
     id = db.Column(db.Integer, primary_key=True)
     kind = db.Column(db.String(40), nullable=False)
@@ -203,14 +205,19 @@ class EarlyStatusEvent(db.Model):
 class OptOut(db.Model):
     """A number that replied STOP: the user's SMS no longer go to it."""
     __tablename__ = "opt_outs"
+    KEYWORD, PROVIDER, MANUAL, IMPORT = "keyword", "provider", "manual", "import"  # how it came
     id = db.Column(db.Integer, primary_key=True)
     user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="SET NULL"))
     number = db.Column(db.String(32), nullable=False)
     opted_out_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     payload = db.Column(db.Text)
+    source = db.Column(db.String(16), nullable=False, default=PROVIDER, server_default=PROVIDER)
+    original_text = db.Column(db.Text)  # the SMS that said STOP, or the provider's words
+    recorded_at = db.Column(db.DateTime, nullable=False, default=utcnow)  # when SMS Desk learnt of it
 
-    __table_args__ = (UniqueConstraint("user_id", "number", name="uq_opt_outs_user_number"),)
+    __table_args__ = (UniqueConstraint("user_id", "number", name="uq_opt_outs_user_number"),
+                      Index("ix_opt_outs_user_opted_out", "user_id", "opted_out_at", "id"))
 
 
 def new_session_token() -> str:

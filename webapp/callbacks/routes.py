@@ -13,6 +13,7 @@ from ..extensions import db, limiter
 from ..models import Message
 from ..providers.base import CallbackRejected, CallbackRequest, ParsedCallback
 from ..services import messages as message_service
+from ..services import opt_outs
 from ..services import phones as phone_service
 from ..services.reports import report_writer
 
@@ -78,7 +79,8 @@ def receive(public_id, token, kind):
         for inbound in parsed.inbound:
             message_service.record_inbound(phone.receiving(inbound), inbound)
         for notice in parsed.opt_outs:
-            message_service.record_opt_out(phone, notice)
+            opt_outs.record_notice(phone, notice)
+        opt_outs.record_reported_refusals(phone, parsed.status_events)
         reply = adapter.callback_reply(kind)
     except CallbackRejected as rejection:
         db.session.rollback()

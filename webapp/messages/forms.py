@@ -37,6 +37,7 @@ class ComposeForm(FlaskForm):
                                                          "in their inbox."))
     send_at = DateTimeLocalField(_l("Send later"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
                                  description=_l("Leave blank to send now. In your time zone."))
+    send_to_opted_out = StringField(validators=[Optional(), Length(max=32)])  # the number confirmed, see _macros
     submit = SubmitField(_l("Send"))
 
 
@@ -46,6 +47,7 @@ class ReplyForm(FlaskForm):
     numbers = HiddenField()  # the conversation's number, set by the view
     body = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],
                          filters=[unix_newlines])
+    send_to_opted_out = StringField(validators=[Optional(), Length(max=32)])
     submit = SubmitField(_l("Send"))
 
 

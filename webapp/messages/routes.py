@@ -1,5 +1,6 @@
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
 
@@ -27,7 +28,9 @@ def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None
     composed = message_service.compose(
         current_user, form.phone_id.data, numbers, form.body.data,
         flash=bool(getattr(form, "flash", None) and form.flash.data),
-        scheduled_at=local_to_utc(send_at) if send_at else None, submission_token=form.submission_token.data)
+        scheduled_at=local_to_utc(send_at) if send_at else None, submission_token=form.submission_token.data,
+        send_to_opted_out=form.send_to_opted_out.data or None)
+    form.opted_out = composed.opted_out  # the template asks to confirm it
     fields = {"phone": form.phone_id, "numbers": form.numbers, "flash": getattr(form, "flash", None),
               "send_at": getattr(form, "send_at", None)}
     for about, problems in composed.problems.items():
@@ -71,6 +74,9 @@ def compose():
 def redirect_after_sending(composed: message_service.Composed):
     """The same page for a submission made again: that of the messages it sent the first time."""
     message_ids = composed.message_ids
+    if composed.left_out:
+        flash(ngettext("%(num)d number was left out: it opted out of your SMS.",
+                       "%(num)d numbers were left out: they opted out of your SMS.", composed.left_out), "info")
     if len(message_ids) == 1:
         if not composed.repeated:
             flash(_("Your SMS is on its way."), "success")

@@ -172,6 +172,7 @@ class OptOutNotice:
     number: str
     opted_out_at: datetime | None = None
     payload: Any = None
+    text: str | None = None  # what the recipient wrote, when the provider says
 
 
 @dataclass
@@ -356,6 +357,8 @@ class Provider:
     # True when the provider refuses a repeated OutboundSms.reference: a send whose answer was
     # lost is sent again with the same reference, and the provider's "already have it" ends it sent
     idempotent_send = False
+    # a refusal or failure with one of these codes means the recipient opted out with the provider
+    opted_out_error_codes = frozenset()
     max_batch_size = 1  # destinations of one compose action sent in one call, by send_batch
     # delays (seconds) before each status poll of a sent message, counted from the send;
     # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out

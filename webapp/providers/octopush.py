@@ -93,6 +93,7 @@ class OctopushProvider(Provider):
     )
     finds_sends = True  # by sending again: Octopush refuses a request_id it already has
     idempotent_send = True  # for the same reason, a send whose answer was lost is sent again
+    opted_out_error_codes = frozenset({"BLACKLISTED_NUMBER"})  # its report for a number on its STOP list (spec 3.2)
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING,
                               Capability.CREDITS})
     setup_steps = (
@@ -202,7 +203,7 @@ class OctopushProvider(Provider):
         if "stop_date" in body:
             return ParsedCallback(opt_outs=[OptOutNotice(number=required_field(body, "number"),
                                                          opted_out_at=paris_time_to_utc(body.get("stop_date")),
-                                                         payload=body)])
+                                                         payload=body, text=body.get("text"))])
         if "reception_date" in body:
             return ParsedCallback(inbound=[self.inbound_sms(body)])
         raise CallbackRejected(400, "neither a delivery report, an incoming SMS nor a STOP")

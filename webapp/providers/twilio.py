@@ -142,6 +142,7 @@ class TwilioProvider(Provider):
     key = "twilio"
     name = _l("Twilio virtual number")
     company = "Twilio"
+    opted_out_error_codes = frozenset({"21610"})  # "Attempt to send to unsubscribed recipient" (spec 1.1)
     description = _l("A phone number rented from Twilio. Your contacts can text it, and you get delivery reports.")
     fields = (
         SettingField("account_sid", _l("Account SID"),

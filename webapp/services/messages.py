@@ -17,15 +17,15 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import statuses, tasks
 from ..extensions import db
-from ..models import ComposeSubmission, Message, OptOut, OutboxEvent, Phone, utcnow
+from ..models import ComposeSubmission, Message, OptOut, Phone, utcnow
 from ..numbers import InvalidNumber, normalize_all, to_e164
 from ..providers import provider_class
-from ..providers.base import Capability, InboundSms, OptOutNotice
+from ..providers.base import Capability, InboundSms
 from ..reasons import Reason
 from ..sms_text import text_cost
-from . import status_store
+from . import opt_outs, status_store
 from .reports import find_by_provider_id
-from .status_store import Line, payload_text
+from .status_store import Line
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +39,22 @@ class Composed:
     message_ids: list[int] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
     repeated: bool = False  # the submission had been made already: these are the messages it queued then
+    left_out: int = 0  # numbers that opted out, not sent to
+    opted_out: str | None = None  # the one number typed, which opted out: sent to only once the user confirms it
 
     def refuse(self, about: str, problem: str) -> None:
         self.problems.setdefault(about, []).append(problem)
 
 
 def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, flash: bool = False,
-            scheduled_at: datetime | None = None, submission_token: str | None = None) -> Composed:
+            scheduled_at: datetime | None = None, submission_token: str | None = None,
+            send_to_opted_out: str | None = None) -> Composed:
     """Every rule about sending: a phone of the user's, valid numbers, none opted out, options the
     phone offers, a date in the future. Queues one message per number when nothing is wrong.
     scheduled_at is naive UTC. submission_token: the form's one-time token (an API's
     Idempotency-Key): a submission made with it already, or being made at this moment, sends
-    nothing more and answers the messages it queued."""
+    nothing more and answers the messages it queued. send_to_opted_out: the one number the user
+    confirmed sending to although it opted out."""
     from .phones import user_phone_or_none
     earlier = earlier_submission(user.id, submission_token)
     if earlier is not None:
@@ -67,10 +71,8 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     if len(invalid) > MAX_INVALID_NUMBERS_SHOWN:
         composed.refuse("numbers", _("… and %(count)d more invalid numbers.",
                                      count=len(invalid) - MAX_INVALID_NUMBERS_SHOWN))
-    for number, since in opted_out_numbers(phone.user_id, numbers).items():
-        composed.refuse("numbers", _("%(number)s replied STOP on %(date)s and no longer wants your SMS: "
-                                     "remove it.", number=number, date=format_date(since)))
-    if not numbers and not invalid:
+    numbers = leave_out_opted_out(composed, phone.user_id, numbers, send_to_opted_out)
+    if not numbers and not invalid and not composed.problems:
         composed.refuse("numbers", _("Enter at least one number."))
     provider = provider_class(phone.provider_key)
     if flash and not provider.has(Capability.FLASH, phone.settings or {}):
@@ -87,6 +89,31 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     except SubmittedMeanwhile:
         return earlier_submission(user.id, submission_token)
     return composed
+
+
+def leave_out_opted_out(composed: Composed, user_id: int, numbers: list[str], confirmed: str | None) -> list[str]:
+    """Numbers that opted out are left out of a send to several, and counted. A single number that
+    opted out is sent to only when the user confirmed that very number (the one-off reply the law
+    allows); until then the problem names the opt-out."""
+    opted_out = opt_outs.opted_out_numbers(user_id, numbers)
+    if len(numbers) == 1 and opted_out:
+        [number] = numbers
+        if confirmed == number:
+            return numbers
+        composed.opted_out = number
+        since = format_date(opted_out[number].opted_out_at)
+        if opted_out[number].source in (OptOut.KEYWORD, OptOut.PROVIDER):
+            composed.refuse("numbers", _("%(number)s replied STOP on %(date)s and no longer wants your SMS.",
+                                         number=number, date=since))
+        else:
+            composed.refuse("numbers", _("%(number)s is on your opt-out list since %(date)s.",
+                                         number=number, date=since))
+        return []
+    kept = [number for number in numbers if number not in opted_out]
+    composed.left_out = len(numbers) - len(kept)
+    if numbers and not kept:
+        composed.refuse("numbers", _("Every one of these numbers opted out: nothing to send."))
+    return kept
 
 
 # ---- one send per submission ----
@@ -163,8 +190,9 @@ def normalized_sender(sender: str) -> str:
 
 
 def record_inbound(phone, inbound: InboundSms) -> Message:
-    """Stores an incoming SMS once, however many times the provider delivers it. `phone` is a
-    Phone or a callback's CallbackPhone: its id and user_id are read."""
+    """Stores an incoming SMS once, however many times the provider delivers it, with the opt-out
+    change its keyword makes (STOP, START). `phone` is a Phone or a callback's CallbackPhone: its
+    id and user_id are read."""
     existing = find_by_provider_id(phone.id, Message.INBOUND, inbound.provider_message_id)
     if existing is not None:
         return existing
@@ -178,31 +206,15 @@ def record_inbound(phone, inbound: InboundSms) -> Message:
     except IntegrityError:  # the same SMS delivered twice at the same moment
         db.session.rollback()
         return find_by_provider_id(phone.id, Message.INBOUND, inbound.provider_message_id)
-    db.session.commit()
-    return message
-
-
-def record_opt_out(phone, notice: OptOutNotice) -> None:
-    """The number replied STOP: kept once per user, with the first date it was seen. `phone` as
-    for record_inbound."""
-    number = normalized_sender(notice.number)
-    if db.session.scalar(select(OptOut.id).where(OptOut.user_id == phone.user_id, OptOut.number == number)):
-        return
-    opted_out_at = notice.opted_out_at or utcnow()
-    db.session.add(OptOut(user_id=phone.user_id, phone_id=phone.id, number=number, opted_out_at=opted_out_at,
-                          payload=payload_text(notice.payload)))
-    status_store.record_event(OutboxEvent.OPT_OUT_CREATED, phone.user_id, at=opted_out_at,
-                              data={"number": number, "phone_id": phone.id})
+    keyword_change = opt_outs.apply_keyword(phone, message)
     try:
         db.session.commit()
-    except IntegrityError:  # the same STOP reported twice at once
+    except IntegrityError:  # its STOP was recorded meanwhile (the provider's notice of it): store the SMS alone
         db.session.rollback()
-
-
-def opted_out_numbers(user_id: int, numbers: list[str]) -> dict[str, datetime]:
-    rows = db.session.execute(select(OptOut.number, OptOut.opted_out_at).where(
-        OptOut.user_id == user_id, OptOut.number.in_(numbers))).all()
-    return dict(rows)
+        return record_inbound(phone, inbound)
+    if keyword_change is not None:
+        opt_outs.finish_keyword_change(phone, message, keyword_change)
+    return message
 
 
 CANCELED, PROVIDER_ASKED, TOO_LATE = "canceled", "provider asked", "too late"

@@ -22,7 +22,7 @@ from ..crypto import SecretsUnreadable
 from ..providers.base import OutboundSms, ProviderError, SendResult
 from ..reasons import ATTEMPT_FAILED, SENT_AGAIN
 from ..reasons import Reason as _
-from . import reports, status_store
+from . import opt_outs, reports, status_store
 from .phones import adapter_for, callback_scope_ids, callback_url
 from .status_store import Claim, Line
 from .timeline import failed_attempt
@@ -100,7 +100,8 @@ def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> l
             status_store.move(db.session.get(Message, message_id), statuses.FAILED, by=PIPELINE,
                               expected=statuses.QUEUED, line=Line(error.reason), error_reason=error.reason)
         return []
-    claimed = status_store.claim(message_ids, worker_name)
+    message_ids = opt_outs.cancel_opted_out_since_composed(message_ids)
+    claimed = status_store.claim(message_ids, worker_name) if message_ids else []
     sms_list = [outbound_sms(row, phone) for row in claimed]
     size = adapter.max_batch_size
     return [Delivery(adapter, sms_list[start:start + size], phone.id, phone.user_id, worker_name)
@@ -226,6 +227,17 @@ def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
                 mark_unrecorded(delivery)
     enqueue_later(retries)
     apply_waiting_early_events(done)
+    record_opted_out_refusals(done)
+
+
+def record_opted_out_refusals(done: list[tuple[Delivery, list]]) -> None:
+    """A provider that refused a message because its recipient opted out with it (Twilio's 21610)
+    has told us of an opt-out; recorded once the answers are."""
+    for delivery, results in done:
+        for sms, result in zip(delivery.sms_list, results):
+            if isinstance(result, ProviderError) and result.code in delivery.adapter.opted_out_error_codes:
+                opt_outs.record_refusal(delivery.user_id, delivery.phone_id, sms.destination, result.code,
+                                        result.reason)
 
 
 def with_usable_ids(done: list[tuple[Delivery, list]]) -> list[tuple[Delivery, list]]:
