@@ -149,7 +149,9 @@ def test_an_sms_arriving_while_the_conversation_is_open_is_read_once_it_shows(lo
 
 def test_the_inbox_poll_tells_of_the_sms_received_since_the_page_was_shown(logged_in, user):
     phone = make_phone(user)
+    assert 'data-inbox-after="0"' in logged_in.get("/").get_data(as_text=True)  # none received yet
     receive(phone, "+33698765432", "Ancien")
+    assert [sms["text"] for sms in logged_in.get("/inbox?after=0").get_json()["incoming"]] == ["Ancien"]
     page = logged_in.get("/").get_data(as_text=True)
     after = int(re.search(r'data-inbox-after="(\d+)"', page).group(1))
     assert logged_in.get(f"/inbox?after={after}").get_json()["incoming"] == []

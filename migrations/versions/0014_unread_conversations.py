@@ -28,7 +28,8 @@ def upgrade():
         sa.Column('last_message_id', sa.Integer(), nullable=False),
         sa.Column('unread_count', sa.Integer(), nullable=False, server_default='0'),
     )
-    op.create_index('ix_conversations_user_last', 'conversations', ['user_id', 'last_message_id'])
+    op.create_index('ix_conversations_user_last', 'conversations',
+                    ['user_id', 'last_message_id', 'remote_number', 'unread_count'])
     op.create_index('ix_conversations_unread', 'conversations', ['user_id', 'unread_count'],
                     sqlite_where=sa.text('unread_count > 0'), postgresql_where=sa.text('unread_count > 0'))
     op.execute("INSERT INTO conversations (user_id, remote_number, last_message_id, unread_count) "

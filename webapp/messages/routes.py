@@ -124,11 +124,11 @@ def mark(number, state):
 @login_required
 def inbox_news():
     """For every page's poll: the unread count, and the incoming SMS since the newest it knew of."""
-    after_id = request.args.get("after", 0, type=row_id)
-    incoming = conversation_service.incoming_after(current_user, after_id) if after_id else []
+    after_id = request.args.get("after", type=row_id)  # None: the page knows of none yet
+    incoming = conversation_service.incoming_after(current_user, after_id) if after_id is not None else []
     return jsonify({
         "unread": conversation_service.unread_total(current_user),
-        "last_id": max([after_id] + [message.id for message in incoming]) if after_id
+        "last_id": max([after_id] + [message.id for message in incoming]) if after_id is not None
         else conversation_service.newest_incoming_id(current_user),
         "incoming": [{"id": message.id, "sender": message.remote_number,
                       "text": truncate(message.body, conversation_service.TOAST_TEXT_LENGTH),
