@@ -14,7 +14,7 @@ from .conftest import make_phone, post_form, wait_for
 
 
 def receive(phone, sender, text, provider_id=None):
-    return record_inbound(phone, InboundSms(provider_message_id=provider_id or f"in-{sender}-{text}",
+    return record_inbound(phone, InboundSms(provider_message_id=provider_id or f"in-{sender}-{text}"[:100],
                                             sender=sender, text=text))
 
 

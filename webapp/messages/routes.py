@@ -4,8 +4,10 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import reasons, statuses
+from ..extensions import db
 from ..ids import row_id, row_ids
 from ..numbers import split_typed_numbers
 from ..providers import provider_class
@@ -145,8 +147,12 @@ def inbox_counts():
     """The menu's unread badge and the title's count, on every page of a signed-in user."""
     if not current_user.is_authenticated:
         return {}
-    return {"inbox_unread": conversation_service.unread_total(current_user),
-            "inbox_newest_id": conversation_service.newest_incoming_id(current_user)}
+    try:
+        return {"inbox_unread": conversation_service.unread_total(current_user),
+                "inbox_newest_id": conversation_service.newest_incoming_id(current_user)}
+    except SQLAlchemyError:  # the error page of a database that failed still shows
+        db.session.rollback()
+        return {}
 
 
 def is_one_number(number: str) -> bool:

@@ -79,7 +79,10 @@ def unread_in(user, number: str) -> int:
 
 def mark_read(user, number: str, up_to_id: int) -> None:
     """The conversation was shown up to that message: the incoming SMS after it (arrived since
-    the page was read) stay unread. Commits."""
+    the page was read) stay unread. Commits, when there was something to read: a conversation
+    opened takes no write lock for nothing (SQLite has one for the whole database)."""
+    if not unread_in(user, number):
+        return
     after = (select(func.count()).where(Message.user_id == user.id, Message.remote_number == number,
                                         Message.direction == Message.INBOUND, Message.id > up_to_id)
              .scalar_subquery())
