@@ -437,7 +437,7 @@ def inbox_at_scale(app, per_user, contact_count, label, repeats):
              "conversations, a rare text": f"/conversations?q=n%C2%B0{per_user // 3}+",
              "conversations, refreshed fragment": "/conversations?fragment=1",
              "unread badge and new SMS (every page's poll)": f"/inbox?after={recent_id}"}
-    time_pages(signed_in_client(app, user), pages, "7.", f"{label}, {per_user:,} messages", repeats)
+    time_pages(signed_in_client(app, user), pages, "8.", f"{label}, {per_user:,} messages", repeats)
 
 
 def write_table(quick: bool):

@@ -47,7 +47,8 @@ def note_messages(messages: list[tuple[int, str, int, bool]]) -> None:
                                                         last_message_id=message_id, unread_count=0))
         row["last_message_id"] = max(row["last_message_id"], message_id)
         row["unread_count"] += 1 if incoming else 0
-    rows = list(summed.values())
+    # in one order, so that two sends to the same numbers lock their rows alike (PostgreSQL)
+    rows = [summed[key] for key in sorted(summed)]
     dialect_name = db.session.get_bind().dialect.name
     for start in range(0, len(rows), 500):  # within SQLite's limit of bound parameters
         db.session.execute(upsert_statement(dialect_name, rows[start:start + 500]))
