@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from .browser_support import CHROMIUM
+from .conftest import wait_for
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
@@ -30,11 +31,17 @@ pytestmark = pytest.mark.browser
 
 NUMBER = "+33612345678"
 REPLY_TEXT = "Merci pour le rappel ! Je viendrai chercher Léa à 16 h 30, devant le portail de l'école."
-# counts the tones the page plays (WebAudio makes no sound a test could hear)
-COUNT_TONES = """(() => {
+# counts the tones the page plays (WebAudio makes no sound a test could hear) and keeps the titles
+# of the browser notifications it shows (headless chromium draws none)
+RECORD_TONES_AND_NOTIFICATIONS = """(() => {
   window.tonesPlayed = 0;
   const create = AudioContext.prototype.createOscillator;
   AudioContext.prototype.createOscillator = function () { window.tonesPlayed += 1; return create.call(this); };
+  window.notificationsShown = [];
+  const RealNotification = window.Notification;
+  window.Notification = class extends RealNotification {
+    constructor(title, options) { super(title, options); window.notificationsShown.push(title + ": " + options.body); }
+  };
 })();"""
 
 
@@ -47,7 +54,7 @@ def reply_as_the_simulator(inbound_url: str, text: str, message_id: str) -> None
 def test_a_reply_shows_on_another_page_and_clears_once_its_conversation_is_opened(tmp_path, browser, open_page):  # noqa: F811
     with running_sms_desk(tmp_path) as base_url:
         page = open_page(base_url)
-        page.add_init_script(COUNT_TONES)
+        page.add_init_script(RECORD_TONES_AND_NOTIFICATIONS)
         errors = record_page_errors(page)
         violations = record_policy_violations(page)
         shot = Screenshots(page, prefix="inbox-")
@@ -120,6 +127,21 @@ def test_a_reply_shows_on_another_page_and_clears_once_its_conversation_is_opene
         page.get_by_role("button", name="Search").click()
         expect(row).to_have_count(1)
 
+        # Allowed, a browser notification when another tab is in front.
+        page.context.grant_permissions(["notifications"], origin=base_url)
+        page.reload()
+        page.get_by_role("button", name="Also show browser notifications").click()
+        expect(page.get_by_text("Browser notifications are on.")).to_be_visible()
+        # Playwright makes every page believe it has the focus: stop that, and put another tab in front
+        page.context.new_cdp_session(page).send("Emulation.setFocusEmulationEnabled", {"enabled": False})
+        elsewhere = page.context.new_page()
+        elsewhere.goto("about:blank")
+        elsewhere.bring_to_front()
+        reply_as_the_simulator(inbound_url, "Vu, merci", "SIMIN-reply-4")
+        wait_for(lambda: page.evaluate("window.notificationsShown"), timeout=20, message="a notification")
+        assert page.evaluate("window.notificationsShown") == [f"New SMS from {NUMBER}: Vu, merci"]
+        elsewhere.close()
+
         # In French, at 390 px.
         french = browser.new_context(locale="fr-FR", base_url=base_url, viewport={"width": 390, "height": 844})
         page = french.new_page()
@@ -135,10 +157,10 @@ def test_a_reply_shows_on_another_page_and_clears_once_its_conversation_is_opene
         expect(row.get_by_role("button", name="Marquer comme lue")).to_be_visible()
         reply_as_the_simulator(inbound_url, "À tout à l'heure", "SIMIN-reply-3")
         expect(page.locator(".toast").last).to_contain_text(f"Nouveau SMS de {NUMBER}", timeout=10_000)
-        expect(badge).to_have_text("2")
+        expect(badge).to_have_text("3")
         expect(row).to_contain_text("À tout à l'heure", timeout=10_000)  # the list refreshes by itself
-        expect(row.locator(".unread-count")).to_have_text("2")
-        expect(page).to_have_title(re.compile(r"^\(2\) Conversations · SMS Desk$"))
+        expect(row.locator(".unread-count")).to_have_text("3")
+        expect(page).to_have_title(re.compile(r"^\(3\) Conversations · SMS Desk$"))
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shot.take("conversations-390")
         french.close()
