@@ -1,6 +1,6 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
-    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,history]
+    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,history,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 """
@@ -304,8 +304,7 @@ WORDS = ("rendez-vous demain matin réunion parents élèves bus retard cantine 
 def fill_history(app, stack, per_user: int):
     """Two users, each with per_user messages over 90 days, written in bulk."""
     import random
-    from webapp.extensions import db
-    from webapp.models import Message, Phone
+    from webapp.models import Phone
     from webapp.services.accounts import create_user
     from webapp.services.phones import save_phone
     randomness = random.Random(7)
@@ -316,26 +315,34 @@ def fill_history(app, stack, per_user: int):
                            {"delivery_delay_seconds": "1"})
         owners.append((user, phone))
     contacts = numbers(5000, 8_000_000)
-    start = datetime.utcnow() - timedelta(days=90)
-    status_choices = ["delivered"] * 8 + ["sent", "failed"]
     for user, phone in owners:
-        for chunk_start in range(0, per_user, 50_000):
-            chunk = []
-            for index in range(chunk_start, min(per_user, chunk_start + 50_000)):
-                moment = start + timedelta(seconds=index * 90 * 86400 / per_user)
-                inbound = randomness.random() < 0.2
-                chunk.append(dict(
-                    user_id=user.id, phone_id=phone.id, direction="inbound" if inbound else "outbound",
-                    remote_number=randomness.choice(contacts),
-                    body=" ".join(randomness.choices(WORDS, k=8)) + f" n°{index}",
-                    encoding="GSM-7", segment_count=1,
-                    status="received" if inbound else randomness.choice(status_choices),
-                    attempt_count=1, created_at=moment, status_changed_at=moment, status_poll_count=0,
-                    flash=False))
-            db.session.execute(Message.__table__.insert(), chunk)
-            db.session.commit()
+        write_messages(user, phone, per_user, randomness, lambda index: randomness.choice(contacts),
+                       ["delivered"] * 8 + ["sent", "failed"])
     gather_statistics()
     return owners[0], contacts
+
+
+def write_messages(user, phone, count: int, randomness, number_of, outbound_statuses: list[str]):
+    """count messages over 90 days, a fifth of them incoming, written in bulk; number_of(index)
+    says whom each is exchanged with."""
+    from webapp.extensions import db
+    from webapp.models import Message
+    start = datetime.utcnow() - timedelta(days=90)
+    for chunk_start in range(0, count, 50_000):
+        chunk = []
+        for index in range(chunk_start, min(count, chunk_start + 50_000)):
+            moment = start + timedelta(seconds=index * 90 * 86400 / count)
+            inbound = randomness.random() < 0.2
+            chunk.append(dict(
+                user_id=user.id, phone_id=phone.id, direction="inbound" if inbound else "outbound",
+                remote_number=number_of(index),
+                body=" ".join(randomness.choices(WORDS, k=8)) + f" n°{index}",
+                encoding="GSM-7", segment_count=1,
+                status="received" if inbound else randomness.choice(outbound_statuses),
+                attempt_count=1, created_at=moment, status_changed_at=moment, status_poll_count=0,
+                flash=False))
+        db.session.execute(Message.__table__.insert(), chunk)
+        db.session.commit()
 
 
 def gather_statistics():
@@ -355,10 +362,7 @@ def history_at_scale(stack, app, per_user, label, repeats):
     deep_id = db.session.scalar(select(Message.id).where(Message.user_id == user.id)
                                 .order_by(Message.id).offset(per_user // 10).limit(1))
     number = contacts[42]
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    client.post("/login", data={"email": user.email, "password": ADMIN_PASSWORD, "csrf_token": token})
+    client = signed_in_client(app, user)
     pages = {"sent list, first page": "/history?direction=outbound",
              "sent list, deep page": f"/history?direction=outbound&before={deep_id}",
              "filtered by one number": f"/history?number={number}",
@@ -366,6 +370,18 @@ def history_at_scale(stack, app, per_user, label, repeats):
              "text search, common words": "/history?text=piscine+cantine",
              "text search, one message": f"/history?text=n%C2%B0{per_user // 3}+",
              "dashboard counts": "/"}
+    time_pages(client, pages, "5.", f"{label}, {per_user:,} per user", repeats)
+
+
+def signed_in_client(app, user):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"email": user.email, "password": ADMIN_PASSWORD, "csrf_token": token})
+    return client
+
+
+def time_pages(client, pages: dict, number: str, label: str, repeats: int):
     for name, path in pages.items():
         times = []
         for _ in range(repeats):
@@ -374,8 +390,57 @@ def history_at_scale(stack, app, per_user, label, repeats):
             times.append((time.perf_counter() - began) * 1000)
             assert response.status_code == 200, (path, response.status_code)
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) >= 20 else max(times)
-        report(f"5. {name} ({label}, {per_user:,} per user)", f"p95 {p95:.0f} ms", None, "p95 < 100 ms",
+        report(f"{number} {name} ({label})", f"p95 {p95:.0f} ms", None, "p95 < 100 ms",
                p95 < 100, f"median {statistics.median(times):.0f} ms")
+
+
+# ---- the inbox at scale ----
+
+def fill_inbox(per_user: int, contact_count: int, unread_count: int):
+    """One user with per_user messages from contact_count numbers (a fifth of them incoming),
+    written in bulk; the conversations summed up from them, unread_count of them marked unread."""
+    import random
+    from webapp.extensions import db
+    from webapp.models import Conversation, Phone
+    from webapp.services import conversations
+    from webapp.services.accounts import create_user
+    from webapp.services.phones import save_phone
+    randomness = random.Random(11)
+    user = create_user("inbox@example.org", ADMIN_PASSWORD)
+    phone = save_phone(Phone(user_id=user.id, provider_key="simulator"), "Inbox", None, {"delivery_delay_seconds": "1"})
+    contacts = numbers(contact_count, 7_000_000)
+    # each number at least once, then at random
+    write_messages(user, phone, per_user, randomness,
+                   lambda index: contacts[index] if index < contact_count else randomness.choice(contacts), ["delivered"])
+    conversations.rebuild()
+    db.session.execute(update(Conversation).where(Conversation.remote_number.in_(
+        randomness.sample(contacts, unread_count))).values(unread_count=2))
+    db.session.commit()
+    gather_statistics()
+    return user, contacts
+
+
+def inbox_at_scale(app, per_user, contact_count, label, repeats):
+    from webapp.extensions import db
+    from webapp.models import Conversation
+    started = time.perf_counter()
+    user, contacts = fill_inbox(per_user, contact_count, unread_count=300)
+    print(f"  ({per_user} messages from {contact_count} numbers written in {time.perf_counter() - started:.0f} s)",
+          flush=True)
+    deep_id = db.session.scalar(select(Conversation.last_message_id).where(Conversation.user_id == user.id)
+                                .order_by(Conversation.last_message_id).offset(contact_count // 10).limit(1))
+    national = "0" + contacts[len(contacts) // 3][3:]  # +3361… typed as 061…
+    recent_id = db.session.scalar(select(func.max(Conversation.last_message_id))) - 1000
+    pages = {"conversations, first page": "/conversations",
+             "conversations, deep page": f"/conversations?before={deep_id}",
+             "conversations, a whole number in national form": f"/conversations?q={national}",
+             "conversations, a number's beginning in national form": f"/conversations?q={national[:7]}",
+             "conversations, digits anywhere in the number": f"/conversations?q={national[-5:]}",
+             "conversations, a common word": "/conversations?q=piscine",
+             "conversations, a rare text": f"/conversations?q=n%C2%B0{per_user // 3}+",
+             "conversations, refreshed fragment": "/conversations?fragment=1",
+             "unread badge and new SMS (every page's poll)": f"/inbox?after={recent_id}"}
+    time_pages(signed_in_client(app, user), pages, "8.", f"{label}, {per_user:,} messages", repeats)
 
 
 def write_table(quick: bool):
@@ -415,6 +480,8 @@ def run_on(database_url, label, arguments, sizes):
             stack.stop_workers()
             if "history" in only:
                 history_at_scale(stack, app, sizes["history"], label, sizes["repeats"])
+            if "inbox" in only:
+                inbox_at_scale(app, sizes["history"], sizes["history"] // 10, label, sizes["repeats"])
     finally:
         stack.stop()
 
@@ -426,7 +493,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "fairness", "callbacks", "history"},
+                        default={"campaign", "rate", "compose", "fairness", "callbacks", "history", "inbox"},
                         help="the scenarios to run, separated by commas")
     arguments = parser.parse_args()
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, history=5_000, repeats=5)

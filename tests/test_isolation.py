@@ -9,7 +9,7 @@ from webapp.services.messages import queue_outbound
 from .conftest import make_phone, make_user, post_form
 
 PAGES = ["/", "/compose", "/history", "/conversations", "/phones/", "/phones/new", "/account",
-         "/phones/new/simulator", "/messages/statuses?ids=1",
+         "/phones/new/simulator", "/messages/statuses?ids=1", "/inbox?after=0",
          "/contacts/", "/contacts/new", "/contacts/groups/", "/contacts/groups/new-smart",
          "/opt-outs", "/opt-outs/settings", "/opt-outs/export.csv"]
 
@@ -43,6 +43,7 @@ def test_another_users_pages_answer_404(logged_in, other_users_things, path):
 @pytest.mark.parametrize("path", [
     "/phones/{phone}/edit", "/phones/{phone}/test", "/phones/{phone}/rotate-token", "/phones/{phone}/delete",
     "/phones/{phone}/simulate-inbound", "/messages/{message}/cancel",
+    "/conversations/+33698765432/unread", "/conversations/+33698765432/read",
 ])
 def test_another_users_actions_answer_404_and_change_nothing(logged_in, user, other_users_things, path):
     phone, message = other_users_things
@@ -60,9 +61,12 @@ def test_another_users_actions_answer_404_and_change_nothing(logged_in, user, ot
 
 def test_another_users_messages_are_not_in_lists_or_live_statuses(logged_in, other_users_things):
     _, message = other_users_things
-    for path in ("/history", "/conversations", "/", "/history?fragment=after&after_id=0"):
-        assert "Bob" not in logged_in.get(path).get_data(as_text=True)
+    for path in ("/history", "/conversations", "/", "/history?fragment=after&after_id=0",
+                 "/conversations?q=secret", "/conversations?q=0698", "/conversations?fragment=1"):
+        page = logged_in.get(path).get_data(as_text=True)
+        assert "Bob" not in page and "+33698765432" not in page, path
     assert logged_in.get(f"/messages/statuses?ids={message.id}").get_json() == {}
+    assert logged_in.get("/inbox?after=0").get_json() == {"unread": 0, "last_id": 0, "incoming": []}
 
 
 def test_compose_refuses_another_users_phone(logged_in, other_users_things, user):

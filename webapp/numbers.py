@@ -69,3 +69,21 @@ def normalize_all(typed_numbers: list[str], default_region: str):
         except InvalidNumber as error:
             errors.append(error)
     return list(numbers), errors
+
+
+def national_prefix_as_e164(typed: str, default_region: str) -> str | None:
+    """The beginning of a number typed in national form ("06 12") or international form
+    ("+33 6", "0033 6"), as the beginning of the E.164 numbers it starts: "+33612". None for
+    what is not the beginning of a number (digits alone, which may be found anywhere in one)."""
+    digits = re.sub(r"[\s.\-()/]", "", typed)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if re.fullmatch(r"\+\d+", digits):
+        return digits
+    national_prefix = phonenumbers.PhoneMetadata.metadata_for_region(default_region.upper())
+    national_prefix = national_prefix and national_prefix.national_prefix
+    if national_prefix and re.fullmatch(r"\d+", digits) and digits.startswith(national_prefix) \
+            and len(digits) > len(national_prefix):
+        country_code = phonenumbers.country_code_for_region(default_region.upper())
+        return f"+{country_code}{digits[len(national_prefix):]}"
+    return None

@@ -83,7 +83,130 @@
     container.dataset.lastId = lastId;
   }
 
+
+  // ---- a new incoming SMS, on every page: the menu's badge, the title's count, a toast, a
+  // short sound and, when the user allowed them, a browser notification ----
+  const SOUND_KEY = "smsdesk.sound";
+  const TOLD_KEY = "smsdesk.told";  // the newest SMS a tab has rung for: other tabs stay quiet
+
+  function stored(key) { try { return localStorage.getItem(key); } catch (error) { return null; } }
+  function store(key, value) { try { localStorage.setItem(key, value); } catch (error) { /* private mode */ } }
+  function soundOn() { return stored(SOUND_KEY) !== "off"; }
+
+  // Browsers let a page play sound only once the user has clicked or typed in it.
+  let audio = null;
+  function wakeAudio() {
+    if (!audio && window.AudioContext) audio = new AudioContext();
+    if (audio && audio.state === "suspended") audio.resume();
+  }
+  ["click", "keydown", "touchstart"].forEach((kind) => document.addEventListener(kind, wakeAudio, {passive: true}));
+
+  function beep() {
+    if (!soundOn() || !audio || audio.state !== "running") return;
+    [[880, 0], [1320, 0.12]].forEach(function ([frequency, delay]) {
+      const tone = audio.createOscillator();
+      const volume = audio.createGain();
+      const start = audio.currentTime + delay;
+      tone.frequency.value = frequency;
+      volume.gain.setValueAtTime(0.0001, start);
+      volume.gain.exponentialRampToValueAtTime(0.15, start + 0.01);
+      volume.gain.exponentialRampToValueAtTime(0.0001, start + 0.15);
+      tone.connect(volume).connect(audio.destination);
+      tone.start(start);
+      tone.stop(start + 0.16);
+    });
+  }
+
+  function firstTabToTell(id) {
+    if (id <= Number(stored(TOLD_KEY) || 0)) return false;
+    store(TOLD_KEY, String(id));
+    return true;
+  }
+
+  function showUnread(count) {
+    document.querySelectorAll("[data-unread-badge]").forEach(function (badge) {
+      badge.textContent = count;
+      badge.hidden = !count;
+    });
+    document.title = (count ? "(" + count + ") " : "") + document.title.replace(/^\(\d+\) /, "");
+  }
+
+  function toast(toasts, sms) {
+    const item = document.createElement("div");
+    item.className = "toast";
+    const link = document.createElement("a");
+    link.href = sms.url;
+    link.appendChild(document.createElement("strong")).textContent = toasts.dataset.toastTitle.replace("%(sender)s", sms.sender);
+    link.appendChild(document.createElement("span")).textContent = sms.text;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.textContent = "×";
+    close.title = toasts.dataset.toastClose;
+    close.setAttribute("aria-label", toasts.dataset.toastClose);
+    close.addEventListener("click", () => item.remove());
+    item.append(link, close);
+    toasts.appendChild(item);
+    while (toasts.children.length > 3) toasts.firstElementChild.remove();
+    setTimeout(() => item.remove(), 30000);
+  }
+
+  function notify(toasts, sms) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    if (!document.hidden && document.hasFocus()) return;  // the toast says it
+    const notification = new Notification(toasts.dataset.toastTitle.replace("%(sender)s", sms.sender),
+                                          {body: sms.text, tag: "sms-" + sms.id});
+    notification.onclick = function () { window.focus(); window.location.href = sms.url; };
+  }
+
+  function isShownHere(sms) {
+    return !document.hidden && new URL(sms.url, window.location.href).pathname === window.location.pathname;
+  }
+
+  // Also while the tab is hidden (more slowly), for the browser notification.
+  function watchInbox(toasts) {
+    let after = Number(toasts.dataset.inboxAfter);
+    async function poll() {
+      const response = await fetch(toasts.dataset.inbox + "?after=" + after, {credentials: "same-origin"});
+      if (!response.ok) return;
+      const news = await response.json();
+      showUnread(news.unread);
+      news.incoming.forEach(function (sms) {
+        if (isShownHere(sms)) return;  // the open conversation shows it
+        toast(toasts, sms);
+        if (firstTabToTell(sms.id)) { beep(); notify(toasts, sms); }
+      });
+      after = Math.max(after, news.last_id);
+    }
+    (function next() {
+      setTimeout(async function () {
+        try { await poll(); } catch (error) { /* the next round tries again */ }
+        next();
+      }, document.hidden ? POLL_MS * 4 : POLL_MS);
+    })();
+  }
+
+  function notificationSettings(section) {
+    section.hidden = false;
+    const sound = section.querySelector("[data-sound-setting]");
+    sound.checked = soundOn();
+    sound.addEventListener("change", function () { store(SOUND_KEY, sound.checked ? "on" : "off"); if (sound.checked) beep(); });
+    const permission = section.querySelector("[data-notification-permission]");
+    if (!("Notification" in window)) { permission.hidden = true; return; }
+    const show = function () {
+      section.querySelector("[data-ask-notifications]").hidden = Notification.permission !== "default";
+      section.querySelector("[data-notifications-on]").hidden = Notification.permission !== "granted";
+      section.querySelector("[data-notifications-blocked]").hidden = Notification.permission !== "denied";
+    };
+    section.querySelector("[data-ask-notifications]").addEventListener("click", function () {
+      Notification.requestPermission().then(show);
+    });
+    show();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-inbox]").forEach(watchInbox);
+    document.querySelectorAll("[data-notification-settings]").forEach(notificationSettings);
     document.querySelectorAll("[data-live-statuses]").forEach(function (container) {
       every(POLL_MS, () => refreshStatuses(container));
     });

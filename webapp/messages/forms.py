@@ -67,5 +67,13 @@ class HistoryFilterForm(FlaskForm):
     date_to = DateField(_l("To"), validators=[Optional()])
 
 
+class ConversationSearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form: it changes nothing
+
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=200)], filters=[without_nul],
+                    description=_l("A number, or its beginning (06 12…), or words from the messages"))
+
+
 class MessageActionForm(FlaskForm):
     """An empty form whose CSRF token guards the cancel button."""

@@ -1,19 +1,24 @@
+import re
+
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from .. import reasons, statuses
+from ..extensions import db
 from ..ids import row_id, row_ids
 from ..numbers import split_typed_numbers
 from ..providers import provider_class
 from ..providers.base import Capability
+from ..services import conversations as conversation_service
 from ..services import history
 from ..services import messages as message_service
 from ..services.phones import user_phones
 from ..templating import local_to_utc
-from .forms import ComposeForm, HistoryFilterForm, MessageActionForm, ReplyForm
+from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm
 
 bp = Blueprint("messages", __name__)
 
@@ -86,10 +91,74 @@ def redirect_after_sending(composed: message_service.Composed):
     return redirect(url_for("messages.history_list", direction="outbound"))
 
 
+def search_from(typed: str | None) -> conversation_service.Search:
+    """One box: what is written like a number (digits, +, spaces) searches the numbers, anything
+    else the texts."""
+    typed = (typed or "").strip()
+    if not typed:
+        return conversation_service.Search()
+    if re.fullmatch(r"[\d\s+.\-()/]+", typed):
+        return conversation_service.Search(number=typed)
+    return conversation_service.Search(text=typed)
+
+
 @bp.route("/conversations")
 @login_required
 def conversations():
-    return render_template("messages/conversations.html", conversations=history.conversations(current_user))
+    form = ConversationSearchForm(request.args)
+    form.validate()
+    search = search_from(form.q.data) if not form.errors else conversation_service.Search()
+    rows, next_before = conversation_service.conversations_page(
+        current_user, search, before_id=request.args.get("before", type=row_id))
+    arguments = {"q": form.q.data} if form.q.data else {}
+    template = "messages/_conversation_rows.html" if request.args.get("fragment") else "messages/conversations.html"
+    return render_template(template, form=form, conversations=rows, next_before=next_before, arguments=arguments,
+                           first_page=not request.args.get("before"), action_form=MessageActionForm())
+
+
+@bp.route("/conversations/<path:number>/<any(read, unread):state>", methods=["POST"])
+@login_required
+def mark(number, state):
+    """Marks a conversation read or unread by hand."""
+    if not MessageActionForm().validate_on_submit():
+        abort(400)
+    marked = (conversation_service.mark_all_read if state == "read" else conversation_service.mark_unread)
+    if not marked(current_user, number):
+        abort(404)
+    return redirect(url_for("messages.conversations"))
+
+
+@bp.route("/inbox")
+@login_required
+def inbox_news():
+    """For every page's poll: the unread count, and the incoming SMS since the newest it knew of."""
+    after_id = request.args.get("after", type=row_id)  # None: the page knows of none yet
+    incoming = conversation_service.incoming_after(current_user, after_id) if after_id is not None else []
+    return jsonify({
+        "unread": conversation_service.unread_total(current_user),
+        "last_id": max([after_id] + [message.id for message in incoming]) if after_id is not None
+        else conversation_service.newest_incoming_id(current_user),
+        "incoming": [{"id": message.id, "sender": message.remote_number,
+                      "text": truncate(message.body, conversation_service.TOAST_TEXT_LENGTH),
+                      "url": url_for("messages.conversation", number=message.remote_number)}
+                     for message in incoming]})
+
+
+def truncate(text: str, length: int) -> str:
+    return text if len(text) <= length else text[:length - 1].rstrip() + "…"
+
+
+@bp.app_context_processor
+def inbox_counts():
+    """The menu's unread badge and the title's count, on every page of a signed-in user."""
+    if not current_user.is_authenticated:
+        return {}
+    try:
+        return {"inbox_unread": conversation_service.unread_total(current_user),
+                "inbox_newest_id": conversation_service.newest_incoming_id(current_user)}
+    except SQLAlchemyError:  # the error page of a database that failed still shows
+        db.session.rollback()
+        return {}
 
 
 def is_one_number(number: str) -> bool:
@@ -112,7 +181,11 @@ def conversation(number):
     thread, earlier = history.conversation(current_user, number, before_id=request.args.get("before", type=row_id))
     if request.args.get("fragment") == "after":
         rows = history.conversation_after(current_user, number, request.args.get("after_id", 0, type=row_id))
+        if rows:  # shown in the open conversation, so read
+            conversation_service.mark_read(current_user, number, max(row.id for row in rows))
         return _rows_fragment("messages/_bubble.html", rows)
+    if thread and not request.args.get("before"):
+        conversation_service.mark_read(current_user, number, thread[-1].id)
     if not thread and not form.phone_id.choices:
         abort(404)
     if request.method == "GET" and thread:

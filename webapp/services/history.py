@@ -138,14 +138,6 @@ def message_statuses(user, message_ids: list[int]) -> list[Message]:
                                                     Message.id.in_(message_ids[:500]))).all()
 
 
-def conversations(user, limit: int = 100):
-    """The remote numbers the user exchanged with, latest first, with their last message."""
-    latest = (select(func.max(Message.id).label("last_id")).where(Message.user_id == user.id)
-              .group_by(Message.remote_number).order_by(func.max(Message.id).desc()).limit(limit).subquery())
-    return db.session.scalars(select(Message).join(latest, Message.id == latest.c.last_id)
-                              .order_by(Message.id.desc())).all()
-
-
 def conversation(user, number: str, before_id: int | None = None, limit: int = 100):
     """Oldest first, ending with the newest message."""
     query = select(Message).where(Message.user_id == user.id, Message.remote_number == number)

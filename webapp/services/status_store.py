@@ -25,6 +25,7 @@ from ..extensions import db
 from ..models import Message, MessageEvent, OutboxEvent, utcnow
 from ..providers.base import StatusEvent
 from ..reasons import ATTEMPT, Reason, stored
+from . import conversations
 
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
 
@@ -141,6 +142,8 @@ def add_queued(rows: list[dict]) -> list[int]:
     write_rows(db.session, [timeline_row(message_id, statuses.QUEUED, now=now) for message_id in message_ids],
                [status_changed_row(row["user_id"], message_id, statuses.QUEUED, now)
                 for row, message_id in zip(rows, message_ids)])
+    conversations.note_messages([(row["user_id"], row["remote_number"], message_id, False)
+                                 for row, message_id in zip(rows, message_ids)])
     return message_ids
 
 
@@ -153,6 +156,7 @@ def add_received(payload=None, **columns) -> Message:
     write_rows(db.session, [timeline_row(message.id, statuses.RECEIVED, Line(payload=payload, at=message.created_at))],
                [outbox_row(OutboxEvent.MESSAGE_RECEIVED, message.user_id, message.id, statuses.RECEIVED,
                            message.created_at)])
+    conversations.note_messages([(message.user_id, message.remote_number, message.id, True)])
     return message
 
 
