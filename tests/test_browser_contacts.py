@@ -19,6 +19,7 @@ from .browser_support import (  # noqa: E402
     create_administrator,
     open_page,  # noqa: F401 (a fixture)
     record_page_errors,
+    record_policy_violations,
     running_sms_desk,
 )
 
@@ -42,6 +43,7 @@ def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path)
     with running_sms_desk(tmp_path) as base_url:
         page = open_page(base_url)
         errors = record_page_errors(page)
+        violations = record_policy_violations(page)
         shot = Screenshots(page, prefix="contacts-")
         create_administrator(page)
         page.get_by_role("navigation").get_by_role("link", name="Contacts", exact=True).click()
@@ -118,4 +120,4 @@ def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path)
             expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
             shot.take(f"{heading.lower()}-fr-390")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        assert errors == []
+        assert errors == [] and violations == []
