@@ -1,7 +1,8 @@
 """A newcomer keeps their contacts in Debian's chromium: adds three (one from Réunion typed without
 its country code, each with a class), gathers two in a group from the contact list, makes a smart
-group "class = 6B", and finds Hélène by typing "helene". Screenshots at desktop width and at
-390 px go to tests/screenshots/ (git-ignored), named contacts-NN-….
+group "class = 6B", finds Hélène by typing "helene", and ticks "select all" to delete but cancels.
+Screenshots at desktop width and at 390 px, in English and French, go to tests/screenshots/
+(git-ignored), named contacts-NN-….
 """
 import pytest
 
@@ -18,6 +19,7 @@ from .browser_support import (  # noqa: E402
     create_administrator,
     open_page,  # noqa: F401 (a fixture)
     record_page_errors,
+    record_policy_violations,
     running_sms_desk,
 )
 
@@ -41,6 +43,7 @@ def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path)
     with running_sms_desk(tmp_path) as base_url:
         page = open_page(base_url)
         errors = record_page_errors(page)
+        violations = record_policy_violations(page)
         shot = Screenshots(page, prefix="contacts-")
         create_administrator(page)
         page.get_by_role("navigation").get_by_role("link", name="Contacts", exact=True).click()
@@ -89,8 +92,15 @@ def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path)
         expect(rows).to_contain_text("Hélène Dupont")
         shot.take("search")
 
-        page.set_viewport_size({"width": 390, "height": 844})
         page.get_by_role("link", name="Clear").click()
+        page.get_by_label("Select all").check()
+        page.get_by_role("button", name="Delete…").click()
+        expect(page.get_by_role("heading", name="Delete 3 contacts?")).to_be_visible()
+        shot.take("confirm-delete")
+        page.get_by_role("link", name="Cancel").click()
+        expect(rows).to_have_count(3)
+
+        page.set_viewport_size({"width": 390, "height": 844})
         shot.take("list-390")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.get_by_role("link", name="Groups", exact=True).click()
@@ -110,4 +120,4 @@ def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path)
             expect(page.get_by_role("heading", level=1)).to_contain_text(heading)
             shot.take(f"{heading.lower()}-fr-390")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        assert errors == []
+        assert errors == [] and violations == []

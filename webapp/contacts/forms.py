@@ -68,8 +68,8 @@ class GroupForm(FlaskForm):
 
 class ConditionForm(Form):
     field = StringField(_l("Field"), validators=[Optional(), Length(max=50)], filters=[stripped])
-    operator = SelectField(_l("Operator"), default="=", choices=[(operator, _l("contains") if operator == "contains" else operator)
-                                                   for operator in OPERATORS])
+    operator = SelectField(_l("Operator"), default="=", choices=[
+        (operator, _l("contains") if operator == "contains" else operator) for operator in OPERATORS])
     value = StringField(_l("Value"), validators=[Optional(), Length(max=200)], filters=[stripped])
 
 

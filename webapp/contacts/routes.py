@@ -135,7 +135,8 @@ def selection():
     if form.action.data == "delete":
         return render_template("contacts/confirm_delete.html", form=ConfirmForm(),
                                contacts=contact_service.user_contacts(current_user, ids))
-    group = contact_service.user_group(current_user, form.group_id.data or request.form.get("from_group", 0, type=row_id))
+    group_id = form.group_id.data or request.form.get("from_group", 0, type=row_id)
+    group = contact_service.user_group(current_user, group_id)
     if group is None or group.is_smart:
         flash(_("Choose a group."), "info")
         return back_from_selection()
@@ -145,8 +146,8 @@ def selection():
                        added, group=group.name), "success")
     else:
         removed = contact_service.remove_members(current_user, group, ids)
-        flash(ngettext("%(num)d contact removed from “%(group)s”.", "%(num)d contacts removed from “%(group)s”.",
-                       removed, group=group.name), "success")
+        flash(ngettext("%(num)d contact removed from “%(group)s”.",
+                       "%(num)d contacts removed from “%(group)s”.", removed, group=group.name), "success")
     return back_from_selection()
 
 

