@@ -102,12 +102,12 @@ def conversations():
     form = ConversationSearchForm(request.args)
     form.validate()
     search = search_from(form.q.data) if not form.errors else conversation_service.Search()
-    rows, next_before = conversation_service.conversations_page(
-        current_user, search, before_id=request.args.get("before", type=row_id))
+    before = request.args.get("before", type=row_id)
+    rows, next_before = conversation_service.conversations_page(current_user, search, before_id=before)
     arguments = {"q": form.q.data} if form.q.data else {}
     template = "messages/_conversation_rows.html" if request.args.get("fragment") else "messages/conversations.html"
     return render_template(template, form=form, conversations=rows, next_before=next_before, arguments=arguments,
-                           first_page=not request.args.get("before"), action_form=MessageActionForm())
+                           before=before, action_form=MessageActionForm())
 
 
 @bp.route("/conversations/<path:number>/<any(read, unread):state>", methods=["POST"])
