@@ -75,6 +75,8 @@ def test_search_by_number_typed_in_national_form_and_by_text(logged_in, user):
     assert found("piscine") == ["+33798765432"]  # in an earlier message than the last
     assert found("PISCINE est") == ["+33798765432"]
     assert found("bonjour") == ["+33798765432", "+33630612345", "+33612345678"]
+    receive(phone, "INFO-BANK", "Votre code : 4821")
+    assert found("info-bank") == found("bank") == ["INFO-BANK"]  # a sender's name
     page = logged_in.get("/conversations", query_string={"q": "concert"}).get_data(as_text=True)
     assert listed_numbers(page) == [] and "No conversation matches." in page
 

@@ -116,7 +116,9 @@ def test_ids_no_row_can_have_answer_404_or_are_ignored(logged_in, user):
         assert logged_in.get(path).status_code in (404, 405), path
     for path in (f"/history?before={TOO_LARGE}", f"/history?before=-{TOO_LARGE}",
                  f"/history?fragment=after&after_id={TOO_LARGE}", f"/conversations/+33612345678?before={TOO_LARGE}",
-                 f"/conversations/+33612345678?fragment=after&after_id={TOO_LARGE}"):
+                 f"/conversations/+33612345678?fragment=after&after_id={TOO_LARGE}",
+                 f"/conversations?before={TOO_LARGE}", f"/conversations?before=x&fragment=1", f"/inbox?after={TOO_LARGE}",
+                 "/conversations?q=%00", "/conversations?q=" + "0" * 300, "/conversations?q=%25_"):
         assert logged_in.get(path).status_code == 200, path
     response = logged_in.get(f"/messages/statuses?ids={TOO_LARGE},1,²")
     assert response.status_code == 200 and list(response.get_json()) == ["1"]

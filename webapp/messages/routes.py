@@ -108,12 +108,12 @@ def conversations():
     form = ConversationSearchForm(request.args)
     form.validate()
     search = search_from(form.q.data) if not form.errors else conversation_service.Search()
-    rows, next_before = conversation_service.conversations_page(
-        current_user, search, before_id=request.args.get("before", type=row_id))
+    before = request.args.get("before", type=row_id)
+    rows, next_before = conversation_service.conversations_page(current_user, search, before_id=before)
     arguments = {"q": form.q.data} if form.q.data else {}
     template = "messages/_conversation_rows.html" if request.args.get("fragment") else "messages/conversations.html"
     return render_template(template, form=form, conversations=rows, next_before=next_before, arguments=arguments,
-                           first_page=not request.args.get("before"), action_form=MessageActionForm())
+                           before=before, action_form=MessageActionForm())
 
 
 @bp.route("/conversations/<path:number>/<any(read, unread):state>", methods=["POST"])
@@ -132,16 +132,12 @@ def mark(number, state):
 @login_required
 def inbox_news():
     """For every page's poll: the unread count, and the incoming SMS since the newest it knew of."""
-    after_id = request.args.get("after", type=row_id)  # None: the page knows of none yet
-    incoming = conversation_service.incoming_after(current_user, after_id) if after_id is not None else []
-    return jsonify({
-        "unread": conversation_service.unread_total(current_user),
-        "last_id": max([after_id] + [message.id for message in incoming]) if after_id is not None
-        else conversation_service.newest_incoming_id(current_user),
-        "incoming": [{"id": message.id, "sender": message.remote_number,
-                      "text": truncate(message.body, conversation_service.TOAST_TEXT_LENGTH),
-                      "url": url_for("messages.conversation", number=message.remote_number)}
-                     for message in incoming]})
+    news = conversation_service.news(current_user, request.args.get("after", type=row_id))
+    return jsonify({"unread": news.unread, "last_id": news.last_id,
+                    "incoming": [{"id": message.id, "sender": message.remote_number,
+                                  "text": truncate(message.body, conversation_service.TOAST_TEXT_LENGTH),
+                                  "url": url_for("messages.conversation", number=message.remote_number)}
+                                 for message in news.incoming]})
 
 
 def truncate(text: str, length: int) -> str:
@@ -150,15 +146,20 @@ def truncate(text: str, length: int) -> str:
 
 @bp.app_context_processor
 def inbox_counts():
-    """The menu's unread badge and the title's count, on every page of a signed-in user."""
+    """The menu's unread badge and the title's count, read when base.html asks (the fragments
+    that live pages fetch ask nothing)."""
+    return {"inbox_state": inbox_state}
+
+
+def inbox_state() -> dict | None:
     if not current_user.is_authenticated:
-        return {}
+        return None
     try:
-        return {"inbox_unread": conversation_service.unread_total(current_user),
-                "inbox_newest_id": conversation_service.newest_incoming_id(current_user)}
+        return {"unread": conversation_service.unread_total(current_user),
+                "newest_id": conversation_service.newest_incoming_id(current_user)}
     except SQLAlchemyError:  # the error page of a database that failed still shows
         db.session.rollback()
-        return {}
+        return None
 
 
 def is_one_number(number: str) -> bool:

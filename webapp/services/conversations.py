@@ -8,7 +8,7 @@ Every query starts from the user's id; lists are paginated by the last message's
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import statuses
@@ -149,8 +149,9 @@ def conversations_page(user, search: Search = Search(), before_id: int | None = 
     query = select(Conversation).where(Conversation.user_id == user.id)
     if search.number and search.number.strip():
         query = query.where(number_condition(search.number))
-    if search.text and search.text.strip():
-        query = query.where(text_condition(user, search.text))
+    if search.text and search.text.strip():  # or a sender's name (INFO-BANK)
+        query = query.where(or_(text_condition(user, search.text),
+                                Conversation.remote_number.icontains(search.text.strip(), autoescape=True)))
     if before_id:
         query = query.where(Conversation.last_message_id < before_id)
     rows = db.session.scalars(query.order_by(Conversation.last_message_id.desc()).limit(limit + 1)).all()
@@ -171,3 +172,19 @@ def incoming_after(user, after_id: int, limit: int = 5) -> list[Message]:
         Message.user_id == user.id, Message.status == statuses.RECEIVED, Message.id > after_id)
         .order_by(Message.id.desc()).limit(limit)).all()
     return list(reversed(rows))
+
+
+@dataclass
+class InboxNews:
+    unread: int
+    last_id: int  # the newest incoming SMS the page now knows of
+    incoming: list[Message]
+
+
+def news(user, after_id: int | None) -> InboxNews:
+    """What a page learns: the unread count, and the SMS received since the newest it knew of
+    (after_id; None for a page that knows of none yet, which learns only where to start)."""
+    if after_id is None:
+        return InboxNews(unread_total(user), newest_incoming_id(user), [])
+    incoming = incoming_after(user, after_id)
+    return InboxNews(unread_total(user), max([after_id] + [message.id for message in incoming]), incoming)
