@@ -196,3 +196,13 @@ def test_a_reply_to_a_number_that_replied_stop_needs_the_same_confirmation(logge
     post_form(logged_in, "/conversations/+33698765432", dict(form, send_to_opted_out="+33698765432"))
     assert db.session.scalars(select(Message.body).where(Message.direction == Message.OUTBOUND)).all() == [
         form["body"]]
+
+
+def test_the_list_names_the_contact_an_opted_out_number_belongs_to(logged_in, user):
+    from webapp.services import contacts
+    contacts.save_contact(user, contacts.ContactInput("Hélène Martin", "0698765432", {}))
+    post_form(logged_in, "/opt-outs", {"number": "+33698765432"}, action="/opt-outs/add")
+    post_form(logged_in, "/opt-outs", {"number": "+33698765433"}, action="/opt-outs/add")
+    page = logged_in.get("/opt-outs").get_data(as_text=True)
+    assert "Hélène Martin" in page
+    assert page.count("Hélène Martin") == 1  # the other number is nobody's

@@ -84,6 +84,15 @@ def contact_with_number(user, number: str) -> Contact | None:
     return db.session.scalar(select(Contact).where(Contact.user_id == user.id, Contact.number == number))
 
 
+def names_by_number(user_id: int, numbers: list[str]) -> dict[str, str]:
+    """{number: name} of the user's contacts among these numbers, for pages that show numbers."""
+    if not numbers:
+        return {}
+    rows = db.session.execute(select(Contact.number, Contact.name).where(
+        Contact.user_id == user_id, Contact.number.in_(set(numbers))))
+    return dict(rows.all())
+
+
 def save_contact(user, typed: ContactInput, contact: Contact | None = None):
     """Creates the contact (or updates the one given); returns (contact, {form field: [problems]})."""
     try:

@@ -28,7 +28,7 @@ from ..models import Message, OptOut, OutboxEvent, User, utcnow
 from ..numbers import InvalidNumber, to_e164
 from ..providers.base import OptOutNotice
 from ..reasons import N_, Reason, stored
-from . import messages, status_store
+from . import contacts, messages, status_store
 from .reports import find_by_provider_id
 from .status_store import Line, payload_text
 
@@ -263,9 +263,8 @@ def cancel_opted_out_since_composed(message_ids: list[int]) -> list[int]:
 # ---- the list page ----
 
 def contact_names(user_id: int, numbers: list[str]) -> dict[str, str]:
-    """{number: contact name} of the user's contacts among these numbers. The hook for the contacts
-    area: until it lands, no number has a name."""
-    return {}
+    """{number: contact name} of the user's contacts among these numbers."""
+    return contacts.names_by_number(user_id, numbers)
 
 
 def numbers_like(search: str, region: str) -> list:
