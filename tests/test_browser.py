@@ -97,7 +97,7 @@ def test_a_newcomer_sends_and_receives_an_sms(sms_desk, browser):
     page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
     expect(page.get_by_role("heading", name="New SMS")).to_be_visible()
     page.get_by_label("Send from").select_option(label="Simulator")
-    page.get_by_label("To").fill(TYPED_NUMBER)
+    page.get_by_label("To", exact=True).fill(TYPED_NUMBER)
     message_box = page.get_by_label("Message")
     counter = page.locator("[data-sms-counter]")
     message_box.press_sequentially("Hello")

@@ -64,7 +64,7 @@ def test_a_reply_shows_on_another_page_and_clears_once_its_conversation_is_opene
         inbound_url = page.locator("#url-inbound").input_value()
 
         page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
-        page.get_by_label("To").fill("06 12 34 56 78")
+        page.get_by_label("To", exact=True).fill("06 12 34 56 78")
         page.get_by_label("Message").fill("Rappel : sortie à la piscine demain, départ 14 h.")
         page.get_by_role("button", name="Send", exact=True).click()
         expect(page).to_have_url(re.compile(r"/messages/\d+$"))

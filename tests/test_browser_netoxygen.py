@@ -127,7 +127,7 @@ def test_a_netoxygen_gateway_sends_flash_and_scheduled_sms(tmp_path, netoxygen, 
         expect(flash).to_be_visible()
         expect(send_later).to_be_visible()
         expect(check_button).to_be_visible()
-        page.get_by_label("To").fill(TYPED_NUMBER)
+        page.get_by_label("To", exact=True).fill(TYPED_NUMBER)
         check_button.click()
         checked = page.locator("[data-checked-numbers] li")
         # a national Swiss number read as French by SMS Desk (DEFAULT_PHONE_REGION=FR): the check says so
@@ -145,7 +145,7 @@ def test_a_netoxygen_gateway_sends_flash_and_scheduled_sms(tmp_path, netoxygen, 
         # 3. A flash SMS to two numbers: one send_message call with both destinations.
         netoxygen.auto_advance_seconds = 1  # 8 (in queue) -> 3 (submitted) -> 1 (delivered), a step a second
         flash_text = "Flash from NetOxygen: the meeting starts now."
-        page.get_by_label("To").fill("\n".join(FLASH_NUMBERS))
+        page.get_by_label("To", exact=True).fill("\n".join(FLASH_NUMBERS))
         page.get_by_label("Message").fill(flash_text)
         flash.check()
         page.get_by_role("button", name="Send", exact=True).click()
@@ -171,7 +171,7 @@ def test_a_netoxygen_gateway_sends_flash_and_scheduled_sms(tmp_path, netoxygen, 
                                        datetime.min.time().replace(hour=10), tzinfo=USER_ZONE)
         open_compose(page)
         page.get_by_label("Send from").select_option(label=PROVIDER)
-        page.get_by_label("To").fill(SCHEDULED_NUMBER)
+        page.get_by_label("To", exact=True).fill(SCHEDULED_NUMBER)
         scheduled_text = "Reminder: dentist tomorrow at 11."
         page.get_by_label("Message").fill(scheduled_text)
         page.get_by_label("Send later").fill(tomorrow_10.strftime("%Y-%m-%dT%H:%M"))

@@ -89,7 +89,7 @@ def send_sms(page, phone_name: str, typed_number: str, text: str) -> None:
     page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
     expect(page.get_by_role("heading", name="New SMS")).to_be_visible()
     page.get_by_label("Send from").select_option(label=phone_name)
-    page.get_by_label("To").fill(typed_number)
+    page.get_by_label("To", exact=True).fill(typed_number)
     page.get_by_label("Message").fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
 
@@ -201,11 +201,11 @@ def test_an_octopush_virtual_number_sends_receives_and_honours_stop(tmp_path, oc
         campaigns_before = len(octopush.campaigns)
         send_sms(page, "Octopush virtual number", STOP_TYPED, "Are you still there?")
         expect(page).to_have_url(re.compile(r"/compose$"))  # still the form
-        numbers_field = page.locator(".field.has-error", has=page.get_by_label("To"))
+        numbers_field = page.locator(".field.has-error", has=page.get_by_label("To", exact=True))
         expect(numbers_field.locator(".error")).to_have_count(1)
         expect(numbers_field.locator(".error")).to_contain_text(
             re.compile(re.escape(STOP_NUMBER) + r" replied STOP on .+ and no longer wants your SMS"))
-        expect(page.get_by_label("To")).to_have_value(STOP_TYPED)
+        expect(page.get_by_label("To", exact=True)).to_have_value(STOP_TYPED)
         expect(page.get_by_label("Message")).to_have_value("Are you still there?")
         shot.take("stop-refused")
         assert len(octopush.campaigns) == campaigns_before

@@ -70,7 +70,7 @@ def test_a_stop_reply_lands_on_the_opt_out_list_usable_on_a_phone(open_page, tmp
 
         # one SMS to a number that opted out: sent only once the box naming it is ticked
         page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
-        page.get_by_label("To").fill("06 11 11 11 11")
+        page.get_by_label("To", exact=True).fill("06 11 11 11 11")
         page.get_by_label("Message").fill("Your order is ready")
         page.get_by_role("button", name="Send").click()
         expect(page.locator(".error")).to_contain_text("+33611111111 is on your opt-out list since")

@@ -97,7 +97,7 @@ def send_sms(page, phone_name: str, text: str) -> str:
     page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
     expect(page.get_by_role("heading", name="New SMS")).to_be_visible()
     page.get_by_label("Send from").select_option(label=phone_name)
-    page.get_by_label("To").fill(TYPED_NUMBER)
+    page.get_by_label("To", exact=True).fill(TYPED_NUMBER)
     page.get_by_label("Message").fill(text)
     page.get_by_role("button", name="Send", exact=True).click()
     expect(page).to_have_url(re.compile(r"/messages/\d+$"))

@@ -73,7 +73,7 @@ def test_every_main_page_runs_under_the_content_security_policy(tmp_path, open_p
 
         # compose (its counter), the message's page following the SMS live
         page.goto("/compose")
-        page.get_by_label("To").fill(NUMBER)
+        page.get_by_label("To", exact=True).fill(NUMBER)
         page.get_by_label("Message").fill("Hello")
         expect(page.locator("[data-sms-counter]")).to_have_text("5 characters · GSM-7 · 1 SMS")
         page.get_by_role("button", name="Send", exact=True).click()
