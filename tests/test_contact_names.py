@@ -124,3 +124,11 @@ def test_conversations_are_found_by_the_contacts_name_whatever_accents_and_case(
 def test_in_french(logged_in, helene_and_a_stranger):
     page = logged_in.get("/conversations/+33798765432", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     assert "Ajouter aux contacts</a>" in page
+
+
+def test_the_toast_of_a_new_sms_names_its_sender(logged_in, helene_and_a_stranger):
+    from webapp.models import Phone
+    phone = db.session.query(Phone).one()
+    receive(phone, "+33612345678", "Merci !")
+    senders = [sms["sender"] for sms in logged_in.get("/inbox?after=0").get_json()["incoming"]]
+    assert senders == ["+33798765432", "Hélène Dupont (+33612345678)"]

@@ -140,11 +140,16 @@ def mark(number, state):
 def inbox_news():
     """For every page's poll: the unread count, and the incoming SMS since the newest it knew of."""
     news = conversation_service.news(current_user, request.args.get("after", type=row_id))
+    names = contact_names(message.remote_number for message in news.incoming)
     return jsonify({"unread": news.unread, "last_id": news.last_id,
-                    "incoming": [{"id": message.id, "sender": message.remote_number,
+                    "incoming": [{"id": message.id, "sender": sender_shown(message.remote_number, names),
                                   "text": truncate(message.body, conversation_service.TOAST_TEXT_LENGTH),
                                   "url": url_for("messages.conversation", number=message.remote_number)}
                                  for message in news.incoming]})
+
+
+def sender_shown(number: str, names: dict[str, str]) -> str:
+    return f"{names[number]} ({number})" if number in names else number
 
 
 def truncate(text: str, length: int) -> str:
