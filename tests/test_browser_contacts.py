@@ -36,7 +36,7 @@ def add_contact(page, name, number, school_class):
     page.locator("#extra_fields-0-key").fill("class")
     page.locator("#extra_fields-0-value").fill(school_class)
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Contact “{name}” added.")
+    expect(page.locator(".flash")).to_contain_text(f"Contact “{name}” added.")
 
 
 def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path):
@@ -63,7 +63,7 @@ def test_a_newcomer_adds_contacts_makes_groups_and_searches(open_page, tmp_path)
         page.get_by_label("Select Hélène Dupont").check()
         page.get_by_label("Select Chloé Petit").check()
         page.get_by_role("button", name="Add to group").click()
-        expect(page.get_by_role("status")).to_contain_text("2 contacts added to “Choir”.")
+        expect(page.locator(".flash")).to_contain_text("2 contacts added to “Choir”.")
         expect(page.locator("#group_id")).to_contain_text("Choir (2)")
 
         page.get_by_role("link", name="Groups", exact=True).click()
