@@ -146,3 +146,15 @@ def test_another_users_opt_outs_are_not_listed_exported_nor_removable(logged_in,
     response = post_form(logged_in, "/opt-outs", {}, action=f"/opt-outs/{bobs.id}/remove")
     assert response.status_code == 404
     assert opt_outs.opt_out_of(bob.id, "+33698765432") is not None
+
+
+def test_another_users_contact_name_never_shows_beside_the_same_number(logged_in, user, other_users_contacts):
+    """Bob calls +33698765432 "Bob's friend"; on Ada's pages that number stays a number she may add."""
+    [message_id] = queue_outbound(make_phone(user), ["+33698765432"], "Hello")
+    for path in ("/history", "/history?fragment=after&after_id=0", "/conversations", "/conversations?fragment=1",
+                 "/conversations/+33698765432", f"/messages/{message_id}", "/"):
+        page = logged_in.get(path).get_data(as_text=True)
+        assert "friend" not in page, path
+    assert "Add to contacts" in logged_in.get("/conversations/+33698765432").get_data(as_text=True)
+    found = logged_in.get("/conversations?q=friend").get_data(as_text=True)
+    assert "+33698765432" not in found and "No conversation matches." in found

@@ -2,6 +2,7 @@
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from flask import request, url_for
 from flask_babel import format_datetime, get_locale, get_timezone
 
 from . import reasons, statuses
@@ -24,6 +25,11 @@ def local_time(value, format="short"):
     return format_datetime(value, format) if value else ""
 
 
+def add_contact_url(number: str) -> str:
+    """The contact form for this number, which comes back to the page it was opened from."""
+    return url_for("contacts.create", number=number, next=request.path)
+
+
 def init_app(app):
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["reason"] = reasons.shown
@@ -33,4 +39,5 @@ def init_app(app):
         timeline_entries=timeline_entries,
         capability_labels=CAPABILITY_LABELS,
         current_locale=lambda: str(get_locale()),
+        add_contact_url=add_contact_url,
     )

@@ -1,4 +1,3 @@
-from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -6,6 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user, user_loaded_from_cookie
 
 from ..extensions import db, limiter, login_manager
+from ..redirects import same_site_path
 from ..services import accounts, sign_ins
 from .forms import ChangePasswordForm, CreateAdministratorForm, LoginForm, PreferencesForm
 
@@ -104,9 +104,7 @@ def login():
 
 
 def _safe_next(target):
-    if target and not urlsplit(target).netloc and target.startswith("/"):
-        return target
-    return url_for("main.dashboard")
+    return same_site_path(target) or url_for("main.dashboard")
 
 
 @bp.route("/logout", methods=["POST"])

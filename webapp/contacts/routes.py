@@ -5,6 +5,8 @@ from flask_login import current_user, login_required
 
 from ..ids import row_id
 from ..messages.forms import without_nul
+from ..numbers import InvalidNumber, to_e164
+from ..redirects import same_site_path
 from ..services import contacts as contact_service
 from ..services.contacts import ContactInput, ContactQuery
 from .forms import ConfirmForm, ContactForm, GroupForm, SelectionForm, SmartGroupForm
@@ -74,14 +76,26 @@ def saved_from(form: ContactForm, contact=None):
     return None if problems else contact
 
 
+def number_to_prefill(typed: str) -> str:
+    """The number a page's "Add to contacts" link gives, in E.164 when it reads as one."""
+    typed = without_nul(typed).strip()[:32]
+    try:
+        return to_e164(typed, contact_service.default_region(current_user))
+    except InvalidNumber:
+        return typed
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def create():
     form = contact_form()
+    back_to = same_site_path(request.args.get("next"))
     if form.validate_on_submit() and (contact := saved_from(form)):
         flash(_("Contact “%(name)s” added.", name=contact.name), "success")
-        return redirect(url_for("contacts.index"))
-    return render_template("contacts/form.html", form=form, contact=None, groups=[])
+        return redirect(back_to or url_for("contacts.index"))
+    if not form.is_submitted() and request.args.get("number"):
+        form.number.data = number_to_prefill(request.args["number"])
+    return render_template("contacts/form.html", form=form, contact=None, groups=[], back_to=back_to)
 
 
 @bp.route("/<int:contact_id>", methods=["GET", "POST"])

@@ -72,7 +72,7 @@ class ConversationSearchForm(FlaskForm):
         csrf = False  # a GET search form: it changes nothing
 
     q = StringField(_l("Search"), validators=[Optional(), Length(max=200)], filters=[without_nul],
-                    description=_l("A number, or its beginning (06 12…), or words from the messages"))
+                    description=_l("A number, or its beginning (06 12…), a contact’s name, or words from the messages"))
 
 
 class MessageActionForm(FlaskForm):

@@ -13,6 +13,7 @@ from ..ids import row_id, row_ids
 from ..numbers import split_typed_numbers
 from ..providers import provider_class
 from ..providers.base import Capability
+from ..services import contacts as contact_service
 from ..services import conversations as conversation_service
 from ..services import history
 from ..services import messages as message_service
@@ -91,6 +92,11 @@ def redirect_after_sending(composed: message_service.Composed):
     return redirect(url_for("messages.history_list", direction="outbound"))
 
 
+def contact_names(numbers) -> dict[str, str]:
+    """{number: name} of the current user's contacts among the numbers a page shows, in one query."""
+    return contact_service.names_by_number(current_user.id, list(numbers))
+
+
 def search_from(typed: str | None) -> conversation_service.Search:
     """One box: what is written like a number (digits, +, spaces) searches the numbers, anything
     else the texts."""
@@ -113,7 +119,8 @@ def conversations():
     arguments = {"q": form.q.data} if form.q.data else {}
     template = "messages/_conversation_rows.html" if request.args.get("fragment") else "messages/conversations.html"
     return render_template(template, form=form, conversations=rows, next_before=next_before, arguments=arguments,
-                           before=before, action_form=MessageActionForm())
+                           before=before, action_form=MessageActionForm(),
+                           names=contact_names(row.remote_number for row in rows))
 
 
 @bp.route("/conversations/<path:number>/<any(read, unread):state>", methods=["POST"])
@@ -133,11 +140,16 @@ def mark(number, state):
 def inbox_news():
     """For every page's poll: the unread count, and the incoming SMS since the newest it knew of."""
     news = conversation_service.news(current_user, request.args.get("after", type=row_id))
+    names = contact_names(message.remote_number for message in news.incoming)
     return jsonify({"unread": news.unread, "last_id": news.last_id,
-                    "incoming": [{"id": message.id, "sender": message.remote_number,
+                    "incoming": [{"id": message.id, "sender": sender_shown(message.remote_number, names),
                                   "text": truncate(message.body, conversation_service.TOAST_TEXT_LENGTH),
                                   "url": url_for("messages.conversation", number=message.remote_number)}
                                  for message in news.incoming]})
+
+
+def sender_shown(number: str, names: dict[str, str]) -> str:
+    return f"{names[number]} ({number})" if number in names else number
 
 
 def truncate(text: str, length: int) -> str:
@@ -192,11 +204,12 @@ def conversation(number):
     if request.method == "GET" and thread:
         last_phone = next((m.phone_id for m in reversed(thread) if m.phone_id in dict(form.phone_id.choices)), None)
         form.phone_id.data = last_phone
-    return render_template("messages/conversation.html", number=number, thread=thread, earlier=earlier, form=form)
+    return render_template("messages/conversation.html", number=number, thread=thread, earlier=earlier, form=form,
+                           names=contact_names([number]))
 
 
-def _rows_fragment(template, rows):
-    response = current_app.make_response(render_template(template, messages=rows))
+def _rows_fragment(template, rows, **context):
+    response = current_app.make_response(render_template(template, messages=rows, **context))
     if rows:
         response.headers["X-Last-Id"] = str(max(row.id for row in rows))
     return response
@@ -218,12 +231,13 @@ def history_list():
     filters = filters_from(form) if not form.errors else history.HistoryFilters()
     if request.args.get("fragment") == "after":
         rows = list(reversed(history.messages_after(current_user, filters, request.args.get("after_id", 0, type=row_id))))
-        return _rows_fragment("messages/_rows.html", rows)
+        return _rows_fragment("messages/_rows.html", rows, names=contact_names(row.remote_number for row in rows))
     rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=row_id))
     # the filters only: any other argument would reach url_for (?_external=1, ?endpoint=x)
     arguments = {field.name: request.args[field.name] for field in form if field.name in request.args}
     return render_template("messages/history.html", form=form, messages=rows, next_before=next_before,
-                           arguments=arguments, first_page=not request.args.get("before"))
+                           arguments=arguments, first_page=not request.args.get("before"),
+                           names=contact_names(row.remote_number for row in rows))
 
 
 @bp.route("/messages/<int:message_id>")
@@ -235,7 +249,8 @@ def show(message_id):
     if request.args.get("fragment") == "timeline":
         return render_template("messages/_timeline.html", message=message)
     return render_template("messages/show.html", message=message, action_form=MessageActionForm(),
-                           cancel_while=message_service.cancelable_statuses(message))
+                           cancel_while=message_service.cancelable_statuses(message),
+                           names=contact_names([message.remote_number]))
 
 
 @bp.route("/messages/<int:message_id>/cancel", methods=["POST"])

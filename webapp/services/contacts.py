@@ -93,6 +93,13 @@ def names_by_number(user_id: int, numbers: list[str]) -> dict[str, str]:
     return dict(rows.all())
 
 
+def numbers_found_by(user_id: int, typed: str):
+    """A query of the numbers of the user's contacts whose name or fields hold the text, whatever
+    its accents and case (for other lists' searches: conversations)."""
+    return select(Contact.number).where(Contact.user_id == user_id,
+                                        Contact.search_text.contains(fold(typed.strip()), autoescape=True))
+
+
 def save_contact(user, typed: ContactInput, contact: Contact | None = None):
     """Creates the contact (or updates the one given); returns (contact, {form field: [problems]})."""
     try:

@@ -15,6 +15,7 @@ from .. import statuses
 from ..extensions import db
 from ..models import Conversation, Message
 from ..numbers import national_prefix_as_e164
+from . import contacts
 from .history import HistoryFilters, filtered_messages, whole_number
 
 PAGE_SIZE = 50
@@ -149,8 +150,9 @@ def conversations_page(user, search: Search = Search(), before_id: int | None = 
     query = select(Conversation).where(Conversation.user_id == user.id)
     if search.number and search.number.strip():
         query = query.where(number_condition(search.number))
-    if search.text and search.text.strip():  # or a sender's name (INFO-BANK)
+    if search.text and search.text.strip():  # or a contact's name, or a sender's name (INFO-BANK)
         query = query.where(or_(text_condition(user, search.text),
+                                Conversation.remote_number.in_(contacts.numbers_found_by(user.id, search.text)),
                                 Conversation.remote_number.icontains(search.text.strip(), autoescape=True)))
     if before_id:
         query = query.where(Conversation.last_message_id < before_id)
