@@ -167,13 +167,6 @@ def status_counts(user, since: datetime) -> dict[str, int]:
     return dict(rows)
 
 
-def dashboard(user) -> dict:
-    today = _utc_start_of(datetime.now(user_zone()).date())
-    week = utcnow() - timedelta(days=7)
-    return {"today": status_counts(user, today), "week": status_counts(user, week),
-            "statuses": statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,)}
-
-
 def phone_health(user) -> list[dict]:
     """Each phone's last connection test, last callback and failures over the last day."""
     since = utcnow() - timedelta(days=1)
