@@ -439,7 +439,8 @@ def inbox_at_scale(app, per_user, contact_count, label, repeats):
              "conversations, a common word": "/conversations?q=piscine",
              "conversations, a rare text": f"/conversations?q=n%C2%B0{per_user // 3}+",
              "conversations, refreshed fragment": "/conversations?fragment=1",
-             "unread badge and new SMS (every page's poll)": f"/inbox?after={recent_id}"}
+             "unread badge and new SMS (every page's poll)": f"/inbox?after={recent_id}",
+             "dashboard: unread conversations, failures, counts": "/"}
     time_pages(signed_in_client(app, user), pages, "8.", f"{label}, {per_user:,} messages", repeats)
 
 

@@ -225,17 +225,6 @@ def test_the_message_page_shows_its_timeline_and_cancels_a_queued_sms(logged_in,
     assert [event.status for event in message.events] == [statuses.QUEUED, statuses.CANCELED]
 
 
-def test_the_dashboard_counts_today_and_the_week(logged_in, user):
-    phone = make_phone(user)
-    ids = queue_outbound(phone, ["+33612345678", "+33612345679"], "Hi")
-    old = db.session.get(Message, ids[1])
-    old.created_at = old.created_at - timedelta(days=3)
-    db.session.commit()
-    page = logged_in.get("/?fragment=1").get_data(as_text=True)
-    assert 'data-count="today-queued">1<' in page
-    assert 'data-count="week-queued">2<' in page
-
-
 def test_healthz_reports_database_broker_and_workers(client, app, worker):
     answer = client.get("/healthz")
     assert answer.status_code == 200

@@ -1,10 +1,12 @@
 """Every user sees only their own phones, messages and conversations; pages need a signed-in user."""
 import pytest
 
+from webapp import statuses
 from webapp.extensions import db
 from webapp.models import Message, Phone
+from webapp.providers.base import InboundSms
 
-from webapp.services.messages import queue_outbound
+from webapp.services.messages import queue_outbound, record_inbound
 
 from .conftest import make_phone, make_user, post_form
 
@@ -67,6 +69,21 @@ def test_another_users_messages_are_not_in_lists_or_live_statuses(logged_in, oth
         assert "Bob" not in page and "+33698765432" not in page, path
     assert logged_in.get(f"/messages/statuses?ids={message.id}").get_json() == {}
     assert logged_in.get("/inbox?after=0").get_json() == {"unread": 0, "last_id": 0, "incoming": []}
+
+
+def test_another_users_unread_conversations_and_failures_are_not_on_the_dashboard(logged_in, user):
+    bob = make_user("bob@example.org")
+    bobs_phone = make_phone(bob, name="Bob's phone")
+    [bobs] = queue_outbound(bobs_phone, ["+33698765432"], "Bob's secret")
+    message = db.session.get(Message, bobs)
+    message.status, message.error_reason = statuses.FAILED, "Bob's failure"
+    db.session.commit()
+    record_inbound(bobs_phone, InboundSms("IN1", "+33698765430", "Bob's reply"))
+    make_phone(user)
+    page = logged_in.get("/").get_data(as_text=True)
+    assert "Bob" not in page and "+336987654" not in page
+    assert "Unread conversations" not in page and "Recent failures" not in page
+    assert 'data-next-step="send_first_sms"' in page  # Bob's sends are not Ada's
 
 
 def test_compose_refuses_another_users_phone(logged_in, other_users_things, user):

@@ -4,7 +4,7 @@ from sqlalchemy import text
 
 from .. import broker
 from ..extensions import db
-from ..services import history
+from ..services import dashboard as dashboard_service
 
 bp = Blueprint("main", __name__)
 
@@ -13,8 +13,7 @@ bp = Blueprint("main", __name__)
 @login_required
 def dashboard():
     template = "main/_dashboard_live.html" if request.args.get("fragment") else "main/dashboard.html"
-    return render_template(template, counts=history.dashboard(current_user),
-                           phones=history.phone_health(current_user))
+    return render_template(template, board=dashboard_service.dashboard(current_user))
 
 
 @bp.route("/healthz")

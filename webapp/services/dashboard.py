@@ -1,0 +1,87 @@
+"""What the dashboard shows, in the order a user acts on it: unread conversations, recent failures,
+the next step of a new user, then the counts (each the size of a history filter it links to).
+
+Every query starts from the user's id and reads an index: the partial index of unread
+conversations, (user, status, id) for the newest failures, (user, created_at, status) for the counts.
+"""
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import exists, select
+
+from .. import statuses
+from ..extensions import db
+from ..models import Conversation, Message
+from ..templating import local_to_utc, user_zone
+from . import contacts, history
+
+SHOWN = 5
+WEEK_DAYS = 7  # today and the 6 days before, as whole days: the history's date filter can show them
+
+
+@dataclass
+class Period:
+    key: str
+    date_from: date
+    date_to: date
+    counts: dict[str, int]
+
+
+@dataclass
+class Dashboard:
+    unread: list[Conversation]
+    failures: list[Message]
+    names: dict[str, str]
+    periods: list[Period]
+    phones: list[dict]
+    next_step: str | None  # "add_phone", "send_first_sms", or None once both are done
+    statuses: tuple = field(default=statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,))
+
+
+def utc_start_of(day: date) -> datetime:
+    return local_to_utc(datetime.combine(day, time.min))
+
+
+def unread_conversations(user, limit: int = SHOWN) -> list[Conversation]:
+    return db.session.scalars(select(Conversation).where(
+        Conversation.user_id == user.id, Conversation.unread_count > 0)
+        .order_by(Conversation.last_message_id.desc()).limit(limit)).all()
+
+
+def recent_failures(user, since: datetime, limit: int = SHOWN) -> list[Message]:
+    """The newest failed SMS, if they failed after since. Bounding the query itself by date would
+    make it read every failure of the user when none is recent."""
+    rows = db.session.scalars(select(Message).where(
+        Message.user_id == user.id, Message.status == statuses.FAILED)
+        .order_by(Message.id.desc()).limit(limit)).all()
+    return [message for message in rows if message.created_at >= since]
+
+
+def has_sent(user) -> bool:
+    return db.session.scalar(select(exists().where(
+        Message.user_id == user.id, Message.direction == Message.OUTBOUND)))
+
+
+def next_step(user, phones: list) -> str | None:
+    if not phones:
+        return "add_phone"
+    if not has_sent(user):
+        return "send_first_sms"
+    return None
+
+
+def periods(user) -> list[Period]:
+    today = datetime.now(user_zone()).date()
+    week_start = today - timedelta(days=WEEK_DAYS - 1)
+    week, today_only = history.status_counts(user, utc_start_of(week_start), utc_start_of(today))
+    return [Period("today", today, today, today_only), Period("week", week_start, today, week)]
+
+
+def dashboard(user) -> Dashboard:
+    unread = unread_conversations(user)
+    week = periods(user)
+    failures = recent_failures(user, utc_start_of(week[1].date_from))
+    numbers = [row.remote_number for row in unread] + [message.remote_number for message in failures]
+    phones = history.phone_health(user)
+    return Dashboard(unread=unread, failures=failures, names=contacts.names_by_number(user.id, numbers),
+                     periods=week, phones=phones, next_step=next_step(user, [row["phone"] for row in phones]))
