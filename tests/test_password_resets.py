@@ -1,47 +1,17 @@
 """Password resets: the administrator's temporary password, and the user's own reset by an e-mailed
 link, through the real worker and a real (local) SMTP server."""
-import email
 import re
-import threading
 from datetime import timedelta
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from webapp.extensions import db
 from webapp.models import User, utcnow
 
-from .conftest import PASSWORD, free_port, login, make_user, post_form, run_queued_jobs, wait_for
+from .conftest import PASSWORD, login, make_user, post_form, run_queued_jobs, wait_for
+from .mail_support import reset_link_in, smtp_server  # noqa: F401 (a fixture)
 
 NEW_PASSWORD = "purple elephant trombone"
-
-
-class Mailbox:
-    """What the local SMTP server received."""
-
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def received(self):
-        with self.lock:
-            return list(self.messages)
-
-
-@pytest.fixture
-def smtp_server():
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    mailbox.url = f"smtp://127.0.0.1:{controller.port}"
-    yield mailbox
-    controller.stop()
 
 
 @pytest.fixture
@@ -49,11 +19,6 @@ def mail_configured(app, smtp_server):
     app.config["SMTP_URL"] = smtp_server.url
     app.config["MAIL_FROM"] = "SMS Desk <desk@example.org>"
     return smtp_server
-
-
-def reset_link_in(message) -> str:
-    body = message.get_body(("plain",)).get_content()
-    return re.search(r"http://\S+/reset-password/\S+", body).group(0)
 
 
 def path_of(link: str) -> str:
