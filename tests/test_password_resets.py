@@ -1,6 +1,7 @@
 """Password resets: the administrator's temporary password, and the user's own reset by an e-mailed
 link, through the real worker and a real (local) SMTP server."""
 import re
+import smtplib
 from datetime import timedelta
 
 import pytest
@@ -44,7 +45,7 @@ def choose(client, url, password=NEW_PASSWORD, **kwargs):
 
 # ---- the administrator's reset ----
 
-def test_the_administrators_reset_gives_a_temporary_password_that_must_be_changed(app, client):
+def test_the_administrators_reset_gives_a_temporary_password_that_must_be_changed(app, client, caplog):
     admin = make_user("admin@example.org", admin=True)
     ada = make_user()
     adas_other_browser = login(app.test_client(), ada)
@@ -54,7 +55,7 @@ def test_the_administrators_reset_gives_a_temporary_password_that_must_be_change
     html = page.get_data(as_text=True)
     temporary = re.search(r'<code class="temporary-password">([^<]+)</code>', html).group(1)
     assert page.headers["Cache-Control"] == "no-store"
-    assert temporary not in db.session.get(User, ada.id).password_hash
+    assert temporary not in db.session.get(User, ada.id).password_hash and temporary not in caplog.text
     assert signed_out(adas_other_browser)
 
     ada_now = app.test_client()
@@ -90,7 +91,7 @@ def test_without_smtp_the_sign_in_page_offers_no_reset(client, user):
 
 
 def test_a_reset_by_email_through_the_worker(app, client, user, mail_configured, start_worker):
-    start_worker(SMTP_URL=mail_configured.url, MAIL_FROM="SMS Desk <desk@example.org>")
+    worker = start_worker(SMTP_URL=mail_configured.url, MAIL_FROM="SMS Desk <desk@example.org>")
     adas_other_browser = login(app.test_client(), user)
     assert "Forgot your password?" in client.get("/login").get_data(as_text=True)
 
@@ -100,7 +101,8 @@ def test_a_reset_by_email_through_the_worker(app, client, user, mail_configured,
     assert message["To"] == user.email and message["From"] == "SMS Desk <desk@example.org>"
     link = reset_link_in(message)
     assert link.startswith(app.config["PUBLIC_BASE_URL"])
-    assert path_of(link).rsplit("/", 1)[1] not in (db.session.get(User, user.id).password_reset_hash or "")
+    token = path_of(link).rsplit("/", 1)[1]
+    assert token not in (db.session.get(User, user.id).password_reset_hash or "") and token not in worker.output()
 
     assert "Choose a new password" in client.get(path_of(link)).get_data(as_text=True)
     assert choose(client, path_of(link)).headers["Location"].endswith("/login")
@@ -174,3 +176,11 @@ def test_the_email_is_in_the_language_of_the_page(client, user, mail_configured)
     message = mail_configured.received()[0]
     assert "mot de passe" in message["Subject"]
     assert "Ce lien ne fonctionne qu'une fois" in message.get_body(("plain",)).get_content()
+
+
+def test_a_password_for_the_smtp_server_is_never_sent_without_tls(app, client, user, mail_configured):
+    app.config["SMTP_URL"] = mail_configured.url.replace("smtp://", "smtp://desk:secret@")
+    ask_for_a_link(client, user.email)
+    with pytest.raises(smtplib.SMTPException, match="no STARTTLS"):
+        run_queued_jobs()
+    assert mail_configured.received() == []
