@@ -169,8 +169,8 @@ def test_requests_for_a_link_are_rate_limited(app_config, smtp_server):
     assert codes == [302, 302, 429]
 
 
-def test_the_email_is_in_the_language_of_the_page(client, user, mail_configured):
-    client.get("/login", headers={"Accept-Language": "fr"})
+def test_the_pages_and_the_email_speak_french(client, user, mail_configured):
+    assert "Mot de passe oublié ?" in client.get("/login", headers={"Accept-Language": "fr"}).get_data(as_text=True)
     post_form(client, "/forgot-password", {"email": user.email}, headers={"Accept-Language": "fr"})
     run_queued_jobs()
     message = mail_configured.received()[0]

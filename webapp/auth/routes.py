@@ -174,12 +174,13 @@ def choose_password():
         return redirect(url_for("auth.account"))
     form = NewPasswordForm()
     form.account_email = current_user.email
-    if form.validate_on_submit() and current_user.check_password(form.password.data):
-        form.password.errors.append(_("Choose a password of your own, not the temporary one."))
-    elif form.is_submitted() and not form.errors:
-        accounts.change_password(current_user, form.password.data, keep_token=current_user.signed_in_session_id)
-        flash(_("Your password has been changed."), "success")
-        return redirect(url_for("main.dashboard"))
+    if form.validate_on_submit():
+        if current_user.check_password(form.password.data):
+            form.password.errors.append(_("Choose a password of your own, not the temporary one."))
+        else:
+            accounts.change_password(current_user, form.password.data, keep_token=current_user.signed_in_session_id)
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("main.dashboard"))
     return render_template("auth/choose_password.html", form=form)
 
 
