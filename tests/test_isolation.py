@@ -13,7 +13,7 @@ from .conftest import make_phone, make_user, post_form
 PAGES = ["/", "/compose", "/history", "/conversations", "/phones/", "/phones/new", "/account",
          "/phones/new/simulator", "/messages/statuses?ids=1", "/inbox?after=0",
          "/contacts/", "/contacts/new", "/contacts/groups/", "/contacts/groups/new-smart",
-         "/opt-outs", "/opt-outs/settings", "/opt-outs/export.csv"]
+         "/opt-outs", "/opt-outs/settings", "/opt-outs/export.csv", "/account/choose-password"]
 
 
 @pytest.mark.parametrize("path", PAGES)

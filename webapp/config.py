@@ -77,6 +77,12 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "LOGIN_ACCOUNT_RATE_LIMIT": os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per minute"),
+        # requests for a password reset e-mail, per address and e-mail, and per e-mail from any address
+        "PASSWORD_RESET_RATE_LIMIT": os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour"),
+        "PASSWORD_RESET_ACCOUNT_RATE_LIMIT": os.environ.get("PASSWORD_RESET_ACCOUNT_RATE_LIMIT", "10 per hour"),
+        # smtp://user:pass@host:587 (STARTTLS), smtps://user:pass@host:465 (TLS); unset: no e-mail is sent
+        "SMTP_URL": os.environ.get("SMTP_URL", ""),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", ""),
         "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

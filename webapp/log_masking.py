@@ -1,17 +1,18 @@
-"""Callback tokens never reach a log line or the broker.
+"""Callback tokens, and the tokens of password reset links, never reach a log line or the broker.
 
 A callback URL (/callbacks/<phone id>/<token>/<kind>) is the phone's password: whoever reads it
 can post reports and incoming SMS. It turns up in request logs, in the text of exceptions
 (requests names the URL it could not post to) and so in tracebacks, which RQ also keeps with a
 failed job for a day. What is written keeps the token's first 4 characters, enough to tell two
-apart: /callbacks/1a2b3c4d5e6f/Ka9Z…/inbound.
+apart: /callbacks/1a2b3c4d5e6f/Ka9Z…/inbound. A reset link (/reset-password/<token>) is a password
+for an hour: request logs show it as /reset-password/Ka9Z….
 """
 import logging
 import re
 
 # the path as written, or percent-encoded in a query string (%2Fcallbacks%2F...)
-CALLBACK_TOKEN = re.compile(r"(callbacks(?:/|%2F)[0-9A-Za-z]+(?:/|%2F))([A-Za-z0-9_-]{4})[A-Za-z0-9_-]+",
-                            re.IGNORECASE)
+CALLBACK_TOKEN = re.compile(r"((?:callbacks(?:/|%2F)[0-9A-Za-z]+|reset-password)(?:/|%2F))([A-Za-z0-9_-]{4})"
+                            r"[A-Za-z0-9_-]+", re.IGNORECASE)
 
 
 def masked(text: str) -> str:

@@ -34,6 +34,10 @@ class User(UserMixin, db.Model):
     timezone = db.Column(db.String(64))
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     opt_out_settings = db.Column(db.JSON)  # None: the defaults (webapp/services/opt_outs.py)
+    must_change_password = db.Column(db.Boolean, nullable=False, default=False)  # after an administrator's reset
+    # the e-mailed reset link's token, hashed (webapp/services/password_resets.py)
+    password_reset_hash = db.Column(db.String(64))
+    password_reset_expires_at = db.Column(db.DateTime)
 
     # ids in URLs and cookies are never handed out again (SQLite reuses the highest one otherwise)
     __table_args__ = {"sqlite_autoincrement": True}

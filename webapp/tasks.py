@@ -20,6 +20,7 @@ SIMULATE_INBOUND = "webapp.jobs.simulate_inbound"
 CHECK_NUMBERS = "webapp.jobs.check_numbers"
 FIND_INTERRUPTED_SENDS = "webapp.jobs.find_interrupted_sends"
 POST_SIMULATOR_REPORT = "webapp.jobs.post_simulator_report"
+SEND_PASSWORD_RESET_LINK = "webapp.jobs.send_password_reset_link"
 
 
 def new_send_job_id() -> str:
@@ -93,3 +94,7 @@ def checked_numbers(phone_id: int, job_id: str) -> NumbersCheck | None:
     if job is None or job.func_name != CHECK_NUMBERS or job.args[0] != phone_id:
         return None
     return NumbersCheck(job)
+
+
+def send_password_reset_link(email: str, locale: str) -> None:
+    broker.enqueue_job(SEND_PASSWORD_RESET_LINK, email, locale)

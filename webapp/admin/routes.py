@@ -1,6 +1,6 @@
 from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select
@@ -111,3 +111,22 @@ def set_password(user_id):
         flash(_("%(email)s has a new password and is signed out everywhere.", email=user.email), "success")
         return redirect(url_for("admin.users"))
     return render_template("admin/user_password.html", user=user, form=form)
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
+@admin_required
+def reset_password(user_id):
+    """A temporary password, shown on this one page: never flashed (the session cookie is only
+    signed), never stored but hashed, and the page is not cached."""
+    if not UserActionForm().validate_on_submit():
+        abort(400)
+    user = _other_user(user_id)
+    if user is None:
+        return redirect(url_for("admin.users"))
+    try:
+        password = accounts.reset_to_temporary_password(user.id)
+    except accounts.NoSuchUser:
+        return redirect(url_for("admin.users"))  # deleted meanwhile: the list shows it
+    response = make_response(render_template("admin/temporary_password.html", user=user, password=password))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -34,6 +34,11 @@ class ChangePasswordForm(NewPasswordForm):
     submit = SubmitField(_l("Change the password"))
 
 
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
+    submit = SubmitField(_l("Send me a link"))
+
+
 class PreferencesForm(FlaskForm):
     locale = SelectField(_l("Language"), choices=[("", _l("As my browser")), ("en", "English"), ("fr", "Français")])
     timezone = SelectField(_l("Time zone"))

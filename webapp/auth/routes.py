@@ -1,13 +1,15 @@
 from zoneinfo import available_timezones
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_required, login_user, logout_user, user_loaded_from_cookie
 
+from .. import mail, tasks
 from ..extensions import db, limiter, login_manager
 from ..redirects import same_site_path
-from ..services import accounts, sign_ins
-from .forms import ChangePasswordForm, CreateAdministratorForm, LoginForm, PreferencesForm
+from ..services import accounts, password_resets, sign_ins
+from .forms import (ChangePasswordForm, CreateAdministratorForm, ForgotPasswordForm, LoginForm, NewPasswordForm,
+                    PreferencesForm)
 
 bp = Blueprint("auth", __name__)
 login_manager.login_view = "auth.login"
@@ -58,6 +60,20 @@ def send_first_visitor_to_setup():
     return None
 
 
+# what a user whose password an administrator reset may reach before choosing their own
+BEFORE_A_NEW_PASSWORD = ("auth.choose_password", "auth.logout", "static", "main.healthz")
+
+
+@bp.before_app_request
+def send_to_choose_password():
+    endpoint = request.endpoint or ""
+    if endpoint in BEFORE_A_NEW_PASSWORD or endpoint.startswith("callbacks."):
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        return redirect(url_for("auth.choose_password"))
+    return None
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     if accounts.has_been_set_up():
@@ -100,7 +116,72 @@ def login():
         else:
             sign_in(user, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("auth/login.html", form=form)
+    return render_template("auth/login.html", form=form, can_reset_by_mail=mail.is_configured())
+
+
+TOO_MANY_RESET_REQUESTS = dict(methods=["POST"], error_message=lambda: _(
+    "Too many requests for a password reset. Wait a while and try again."))
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_RATE_LIMIT"],
+               key_func=lambda: f"reset/{request.remote_addr}/{_attempted_email()}", **TOO_MANY_RESET_REQUESTS)
+@limiter.limit(lambda: current_app.config["PASSWORD_RESET_ACCOUNT_RATE_LIMIT"],
+               key_func=lambda: f"reset/{_attempted_email()}", **TOO_MANY_RESET_REQUESTS)
+def forgot_password():
+    if not mail.is_configured():
+        abort(404)
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        tasks.send_password_reset_link(form.email.data.strip().lower(), str(get_locale()))
+        # the same answer for every address: it tells nobody which ones have an account
+        flash(_("If an account has the address %(email)s, an e-mail with a link to choose a new password is on "
+                "its way. The link works once, for one hour.", email=form.email.data.strip()), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form)
+
+
+LINK_PROBLEMS = {
+    password_resets.LinkProblem.UNKNOWN: lambda: _(
+        "This link is not valid: it was mistyped, already used, or replaced by a newer one. Ask for a new link."),
+    password_resets.LinkProblem.EXPIRED: lambda: _("This link has expired. Ask for a new link."),
+}
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    user = password_resets.user_for_link(token)
+    if isinstance(user, password_resets.LinkProblem):
+        return render_template("auth/reset_password.html", problem=LINK_PROBLEMS[user](), form=None), 400
+    form = NewPasswordForm()
+    form.account_email = user.email
+    if form.validate_on_submit():
+        done = password_resets.reset_with_link(token, form.password.data)
+        if isinstance(done, password_resets.LinkProblem):
+            return render_template("auth/reset_password.html", problem=LINK_PROBLEMS[done](), form=None), 400
+        if current_user.is_authenticated:
+            logout_user()  # this browser's sign-in was ended with the others
+        flash(_("Your password has been changed and every browser signed out. Sign in with the new password."),
+              "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", problem=None, form=form)
+
+
+@bp.route("/account/choose-password", methods=["GET", "POST"])
+@login_required
+def choose_password():
+    if not current_user.must_change_password:
+        return redirect(url_for("auth.account"))
+    form = NewPasswordForm()
+    form.account_email = current_user.email
+    if form.validate_on_submit():
+        if current_user.check_password(form.password.data):
+            form.password.errors.append(_("Choose a password of your own, not the temporary one."))
+        else:
+            accounts.change_password(current_user, form.password.data, keep_token=current_user.signed_in_session_id)
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("main.dashboard"))
+    return render_template("auth/choose_password.html", form=form)
 
 
 def _safe_next(target):

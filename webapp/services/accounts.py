@@ -1,4 +1,5 @@
 """Users: the administrator, accounts and passwords."""
+import secrets
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -160,17 +161,50 @@ def authenticate(email: str, password: str) -> User | None:
 
 def change_password(user: User, password: str, keep_token: str) -> None:
     """The user's own change: every other browser of theirs is signed out."""
-    user.set_password(password)
+    set_new_password(user, password)
     sign_ins.end_all(user, keep_token=keep_token)
+
+
+def set_new_password(user: User, password: str) -> None:
+    """In the caller's transaction; a pending reset link, and a forced change, are over."""
+    user.set_password(password)
+    user.must_change_password = False
+    user.password_reset_hash = user.password_reset_expires_at = None
 
 
 def reset_password(user_id: int, password: str) -> User:
     """The administrator's change: every browser of the user is signed out."""
+    user = _existing_user(user_id)
+    set_new_password(user, password)
+    sign_ins.end_all(user)
+    return user
+
+
+def reset_to_temporary_password(user_id: int) -> str:
+    """The administrator's reset: a random password, to be shown once and changed at the next
+    sign-in; every browser of the user is signed out. Only its hash is kept."""
+    user = _existing_user(user_id)
+    password = new_temporary_password()
+    set_new_password(user, password)
+    user.must_change_password = True
+    sign_ins.end_all(user)
+    return password
+
+
+# no 0/O, 1/l/i: read aloud or copied by hand
+TEMPORARY_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def new_temporary_password() -> str:
+    """Four groups of four characters: about 79 bits, easy to type."""
+    characters = "".join(secrets.choice(TEMPORARY_PASSWORD_ALPHABET) for _ in range(16))
+    return "-".join(characters[start:start + 4] for start in range(0, 16, 4))
+
+
+def _existing_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
         raise NoSuchUser(Reason("No user has the id %(id)d.", id=user_id))
-    user.set_password(password)
-    sign_ins.end_all(user)
     return user
 
 
