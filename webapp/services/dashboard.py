@@ -73,8 +73,8 @@ def next_step(user, phones: list) -> str | None:
 def periods(user) -> list[Period]:
     today = datetime.now(user_zone()).date()
     week_start = today - timedelta(days=WEEK_DAYS - 1)
-    week, today_only = history.status_counts(user, utc_start_of(week_start), utc_start_of(today))
-    return [Period("today", today, today, today_only), Period("week", week_start, today, week)]
+    return [Period(key, start, today, history.status_counts(user, utc_start_of(start)))
+            for key, start in (("today", today), ("week", week_start))]
 
 
 def dashboard(user) -> Dashboard:
