@@ -137,25 +137,13 @@ def test_the_migration_folds_the_texts_already_stored_and_indexes_them(tmp_path)
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from webapp import create_app
     from webapp.extensions import db
     from webapp.models import User
     from webapp.services.history import HistoryFilters, history_page
-    from .conftest import SECRET_KEY
-    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/old.sqlite",
-                      "SECRET_KEY": SECRET_KEY, "REDIS_URL": "redis://127.0.0.1:1"})
-    with app.app_context():
-        upgrade(revision="0014")
-        db.session.execute(text("INSERT INTO users (id, email, password_hash, is_admin, disabled, created_at) "
-                                "VALUES (1, 'ada@example.org', 'x', 0, 0, '2026-12-01')"))
-        db.session.execute(text("INSERT INTO phones (id, user_id, public_id, name, provider_key, settings, "
-                                "callback_token, created_at) VALUES (1, 1, 'p', 'P', 'simulator', '{}', 't', '2026-12-01')"))
+    from .conftest import database_at, insert_old_message
+    with database_at(tmp_path, "0014") as app:
         for message_id, body in [(1, "Assemblée générale"), (2, "Ça marche"), (3, "Nothing")]:
-            db.session.execute(text(
-                "INSERT INTO messages (id, user_id, phone_id, direction, remote_number, body, encoding, segment_count, "
-                "status, attempt_count, created_at, status_changed_at, flash, status_poll_count) VALUES "
-                "(:id, 1, 1, 'inbound', '+33612345678', :body, 'GSM-7', 1, 'received', 0, '2026-12-01', "
-                "'2026-12-01', 0, 0)"), dict(id=message_id, body=body))
+            insert_old_message(message_id, "+33612345678", "inbound", body)
         db.session.commit()
         upgrade(revision="0016")
         user = db.session.get(User, 1)
@@ -167,5 +155,3 @@ def test_the_migration_folds_the_texts_already_stored_and_indexes_them(tmp_path)
         downgrade(revision="0014")
         assert db.session.execute(text("SELECT rowid FROM messages_text WHERE messages_text MATCH '\"Assemblée\"'")
                                   ).scalars().all() == [1]
-        db.session.remove()
-        db.engine.dispose()
