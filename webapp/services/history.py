@@ -144,12 +144,15 @@ def newer_page(user, filters: HistoryFilters, after_id: int, limit: int = PAGE_S
 
 
 COUNT_CAP = 10_000
+# a text search's matches are checked one by one in the trigram index: 10,001 of them took
+# 140 to 220 ms at 1,000,000 messages on SQLite, 1,001 took 9 to 14 ms
+TEXT_COUNT_CAP = 1_000
 
 
 def filtered_total(user, filters: HistoryFilters) -> tuple[int, bool]:
-    """How many messages pass the filters, counting no further than COUNT_CAP (a million rows
-    would take seconds to count); and whether there are more."""
-    cap = COUNT_CAP
+    """How many messages pass the filters, counting no further than a cap (a million rows would
+    take seconds to count); and whether there are more."""
+    cap = TEXT_COUNT_CAP if filters.text and folded(filters.text.strip()) else COUNT_CAP
     query, message_id = filtered_messages(user, filters)
     found = query.with_only_columns(message_id).where(message_id <= newest_id_of(user)).limit(cap + 1)
     total = db.session.scalar(select(func.count()).select_from(found.subquery()))
