@@ -1,6 +1,6 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
-    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,history,inbox]
+    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,history,export,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 """
@@ -185,11 +185,11 @@ def fairness(stack, app, slow_count, fast_count, slow_delay, target_seconds=5):
 
 # ---- compose through the web app ----
 
-def signed_in_session(stack) -> requests.Session:
+def signed_in_session(stack, email=ADMIN_EMAIL) -> requests.Session:
     session = requests.Session()
     page = session.get(stack.web_url + "/login").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    session.post(stack.web_url + "/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD,
+    session.post(stack.web_url + "/login", data={"email": email, "password": ADMIN_PASSWORD,
                                                  "csrf_token": token}).raise_for_status()
     return session
 
@@ -353,12 +353,17 @@ def gather_statistics():
     db.session.commit()
 
 
-def history_at_scale(stack, app, per_user, label, repeats):
-    from webapp.extensions import db
-    from webapp.models import Message
+def filled_history(app, stack, per_user):
     started = time.perf_counter()
     (user, _phone), contacts = fill_history(app, stack, per_user)
     print(f"  ({2 * per_user} messages written in {time.perf_counter() - started:.0f} s)", flush=True)
+    return user, contacts
+
+
+def history_at_scale(app, filled, per_user, label, repeats):
+    from webapp.extensions import db
+    from webapp.models import Message
+    user, contacts = filled
     deep_id = db.session.scalar(select(Message.id).where(Message.user_id == user.id)
                                 .order_by(Message.id).offset(per_user // 10).limit(1))
     number = contacts[42]
@@ -369,6 +374,9 @@ def history_at_scale(stack, app, per_user, label, repeats):
              "conversation": f"/conversations/{number}",
              "text search, common words": "/history?text=piscine+cantine",
              "text search, one message": f"/history?text=n%C2%B0{per_user // 3}+",
+             "text search, typed without accents in capitals": "/history?text=REUNION+ELEVES",
+             "number begun in national form (100 numbers)": "/history?number=06+18+00+01",
+             "number begun in national form (none)": "/history?number=06+99",
              "dashboard counts": "/"}
     time_pages(client, pages, "5.", f"{label}, {per_user:,} per user", repeats)
 
@@ -392,6 +400,27 @@ def time_pages(client, pages: dict, number: str, label: str, repeats: int):
         p95 = statistics.quantiles(times, n=20)[-1] if len(times) >= 20 else max(times)
         report(f"{number} {name} ({label})", f"p95 {p95:.0f} ms", None, "p95 < 100 ms",
                p95 < 100, f"median {statistics.median(times):.0f} ms")
+
+
+def export_at_scale(stack, filled, per_user, label):
+    """The whole history of a user downloaded as CSV from the web app under gunicorn: how long it
+    takes, and the web processes' peak memory before and after."""
+    user, _contacts = filled
+    session = signed_in_session(stack, user.email)
+    peak_before = stack.web_peak_rss_mb()
+    started = time.perf_counter()
+    lines = 0
+    with session.get(stack.web_url + "/history/export.csv", stream=True, timeout=600) as response:
+        response.raise_for_status()
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            lines += chunk.count(b"\n")
+    seconds = time.perf_counter() - started
+    rows = lines - 1  # the header
+    peak = stack.web_peak_rss_mb()
+    report(f"9. history export as CSV ({label}, {per_user:,} per user)", f"{rows:,} rows in {seconds:.1f} s "
+           f"({rows / seconds:,.0f}/s)", None, "every row", rows == per_user)
+    report(f"6c. web peak memory (history export, {label})", f"{peak:.0f} MB", None, "< 150 MB", peak < 150,
+           f"{peak_before:.0f} MB before the export")
 
 
 # ---- the inbox at scale ----
@@ -479,8 +508,12 @@ def run_on(database_url, label, arguments, sizes):
                 report(f"6b. web peak memory (callbacks, {label})", f"{stack.web_peak_rss_mb():.0f} MB", None,
                        "< 150 MB", stack.web_peak_rss_mb() < 150)
             stack.stop_workers()
-            if "history" in only:
-                history_at_scale(stack, app, sizes["history"], label, sizes["repeats"])
+            if "history" in only or "export" in only:
+                filled = filled_history(app, stack, sizes["history"])
+                if "history" in only:
+                    history_at_scale(app, filled, sizes["history"], label, sizes["repeats"])
+                if "export" in only:
+                    export_at_scale(stack, filled, sizes["history"], label)
             if "inbox" in only:
                 inbox_at_scale(app, sizes["history"], sizes["history"] // 10, label, sizes["repeats"])
     finally:
@@ -494,7 +527,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "fairness", "callbacks", "history", "inbox"},
+                        default={"campaign", "rate", "compose", "fairness", "callbacks", "history", "export", "inbox"},
                         help="the scenarios to run, separated by commas")
     arguments = parser.parse_args()
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, history=5_000, repeats=5)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import flask_babel
@@ -52,6 +53,33 @@ def upgraded_template(url: str, instance: Path) -> None:
     with app.app_context():
         upgrade()
         db.engine.dispose()
+
+
+@contextmanager
+def database_at(folder: Path, revision: str):
+    """A SQLite database migrated up to revision, holding user 1 and their phone 1, in an app
+    context: for the tests of what a migration does to rows already stored."""
+    app = create_app({"INSTANCE_PATH": str(folder), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/old.sqlite",
+                      "SECRET_KEY": SECRET_KEY, "REDIS_URL": "redis://127.0.0.1:1"})
+    with app.app_context():
+        from flask_migrate import upgrade
+        upgrade(revision=revision)
+        db.session.execute(text("INSERT INTO users (id, email, password_hash, is_admin, disabled, created_at) "
+                                "VALUES (1, 'ada@example.org', 'x', 0, 0, '2026-12-01')"))
+        db.session.execute(text("INSERT INTO phones (id, user_id, public_id, name, provider_key, settings, "
+                                "callback_token, created_at) VALUES (1, 1, 'p', 'P', 'simulator', '{}', 't', '2026-12-01')"))
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def insert_old_message(message_id: int, number: str, direction: str, body: str = "Hi") -> None:
+    """A message row as an older schema holds it, written without the current model."""
+    db.session.execute(text(
+        "INSERT INTO messages (id, user_id, phone_id, direction, remote_number, body, encoding, segment_count, "
+        "status, attempt_count, created_at, status_changed_at, flash, status_poll_count) VALUES "
+        "(:id, 1, 1, :direction, :number, :body, 'GSM-7', 1, 'received', 0, '2026-12-01', '2026-12-01', 0, 0)"),
+        dict(id=message_id, number=number, direction=direction, body=body))
 
 
 @pytest.fixture(scope="session")

@@ -199,28 +199,14 @@ def test_the_migration_sums_up_the_messages_already_stored_as_read(tmp_path):
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from webapp import create_app
-    from .conftest import SECRET_KEY
-    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/old.sqlite",
-                      "SECRET_KEY": SECRET_KEY, "REDIS_URL": "redis://127.0.0.1:1"})
-    with app.app_context():
-        upgrade(revision="0014-1")
-        db.session.execute(text("INSERT INTO users (id, email, password_hash, is_admin, disabled, created_at) "
-                                "VALUES (1, 'ada@example.org', 'x', 0, 0, '2026-12-01')"))
-        db.session.execute(text("INSERT INTO phones (id, user_id, public_id, name, provider_key, settings, "
-                                "callback_token, created_at) VALUES (1, 1, 'p', 'P', 'simulator', '{}', 't', '2026-12-01')"))
+    from .conftest import database_at, insert_old_message
+    with database_at(tmp_path, "0014-1"):
         for message_id, number, direction in [(1, "+33612345678", "outbound"), (2, "+33612345678", "inbound"),
                                               (3, "+33698765432", "inbound")]:
-            db.session.execute(text(
-                "INSERT INTO messages (id, user_id, phone_id, direction, remote_number, body, encoding, segment_count, "
-                "status, attempt_count, created_at, status_changed_at, flash, status_poll_count) VALUES "
-                "(:id, 1, 1, :direction, :number, 'Hi', 'GSM-7', 1, 'received', 0, '2026-12-01', '2026-12-01', 0, 0)"),
-                dict(id=message_id, number=number, direction=direction))
+            insert_old_message(message_id, number, direction)
         db.session.commit()
         upgrade(revision="0014")
         rows = db.session.execute(text("SELECT remote_number, last_message_id, unread_count FROM conversations "
                                        "ORDER BY remote_number")).all()
         assert [tuple(row) for row in rows] == [("+33612345678", 2, 0), ("+33698765432", 3, 0)]
         downgrade(revision="0014-1")
-        db.session.remove()
-        db.engine.dispose()

@@ -13,7 +13,8 @@ from .conftest import make_phone, make_user, post_form
 PAGES = ["/", "/compose", "/history", "/conversations", "/phones/", "/phones/new", "/account",
          "/phones/new/simulator", "/messages/statuses?ids=1", "/inbox?after=0",
          "/contacts/", "/contacts/new", "/contacts/groups/", "/contacts/groups/new-smart",
-         "/opt-outs", "/opt-outs/settings", "/opt-outs/export.csv", "/account/choose-password"]
+         "/opt-outs", "/opt-outs/settings", "/opt-outs/export.csv", "/account/choose-password",
+         "/history/export.csv"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -63,7 +64,8 @@ def test_another_users_actions_answer_404_and_change_nothing(logged_in, user, ot
 
 def test_another_users_messages_are_not_in_lists_or_live_statuses(logged_in, other_users_things):
     _, message = other_users_things
-    for path in ("/history", "/conversations", "/", "/history?fragment=after&after_id=0",
+    for path in ("/history", "/conversations", "/", "/history?fragment=after&after_id=0", "/history?after=0",
+                 "/history/export.csv", "/history/export.csv?text=secret", "/history?number=0698",
                  "/conversations?q=secret", "/conversations?q=0698", "/conversations?fragment=1"):
         page = logged_in.get(path).get_data(as_text=True)
         assert "Bob" not in page and "+33698765432" not in page, path

@@ -7,6 +7,7 @@ from sqlalchemy import Index, UniqueConstraint, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import statuses
+from .folding import folded
 from .extensions import db
 
 
@@ -105,6 +106,9 @@ class Message(db.Model):
     direction = db.Column(db.String(8), nullable=False)
     remote_number = db.Column(db.String(32), nullable=False)
     body = db.Column(db.Text, nullable=False)
+    # what text search compares, written with the body by every insert (the bench's bulk ones too)
+    body_folded = db.Column(db.Text, nullable=False,
+                            default=lambda context: folded(context.get_current_parameters()["body"]))
     encoding = db.Column(db.String(8), nullable=False)
     segment_count = db.Column(db.Integer, nullable=False)
     status = db.Column(db.String(16), nullable=False)

@@ -1,6 +1,7 @@
 import re
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   stream_with_context, url_for)
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -222,22 +223,43 @@ def filters_from(form) -> history.HistoryFilters:
         date_from=form.date_from.data, date_to=form.date_to.data)
 
 
-@bp.route("/history")
-@login_required
-def history_list():
+def history_filters():
     form = HistoryFilterForm(request.args)
     form.phone.choices = [("", _("All phones"))] + phone_choices()
     form.validate()
-    filters = filters_from(form) if not form.errors else history.HistoryFilters()
+    return form, filters_from(form) if not form.errors else history.HistoryFilters()
+
+
+@bp.route("/history")
+@login_required
+def history_list():
+    form, filters = history_filters()
     if request.args.get("fragment") == "after":
         rows = list(reversed(history.messages_after(current_user, filters, request.args.get("after_id", 0, type=row_id))))
         return _rows_fragment("messages/_rows.html", rows, names=contact_names(row.remote_number for row in rows))
-    rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=row_id))
+    after = request.args.get("after", type=row_id)
+    if after:
+        rows, newer_after = history.newer_page(current_user, filters, after)
+        next_before = rows[-1].id if rows else None
+    else:
+        rows, next_before = history.history_page(current_user, filters, before_id=request.args.get("before", type=row_id))
+        newer_after = rows[0].id if rows and request.args.get("before") else None
+    total, more = history.filtered_total(current_user, filters)
     # the filters only: any other argument would reach url_for (?_external=1, ?endpoint=x)
     arguments = {field.name: request.args[field.name] for field in form if field.name in request.args}
     return render_template("messages/history.html", form=form, messages=rows, next_before=next_before,
-                           arguments=arguments, first_page=not request.args.get("before"),
+                           newer_after=newer_after, total=total, more_than_total=more, arguments=arguments,
+                           first_page=not (request.args.get("before") or after),
                            names=contact_names(row.remote_number for row in rows))
+
+
+@bp.route("/history/export.csv")
+@login_required
+def history_export():
+    _form, filters = history_filters()
+    lines = history.export_csv_lines(current_user, filters)
+    return Response(stream_with_context(lines), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": "attachment; filename=history.csv"})
 
 
 @bp.route("/messages/<int:message_id>")
