@@ -66,7 +66,8 @@ class Stack:
     def env(self, **extra) -> dict:
         return dict(os.environ, INSTANCE_PATH=str(self.folder), DATABASE_URL=self.database_url,
                     REDIS_URL=self.redis_url, SECRET_KEY=SECRET_KEY, PUBLIC_BASE_URL=self.web_url,
-                    TWILIO_API_BASE_URL=self.fake_url or "", PYTHONPATH=str(PROJECT_ROOT), **extra)
+                    TWILIO_API_BASE_URL=self.fake_url or "", PYTHONPATH=str(PROJECT_ROOT),
+                    LOGIN_RATE_LIMIT="10000 per minute", LOGIN_ACCOUNT_RATE_LIMIT="10000 per minute", **extra)
 
     @property
     def redis_url(self) -> str:
