@@ -6,6 +6,7 @@ from flask_login import current_user, login_required, login_user, logout_user, u
 
 from .. import mail, tasks
 from ..extensions import db, limiter, login_manager
+from ..callbacks.routes import is_callback
 from ..redirects import same_site_path
 from ..services import accounts, password_resets, sign_ins
 from .forms import (ChangePasswordForm, CreateAdministratorForm, ForgotPasswordForm, LoginForm, NewPasswordForm,
@@ -66,8 +67,7 @@ BEFORE_A_NEW_PASSWORD = ("auth.choose_password", "auth.logout", "static", "main.
 
 @bp.before_app_request
 def send_to_choose_password():
-    endpoint = request.endpoint or ""
-    if endpoint in BEFORE_A_NEW_PASSWORD or endpoint.startswith("callbacks."):
+    if request.endpoint in BEFORE_A_NEW_PASSWORD or is_callback():  # a callback has no session to sign in
         return None
     if current_user.is_authenticated and current_user.must_change_password:
         return redirect(url_for("auth.choose_password"))
