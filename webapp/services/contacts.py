@@ -5,7 +5,6 @@ Search and sort read folded columns (no accents, no case) written here, so they 
 SQLite and PostgreSQL. Lists are paginated by keyset, like the history.
 """
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -16,6 +15,7 @@ from sqlalchemy import delete, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
+from ..folding import folded
 from ..models import Contact, ContactGroup, ContactGroupMember, utcnow
 from ..numbers import InvalidNumber, to_e164
 
@@ -23,12 +23,6 @@ PAGE_SIZE = 50
 SORTS = ("name", "number", "created")
 OPERATORS = ("=", "≠", "<", ">", "contains")
 BUILT_IN_FIELDS = ("name", "number")
-
-
-def fold(text: str) -> str:
-    """Without accents or case: "Hélène" and "HELENE" both give "helene"."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 def _digits(number: str) -> str:
@@ -50,7 +44,7 @@ def _national_digits(number: str) -> str:
 
 def _search_text(contact: Contact) -> str:
     parts = [contact.name, contact.number, _national_digits(contact.number), *map(str, contact.fields.values())]
-    return "\n".join(fold(part) for part in parts if part)
+    return "\n".join(folded(part) for part in parts if part)
 
 
 def default_region(user) -> str:
@@ -97,7 +91,7 @@ def numbers_found_by(user_id: int, typed: str):
     """A query of the numbers of the user's contacts whose name or fields hold the text, whatever
     its accents and case (for other lists' searches: conversations)."""
     return select(Contact.number).where(Contact.user_id == user_id,
-                                        Contact.search_text.contains(fold(typed.strip()), autoescape=True))
+                                        Contact.search_text.contains(folded(typed.strip()), autoescape=True))
 
 
 def save_contact(user, typed: ContactInput, contact: Contact | None = None):
@@ -114,7 +108,7 @@ def save_contact(user, typed: ContactInput, contact: Contact | None = None):
     contact.name, contact.number = typed.name.strip(), number
     contact.fields = {key.strip(): value.strip() for key, value in typed.fields.items() if key.strip()}
     contact.notes = typed.notes or ""
-    contact.search_text, contact.sort_name = _search_text(contact), fold(contact.name)[:200]
+    contact.search_text, contact.sort_name = _search_text(contact), folded(contact.name)[:200]
     contact.updated_at = utcnow()
     db.session.add(contact)
     try:
@@ -143,8 +137,8 @@ class ContactQuery:
 
 
 def _search_condition(user, typed: str):
-    folded = fold(typed.strip())
-    condition = Contact.search_text.contains(folded, autoescape=True)
+    typed_folded = folded(typed.strip())
+    condition = Contact.search_text.contains(typed_folded, autoescape=True)
     if _looks_like_a_number(typed):
         number = _digits(typed)
         try:
@@ -207,8 +201,8 @@ def field_names(user) -> list[str]:
     names = {}
     for fields in db.session.scalars(select(Contact.fields).where(Contact.user_id == user.id)):
         for key in fields or {}:
-            names.setdefault(fold(key), key)
-    return sorted(names.values(), key=fold)
+            names.setdefault(folded(key), key)
+    return sorted(names.values(), key=folded)
 
 
 # ---- groups ----
@@ -361,7 +355,7 @@ def _field_rows(user, conditions=()):
     statement = select(Contact.id, Contact.name, Contact.number, Contact.fields).where(Contact.user_id == user.id)
     for condition in conditions:
         if _needs_value_in_search_text(condition):
-            statement = statement.where(Contact.search_text.contains(fold(condition["value"].strip()), autoescape=True))
+            statement = statement.where(Contact.search_text.contains(folded(condition["value"].strip()), autoescape=True))
     return db.session.execute(statement.order_by(Contact.sort_name, Contact.id)).all()
 
 
@@ -380,7 +374,7 @@ def _meeting_rows(user, group_or_conditions) -> list:
 
 
 # the same field names and values come back for contact after contact
-_folded = lru_cache(maxsize=65536)(fold)
+_folded = lru_cache(maxsize=65536)(folded)
 
 
 @lru_cache(maxsize=65536)

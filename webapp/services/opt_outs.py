@@ -10,7 +10,6 @@ import csv
 import io
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,6 +23,7 @@ from redis.exceptions import RedisError
 
 from .. import statuses, tasks
 from ..extensions import db
+from ..folding import folded
 from ..models import Message, OptOut, OutboxEvent, User, utcnow
 from ..numbers import InvalidNumber, to_e164
 from ..providers.base import OptOutNotice
@@ -49,9 +49,7 @@ IMPORT_CHUNK = 500  # numbers looked up at once
 def keyword_form(text: str) -> str:
     """STOP, « Stop ! », stop sms and ARRÊT as the same words: trimmed, accents and case gone,
     punctuation ignored."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    letters = "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
-    return " ".join(re.sub(r"[^\w\s]|_", " ", letters).split())
+    return " ".join(re.sub(r"[^\w\s]|_", " ", folded(text or "")).split())
 
 
 # ---- the user's settings ----
