@@ -101,11 +101,12 @@ def test_a_newcomer_sends_and_receives_an_sms(sms_desk, browser):
     message_box = page.get_by_label("Message")
     counter = page.locator("[data-sms-counter]")
     message_box.press_sequentially("Hello")
-    expect(counter).to_have_text("5 characters · GSM-7 · 1 SMS")
+    expect(counter).to_have_text("5 / 1,600 characters · 1 SMS")
     message_box.press_sequentially(" €")
-    expect(counter).to_have_text("8 characters · GSM-7 · 1 SMS")  # the euro sign costs two
+    expect(counter).to_have_text("8 / 1,600 characters · 1 SMS")  # the euro sign costs two
+    expect(page.get_by_text("€ counts as two characters.")).to_be_visible()
     message_box.fill(SENT_TEXT)
-    expect(counter).to_have_text(f"{len(SENT_TEXT) + 1} characters · GSM-7 · 1 SMS")
+    expect(counter).to_have_text(f"{len(SENT_TEXT) + 1} / 1,600 characters · 1 SMS")
     shot.take("compose")
     page.get_by_role("button", name="Send", exact=True).click()
 

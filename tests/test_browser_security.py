@@ -75,7 +75,7 @@ def test_every_main_page_runs_under_the_content_security_policy(tmp_path, open_p
         page.goto("/compose")
         page.get_by_label("To", exact=True).fill(NUMBER)
         page.get_by_label("Message").fill("Hello")
-        expect(page.locator("[data-sms-counter]")).to_have_text("5 characters · GSM-7 · 1 SMS")
+        expect(page.locator("[data-sms-counter]")).to_have_text("5 / 1,600 characters · 1 SMS")
         page.get_by_role("button", name="Send", exact=True).click()
         expect(page.locator(".facts [data-status-badge]")).to_have_text("delivered", timeout=30_000)
         expect(page.locator(".timeline li strong").last).to_have_text("delivered", timeout=10_000)

@@ -8,6 +8,9 @@ from wtforms.validators import DataRequired, Length, Optional
 from .. import statuses
 
 MAX_TEXT_LENGTH = 1600
+# What a compose or reply form takes at most: longer than any provider accepts, so that the text a
+# phone's provider refuses is refused by compose, which names that provider's limit
+LONGEST_TEXT_POSTED = 10_000
 
 
 def without_nul(text):
@@ -31,7 +34,7 @@ class ComposeForm(FlaskForm):
     numbers = TextAreaField(_l("To"), validators=[DataRequired()],
                             description=_l("One or several numbers, one per line or separated by commas. "
                                            "Numbers without a country code are read as %(region)s numbers."))
-    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],
+    body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=LONGEST_TEXT_POSTED)],
                          filters=[unix_newlines])
     flash = BooleanField(_l("Flash SMS"), description=_l("Shown at once on the recipient's screen, not stored "
                                                          "in their inbox."))
@@ -45,7 +48,7 @@ class ReplyForm(FlaskForm):
     submission_token = HiddenField(default=new_submission_token)
     phone_id = SelectField(_l("From"), coerce=int, validators=[DataRequired()])
     numbers = HiddenField()  # the conversation's number, set by the view
-    body = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=MAX_TEXT_LENGTH)],
+    body = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=LONGEST_TEXT_POSTED)],
                          filters=[unix_newlines])
     send_to_opted_out = StringField(validators=[Optional(), Length(max=32)])
     submit = SubmitField(_l("Send"))

@@ -1,3 +1,6 @@
+import functools
+import hashlib
+import json
 import re
 
 from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
@@ -19,6 +22,7 @@ from ..services import conversations as conversation_service
 from ..services import history
 from ..services import messages as message_service
 from ..services.phones import user_phones
+from ..sms_text import counter_rules
 from ..templating import local_to_utc
 from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm
 
@@ -38,8 +42,8 @@ def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None
         scheduled_at=local_to_utc(send_at) if send_at else None, submission_token=form.submission_token.data,
         send_to_opted_out=form.send_to_opted_out.data or None)
     form.opted_out = composed.opted_out  # the template asks to confirm it
-    fields = {"phone": form.phone_id, "numbers": form.numbers, "flash": getattr(form, "flash", None),
-              "send_at": getattr(form, "send_at", None)}
+    fields = {"phone": form.phone_id, "numbers": form.numbers, "body": form.body,
+              "flash": getattr(form, "flash", None), "send_at": getattr(form, "send_at", None)}
     for about, problems in composed.problems.items():
         (fields[about] or form.numbers).errors.extend(problems)
     if composed.repeated:
@@ -58,6 +62,38 @@ def phone_capabilities() -> dict:
                              "check": provider.cleans_numbers, "provider": str(provider.name),
                              "check_url": url_for("phones.check_numbers", phone_id=phone.id)}
     return offered
+
+
+@bp.app_context_processor
+def text_counters():
+    """What templates/messages/_text_counter.html reads, when a page includes it."""
+    return {"text_counter": text_counter}
+
+
+def text_counter() -> dict:
+    """The limit of each of the user's phones, as its provider declares it, and where the counting
+    rules are (sms_text.counter_rules: one table for the server and the counter)."""
+    limits = {}
+    for phone in user_phones(current_user):
+        provider = provider_class(phone.provider_key)
+        limits[phone.id] = {"limit": provider.max_text_length, "provider": str(provider.company)}
+    return {"limits": limits, "rules_url": url_for("messages.text_rules", v=counter_rules_json()[1])}
+
+
+@functools.cache
+def counter_rules_json() -> tuple[str, str]:
+    """The rules as JSON, and a digest of them that changes with them (the URL's, cached for a year)."""
+    text = json.dumps(counter_rules(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@bp.route("/sms-text-rules.json")
+@login_required
+def text_rules():
+    response = current_app.response_class(counter_rules_json()[0], content_type="application/json")
+    response.cache_control.private = True
+    response.cache_control.max_age = 365 * 24 * 3600
+    return response
 
 
 @bp.route("/compose", methods=["GET", "POST"])

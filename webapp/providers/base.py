@@ -333,6 +333,12 @@ def required_value(request: CallbackRequest, name: str) -> str:
     return value
 
 
+# The longest text accepted where a provider documents no limit: the lowest one documented by any of
+# our providers (Octopush's 1,224 characters, 8 GSM-7 parts of 153), so that no text is refused by the
+# provider after SMS Desk accepted it.
+SAFE_TEXT_LENGTH = 1224
+
+
 class Provider:
     """Base class of adapters. Subclasses set the class attributes and override what they support."""
     key = ""
@@ -359,6 +365,10 @@ class Provider:
     idempotent_send = False
     # a refusal or failure with one of these codes means the recipient opted out with the provider
     opted_out_error_codes = frozenset()
+    # The longest text the provider accepts, counted as sms_text.text_cost counts it (in GSM-7 € [ ] { } ^ ~ \\ |
+    # count two; in UCS-2 an emoji counts two), which is never less than the characters typed. A longer
+    # text is refused when it is composed, naming this limit: it is never cut.
+    max_text_length = SAFE_TEXT_LENGTH
     max_batch_size = 1  # destinations of one compose action sent in one call, by send_batch
     # delays (seconds) before each status poll of a sent message, counted from the send;
     # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out

@@ -17,8 +17,8 @@ from flask_babel import lazy_gettext as _l
 from .. import statuses
 from ..sms_text import GSM7_BASIC
 from ..reasons import Reason as _
-from .base import (Capability, CredentialStep, OutboundSms, Provider, ProviderError, SendResult, ServerOption,
-                   SettingField, StatusEvent, id_text, local_time_to_utc)
+from .base import (SAFE_TEXT_LENGTH, Capability, CredentialStep, OutboundSms, Provider, ProviderError, SendResult,
+                   ServerOption, SettingField, StatusEvent, id_text, local_time_to_utc)
 from .http import raw, unreachable
 
 API_URL = "https://sms.netoxygen.ch/api2/"
@@ -136,6 +136,7 @@ class NetOxygenProvider(Provider):
     )
     capabilities = frozenset({Capability.SEND, Capability.DELIVERY_TRACKING, Capability.FLASH,
                               Capability.SCHEDULED_SEND, Capability.CANCEL, Capability.CREDITS})
+    max_text_length = SAFE_TEXT_LENGTH  # error 8 "Max message length exceeded" gives no figure (§5.2)
     credential_steps = (
         CredentialStep(_l("User and password: those of your NetOxygen SMS gateway account, as NetOxygen gave "
                           "them. Lost them? NetOxygen's support can help."),

@@ -96,6 +96,7 @@ class OctopushProvider(Provider):
     opted_out_error_codes = frozenset({"BLACKLISTED_NUMBER"})  # its report for a number on its STOP list (spec 3.2)
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING,
                               Capability.CREDITS})
+    max_text_length = 1224  # "text: 1–1224 characters" (specs/providers.md §3.5, official)
     setup_steps = (
         _l("Open an account at Octopush and ask them for a virtual number (through their contact page). "
            "Wait until the number is active."),

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from .. import statuses
 from ..reasons import Reason as _
 from .base import (
+    SAFE_TEXT_LENGTH,
     CallbackRejected,
     CallbackRequest,
     Capability,
@@ -58,6 +59,7 @@ class OdysseyProvider(Provider):
                      pattern_message=_l("3 to 11 letters and digits.")),
     )
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    max_text_length = SAFE_TEXT_LENGTH  # "other limits undocumented" (specs/providers.md §4.5)
     credential_steps = (
         CredentialStep(_l("Odyssey login and password: those Odyssey Messaging gave you for the API: your account "
                           "number, a dot and the user (12345.user), and that user's password."),

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from .. import statuses
 from ..reasons import Reason as _
 from .base import (
+    SAFE_TEXT_LENGTH,
     CallbackRequest,
     Capability,
     CredentialStep,
@@ -79,6 +80,7 @@ class OvhProvider(Provider):
                          ("poll", _l("SMS Desk asks OVH every 30 seconds")))),
     )
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    max_text_length = SAFE_TEXT_LENGTH  # OVH documents none (specs/providers.md §2.6, seeds/ovh-sms-setup)
     credential_steps = (
         CredentialStep(_l("No SMS offer yet? Order one with a virtual number at OVH."),
                        ((_l("OVH virtual numbers"), "https://www.ovhtelecom.fr/sms/reponse/numeros-virtuels.xml"),)),

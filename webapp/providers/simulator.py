@@ -77,6 +77,7 @@ class SimulatedProvider(Provider):
                      required=False, pattern=r"\d?", pattern_message=_l("Enter a single digit, or nothing.")),
     )
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    max_text_length = 1600  # no provider behind it: the longest a real one takes (Twilio's)
     setup_steps = (
         _l("There is nothing to set up: the simulator already knows its callback URLs and calls them itself."),
         _l("Send an SMS to any valid number: it is marked sent at once and delivered a moment later."),

@@ -184,6 +184,7 @@ class TwilioProvider(Provider):
                        ((_l("Active numbers"), "https://www.twilio.com/console/phone-numbers/incoming"),)),
     )
     capabilities = frozenset({Capability.SEND, Capability.RECEIVE, Capability.DELIVERY_TRACKING})
+    max_text_length = 1600  # "Body … can be up to 1,600 characters" (specs/providers.md §1.5, official)
     setup_steps = (BUY_A_NUMBER, COPY_THE_CREDENTIALS, REPORTS_NEED_NOTHING, NUMBER_INBOUND_URL, TEST_THE_CONNECTION)
     service_steps = (MAKE_A_SERVICE, COPY_THE_CREDENTIALS, REPORTS_NEED_NOTHING, SERVICE_INBOUND_URL,
                      SERVICE_SCHEDULES, TEST_THE_CONNECTION)

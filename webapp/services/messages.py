@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_babel import format_date
+from flask_babel import format_date, format_number
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select
@@ -35,7 +35,7 @@ MAX_INVALID_NUMBERS_SHOWN = 20
 @dataclass
 class Composed:
     """What came of a compose action: the messages queued, or the problems that stopped it, each
-    for the field it is about (phone, numbers, flash, send_at)."""
+    for the field it is about (phone, numbers, body, flash, send_at)."""
     message_ids: list[int] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
     repeated: bool = False  # the submission had been made already: these are the messages it queued then
@@ -50,7 +50,7 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
             scheduled_at: datetime | None = None, submission_token: str | None = None,
             send_to_opted_out: str | None = None) -> Composed:
     """Every rule about sending: a phone of the user's, valid numbers, none opted out, options the
-    phone offers, a date in the future. Queues one message per number when nothing is wrong.
+    phone offers, a text its provider accepts, a date in the future. Queues one message per number when nothing is wrong.
     scheduled_at is naive UTC. submission_token: the form's one-time token (an API's
     Idempotency-Key): a submission made with it already, or being made at this moment, sends
     nothing more and answers the messages it queued. send_to_opted_out: the one number the user
@@ -81,6 +81,9 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
         composed.refuse("send_at", _("This phone cannot schedule SMS: leave the date blank."))
     elif scheduled_at is not None and scheduled_at <= utcnow():
         composed.refuse("send_at", _("Choose a time in the future."))
+    too_long = text_too_long(provider, body)
+    if too_long:
+        composed.refuse("body", too_long)
     if composed.problems:
         return composed
     try:
@@ -89,6 +92,20 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     except SubmittedMeanwhile:
         return earlier_submission(user.id, submission_token)
     return composed
+
+
+def text_too_long(provider, body: str) -> str | None:
+    """Why the phone's provider would refuse the text, naming its limit; None when it accepts it.
+    A text is refused, never cut: a cut one would say something else."""
+    length, limit = text_cost(body).length, provider.max_text_length
+    if length <= limit:
+        return None
+    problem = _("This text counts %(length)s characters and %(provider)s accepts at most %(limit)s: "
+                "shorten it by %(over)s. SMS Desk never cuts a text.", length=format_number(length),
+                provider=provider.company, limit=format_number(limit), over=format_number(length - limit))
+    if length != len(body):
+        problem += " " + _("Some characters count two: € [ ] { } ^ ~ \\ | and emoji.")
+    return problem
 
 
 def leave_out_opted_out(composed: Composed, user_id: int, numbers: list[str], confirmed: str | None) -> list[str]:
