@@ -127,9 +127,10 @@
     this.say("doubles", cost.doubles.length > 0 &&
              fill(plural(this.words.doubles, cost.doubles.length), {chars: listed(cost.doubles)}));
     const replaceable = cost.outside.some((character) => character in this.rules.plain);
-    this.part("plain-offer").hidden = !replaceable || !this.part("plain-preview").hidden;
-    if (!replaceable) this.showPreview(false);
-    else if (!this.part("plain-preview").hidden) this.preview();
+    const preview = this.part("plain-preview");
+    if (!replaceable) preview.hidden = true;
+    this.part("plain-offer").hidden = !replaceable || !preview.hidden;
+    if (!preview.hidden) this.preview();
   };
 
   Counter.prototype.preview = function () {
@@ -149,14 +150,12 @@
 
   Counter.prototype.showPreview = function (open) {
     this.part("plain-preview").hidden = !open;
-    this.part("plain-offer").hidden = open;
-    if (open) this.preview();
+    this.update();
   };
 
   Counter.prototype.apply = function () {
     this.textarea.value = this.rules.plainText(this.textarea.value);
     this.showPreview(false);
-    this.update();
     this.textarea.focus();
   };
 
