@@ -110,7 +110,14 @@ def test_the_counter_counts_as_the_server_and_offers_plain_characters(open_page,
             "This text counts 1,601 characters and the SMS Desk simulator accepts at most 1,600: shorten it by 1. "
             "SMS Desk never cuts a text.")
         assert box.input_value() == too_long
+        expect(page.get_by_text("Too long for the SMS Desk simulator")).to_be_hidden()  # said once, by the server
         shot.take("too-long")
+        box.press("End")
+        box.press("Backspace")
+        expect(page.locator(".field.has-error .error")).to_have_count(0)  # the text changed: the refusal goes
+        box.press_sequentially("x")
+        expect(page.get_by_text("Too long for the SMS Desk simulator, which accepts at most 1,600 characters: "
+                                "remove 1. SMS Desk never cuts a text.")).to_be_visible()
 
         # the reply of a conversation
         send_sms(page, "Simulator", "Bonjour")

@@ -87,7 +87,14 @@
     this.limits = JSON.parse(box.dataset.limits);
     this.words = JSON.parse(box.dataset.words);
     this.part = (name) => box.querySelector("[data-" + name + "]");
-    this.textarea.addEventListener("input", () => this.update());
+    // the server's refusal of the text as posted says what the live sentence would: shown alone
+    // until the text changes, then replaced by the live one
+    this.refusals = Array.from(this.textarea.closest(".field").querySelectorAll(".error"));
+    this.textarea.addEventListener("input", () => {
+      this.refusals.forEach((refusal) => refusal.remove());
+      this.refusals = [];
+      this.update();
+    });
     if (this.phone) this.phone.addEventListener("change", () => this.update());
     this.part("plain-offer").addEventListener("click", () => this.showPreview(true));
     this.part("plain-cancel").addEventListener("click", () => this.showPreview(false));
@@ -120,7 +127,7 @@
     count.dataset.length = cost.length;
     count.dataset.segments = cost.segments;
     count.classList.toggle("over", cost.length > limit.limit);
-    this.say("too-long", cost.length > limit.limit && fill(this.words.too_long, {
+    this.say("too-long", cost.length > limit.limit && this.refusals.length === 0 && fill(this.words.too_long, {
       provider: limit.provider, limit: numbers.format(limit.limit), over: numbers.format(cost.length - limit.limit)}));
     this.say("unicode", cost.outside.length > 0 &&
              fill(plural(this.words.unicode, cost.outside.length), {chars: listed(cost.outside)}));
@@ -155,6 +162,7 @@
 
   Counter.prototype.apply = function () {
     this.textarea.value = this.rules.plainText(this.textarea.value);
+    this.textarea.dispatchEvent(new Event("input"));
     this.showPreview(false);
     this.textarea.focus();
   };
