@@ -489,3 +489,15 @@ def test_statuses_are_shown_from_the_rules_in_statuses_py(logged_in, user):
     page = logged_in.get("/conversations/+33612345678").get_data(as_text=True)
     assert statuses.glyph(statuses.DELIVERED) in page
     assert logged_in.get(f"/messages/statuses?ids={message_id}").get_json()[str(message_id)]["glyph"] == "✓✓"
+
+
+# Modules that still tell the databases apart on their own, outside the writes of messages: the
+# administrators' lock (row locks or SQLite's write lock) and the history's text search (FTS5 or
+# pg_trgm). Every write that goes with a message's takes what the status store chose at start-up.
+TELLS_DATABASES_APART = {"webapp/services/accounts.py", "webapp/services/history.py"}
+
+
+def test_the_writes_that_go_with_a_message_do_not_ask_which_database_it_is():
+    askers = sorted(str(path.relative_to(PROJECT_ROOT)) for path in (PROJECT_ROOT / "webapp").rglob("*.py")
+                    if "dialect.name" in path.read_text())
+    assert askers == sorted(TELLS_DATABASES_APART)
