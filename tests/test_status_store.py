@@ -1,26 +1,29 @@
 """The status store is the one owner of a message's status: every path that moves one makes
 exactly the moves statuses.py allows, writes one timeline row and one outbox event per move, and
 none for a move refused."""
+import json
 import re
 import subprocess
 import sys
 import time
 from concurrent.futures import Future
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from webapp import broker, statuses, tasks
 from webapp.extensions import db
-from webapp.models import Message, MessageEvent, OutboxEvent, utcnow
-from webapp.providers.base import ProviderError, SendResult, StatusEvent
+from webapp.models import Message, MessageEvent, OptOut, OutboxEvent, utcnow
+from webapp.providers.base import OutboundSms, ProviderError, SendResult, StatusEvent
 from webapp.services import messages as message_service
 from webapp.services import polling, reports, sending, status_store, sweeps
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import adapter_for
 
-from .conftest import PROJECT_ROOT, make_phone, run_queued_jobs
+from .conftest import PROJECT_ROOT, TEST_DATABASE_URL, make_phone, run_queued_jobs
+from .fakes.netoxygen import FakeNetOxygen
 
 ALL = statuses.OUTBOUND_STATUSES
 PIPELINE, PROVIDER = statuses.PIPELINE, statuses.PROVIDER
@@ -139,6 +142,73 @@ def cancel_by_user(phone, targets):
         message_service.cancel_queued(db.session.get(Message, message_id))
 
 
+def claim_for_a_deleted_phone(phone, targets):
+    """The phone was deleted after its messages' job was enqueued: the worker cancels them."""
+    phone.deleted_at = utcnow()
+    db.session.commit()
+    sending.claim_job(list(targets), CLAIMED_BY)
+
+
+def claim_after_an_opt_out(phone, targets):
+    """The numbers opted out after the messages were composed: the worker cancels them at the claim."""
+    from webapp.services import opt_outs
+    for message_id in targets:
+        opt_outs.record(phone.user_id, db.session.get(Message, message_id).remote_number, "manual")
+    sending.claim_job(list(targets), CLAIMED_BY)
+
+
+def answer_already_accepted(phone, targets):
+    error = ProviderError("an earlier attempt was accepted", already_accepted=True)
+    sending.record_deliveries([(a_delivery(phone, list(targets)), [error] * len(targets))])
+
+
+def answer_broker_unavailable(phone, targets):
+    sending.record_deliveries([(a_delivery(phone, list(targets)), [sending.BrokerUnavailable()] * len(targets))])
+
+
+def answers_not_recorded(phone, targets):
+    sending.mark_unrecorded(a_delivery(phone, list(targets)))
+
+
+def found_at_the_provider(phone, targets):
+    """The sweep's job asked the provider about an interrupted send, and the provider has it."""
+    adapter = adapter_for(phone)
+    for message_id, new in targets.items():
+        sweeps.record_found(adapter, db.session.get(Message, message_id), status_store.Claim(CLAIMED_BY, 1),
+                            SendResult(f"F{message_id}", status=new))
+
+
+def report_before_the_send_answered(phone, targets):
+    """Reports that outran the send's answer are kept, then applied once the provider id is stored."""
+    db.session.execute(update(Message).where(Message.id.in_(targets)).values(provider_message_id=None))
+    db.session.commit()
+    for message_id, new in targets.items():
+        reports.record_status_event(phone.id, StatusEvent(f"P{message_id}", new))
+    for message_id in targets:
+        message = db.session.get(Message, message_id)
+        message.provider_message_id = f"P{message_id}"
+        db.session.commit()
+        reports.apply_early_status_events(message)
+
+
+def cancel_at_the_provider(phone, targets):
+    """The messages are held by a NetOxygen gateway (a fake one, speaking its XML-RPC) for a later
+    date, and the user asked to cancel them."""
+    with FakeNetOxygen() as fake:
+        current_app.config["NETOXYGEN_API_URL"] = fake.base_url
+        gateway = make_phone(phone.user, provider_key="netoxygen", name="Gateway", user=fake.user,
+                             password=fake.password, sender="")
+        adapter = adapter_for(gateway)
+        later = datetime.now(timezone.utc) + timedelta(days=2)
+        for message_id in targets:
+            [held] = adapter.send_batch([OutboundSms(message_id, "+41765363776", "Later", "", send_at=later)])
+            db.session.execute(update(Message).where(Message.id == message_id).values(
+                phone_id=gateway.id, provider_message_id=held.provider_message_id))
+        db.session.commit()
+        for message_id in targets:
+            polling.cancel_at_provider(db.session.get(Message, message_id))
+
+
 # (path, who moves, the statuses it may move to, how it runs, which moves it makes)
 PATHS = [
     ("one move by SMS Desk", PIPELINE, ALL, move_each(PIPELINE), allowed_by(PIPELINE)),
@@ -160,6 +230,21 @@ PATHS = [
     ("polls that run out", PIPELINE, [statuses.UNKNOWN], run_out_of_polls, allowed_by(PIPELINE)),
     ("a phone deleted", PIPELINE, [statuses.CANCELED], cancel_for_deleted_phone, allowed_by(PIPELINE)),
     ("a user's cancel", PIPELINE, [statuses.CANCELED], cancel_by_user, allowed_by(PIPELINE)),
+    ("a claim for a phone deleted meanwhile", PIPELINE, [statuses.CANCELED], claim_for_a_deleted_phone,
+     allowed_by(PIPELINE)),
+    ("a claim for numbers that opted out meanwhile", PIPELINE, [statuses.CANCELED], claim_after_an_opt_out,
+     allowed_by(PIPELINE)),
+    ("a provider saying an earlier attempt was accepted", PROVIDER, [statuses.SENT], answer_already_accepted,
+     from_sending_only(PROVIDER)),
+    ("a send the broker could not note", PIPELINE, [statuses.QUEUED], answer_broker_unavailable,
+     from_sending_only(PIPELINE)),
+    ("answers that could not be recorded", PIPELINE, [statuses.UNKNOWN], answers_not_recorded,
+     from_sending_only(PIPELINE)),
+    ("an interrupted send found at the provider", PROVIDER, [statuses.SENT, statuses.SCHEDULED],
+     found_at_the_provider, from_sending_only(PROVIDER)),
+    ("a report that came before the send's answer", PROVIDER, ALL, report_before_the_send_answered,
+     allowed_by(PROVIDER)),
+    ("a cancel at the provider", PROVIDER, [statuses.CANCELED], cancel_at_the_provider, allowed_by(PROVIDER)),
 ]
 
 
@@ -222,12 +307,14 @@ STATUS_WRITES = [
     re.compile(r"\bSET\s+status\b", re.IGNORECASE),
     re.compile(r"\bmessage\.status\s*=(?!=)"),
     re.compile(r"\bMessage\([^)]*\bstatus\s*="),
+    re.compile(r"\b(?:Message|c)\.status\s*:"),  # a mapping keyed by the column
+    re.compile(r"\bsetattr\([^)]*[\"']status[\"']"),
 ]
 
 
 def test_only_the_status_store_writes_a_messages_status():
     writers = []
-    for path in sorted((PROJECT_ROOT / "webapp").rglob("*.py")):
+    for path in sorted([*(PROJECT_ROOT / "webapp").rglob("*.py"), *PROJECT_ROOT.glob("*.py")]):
         if path.name == "status_store.py":
             continue
         source = path.read_text()
@@ -241,8 +328,9 @@ def test_the_detector_finds_a_status_written_outside_the_store():
     samples = ['update(Message).values(status=statuses.SENT)', 'UPDATE messages SET status = :new',
                'message.status = statuses.FAILED', 'Message(user_id=1, status=statuses.QUEUED)',
                '.values(status_changed_at=utcnow(), status=new)', '.values({"status": statuses.SENT})',
-               'rows = [dict(user_id=1, status=statuses.QUEUED)]']
-    assert [any(pattern.search(sample) for pattern in STATUS_WRITES) for sample in samples] == [True] * 7
+               'rows = [dict(user_id=1, status=statuses.QUEUED)]', '.values({Message.status: statuses.SENT})',
+               'update(messages).values({messages.c.status: new})', 'setattr(message, "status", new)']
+    assert [any(pattern.search(sample) for pattern in STATUS_WRITES) for sample in samples] == [True] * len(samples)
     assert not any(pattern.search("if message.status == statuses.QUEUED:") for pattern in STATUS_WRITES)
 
 
@@ -281,45 +369,116 @@ def test_an_inbound_sms_and_an_opt_out_leave_one_outbox_event_each(app, user):
 
 
 KILLED_BETWEEN_WRITES = '''
-import os, signal, sys
+import json, os, signal, sys
+from concurrent.futures import Future
 from sqlalchemy import event
 from webapp import create_app
 from webapp.extensions import db
-from webapp.models import Message
-from webapp.providers.base import StatusEvent
-from webapp.services import reports
+from webapp.models import Message, Phone
+from webapp.providers.base import InboundSms, OptOutNotice, StatusEvent
+from webapp.services import messages, opt_outs, reports
+from tests.test_status_store import rows_written
 
-kill_after = sys.argv[1]
-app = create_app({"SQLALCHEMY_DATABASE_URI": sys.argv[2], "SECRET_KEY": "k" * 32, "REDIS_URL": "redis://127.0.0.1:1"})
+
+def make(write, phone, message_id):
+    if write == "a provider report":
+        reports.record_status_event(phone.id, StatusEvent("P1", "delivered"))
+    elif write == "provider reports written together":
+        done = Future()
+        reports.write_batch([(phone.id, [StatusEvent("P1", "delivered")], done)])
+        done.result(timeout=0)
+    elif write == "a user's cancel":
+        messages.cancel_queued(db.session.get(Message, message_id))
+    elif write == "an inbound SMS":
+        messages.record_inbound(phone, InboundSms("IN1", "+33612345678", "Bonjour"))
+    elif write == "an inbound STOP":
+        messages.record_inbound(phone, InboundSms("IN1", "+33612345678", "STOP"))
+    elif write == "an opt-out notice":
+        opt_outs.record_notice(phone, OptOutNotice("+33612345678"))
+
+
+write, url, phone_id, message_id, kills = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
+app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "k" * 32, "REDIS_URL": "redis://127.0.0.1:1"})
 with app.app_context():
-    @event.listens_for(db.engine, "after_cursor_execute")
-    def die(conn, cursor, statement, *args):
-        if kill_after in statement:
+    for kill_after in kills:
+        db.session.remove()
+        db.engine.dispose()  # the child opens its own connections
+        child = os.fork()
+        if child == 0:
+            @event.listens_for(db.engine, "after_cursor_execute")
+            def die(conn, cursor, statement, *args):
+                if statement.lstrip().startswith(kill_after):
+                    print(json.dumps(["killed after", kill_after]), flush=True)
+                    os.kill(os.getpid(), signal.SIGKILL)
+            make(write, db.session.get(Phone, phone_id), message_id)
+            print(json.dumps(["killed after", "COMMIT"]), flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
-    reports.record_status_event(int(sys.argv[3]), StatusEvent(sys.argv[4], "delivered"))
-print("not killed")
+        _pid, status = os.waitpid(child, 0)
+        killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        print(json.dumps([kill_after, killed, rows_written(message_id)]), flush=True)
 '''
 
+CHANGED, RECEIVED, OPTED_OUT = OutboxEvent.MESSAGE_STATUS_CHANGED, OutboxEvent.MESSAGE_RECEIVED, OutboxEvent.OPT_OUT_CREATED
+MOVE = ["UPDATE messages", "INSERT INTO message_events", "INSERT INTO events"]
+ON_POSTGRESQL = (TEST_DATABASE_URL or "").startswith("postgresql")
+# the statement of a report's move, its timeline row and its outbox event (PostgreSQL)
+ONE_STATEMENT = ["WITH moved"]
 
-@pytest.mark.parametrize("kill_after", ["UPDATE messages", "INSERT INTO message_events", "INSERT INTO events"])
-def test_a_process_killed_between_the_writes_leaves_the_move_and_its_event_both_or_neither(app, user, kill_after):
+# (what is written, the statements it makes, what it leaves once committed)
+WRITES = [
+    ("a provider report", ONE_STATEMENT if ON_POSTGRESQL else MOVE, {"moved": 1, "timeline": 1, CHANGED: 1}),
+    ("provider reports written together", ONE_STATEMENT if ON_POSTGRESQL else MOVE,
+     {"moved": 1, "timeline": 1, CHANGED: 1}),
+    ("a user's cancel", MOVE, {"moved": 1, "timeline": 1, CHANGED: 1}),
+    ("an inbound SMS", ["INSERT INTO messages", "INSERT INTO message_events", "INSERT INTO events",
+                        "INSERT INTO conversations"],
+     {"inbound": 1, "timeline": 1, RECEIVED: 1}),
+    ("an inbound STOP", ["INSERT INTO messages", "INSERT INTO message_events", "INSERT INTO events",
+                         "INSERT INTO conversations", "INSERT INTO opt_outs"],
+     {"inbound": 1, "timeline": 1, RECEIVED: 1, "opt-outs": 1, OPTED_OUT: 1}),
+    ("an opt-out notice", ["INSERT INTO opt_outs", "INSERT INTO events"], {"opt-outs": 1, OPTED_OUT: 1}),
+]
+# where a statement commits on its own (the callbacks' writer on PostgreSQL), killed after it is after the commit
+COMMITS_ON_ITS_OWN = {("provider reports written together", "WITH moved")}
+
+
+def rows_written(message_id: int) -> dict:
+    """What a write below left: the message moved, timeline rows, inbound SMS, opt-outs, and outbox
+    events of each kind (those of the message's queueing left out)."""
+    counts = {
+        "moved": select(func.count(Message.id)).where(
+            Message.id == message_id, Message.status.in_([statuses.DELIVERED, statuses.CANCELED])),
+        "timeline": select(func.count(MessageEvent.id)).where(MessageEvent.status != statuses.QUEUED),
+        "inbound": select(func.count(Message.id)).where(Message.direction == Message.INBOUND),
+        "opt-outs": select(func.count(OptOut.id))}
+    for kind in (CHANGED, RECEIVED, OPTED_OUT):
+        counts[kind] = select(func.count(OutboxEvent.id)).where(
+            OutboxEvent.kind == kind, OutboxEvent.status.is_(None) | (OutboxEvent.status != statuses.QUEUED))
+    return {name: db.session.scalar(query) for name, query in counts.items()}
+
+
+@pytest.mark.parametrize("write, statements, left", WRITES, ids=[write[0] for write in WRITES])
+def test_a_process_killed_between_the_writes_leaves_the_change_and_its_event_both_or_neither(
+        app, user, write, statements, left):
+    """Killed after each of its statements before the commit, nothing of the change stays; killed
+    just after the commit, all of it (on PostgreSQL a report's three writes are one statement)."""
     phone = make_phone(user)
-    [message_id] = queue_outbound(phone, ["+33612345678"], "Hi")
-    db.session.execute(update(Message).where(Message.id == message_id).values(
-        status=statuses.SENT, provider_message_id="P1"))
+    [message_id] = queue_outbound(phone, ["+33612345679"], "Hi")
+    if write != "a user's cancel":
+        db.session.execute(update(Message).where(Message.id == message_id).values(
+            status=statuses.SENT, provider_message_id="P1"))
     db.session.commit()
-    run = subprocess.run([sys.executable, "-c", KILLED_BETWEEN_WRITES, kill_after,
-                          app.config["SQLALCHEMY_DATABASE_URI"], str(phone.id), "P1"],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
-    db.session.expire_all()
-    status = db.session.get(Message, message_id).status
-    delivered_events = db.session.scalar(select(func.count(OutboxEvent.id)).where(
-        OutboxEvent.message_id == message_id, OutboxEvent.status == statuses.DELIVERED))
-    delivered_lines = db.session.scalar(select(func.count(MessageEvent.id)).where(
-        MessageEvent.message_id == message_id, MessageEvent.status == statuses.DELIVERED))
-    assert run.returncode == -9, run.stdout + run.stderr
-    # killed before the commit (on PostgreSQL the three writes are one statement): nothing of it stays
-    assert (status, delivered_events, delivered_lines) == (statuses.SENT, 0, 0)
+    nothing = {name: 0 for name in rows_written(message_id)}
+    run = subprocess.run([sys.executable, "-c", KILLED_BETWEEN_WRITES, write, app.config["SQLALCHEMY_DATABASE_URI"],
+                          str(phone.id), str(message_id), *statements, "COMMIT"],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = [json.loads(line) for line in run.stdout.splitlines()]
+    expected = []
+    for kill_after in statements + ["COMMIT"]:
+        committed = kill_after == "COMMIT" or (write, kill_after) in COMMITS_ON_ITS_OWN
+        expected += [["killed after", kill_after], [kill_after, True, dict(nothing, **left) if committed else nothing]]
+    assert found == expected
 
 
 def test_statuses_are_shown_from_the_rules_in_statuses_py(logged_in, user):
@@ -330,3 +489,15 @@ def test_statuses_are_shown_from_the_rules_in_statuses_py(logged_in, user):
     page = logged_in.get("/conversations/+33612345678").get_data(as_text=True)
     assert statuses.glyph(statuses.DELIVERED) in page
     assert logged_in.get(f"/messages/statuses?ids={message_id}").get_json()[str(message_id)]["glyph"] == "✓✓"
+
+
+# Modules that still tell the databases apart on their own, outside the writes of messages: the
+# administrators' lock (row locks or SQLite's write lock) and the history's text search (FTS5 or
+# pg_trgm). Every write that goes with a message's takes what the status store chose at start-up.
+TELLS_DATABASES_APART = {"webapp/services/accounts.py", "webapp/services/history.py"}
+
+
+def test_the_writes_that_go_with_a_message_do_not_ask_which_database_it_is():
+    askers = sorted(str(path.relative_to(PROJECT_ROOT)) for path in (PROJECT_ROOT / "webapp").rglob("*.py")
+                    if "dialect.name" in path.read_text())
+    assert askers == sorted(TELLS_DATABASES_APART)

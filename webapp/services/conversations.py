@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import case, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .. import statuses
 from ..extensions import db
@@ -27,8 +26,8 @@ TOAST_TEXT_LENGTH = 80
 
 # ---- kept in step with the messages ----
 
-def upsert_statement(dialect_name: str, rows: list[dict]):
-    insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+def upsert_statement(insert, rows: list[dict]):
+    """insert: the database's INSERT … ON CONFLICT (sqlalchemy.dialects' sqlite.insert or postgresql.insert)."""
     statement = insert(Conversation).values(rows)
     table = Conversation.__table__.c
     newer = statement.excluded.last_message_id > table.last_message_id
@@ -38,10 +37,11 @@ def upsert_statement(dialect_name: str, rows: list[dict]):
               "unread_count": table.unread_count + statement.excluded.unread_count})
 
 
-def note_messages(messages: list[tuple[int, str, int, bool]]) -> None:
+def note_messages(messages: list[tuple[int, str, int, bool]], insert) -> None:
     """(user id, remote number, message id, incoming) of messages just written, in their
     transaction: each conversation's last message moves to the newest, and its incoming SMS
-    count as unread."""
+    count as unread. insert: the database's upserting INSERT, which the status store chose at
+    start-up."""
     summed: dict[tuple[int, str], dict] = {}
     for user_id, number, message_id, incoming in messages:
         row = summed.setdefault((user_id, number), dict(user_id=user_id, remote_number=number,
@@ -50,9 +50,8 @@ def note_messages(messages: list[tuple[int, str, int, bool]]) -> None:
         row["unread_count"] += 1 if incoming else 0
     # in one order, so that two sends to the same numbers lock their rows alike (PostgreSQL)
     rows = [summed[key] for key in sorted(summed)]
-    dialect_name = db.session.get_bind().dialect.name
     for start in range(0, len(rows), 500):  # within SQLite's limit of bound parameters
-        db.session.execute(upsert_statement(dialect_name, rows[start:start + 500]))
+        db.session.execute(upsert_statement(insert, rows[start:start + 500]))
 
 
 def rebuild() -> None:

@@ -6,8 +6,8 @@ writes in the same transaction the message's timeline row and one outbox event. 
 move may come from are taken from the tables in webapp/statuses.py, never written by hand.
 
 Single moves go through the ORM session; the pipeline's and the callbacks' batches through
-statements built once. How a batch of provider reports is written depends on the database, and is
-chosen once, by init_app.
+statements built once. How a batch of provider reports is written, and how a conversation row is
+upserted with its messages, depends on the database, and is chosen once, by init_app.
 """
 import contextlib
 import fcntl
@@ -18,6 +18,7 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 from .. import statuses
@@ -143,7 +144,7 @@ def add_queued(rows: list[dict]) -> list[int]:
                [status_changed_row(row["user_id"], message_id, statuses.QUEUED, now)
                 for row, message_id in zip(rows, message_ids)])
     conversations.note_messages([(row["user_id"], row["remote_number"], message_id, False)
-                                 for row, message_id in zip(rows, message_ids)])
+                                 for row, message_id in zip(rows, message_ids)], report_moves().upsert)
     return message_ids
 
 
@@ -156,7 +157,7 @@ def add_received(payload=None, **columns) -> Message:
     write_rows(db.session, [timeline_row(message.id, statuses.RECEIVED, Line(payload=payload, at=message.created_at))],
                [outbox_row(OutboxEvent.MESSAGE_RECEIVED, message.user_id, message.id, statuses.RECEIVED,
                            message.created_at)])
-    conversations.note_messages([(message.user_id, message.remote_number, message.id, True)])
+    conversations.note_messages([(message.user_id, message.remote_number, message.id, True)], report_moves().upsert)
     return message
 
 
@@ -307,8 +308,10 @@ def cancel_unsent_of_phone(phone_id: int, reason: Reason) -> int:
 class ReportMoves:
     """Moves for a batch of provider reports, grouped by phones, status, recipient and failure:
     one UPDATE per group, then the timeline and outbox rows of all groups, in the caller's
-    transaction. SQLite."""
+    transaction. SQLite. Also the database's INSERT … ON CONFLICT (`upsert`), for the rows written
+    with messages (their conversations)."""
     each_statement_commits = False
+    upsert = staticmethod(sqlite.insert)
 
     def __init__(self, turn_path: str | None = None):
         self._turn_path, self._turn_file = turn_path, None
@@ -346,6 +349,7 @@ class OneStatementReportMoves(ReportMoves):
     """PostgreSQL: a group's move, its timeline rows and its outbox rows in one statement, which
     commits on its own (see the README's Performance section)."""
     each_statement_commits = True
+    upsert = staticmethod(postgresql.insert)
 
     def taking_turns(self):
         return contextlib.nullcontext()
