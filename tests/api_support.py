@@ -2,15 +2,12 @@
 import functools
 import json
 
-import pytest
 from openapi_core import Config, OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 
 from werkzeug.test import EnvironBuilder
 
 from webapp.services import api_keys
-
-from .conftest import make_user
 
 
 @functools.cache
@@ -70,18 +67,3 @@ class ApiClient:
 
 def key_for(user, name="Tests") -> str:
     return api_keys.make_key(user, name).key
-
-
-@pytest.fixture
-def api(client, user):
-    return ApiClient(client, key_for(user))
-
-
-@pytest.fixture
-def other_user(app):
-    return make_user("grace@example.org")
-
-
-@pytest.fixture
-def other_api(client, other_user):
-    return ApiClient(client, key_for(other_user))

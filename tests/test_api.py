@@ -1,17 +1,15 @@
 """The REST API as an integrator uses it: keys, sending, reading, and what it refuses."""
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
-from webapp import statuses
 from webapp.extensions import db
 from webapp.models import ApiKey, ComposeSubmission, Message, OptOut, utcnow
 from webapp.services import contacts, opt_outs
 from webapp.services.messages import queue_outbound
 
-from .api_support import ApiClient, api, key_for, other_api, other_user  # noqa: F401 (fixtures)
-from .conftest import csrf_token_from, login, make_phone, post_form
+from .api_support import ApiClient, key_for
+from .conftest import login, make_phone, post_form
 
 
 def message_count(user) -> int:

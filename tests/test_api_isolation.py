@@ -8,7 +8,6 @@ from webapp.models import Contact, ContactGroup, ContactGroupMember, Message, Op
 from webapp.services import contacts, opt_outs
 from webapp.services.messages import queue_outbound
 
-from .api_support import api, key_for, other_api, other_user  # noqa: F401 (fixtures)
 from .conftest import make_phone
 from .test_api import receive
 

@@ -19,7 +19,6 @@ API_SETTINGS = {
     "OPENAPI_VERSION": "3.1.0",
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
-    "API_RATE_LIMIT": "600 per minute",
 }
 
 
