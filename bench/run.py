@@ -1,6 +1,6 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
-    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,history,export,inbox]
+    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,api,history,export,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 """
@@ -278,23 +278,63 @@ def load(stack, requests_to_send, connections: int) -> tuple[float, int]:
     return time.perf_counter() - started, len(failures)
 
 
+def against_ping(stack, requests_to_send, connections: int, rounds: int) -> tuple[float, float, int]:
+    """The requests and as many GET /ping, in alternating rounds, so that the machine's drift (it is
+    shared) weighs on both alike: the time of the pings, that of the requests, the requests' non-2xx."""
+    trivial = [("GET", "/ping", None, {})] * len(requests_to_send)
+    load(stack, trivial[: len(trivial) // 10], connections)  # warm up
+    floor_time = elapsed = failures = 0
+    for round_index in range(rounds):
+        floor_time += load(stack, trivial[round_index::rounds], connections)[0]
+        round_time, round_failures = load(stack, requests_to_send[round_index::rounds], connections)
+        elapsed, failures = elapsed + round_time, failures + round_failures
+    return floor_time, elapsed, failures
+
+
 def callback_ingestion(stack, app, count, label):
     from webapp import statuses
     phone, callbacks = prepared_callbacks(stack, app, count)
     connections, rounds = 32, 5
-    trivial = [("GET", "/ping", None, {})] * count
-    load(stack, trivial[: count // 10], connections)  # warm up
-    # in alternating rounds, so that the machine's drift (it is shared) weighs on both alike
-    floor_time = elapsed = failures = 0
-    for round_index in range(rounds):
-        floor_time += load(stack, trivial[round_index::rounds], connections)[0]
-        round_time, round_failures = load(stack, callbacks[round_index::rounds], connections)
-        elapsed, failures = elapsed + round_time, failures + round_failures
+    floor_time, elapsed, failures = against_ping(stack, callbacks, connections, rounds)
     delivered = count_status(phone.id, [statuses.DELIVERED])
     rate, floor_rate = count / elapsed, count / floor_time
     report(f"4. status callbacks ({label})", f"{rate:.0f}/s, {delivered}/{count} delivered",
            f"{floor_rate:.0f}/s (GET /ping)", "≥ ½ floor, none lost",
            rate >= floor_rate / 2 and delivered == count and failures == 0, f"ratio {rate / floor_rate:.2f}")
+
+
+# ---- the API's send ----
+
+def api_send(stack, app, count, label):
+    """Single-recipient sends through POST /api/v1/messages, each with its own Idempotency-Key, over
+    keep-alive connections, against GET /ping on the same server in alternating rounds; then every
+    message row is looked for. The workers are stopped: the figure is the API's, not the sending's."""
+    import json
+    from webapp import broker, statuses
+    from webapp.extensions import db
+    from webapp.models import Message
+    from webapp.services import api_keys
+    stack.stop_workers()
+    user, phone = make_admin_and_phone("API")
+    key = api_keys.make_key(user, "Bench").key
+    destinations = numbers(count, 5_000_000)
+    sends = [("POST", "/api/v1/messages",
+              json.dumps({"to": [number], "text": f"Order {index} shipped", "phone_id": phone.id}),
+              {"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+               "Idempotency-Key": f"order-{index}"}) for index, number in enumerate(destinations)]
+    floor_time, elapsed, failures = against_ping(stack, sends, connections=16, rounds=5)
+    db.session.rollback()
+    stored = set(db.session.scalars(select(Message.remote_number).where(Message.phone_id == phone.id)))
+    present = len(stored & set(destinations))
+    rate, floor_rate = count / elapsed, count / floor_time
+    report(f"4b. API sends, one recipient, Idempotency-Key ({label})", f"{rate:.0f}/s, {present}/{count} rows",
+           f"{floor_rate:.0f}/s (GET /ping)", "≥ ⅓ floor, every row",
+           rate >= floor_rate / 3 and present == count and failures == 0,
+           f"ratio {rate / floor_rate:.2f}, {failures} non-2xx")
+    broker.job_queue().empty()
+    db.session.execute(update(Message).where(Message.phone_id == phone.id).values(status=statuses.CANCELED))
+    db.session.commit()
+    stack.start_workers()
 
 
 # ---- history at scale ----
@@ -521,6 +561,8 @@ def run_on(database_url, label, arguments, sizes):
                 callback_ingestion(stack, app, sizes["callbacks"], label)
                 report(f"6b. web peak memory (callbacks, {label})", f"{stack.web_peak_rss_mb():.0f} MB", None,
                        "< 150 MB", stack.web_peak_rss_mb() < 150)
+            if "api" in only:
+                api_send(stack, app, sizes["api"], label)
             stack.stop_workers()
             if "history" in only or "export" in only:
                 filled = filled_history(app, stack, sizes["history"])
@@ -541,13 +583,15 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "fairness", "callbacks", "history", "export", "inbox"},
+                        default={"campaign", "rate", "compose", "fairness", "callbacks", "api", "history", "export",
+                                 "inbox"},
                         help="the scenarios to run, separated by commas")
     arguments = parser.parse_args()
-    sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, history=5_000, repeats=5)
+    sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, history=5_000,
+                  repeats=5)
              if arguments.quick else
              dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
-                  history=1_000_000, repeats=30))
+                  api=5_000, history=1_000_000, repeats=30))
     run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:
         run_on(arguments.postgres, "PostgreSQL", arguments, sizes)

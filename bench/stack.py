@@ -67,7 +67,8 @@ class Stack:
         return dict(os.environ, INSTANCE_PATH=str(self.folder), DATABASE_URL=self.database_url,
                     REDIS_URL=self.redis_url, SECRET_KEY=SECRET_KEY, PUBLIC_BASE_URL=self.web_url,
                     TWILIO_API_BASE_URL=self.fake_url or "", PYTHONPATH=str(PROJECT_ROOT),
-                    LOGIN_RATE_LIMIT="10000 per minute", LOGIN_ACCOUNT_RATE_LIMIT="10000 per minute", **extra)
+                    LOGIN_RATE_LIMIT="10000 per minute", LOGIN_ACCOUNT_RATE_LIMIT="10000 per minute",
+                    API_RATE_LIMIT="1000000 per minute", **extra)
 
     @property
     def redis_url(self) -> str:

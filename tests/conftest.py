@@ -329,3 +329,22 @@ def user(app):
 @pytest.fixture
 def logged_in(client, user):
     return login(client, user)
+
+
+# ---- the API, as an integrator calls it (tests/api_support.py) ----
+
+@pytest.fixture
+def api(client, user):
+    from .api_support import ApiClient, key_for
+    return ApiClient(client, key_for(user))
+
+
+@pytest.fixture
+def other_user(app):
+    return make_user("grace@example.org")
+
+
+@pytest.fixture
+def other_api(client, other_user):
+    from .api_support import ApiClient, key_for
+    return ApiClient(client, key_for(other_user))

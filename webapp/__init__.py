@@ -17,6 +17,9 @@ from .extensions import babel, csrf, db, limiter, login_manager, migrate
 def select_locale():
     if not has_request_context():
         return None  # workers and commands speak the default language
+    from .api.auth import api_locale, is_api
+    if is_api():
+        return api_locale()
     if current_user and current_user.is_authenticated and current_user.locale:
         return current_user.locale
     from flask import current_app
@@ -69,6 +72,8 @@ def create_app(config: dict | None = None) -> Flask:
     for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp, contacts_bp, optouts_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(callbacks_bp)
+    from . import api
+    api.init_app(app)
     from .callbacks.routes import SessionlessCallbacks
     app.session_interface = SessionlessCallbacks()
     from .proxies import TrustedProxies, trusted_networks

@@ -290,6 +290,8 @@ class ComposeSubmission(db.Model):
     token = db.Column(db.String(64), primary_key=True)
     message_ids = db.Column(db.JSON, nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    request_hash = db.Column(db.String(64))  # an API call's body: the same key with another body is refused
+    answer = db.Column(db.JSON)  # what else the first call answered: {"rejected": [...]} (webapp/api)
 
 
 class Contact(db.Model):
@@ -339,3 +341,25 @@ class ContactGroupMember(db.Model):
     contact_id = db.Column(db.Integer, db.ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
 
     __table_args__ = (Index("ix_contact_group_members_contact", "contact_id"),)
+
+
+class ApiKey(db.Model):
+    """A key for the REST API, acting as its user. Only its SHA-256 is kept (services.api_keys);
+    the key itself is shown once, when it is made."""
+    __tablename__ = "api_keys"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name = db.Column(db.String(100), nullable=False)
+    key_hash = db.Column(db.String(64), nullable=False)
+    prefix = db.Column(db.String(16), nullable=False)  # its first characters, to tell keys apart
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    last_used_at = db.Column(db.DateTime)
+    expires_at = db.Column(db.DateTime)
+    revoked_at = db.Column(db.DateTime)
+
+    user = db.relationship("User")
+
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_key_hash"), {"sqlite_autoincrement": True})
+
+    def is_usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)

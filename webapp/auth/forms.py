@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from .passwords import new_password_field
 
@@ -43,3 +43,11 @@ class PreferencesForm(FlaskForm):
     locale = SelectField(_l("Language"), choices=[("", _l("As my browser")), ("en", "English"), ("fr", "Français")])
     timezone = SelectField(_l("Time zone"))
     submit = SubmitField(_l("Save"))
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)],
+                       description=_l("What uses it, e.g. “school software”."))
+    expires_on = DateField(_l("Expires on"), validators=[Optional()],
+                           description=_l("Leave blank for a key that does not expire."))
+    submit = SubmitField(_l("Create a key"))

@@ -1,3 +1,4 @@
+from datetime import datetime, time, timedelta
 from zoneinfo import available_timezones
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -6,10 +7,13 @@ from flask_login import current_user, login_required, login_user, logout_user, u
 
 from .. import mail, tasks
 from ..extensions import db, limiter, login_manager
+from ..models import utcnow
+from ..api.auth import is_api
 from ..callbacks.routes import is_callback
 from ..redirects import same_site_path
-from ..services import accounts, password_resets, sign_ins
-from .forms import (ChangePasswordForm, CreateAdministratorForm, ForgotPasswordForm, LoginForm, NewPasswordForm,
+from ..services import accounts, api_keys, password_resets, sign_ins
+from ..templating import local_to_utc
+from .forms import (ApiKeyForm, ChangePasswordForm, CreateAdministratorForm, ForgotPasswordForm, LoginForm, NewPasswordForm,
                     PreferencesForm)
 
 bp = Blueprint("auth", __name__)
@@ -51,7 +55,8 @@ def sign_in(user, remember=False):
 
 @bp.before_app_request
 def send_first_visitor_to_setup():
-    if request.endpoint in ("auth.setup", "static", "main.healthz") or (request.endpoint or "").startswith("callbacks."):
+    if request.endpoint in ("auth.setup", "static", "main.healthz") or (request.endpoint or "").startswith("callbacks.") \
+            or is_api():
         return None
     if current_app.extensions.get("smsdesk_set_up"):
         return None
@@ -67,7 +72,7 @@ BEFORE_A_NEW_PASSWORD = ("auth.choose_password", "auth.logout", "static", "main.
 
 @bp.before_app_request
 def send_to_choose_password():
-    if request.endpoint in BEFORE_A_NEW_PASSWORD or is_callback():  # a callback has no session to sign in
+    if request.endpoint in BEFORE_A_NEW_PASSWORD or is_callback() or is_api():  # no session to sign in
         return None
     if current_user.is_authenticated and current_user.must_change_password:
         return redirect(url_for("auth.choose_password"))
@@ -219,17 +224,22 @@ def end_all_sign_ins():
     return redirect(url_for("auth.login"))
 
 
+def preferences_form_of(user) -> PreferencesForm:
+    form = PreferencesForm(prefix="prefs", obj=None)
+    form.timezone.choices = [("", _("Default (%(zone)s)", zone=current_app.config["BABEL_DEFAULT_TIMEZONE"]))] + [
+        (zone, zone) for zone in sorted(available_timezones())]
+    if request.method == "GET" or not form.submit.data:
+        form.locale.data = user.locale or ""
+        form.timezone.data = user.timezone or ""
+    return form
+
+
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def account():
     password_form = ChangePasswordForm(prefix="password")
     password_form.account_email = current_user.email
-    preferences_form = PreferencesForm(prefix="prefs", obj=None)
-    preferences_form.timezone.choices = [("", _("Default (%(zone)s)", zone=current_app.config["BABEL_DEFAULT_TIMEZONE"]))] + [
-        (zone, zone) for zone in sorted(available_timezones())]
-    if request.method == "GET":
-        preferences_form.locale.data = current_user.locale or ""
-        preferences_form.timezone.data = current_user.timezone or ""
+    preferences_form = preferences_form_of(current_user)
     if password_form.submit.data and password_form.validate_on_submit():
         if not current_user.check_password(password_form.current_password.data):
             password_form.current_password.errors.append(_("This is not your current password."))
@@ -244,5 +254,39 @@ def account():
         db.session.commit()
         flash(_("Your preferences have been saved."), "success")
         return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", password_form=password_form, preferences_form=preferences_form,
-                           sign_ins=sign_ins.active(current_user), this_browser=current_user.signed_in_session_id)
+    return account_page(password_form=password_form, preferences_form=preferences_form)
+
+
+def account_page(password_form=None, preferences_form=None, api_key_form=None, made_key=None, status=200):
+    return render_template("auth/account.html",
+                           password_form=password_form or ChangePasswordForm(prefix="password", formdata=None),
+                           preferences_form=preferences_form or preferences_form_of(current_user),
+                           api_key_form=api_key_form or ApiKeyForm(prefix="key", formdata=None),
+                           api_keys=api_keys.user_keys(current_user), made_key=made_key,
+                           sign_ins=sign_ins.active(current_user),
+                           this_browser=current_user.signed_in_session_id), status
+
+
+@bp.route("/account/api-keys", methods=["POST"])
+@login_required
+def make_api_key():
+    """The key is shown in this answer only: it is never stored, so no later page can show it."""
+    form = ApiKeyForm(prefix="key")
+    if not form.validate_on_submit():
+        return account_page(api_key_form=form, status=400)
+    # valid through the day chosen, in the user's time zone
+    expires_at = (local_to_utc(datetime.combine(form.expires_on.data + timedelta(days=1), time.min))
+                  if form.expires_on.data else None)
+    if expires_at is not None and expires_at <= utcnow():
+        form.expires_on.errors.append(_("Choose a date in the future."))
+        return account_page(api_key_form=form, status=400)
+    made = api_keys.make_key(current_user, form.name.data, expires_at)
+    return account_page(made_key=made)
+
+
+@bp.route("/account/api-keys/<int:key_id>/revoke", methods=["POST"])
+@login_required
+def revoke_api_key(key_id):
+    if api_keys.revoke(current_user, key_id):
+        flash(_("The key is revoked: it no longer works."), "success")
+    return redirect(url_for("auth.account") + "#api-keys")

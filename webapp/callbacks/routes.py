@@ -24,7 +24,8 @@ bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 # rate limiter, a fifth of what a trivial request costs, on the URLs a busy provider calls most.
 class SessionlessCallbacks(SecureCookieSessionInterface):
     def open_session(self, app, request):
-        if is_callback():
+        from ..api.auth import is_api
+        if is_callback() or is_api():  # an API call is its key's, never a cookie's
             return None  # Flask makes it a null session, never saved
         return super().open_session(app, request)
 

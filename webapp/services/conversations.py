@@ -189,3 +189,19 @@ def news(user, after_id: int | None) -> InboxNews:
         return InboxNews(unread_total(user), newest_incoming_id(user), [])
     incoming = incoming_after(user, after_id)
     return InboxNews(unread_total(user), max([after_id] + [message.id for message in incoming]), incoming)
+
+
+def unread_ids(user, numbers: set[str]) -> set[int]:
+    """Which incoming SMS of these conversations are unread: the newest `unread_count` of each
+    (a conversation is read up to a message; those after it are unread)."""
+    if not numbers:
+        return set()
+    counts = dict(db.session.execute(select(Conversation.remote_number, Conversation.unread_count).where(
+        Conversation.user_id == user.id, Conversation.remote_number.in_(numbers),
+        Conversation.unread_count > 0)).all())
+    unread = set()
+    for number, count in counts.items():
+        unread.update(db.session.scalars(select(Message.id).where(
+            Message.user_id == user.id, Message.remote_number == number, Message.direction == Message.INBOUND)
+            .order_by(Message.id.desc()).limit(count)))
+    return unread

@@ -41,30 +41,49 @@ class Composed:
     repeated: bool = False  # the submission had been made already: these are the messages it queued then
     left_out: int = 0  # numbers that opted out, not sent to
     opted_out: str | None = None  # the one number typed, which opted out: sent to only once the user confirms it
+    # the numbers left out of the send, each as {"recipient", "code", "reason": a stored Reason's data}
+    rejected: list[dict] = field(default_factory=list)
+    key_reused: bool = False  # the submission token came with another request (an API call's other body)
 
     def refuse(self, about: str, problem: str) -> None:
         self.problems.setdefault(about, []).append(problem)
 
+    def reject(self, recipient: str, code: str, reason: Reason) -> None:
+        self.rejected.append({"recipient": recipient, "code": code, "reason": reason.as_data()})
+
+
+INVALID_NUMBER, OPTED_OUT = "invalid_number", "opted_out"
+
 
 def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, flash: bool = False,
             scheduled_at: datetime | None = None, submission_token: str | None = None,
-            send_to_opted_out: str | None = None) -> Composed:
+            send_to_opted_out: str | None = None, request_hash: str | None = None,
+            leave_out_invalid: bool = False, rejected: list[dict] | None = None) -> Composed:
     """Every rule about sending: a phone of the user's, valid numbers, none opted out, options the
     phone offers, a text its provider accepts, a date in the future. Queues one message per number when nothing is wrong.
     scheduled_at is naive UTC. submission_token: the form's one-time token (an API's
     Idempotency-Key): a submission made with it already, or being made at this moment, sends
     nothing more and answers the messages it queued. send_to_opted_out: the one number the user
-    confirmed sending to although it opted out."""
+    confirmed sending to although it opted out. request_hash: the API call's body, kept with its
+    Idempotency-Key: the same key with another body sends nothing (key_reused). leave_out_invalid:
+    invalid numbers are left out, each in `rejected` (the API), instead of refusing the whole send
+    (the form, where the user corrects a typo). rejected: recipients the caller left out already
+    (an API call's unknown contact ids), answered with the others."""
     from .phones import user_phone_or_none
-    earlier = earlier_submission(user.id, submission_token)
+    earlier = earlier_submission(user.id, submission_token, request_hash)
     if earlier is not None:
         return earlier
-    composed = Composed()
+    composed = Composed(rejected=list(rejected or []))
     phone = user_phone_or_none(user, phone_id) if phone_id is not None else None
     if phone is None:
         composed.refuse("phone", _("Choose one of your phones."))
         return composed
     numbers, invalid = normalize_all(typed_numbers, current_app.config["DEFAULT_PHONE_REGION"])
+    if leave_out_invalid:
+        for error in invalid:
+            composed.reject(error.typed, INVALID_NUMBER, Reason("%(number)s is not a valid number: %(reason)s.",
+                                                                number=error.typed, reason=error.reason))
+        invalid = [] if numbers else invalid[:1]  # nothing valid at all: the send is refused
     for error in invalid[:MAX_INVALID_NUMBERS_SHOWN]:
         composed.refuse("numbers", _("%(number)s is not a valid number: %(reason)s.",
                                      number=error.typed, reason=error.reason))
@@ -88,9 +107,10 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
         return composed
     try:
         composed.message_ids = queue_outbound(phone, numbers, body, flash=flash, scheduled_at=scheduled_at,
-                                              submission_token=submission_token)
+                                              submission_token=submission_token, request_hash=request_hash,
+                                              answer={"rejected": composed.rejected})
     except SubmittedMeanwhile:
-        return earlier_submission(user.id, submission_token)
+        return earlier_submission(user.id, submission_token, request_hash)
     return composed
 
 
@@ -128,6 +148,10 @@ def leave_out_opted_out(composed: Composed, user_id: int, numbers: list[str], co
         return []
     kept = [number for number in numbers if number not in opted_out]
     composed.left_out = len(numbers) - len(kept)
+    for number in numbers:
+        if number in opted_out:
+            composed.reject(number, OPTED_OUT, Reason("%(number)s opted out of your SMS on %(date)s.", number=number,
+                                                      date=opted_out[number].opted_out_at.date().isoformat()))
     if numbers and not kept:
         composed.refuse("numbers", _("Every one of these numbers opted out: nothing to send."))
     return kept
@@ -147,23 +171,33 @@ def submission_key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def earlier_submission(user_id: int, token: str | None) -> Composed | None:
+def earlier_submission(user_id: int, token: str | None, request_hash: str | None = None) -> Composed | None:
+    """What the submission made with this token in the last day queued, or None. With a
+    request_hash (an API call's), one made with another request is refused: key_reused."""
     if not token:
         return None
-    message_ids = db.session.scalar(select(ComposeSubmission.message_ids).where(
-        ComposeSubmission.user_id == user_id, ComposeSubmission.token == submission_key(token)))
-    return Composed(message_ids=message_ids, repeated=True) if message_ids is not None else None
+    earlier = db.session.execute(select(ComposeSubmission).where(
+        ComposeSubmission.user_id == user_id, ComposeSubmission.token == submission_key(token),
+        ComposeSubmission.created_at >= utcnow() - SUBMISSIONS_KEPT)).scalar()
+    if earlier is None:
+        return None
+    if request_hash is not None and earlier.request_hash != request_hash:
+        return Composed(key_reused=True)
+    return Composed(message_ids=earlier.message_ids, repeated=True, rejected=(earlier.answer or {}).get("rejected", []))
 
 
-def remember_submission(user_id: int, token: str, message_ids: list[int]) -> None:
+def remember_submission(user_id: int, token: str, message_ids: list[int], request_hash: str | None = None,
+                        answer: dict | None = None) -> None:
     """In the messages' transaction, so that they are written with their token or not at all."""
     db.session.execute(delete(ComposeSubmission).where(ComposeSubmission.user_id == user_id,
                                                        ComposeSubmission.created_at < utcnow() - SUBMISSIONS_KEPT))
-    db.session.add(ComposeSubmission(user_id=user_id, token=submission_key(token), message_ids=message_ids))
+    db.session.add(ComposeSubmission(user_id=user_id, token=submission_key(token), message_ids=message_ids,
+                                     request_hash=request_hash, answer=answer))
 
 
 def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = False,
-                   scheduled_at: datetime | None = None, submission_token: str | None = None) -> list[int]:
+                   scheduled_at: datetime | None = None, submission_token: str | None = None,
+                   request_hash: str | None = None, answer: dict | None = None) -> list[int]:
     """Writes one queued message per number (E.164, checked by compose), commits, and only then
     enqueues their jobs. If the broker is down the messages stay queued and the sweep enqueues
     them later. scheduled_at (naive UTC) is for phones whose provider sends at a later date.
@@ -181,7 +215,7 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
             for position, number in enumerate(numbers)]
     message_ids = status_store.add_queued(rows)
     if submission_token:
-        remember_submission(phone.user_id, submission_token, message_ids)
+        remember_submission(phone.user_id, submission_token, message_ids, request_hash, answer)
     try:
         db.session.commit()
     except IntegrityError:
