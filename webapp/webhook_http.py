@@ -177,6 +177,7 @@ def read_answer(response, connection, deadline) -> bytes:
             connection.sock.settimeout(left)
         chunk = response.read1(16 * 1024) if hasattr(response, "read1") else response.read(16 * 1024)
         if not chunk:
+            response.read()  # at its end: lets the connection serve the next request
             break
         total += len(chunk)
         if len(kept) < ANSWER_KEPT_BYTES:
