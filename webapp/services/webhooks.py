@@ -31,6 +31,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .. import broker, crypto, mail, statuses, tasks
 from ..extensions import db
@@ -371,7 +372,7 @@ def dispatch_page(now: datetime) -> tuple[set[int], bool]:
     """One page of events. Everything is read first, and written in a transaction of its own
     that begins with the cursor's move (SQLite cannot turn a reading transaction into a writing
     one once another writer committed)."""
-    state = db.session.get(WebhookDispatch, 1, populate_existing=True)
+    state = dispatch_state()
     cursor, gap_state = state.last_event_id, (state.gap_event_id, state.gap_seen_at)
     endpoints = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))).all()
     events = db.session.execute(select(OutboxEvent).where(OutboxEvent.id > cursor).order_by(OutboxEvent.id)
@@ -395,6 +396,20 @@ def dispatch_page(now: datetime) -> tuple[set[int], bool]:
         db.session.execute(insert(WebhookDelivery.__table__), rows)
     db.session.commit()
     return {row["endpoint_id"] for row in rows}, len(events) == DISPATCH_PAGE or len(taken) < len(events)
+
+
+def dispatch_state() -> WebhookDispatch:
+    """The cursor's row, written by the migration; made again at 0 if it is missing (a database
+    emptied by hand): endpoints get only the events after the one newest when they were added."""
+    state = db.session.get(WebhookDispatch, 1, populate_existing=True)
+    if state is None:
+        try:
+            db.session.add(WebhookDispatch(id=1, last_event_id=0))
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # another dispatcher made it
+        state = db.session.get(WebhookDispatch, 1, populate_existing=True)
+    return state
 
 
 def delivery_rows(endpoints: list[WebhookEndpoint], events: list, now: datetime) -> list[dict]:
