@@ -62,6 +62,7 @@ def main() -> None:
     every(SEND_STARTS_ROTATION_SECONDS, rotate_send_starts, stop_background, "send starts")
     every(app.config["SWEEP_INTERVAL_SECONDS"], sweep_if_first, stop_background, "sweep")
     every(0.5, lambda: with_app(broker.move_due_scheduled_jobs), stop_background, "retries")
+    every(app.config["WEBHOOK_DISPATCH_SECONDS"], lambda: with_app(jobs.dispatch_webhooks), stop, "webhooks")
     log.info("worker %s started, %d senders", worker_name, app.config["SEND_CONCURRENCY"])
     stop_on_signal(stop)
     try:

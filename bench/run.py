@@ -1,6 +1,7 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
-    python -m bench.run [--quick] [--postgres URL] [--only campaign,rate,compose,fairness,callbacks,api,history,export,inbox]
+    python -m bench.run [--quick] [--postgres URL]
+        [--only campaign,rate,compose,fairness,callbacks,api,webhooks,history,export,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 """
@@ -336,6 +337,105 @@ def api_send(stack, app, count, label):
     db.session.commit()
     stack.start_workers()
 
+# ---- webhooks ----
+
+class WebhookReceiver:
+    """bench/webhook_receiver.py in a process of its own, its ids kept in a file across restarts."""
+
+    def __init__(self, stack: Stack, name: str):
+        from .stack import free_port
+        self.port, self.ids_path, self.process = free_port(), stack.folder / f"{name}-ids.txt", None
+        self.ids_path.touch()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self):
+        import subprocess
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.webhook_receiver", "--port", str(self.port),
+                                         "--ids", str(self.ids_path)], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == "ready"
+
+    def stop(self):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def ids(self) -> list[str]:
+        return [line for line in self.ids_path.read_text().splitlines() if line]
+
+
+def webhook_backlog() -> int:
+    """Events not yet fanned out, and deliveries not yet delivered."""
+    from webapp.extensions import db
+    from webapp.models import OutboxEvent, WebhookDelivery, WebhookDispatch
+    db.session.rollback()
+    cursor = db.session.scalar(select(WebhookDispatch.last_event_id))
+    events = db.session.scalar(select(func.count(OutboxEvent.id)).where(OutboxEvent.id > cursor))
+    pending = db.session.scalar(select(func.count(WebhookDelivery.id)).where(WebhookDelivery.status == "pending"))
+    db.session.rollback()
+    return events + pending
+
+
+def webhook_fan_out(stack, app, count, label):
+    """10,000 status callbacks, each an event for one endpoint: deliveries per second while the
+    callbacks arrive, and how long after the last one the backlog is back to zero."""
+    from webapp.models import WebhookEndpoint
+    from webapp.services import webhooks
+    receiver = WebhookReceiver(stack, "fan-out")
+    receiver.start()
+    try:
+        phone, callbacks = prepared_callbacks(stack, app, count)
+        app.config["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = "1"
+        saved = webhooks.add_endpoint(phone.user_id, WebhookEndpoint.HTTP, [webhooks.MESSAGE_STATUS_CHANGED],
+                                      url=receiver.url)
+        assert saved.problems is None, saved.problems
+        started = time.perf_counter()
+        elapsed, failures = load(stack, callbacks, 32)
+        delivered_meanwhile = len(receiver.ids())
+        deadline = time.perf_counter() + 120
+        while webhook_backlog() > 0 and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        drained = time.perf_counter() - started - elapsed
+        ids = receiver.ids()
+        report(f"10a. webhooks while callbacks arrive ({label})",
+               f"{delivered_meanwhile / elapsed:.0f} deliveries/s during {count / elapsed:.0f} callbacks/s; "
+               f"backlog zero {drained:.1f} s after the last callback", None, "backlog zero within 10 s",
+               drained <= 10 and len(set(ids)) == count and failures == 0,
+               f"{len(set(ids))}/{count} events received, {len(ids) - len(set(ids))} twice")
+    finally:
+        receiver.stop()
+
+
+def webhook_outage(stack, app, count, label, down_seconds=60.0):
+    """The receiver down for 60 s while events come, then back: every event received exactly once."""
+    from webapp.models import OptOut, WebhookEndpoint
+    from webapp.services import opt_outs, webhooks
+    receiver = WebhookReceiver(stack, "outage")
+    user, _ = make_admin_and_phone("Outage", email="outage@example.org")
+    app.config["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = "1"
+    webhooks.add_endpoint(user.id, WebhookEndpoint.HTTP, [webhooks.OPTOUT_CREATED], url=receiver.url)
+    started = time.perf_counter()
+    for index, number in enumerate(numbers(count, 7_000_000)):  # spread over the outage
+        opt_outs.record(user.id, number, OptOut.MANUAL)
+        time.sleep(max(0.0, started + (index + 1) * down_seconds / count - time.perf_counter()))
+    time.sleep(max(0.0, started + down_seconds - time.perf_counter()))
+    receiver.start()
+    back = time.perf_counter()
+    deadline = back + 300
+    while len(set(receiver.ids())) < count and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    recovered = time.perf_counter() - back
+    time.sleep(2)  # anything sent twice would come now
+    ids = receiver.ids()
+    receiver.stop()
+    report(f"10b. webhook receiver down {down_seconds:.0f} s ({label})",
+           f"{len(set(ids))}/{count} events received, {len(ids) - len(set(ids))} twice; all {recovered:.1f} s "
+           "after it came back", None, "every event exactly once", len(ids) == len(set(ids)) == count,
+           "the first delivery waits for its backoff (5, 10, 20, 40 s…), the others behind it")
+
 
 # ---- history at scale ----
 
@@ -563,6 +663,11 @@ def run_on(database_url, label, arguments, sizes):
                        "< 150 MB", stack.web_peak_rss_mb() < 150)
             if "api" in only:
                 api_send(stack, app, sizes["api"], label)
+            if "webhooks" in only:
+                stack.stop_workers()
+                stack.start_workers(WEBHOOK_ALLOW_PRIVATE_ADDRESSES="1")
+                webhook_fan_out(stack, app, sizes["callbacks"], label)
+                webhook_outage(stack, app, sizes["outage"], label, sizes["outage_seconds"])
             stack.stop_workers()
             if "history" in only or "export" in only:
                 filled = filled_history(app, stack, sizes["history"])
@@ -583,15 +688,15 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "fairness", "callbacks", "api", "history", "export",
-                                 "inbox"},
+                        default={"campaign", "rate", "compose", "fairness", "callbacks", "api", "webhooks", "history",
+                                 "export", "inbox"},
                         help="the scenarios to run, separated by commas")
     arguments = parser.parse_args()
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, history=5_000,
-                  repeats=5)
+                  repeats=5, outage=50, outage_seconds=10.0)
              if arguments.quick else
              dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
-                  api=5_000, history=1_000_000, repeats=30))
+                  api=5_000, history=1_000_000, repeats=30, outage=1_000, outage_seconds=60.0))
     run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:
         run_on(arguments.postgres, "PostgreSQL", arguments, sizes)

@@ -360,3 +360,30 @@ def lease(keys: list[str], seconds: float) -> list[bool]:
         for key in keys:
             pipe.set(key, "1", nx=True, px=int(seconds * 1000))
         return [bool(taken) for taken in pipe.execute()]
+
+
+# ---- turns: one holder at a time (an endpoint's deliveries, the webhook dispatch) ----
+
+def take_turn(key: str, owner: str, seconds: float) -> bool:
+    return bool(redis_connection().set(key, owner, nx=True, px=int(seconds * 1000)))
+
+
+def keep_turn(key: str, owner: str, seconds: float) -> bool:
+    return bool(redis_connection().register_script(EXTEND_IF_MINE_SCRIPT)(keys=[key], args=[owner, int(seconds * 1000)]))
+
+
+def end_turn(key: str, owner: str) -> None:
+    redis_connection().register_script(RELEASE_IF_MINE_SCRIPT)(keys=[key], args=[owner])
+
+
+def turn_taken(key: str) -> bool:
+    return bool(redis_connection().exists(key))
+
+
+def mark_once(key: str, seconds: float) -> bool:
+    """Sets the key unless it is set: True the first time (until it expires or is cleared)."""
+    return bool(redis_connection().set(key, "1", nx=True, px=int(seconds * 1000)))
+
+
+def clear_mark(key: str) -> None:
+    redis_connection().delete(key)

@@ -72,6 +72,12 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "WORKER_HEARTBEAT_TTL_SECONDS": _float("WORKER_HEARTBEAT_TTL_SECONDS", 15.0),
         "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 5.0),
         "INBOUND_POLL_SECONDS": _float("INBOUND_POLL_SECONDS", 30.0),
+        # outbound webhooks (webapp/services/webhooks.py)
+        "WEBHOOK_TIMEOUT_SECONDS": _float("WEBHOOK_TIMEOUT_SECONDS", 10.0),
+        "WEBHOOK_RETRY_BASE_SECONDS": _float("WEBHOOK_RETRY_BASE_SECONDS", 5.0),
+        "WEBHOOK_DISPATCH_SECONDS": _float("WEBHOOK_DISPATCH_SECONDS", 0.5),
+        # 1: endpoints may be on loopback, private or reserved addresses (an install posting to its own network)
+        "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": os.environ.get("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", ""),
         **provider_server_options(),
         # a page's forms; callbacks have their own, smaller limit (webapp/security.py)
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),

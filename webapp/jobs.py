@@ -8,7 +8,7 @@ from . import broker
 from .extensions import db
 from .models import Message, Phone
 from .providers import simulator
-from .services import password_resets, polling, sending, sweeps
+from .services import password_resets, polling, sending, sweeps, webhooks
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
 
@@ -29,6 +29,15 @@ def simulate_inbound(phone_id: int, sender: str, text: str) -> None:
     if phone is None:
         return
     adapter_for(phone).simulate_inbound(callback_url(phone, "inbound"), sender, text)
+
+
+def deliver_webhooks(endpoint_id: int) -> None:
+    webhooks.deliver_endpoint(endpoint_id)
+
+
+def dispatch_webhooks() -> None:
+    """Run by each worker every WEBHOOK_DISPATCH_SECONDS (one at a time): new outbox events become deliveries."""
+    webhooks.dispatch_if_first()
 
 
 def send_password_reset_link(email: str, locale: str) -> None:
@@ -104,7 +113,7 @@ def sweep() -> None:
     """Each step on its own: one that fails (a provider's poll, a broker hiccup) does not hold up the others."""
     steps = [sweeps.requeue_lost_messages, sweeps.mark_interrupted_sends, polling.enqueue_due_status_polls,
              lambda: polling.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"]),
-             sweeps.forget_unmatched_early_events]
+             sweeps.forget_unmatched_early_events, sweeps.pick_up_webhook_deliveries]
     for step in steps:
         try:
             step()

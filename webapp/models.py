@@ -363,3 +363,92 @@ class ApiKey(db.Model):
 
     def is_usable(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class WebhookEndpoint(db.Model):
+    """Where a user's events go (webapp/services/webhooks.py): a URL that gets signed POSTs, or a
+    built-in forward of incoming SMS to an e-mail address or to another number by SMS. Only the
+    events after first_event_id are its own (those written before it was added are not sent)."""
+    __tablename__ = "webhook_endpoints"
+    HTTP, EMAIL, SMS = "http", "email", "sms"
+
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = db.Column(db.String(8), nullable=False, default=HTTP)
+    url = db.Column(db.Text)  # HTTP
+    email = db.Column(db.String(254))  # EMAIL
+    forward_number = db.Column(db.String(32))  # SMS, in E.164
+    phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="SET NULL"))  # SMS: the phone it goes through
+    events = db.Column(db.JSON, nullable=False, default=list)  # the event types wanted
+    encrypted_secret = db.Column(db.Text)  # the signing secret (whsec_…), encrypted like phone secrets
+    encrypted_previous_secret = db.Column(db.Text)  # after a rotation, also signed with until previous_secret_until
+    previous_secret_until = db.Column(db.DateTime)
+    enabled = db.Column(db.Boolean, nullable=False, default=True)
+    disabled_at = db.Column(db.DateTime)
+    disabled_reason = db.Column(db.Text)  # a stored Reason
+    failing_since = db.Column(db.DateTime)  # the first failed attempt since the last success
+    first_event_id = db.Column(db.Integer, nullable=False, default=0)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    phone = db.relationship("Phone")
+
+    __table_args__ = {"sqlite_autoincrement": True}
+
+
+class WebhookDelivery(db.Model):
+    """One event for one endpoint, with the body signed for it: pending until delivered or given
+    up. Written in the transaction that moves the dispatch cursor past its event, so that neither
+    a broker wipe nor a worker's crash can lose it."""
+    __tablename__ = "webhook_deliveries"
+    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+    id = db.Column(db.Integer, primary_key=True)
+    endpoint_id = db.Column(db.Integer, db.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False)
+    webhook_id = db.Column(db.String(40), nullable=False)  # the webhook-id header: evt_<outbox id>, or test_…
+    event_type = db.Column(db.String(40), nullable=False)
+    body = db.Column(db.Text, nullable=False)
+    status = db.Column(db.String(12), nullable=False, default=PENDING)
+    attempt_count = db.Column(db.Integer, nullable=False, default=0)
+    next_attempt_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    first_attempt_at = db.Column(db.DateTime)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    finished_at = db.Column(db.DateTime)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_pending", "endpoint_id", "id", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        Index("ix_webhook_deliveries_due", "next_attempt_at", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class WebhookAttempt(db.Model):
+    """One try at a delivery, for the endpoint's log."""
+    __tablename__ = "webhook_attempts"
+    id = db.Column(db.Integer, primary_key=True)
+    delivery_id = db.Column(db.Integer, db.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False,
+                            index=True)
+    endpoint_id = db.Column(db.Integer, db.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False)
+    attempted_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    attempt = db.Column(db.Integer, nullable=False)
+    http_status = db.Column(db.Integer)
+    duration_ms = db.Column(db.Integer)
+    answer = db.Column(db.Text)  # the first 1 KB of the answer's body
+    error = db.Column(db.Text)  # a stored Reason: why it failed, and what comes next
+    delivered = db.Column(db.Boolean, nullable=False, default=False)
+
+    delivery = db.relationship("WebhookDelivery", lazy="joined")
+
+    __table_args__ = (Index("ix_webhook_attempts_endpoint_id", "endpoint_id", "id"), {"sqlite_autoincrement": True})
+
+
+class WebhookDispatch(db.Model):
+    """One row: the last outbox event fanned out to the endpoints. gap_*: an event id missing
+    below newer ones (a transaction not yet committed on PostgreSQL, or rolled back), waited for
+    a few seconds before it is passed."""
+    __tablename__ = "webhook_dispatch"
+    id = db.Column(db.Integer, primary_key=True)  # always 1
+    last_event_id = db.Column(db.Integer, nullable=False, default=0)
+    gap_event_id = db.Column(db.Integer)
+    gap_seen_at = db.Column(db.DateTime)

@@ -16,7 +16,8 @@ STRICT_TRANSPORT_SECURITY = "max-age=31536000"  # a year; no includeSubDomains: 
 # they show callback URLs (their token is the only thing that guards them), or take secrets or
 # passwords as they are typed (a form sent back with its errors shows them again)
 TEMPLATES_SHOWING_SECRETS = {"phones/show.html", "phones/form.html", "auth/account.html", "auth/setup.html",
-                             "auth/login.html", "admin/user_password.html", "admin/users.html"}
+                             "auth/login.html", "admin/user_password.html", "admin/users.html",
+                             "webhooks/show.html"}
 CALLBACK_BODY_LIMIT = 256 * 1024  # a provider's report is a few hundred bytes
 
 

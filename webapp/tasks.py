@@ -21,6 +21,7 @@ CHECK_NUMBERS = "webapp.jobs.check_numbers"
 FIND_INTERRUPTED_SENDS = "webapp.jobs.find_interrupted_sends"
 POST_SIMULATOR_REPORT = "webapp.jobs.post_simulator_report"
 SEND_PASSWORD_RESET_LINK = "webapp.jobs.send_password_reset_link"
+DELIVER_WEBHOOKS = "webapp.jobs.deliver_webhooks"
 
 
 def new_send_job_id() -> str:
@@ -98,3 +99,7 @@ def checked_numbers(phone_id: int, job_id: str) -> NumbersCheck | None:
 
 def send_password_reset_link(email: str, locale: str) -> None:
     broker.enqueue_job(SEND_PASSWORD_RESET_LINK, email, locale)
+
+
+def deliver_webhooks(endpoint_id: int) -> None:
+    broker.enqueue_job(DELIVER_WEBHOOKS, endpoint_id)

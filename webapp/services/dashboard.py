@@ -13,7 +13,7 @@ from .. import statuses
 from ..extensions import db
 from ..models import Conversation, Message
 from ..templating import local_to_utc, user_zone
-from . import contacts, history
+from . import contacts, history, webhooks
 
 SHOWN = 5
 WEEK_DAYS = 7  # today and the 6 days before, as whole days: the history's date filter can show them
@@ -35,6 +35,7 @@ class Dashboard:
     periods: list[Period]
     phones: list[dict]
     next_step: str | None  # "add_phone", "send_first_sms", or None once both are done
+    disabled_webhooks: list = field(default_factory=list)  # endpoints SMS Desk disabled after 24 h of failures
     statuses: tuple = field(default=statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,))
 
 
@@ -84,4 +85,5 @@ def dashboard(user) -> Dashboard:
     numbers = [row.remote_number for row in unread] + [message.remote_number for message in failures]
     phones = history.phone_health(user)
     return Dashboard(unread=unread, failures=failures, names=contacts.names_by_number(user.id, numbers),
-                     periods=week, phones=phones, next_step=next_step(user, [row["phone"] for row in phones]))
+                     periods=week, phones=phones, next_step=next_step(user, [row["phone"] for row in phones]),
+                     disabled_webhooks=webhooks.disabled_by_failures(user.id))

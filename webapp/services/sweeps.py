@@ -18,7 +18,7 @@ from ..models import EarlyStatusEvent, Message, Phone, utcnow
 from ..providers import provider_class
 from ..providers.base import NOT_SENT, ProviderError, SendResult
 from ..reasons import N_, Reason
-from . import reports, status_store
+from . import reports, status_store, webhooks
 from .phones import adapter_for
 from .sending import first_status_poll_at, outbound_sms, owners_of, unusable_id_error
 from .status_store import Claim, Line
@@ -253,3 +253,11 @@ def record_found(adapter, message: Message, claim: Claim, found: SendResult) -> 
                       next_status_poll_at=first_status_poll_at(adapter, message.scheduled_at, utcnow()))
     db.session.commit()
     reports.apply_early_status_events(message)
+
+
+def pick_up_webhook_deliveries() -> int:
+    """Outbox events not yet fanned out (the workers' dispatch loop does it every half second),
+    and endpoints whose next delivery is due with no job to deliver it: the broker wiped or
+    restarted, a worker killed during a delivery, a retry's time come."""
+    webhooks.dispatch()
+    return webhooks.enqueue_due()
