@@ -8,7 +8,7 @@ from . import broker
 from .extensions import db
 from .models import Message, Phone
 from .providers import simulator
-from .services import password_resets, polling, sending, sweeps
+from .services import contact_files, password_resets, polling, sending, sweeps
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
 
@@ -29,6 +29,10 @@ def simulate_inbound(phone_id: int, sender: str, text: str) -> None:
     if phone is None:
         return
     adapter_for(phone).simulate_inbound(callback_url(phone, "inbound"), sender, text)
+
+
+def import_contacts(import_id: int) -> None:
+    contact_files.run_import(import_id)
 
 
 def send_password_reset_link(email: str, locale: str) -> None:
