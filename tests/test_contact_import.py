@@ -361,3 +361,18 @@ def test_an_import_runs_in_the_real_worker_with_its_progress(logged_in, user, wo
     assert db.session.query(ContactImportRejection).one().line == 5002
     page = logged_in.get(f"/contacts/import/{import_id}").get_data(as_text=True)
     assert "5000 contacts added" in page and "1 row rejected" in page
+
+
+def test_a_big_files_rows_read_by_other_processes_are_the_rows_read_here(app):
+    """The fast path (chunks read by spawned processes) against the plain one, on the same chunks."""
+    columns = contact_files.Columns(number=1, name=0, fields=[(2, "class")])
+    chunks = [[(line, [f"Person {line}", number, "6B" if line % 2 else ""])
+               for line, number in enumerate(["06 12 34 56 78", "0690 12 34 56", "+44 7911 123456", "06 12", "",
+                                              "0612345678"], start=2)]] * 3
+    plain = list(contact_files.prepared_chunks(iter(chunks), columns, "FR", parallel=False))
+    parallel = list(contact_files.prepared_chunks(iter(chunks), columns, "FR", parallel=True))
+    assert parallel == plain
+    rows = plain[0][1]
+    assert rows[0]["number"] == "+33612345678" and rows[0]["national"] == "0612345678"
+    assert rows[1]["number"] == "+590690123456" and rows[2]["fields"] == {} and rows[3] == contact_files.Reason(
+        contact_files.NOT_A_VALID_NUMBER, reason=contact_files.Reason("it has too few or too many digits"))

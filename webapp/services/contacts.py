@@ -52,8 +52,9 @@ def _search_text(contact: Contact) -> str:
 
 def search_text_of(name: str, number: str, national_digits: str, fields: dict) -> str:
     """What a search of the contacts compares (the import writes it too, from a number it parsed once)."""
-    parts = [name, number, national_digits, *map(str, fields.values())]
-    return "\n".join(folded(part) for part in parts if part)
+    # numbers fold to themselves; field values come back contact after contact (the cached fold)
+    parts = [folded(name), number, national_digits, *(_folded(str(value)) for value in fields.values())]
+    return "\n".join(part for part in parts if part)
 
 
 def default_region(user) -> str:
