@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import http.client
+import itertools
 import os
 import platform
 import re
@@ -500,7 +501,7 @@ def contacts_csv(count: int) -> bytes:
 def import_at_scale(stack, count, label):
     """A CSV of count contacts uploaded to the web app under gunicorn and its columns sent, as a user
     does: the time from sending the columns until the worker has stored every contact, while another
-    session reads the contact list every 100 ms."""
+    session reads the import's page every 250 ms as it refreshes itself (and the contact list each second)."""
     from webapp.extensions import db
     from webapp.models import Contact, ContactImport
     from webapp.services.accounts import create_user
@@ -522,12 +523,20 @@ def import_at_scale(stack, count, label):
     reader = signed_in_session(stack, user.email)
     latencies, stop = [], threading.Event()
 
+    list_latencies = []
+
     def read_the_list():
-        while not stop.is_set():
+        for round_number in itertools.count():
+            if stop.is_set():
+                return
             began = time.perf_counter()
-            reader.get(stack.web_url + "/contacts/", timeout=30).raise_for_status()
+            reader.get(f"{mapping_url}?fragment=progress", timeout=30).raise_for_status()
             latencies.append((time.perf_counter() - began) * 1000)
-            stop.wait(0.1)
+            if round_number % 4 == 0:
+                began = time.perf_counter()
+                reader.get(stack.web_url + "/contacts/", timeout=30).raise_for_status()
+                list_latencies.append((time.perf_counter() - began) * 1000)
+            stop.wait(0.25)
     watcher = threading.Thread(target=read_the_list)
     watcher.start()
     started = time.perf_counter()
@@ -548,8 +557,9 @@ def import_at_scale(stack, count, label):
     p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 20 else max(latencies)
     report(f"10. contacts import, {count:,}-row CSV ({label})", f"{stored:,} stored in {elapsed:.1f} s "
            f"({stored / elapsed:,.0f}/s)", None, "< 15 s, every row", elapsed < 15 and stored == count,
-           f"upload of {len(content) / 2 ** 20:.1f} MB answered in {uploaded_in:.2f} s; the contact list meanwhile: "
-           f"p95 {p95:.0f} ms, max {max(latencies):.0f} ms over {len(latencies)} requests")
+           f"upload of {len(content) / 2 ** 20:.1f} MB answered in {uploaded_in:.2f} s; meanwhile the import's page "
+           f"p95 {p95:.0f} ms, max {max(latencies):.0f} ms ({len(latencies)} requests), the contact list median "
+           f"{statistics.median(list_latencies):.0f} ms, max {max(list_latencies):.0f} ms")
 
 
 def write_table(quick: bool):

@@ -20,7 +20,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
-from sqlalchemy import and_, bindparam, exists, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .. import tasks
@@ -538,12 +538,15 @@ class ChunkWriter:
                 "search_text": contacts.search_text_of(name, row["number"], row["national"], fields)}
 
     def add_to_group(self, numbers: list[str]) -> None:
-        """Every contact of the rows read goes into the group, those left as they were too."""
-        member = ContactGroupMember.__table__
-        chosen = select(bindparam("group_id", self.group_id), Contact.id).where(
-            Contact.user_id == self.user_id, Contact.number.in_(numbers),
-            ~exists().where(and_(member.c.group_id == self.group_id, member.c.contact_id == Contact.id)))
-        db.session.execute(insert(member).from_select(["group_id", "contact_id"], chosen))
+        """Every contact of the rows read goes into the group, those left as they were too. In three
+        plain statements: as one INSERT … SELECT … WHERE NOT EXISTS, PostgreSQL took 17 s a chunk."""
+        ids = set(db.session.scalars(select(Contact.id).where(Contact.user_id == self.user_id,
+                                                              Contact.number.in_(numbers))))
+        ids -= set(db.session.scalars(select(ContactGroupMember.contact_id).where(
+            ContactGroupMember.group_id == self.group_id, ContactGroupMember.contact_id.in_(ids))))
+        if ids:
+            db.session.execute(insert(ContactGroupMember.__table__),
+                               [{"group_id": self.group_id, "contact_id": contact_id} for contact_id in ids])
 
 
 # ---- what the import page shows ----
