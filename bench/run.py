@@ -625,8 +625,8 @@ def main():
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, import_rows=1_000,
                   history=5_000, repeats=5)
              if arguments.quick else
-             dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000, import_rows=100_000,
-                  history=1_000_000, repeats=30))
+             dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
+                  import_rows=100_000, history=1_000_000, repeats=30))
     run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:
         run_on(arguments.postgres, "PostgreSQL", arguments, sizes)

@@ -87,8 +87,8 @@ def contacts_by_number() -> dict:
 SCHOOL = "nom;téléphone;classe\nHélène Dupont;06 12 34 56 78;6B\nLéo Cœur;0692 12 34 56;5A\n"
 
 
-@pytest.mark.parametrize("codec, shown", [("utf-8", "UTF-8"), ("utf-8-sig", "UTF-8"), ("latin-1", "Latin-1 / Windows-1252"),
-                                          ("cp1252", "Latin-1 / Windows-1252")])
+@pytest.mark.parametrize("codec, shown", [("utf-8", "UTF-8"), ("utf-8-sig", "UTF-8"),
+                                          ("latin-1", "Latin-1 / Windows-1252"), ("cp1252", "Latin-1 / Windows-1252")])
 def test_each_encoding_is_read_with_its_accents(logged_in, user, codec, shown):
     text = SCHOOL if codec == "cp1252" else SCHOOL.replace("Cœur", "Coeur")  # Latin-1 has no œ
     import_id = uploaded(logged_in, text.encode(codec))
