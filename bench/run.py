@@ -1,7 +1,7 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
     python -m bench.run [--quick] [--postgres URL]
-        [--only campaign,rate,compose,fairness,callbacks,api,webhooks,history,export,inbox]
+        [--only campaign,rate,compose,fairness,callbacks,api,webhooks,import,history,export,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 """
@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import http.client
+import itertools
 import os
 import platform
 import re
@@ -627,6 +628,80 @@ def inbox_at_scale(app, per_user, contact_count, label, repeats):
     time_pages(signed_in_client(app, user), pages, "8.", f"{label}, {per_user:,} messages", repeats)
 
 
+# ---- a contacts import at scale ----
+
+def contacts_csv(count: int) -> bytes:
+    """count contacts as a spreadsheet exports them: name, number in national form, two fields."""
+    lines = ["name;number;class;member_since"] + [
+        f"Person {index};{number.replace('+33', '0')};{index % 30};{2000 + index % 25}"
+        for index, number in enumerate(numbers(count, 4_000_000))]
+    return ("\n".join(lines) + "\n").encode("cp1252")
+
+
+def import_at_scale(stack, count, label):
+    """A CSV of count contacts uploaded to the web app under gunicorn and its columns sent, as a user
+    does: the time from sending the columns until the worker has stored every contact, while another
+    session reads the import's page every 250 ms as it refreshes itself (and the contact list each second)."""
+    from webapp.extensions import db
+    from webapp.models import Contact, ContactImport
+    from webapp.services.accounts import create_user
+    user = create_user("import@example.org", ADMIN_PASSWORD)
+    session = signed_in_session(stack, user.email)
+    page = session.get(stack.web_url + "/contacts/import").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    content = contacts_csv(count)
+    began = time.perf_counter()
+    response = session.post(stack.web_url + "/contacts/import", data={"csrf_token": token},
+                            files={"file": ("contacts.csv", content, "text/csv")}, allow_redirects=False)
+    uploaded_in = time.perf_counter() - began
+    assert response.status_code == 302, response.text[-2000:]
+    mapping_url = stack.web_url + response.headers["Location"]
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', session.get(mapping_url).text).group(1)
+    columns = {"columns-0-use": "name", "columns-1-use": "number", "columns-2-use": "field",
+               "columns-2-field": "class", "columns-3-use": "field", "columns-3-field": "member_since"}
+    import_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    reader = signed_in_session(stack, user.email)
+    latencies, stop = [], threading.Event()
+
+    list_latencies = []
+
+    def read_the_list():
+        for round_number in itertools.count():
+            if stop.is_set():
+                return
+            began = time.perf_counter()
+            reader.get(f"{mapping_url}?fragment=progress", timeout=30).raise_for_status()
+            latencies.append((time.perf_counter() - began) * 1000)
+            if round_number % 4 == 0:
+                began = time.perf_counter()
+                reader.get(stack.web_url + "/contacts/", timeout=30).raise_for_status()
+                list_latencies.append((time.perf_counter() - began) * 1000)
+            stop.wait(0.25)
+    watcher = threading.Thread(target=read_the_list)
+    watcher.start()
+    started = time.perf_counter()
+    response = session.post(mapping_url, allow_redirects=False, data={
+        "csrf_token": token, "delimiter": "semicolon", "has_header": "y", "on_existing": "skip", "group_id": "0",
+        "new_group": "Everyone", "submit": "Import the contacts", **columns})
+    assert response.status_code == 302, response.text[-2000:]
+    while True:
+        db.session.rollback()
+        upload = db.session.get(ContactImport, import_id)
+        if upload.status in (ContactImport.DONE, ContactImport.FAILED) or time.perf_counter() - started > 300:
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    watcher.join()
+    stored = db.session.scalar(select(func.count(Contact.id)).where(Contact.user_id == user.id))
+    p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 20 else max(latencies)
+    report(f"10. contacts import, {count:,}-row CSV ({label})", f"{stored:,} stored in {elapsed:.1f} s "
+           f"({stored / elapsed:,.0f}/s)", None, "< 15 s, every row", elapsed < 15 and stored == count,
+           f"upload of {len(content) / 2 ** 20:.1f} MB answered in {uploaded_in:.2f} s; meanwhile the import's page "
+           f"p95 {p95:.0f} ms, max {max(latencies):.0f} ms ({len(latencies)} requests), the contact list median "
+           f"{statistics.median(list_latencies):.0f} ms, max {max(list_latencies):.0f} ms")
+
+
 def write_table(quick: bool):
     cpu = os.cpu_count()
     memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30)
@@ -668,6 +743,8 @@ def run_on(database_url, label, arguments, sizes):
                 stack.start_workers(WEBHOOK_ALLOW_PRIVATE_ADDRESSES="1")
                 webhook_fan_out(stack, app, sizes["callbacks"], label)
                 webhook_outage(stack, app, sizes["outage"], label, sizes["outage_seconds"])
+            if "import" in only:
+                import_at_scale(stack, sizes["import_rows"], label)
             stack.stop_workers()
             if "history" in only or "export" in only:
                 filled = filled_history(app, stack, sizes["history"])
@@ -688,15 +765,16 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "fairness", "callbacks", "api", "webhooks", "history",
-                                 "export", "inbox"},
+                        default={"campaign", "rate", "compose", "fairness", "callbacks", "api", "webhooks", "import",
+                                 "history", "export", "inbox"},
                         help="the scenarios to run, separated by commas")
     arguments = parser.parse_args()
-    sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, history=5_000,
-                  repeats=5, outage=50, outage_seconds=10.0)
+    sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, import_rows=1_000,
+                  history=5_000, repeats=5, outage=50, outage_seconds=10.0)
              if arguments.quick else
              dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
-                  api=5_000, history=1_000_000, repeats=30, outage=1_000, outage_seconds=60.0))
+                  api=5_000, import_rows=100_000, history=1_000_000, repeats=30, outage=1_000,
+                  outage_seconds=60.0))
     run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:
         run_on(arguments.postgres, "PostgreSQL", arguments, sizes)

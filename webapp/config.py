@@ -81,6 +81,8 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         **provider_server_options(),
         # a page's forms; callbacks have their own, smaller limit (webapp/security.py)
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        # a CSV of contacts to import (about 400,000 rows of name, number and two fields)
+        "CONTACT_IMPORT_MAX_BYTES": _int("CONTACT_IMPORT_MAX_BYTES", 20 * 1024 * 1024),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "LOGIN_ACCOUNT_RATE_LIMIT": os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "30 per minute"),
         # calls per API key (webapp/api)

@@ -8,7 +8,7 @@ from . import broker
 from .extensions import db
 from .models import Message, Phone
 from .providers import simulator
-from .services import password_resets, polling, sending, sweeps, webhooks
+from .services import contact_files, password_resets, polling, sending, sweeps, webhooks
 from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
                               record_connection_check)
 
@@ -38,6 +38,10 @@ def deliver_webhooks(endpoint_id: int) -> None:
 def dispatch_webhooks() -> None:
     """Run by each worker every WEBHOOK_DISPATCH_SECONDS (one at a time): new outbox events become deliveries."""
     webhooks.dispatch_if_first()
+
+
+def import_contacts(import_id: int) -> None:
+    contact_files.run_import(import_id)
 
 
 def send_password_reset_link(email: str, locale: str) -> None:

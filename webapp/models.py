@@ -452,3 +452,54 @@ class WebhookDispatch(db.Model):
     last_event_id = db.Column(db.Integer, nullable=False, default=0)
     gap_event_id = db.Column(db.Integer)
     gap_seen_at = db.Column(db.DateTime)
+
+
+class ContactImport(db.Model):
+    """A CSV of contacts being imported: the upload itself (kept until the import is over), how its
+    columns are read, and the worker's progress, so that the page never depends on the broker
+    keeping a job. Written by services.contact_imports only."""
+    __tablename__ = "contact_imports"
+    UPLOADED, QUEUED, RUNNING, DONE, FAILED = "uploaded", "queued", "running", "done", "failed"
+    SKIP, UPDATE = "skip", "update"  # what to do with a number already among the contacts
+
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    filename = db.Column(db.String(255), nullable=False, default="")
+    content = db.Column(db.LargeBinary)  # the file as uploaded; emptied once imported
+    size = db.Column(db.Integer, nullable=False, default=0)
+    encoding = db.Column(db.String(20), nullable=False)  # a Python codec name, as detected
+    delimiter = db.Column(db.String(1), nullable=False, default=",")
+    has_header = db.Column(db.Boolean, nullable=False, default=True)
+    # one entry per column: {"use": "number" | "name" | "field" | "ignore", "field": its name}
+    mapping = db.Column(db.JSON)
+    on_existing = db.Column(db.String(8), nullable=False, default=SKIP)
+    group_id = db.Column(db.Integer, db.ForeignKey("contact_groups.id", ondelete="SET NULL"))
+    status = db.Column(db.String(16), nullable=False, default=UPLOADED)
+    job_id = db.Column(db.String(64))
+    total_rows = db.Column(db.Integer)
+    rows_done = db.Column(db.Integer, nullable=False, default=0)
+    added = db.Column(db.Integer, nullable=False, default=0)
+    updated = db.Column(db.Integer, nullable=False, default=0)
+    skipped = db.Column(db.Integer, nullable=False, default=0)
+    rejected = db.Column(db.Integer, nullable=False, default=0)
+    error = db.Column(db.Text)  # a stored Reason, when the import failed
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    started_at = db.Column(db.DateTime)
+    finished_at = db.Column(db.DateTime)
+
+    group = db.relationship("ContactGroup")
+
+    __table_args__ = (Index("ix_contact_imports_user_id", "user_id", "id"), {"sqlite_autoincrement": True})
+
+    @property
+    def is_over(self) -> bool:
+        return self.status in (self.DONE, self.FAILED)
+
+
+class ContactImportRejection(db.Model):
+    """A row of an import that was not stored: its line, the number it held and why (a stored Reason)."""
+    __tablename__ = "contact_import_rejections"
+    import_id = db.Column(db.Integer, db.ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True)
+    line = db.Column(db.Integer, primary_key=True)
+    value = db.Column(db.Text, nullable=False, default="")
+    reason = db.Column(db.Text, nullable=False)

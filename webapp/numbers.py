@@ -4,12 +4,24 @@ import re
 import phonenumbers
 from flask_babel import gettext as _
 
+from .reasons import N_
+
+TOO_FEW_OR_MANY_DIGITS = N_("it has too few or too many digits")
+NO_SUCH_NUMBER = N_("no such number exists in this country")
+UNKNOWN_COUNTRY_CODE = N_("the country code is unknown")
+TOO_SHORT = N_("it is too short")
+TOO_LONG = N_("it is too long")
+NOT_A_NUMBER = N_("it is not a phone number")
+
 
 class InvalidNumber(ValueError):
-    def __init__(self, typed: str, reason: str):
-        super().__init__(f"{typed}: {reason}")
+    """reason: in the current language; reason_id: its message id, for what is stored and shown later."""
+
+    def __init__(self, typed: str, reason_id: str):
         self.typed = typed
-        self.reason = reason
+        self.reason_id = reason_id
+        self.reason = _(reason_id)
+        super().__init__(f"{typed}: {self.reason}")
 
 
 # French overseas departments and collectivities dial like mainland France (0690…, 0692…, 0639…),
@@ -18,6 +30,16 @@ NATIONAL_NEIGHBOURS = {"FR": ("GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF")}
 
 
 def to_e164(typed: str, default_region: str) -> str:
+    return e164_of(parsed_number(typed, default_region))
+
+
+def e164_of(parsed: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parsed_number(typed: str, default_region: str) -> phonenumbers.PhoneNumber:
+    """The valid number typed, as phonenumbers reads it (what to_e164 formats); an import reads
+    its E.164 and national forms from it without parsing twice."""
     candidate = typed.strip()
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
@@ -25,13 +47,15 @@ def to_e164(typed: str, default_region: str) -> str:
         parsed = phonenumbers.parse(candidate, default_region)
     except phonenumbers.NumberParseException as error:
         raise InvalidNumber(typed, _parse_error_reason(error)) from None
-    if not candidate.startswith("+") and not phonenumbers.is_valid_number(parsed):
-        parsed = _in_a_neighbour_region(candidate, default_region) or parsed
+    if phonenumbers.is_valid_number(parsed):
+        return parsed
+    if not candidate.startswith("+"):
+        neighbour = _in_a_neighbour_region(candidate, default_region)
+        if neighbour is not None:
+            return neighbour
     if not phonenumbers.is_possible_number(parsed):
-        raise InvalidNumber(typed, _("it has too few or too many digits"))
-    if not phonenumbers.is_valid_number(parsed):
-        raise InvalidNumber(typed, _("no such number exists in this country"))
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        raise InvalidNumber(typed, TOO_FEW_OR_MANY_DIGITS)
+    raise InvalidNumber(typed, NO_SUCH_NUMBER)
 
 
 def _in_a_neighbour_region(candidate: str, default_region: str):
@@ -46,13 +70,13 @@ def _in_a_neighbour_region(candidate: str, default_region: str):
 def _parse_error_reason(error) -> str:
     kind = error.error_type
     if kind == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-        return _("the country code is unknown")
+        return UNKNOWN_COUNTRY_CODE
     if kind in (phonenumbers.NumberParseException.TOO_SHORT_NSN,
                 phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD):
-        return _("it is too short")
+        return TOO_SHORT
     if kind == phonenumbers.NumberParseException.TOO_LONG:
-        return _("it is too long")
-    return _("it is not a phone number")
+        return TOO_LONG
+    return NOT_A_NUMBER
 
 
 def split_typed_numbers(text: str) -> list[str]:

@@ -22,6 +22,9 @@ FIND_INTERRUPTED_SENDS = "webapp.jobs.find_interrupted_sends"
 POST_SIMULATOR_REPORT = "webapp.jobs.post_simulator_report"
 SEND_PASSWORD_RESET_LINK = "webapp.jobs.send_password_reset_link"
 DELIVER_WEBHOOKS = "webapp.jobs.deliver_webhooks"
+IMPORT_CONTACTS = "webapp.jobs.import_contacts"
+
+IMPORT_JOB_TIMEOUT = 3600  # RQ's default, 180 s, would stop the import of a big file
 
 
 def new_send_job_id() -> str:
@@ -103,3 +106,13 @@ def send_password_reset_link(email: str, locale: str) -> None:
 
 def deliver_webhooks(endpoint_id: int) -> None:
     broker.enqueue_job(DELIVER_WEBHOOKS, endpoint_id)
+
+
+def new_import_job_id() -> str:
+    return f"import-{uuid.uuid4().hex}"
+
+
+def import_contacts(import_id: int, job_id: str) -> None:
+    """The import's row is committed before this is called: a fast worker finds it."""
+    broker.job_queue().enqueue(IMPORT_CONTACTS, import_id, job_id=job_id, job_timeout=IMPORT_JOB_TIMEOUT,
+                               result_ttl=600, failure_ttl=86400)

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask import request, url_for
-from flask_babel import format_datetime, get_locale, get_timezone
+from flask_babel import format_datetime, format_number, get_locale, get_timezone
 
 from . import reasons, statuses
 from .providers.base import CAPABILITY_LABELS
@@ -33,6 +33,7 @@ def add_contact_url(number: str) -> str:
 def init_app(app):
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["reason"] = reasons.shown
+    app.jinja_env.filters["format_number"] = format_number
     app.jinja_env.globals.update(
         status_label=statuses.label,
         status_glyph=statuses.glyph,

@@ -214,7 +214,8 @@
       every(POLL_MS, () => fetchNewRows(container));
     });
     document.querySelectorAll("[data-refresh]").forEach(function (container) {
-      every(POLL_MS * 2, async function () {
+      every(Number(container.dataset.refreshMs) || POLL_MS * 2, async function () {
+        if (container.querySelector("[data-refresh-done]")) return;  // what it shows no longer changes
         const response = await fetch(container.dataset.refresh, {credentials: "same-origin"});
         if (response.ok) container.innerHTML = await response.text();
       });

@@ -1,7 +1,9 @@
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, SelectField, StringField, SubmitField, TextAreaField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (BooleanField, FieldList, Form, FormField, RadioField, SelectField, StringField, SubmitField,
+                     TextAreaField)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..ids import row_id
@@ -95,3 +97,49 @@ class SmartGroupForm(FlaskForm):
             self.conditions.append_entry(condition)
         for _ in range(max(1, CONDITION_ROWS - len(conditions))):
             self.conditions.append_entry()
+
+
+# ---- import ----
+
+class ImportUploadForm(FlaskForm):
+    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose the file to import."))])
+    submit = SubmitField(_l("Upload and preview"))
+
+
+DELIMITER_CHOICES = {"comma": ",", "semicolon": ";", "tab": "\t"}  # a tab in an HTML value would not survive
+
+
+class ColumnForm(Form):
+    """What one column of the file holds (no CSRF of its own: it is part of the mapping form)."""
+    use = SelectField(_l("This column holds"), default="ignore", choices=[
+        ("number", _l("the number")), ("name", _l("the name")), ("field", _l("an extra field named…")),
+        ("notes", _l("notes")), ("ignore", _l("nothing to import"))])
+    field = StringField(_l("Field name"), validators=[Optional(), Length(max=50)], filters=[stripped])
+
+
+class ImportMappingForm(FlaskForm):
+    delimiter = SelectField(_l("Columns separated by"), choices=[
+        ("comma", _l("commas ( , )")), ("semicolon", _l("semicolons ( ; )")), ("tab", _l("tabs"))])
+    has_header = BooleanField(_l("The first row holds the columns' names"))
+    columns = FieldList(FormField(ColumnForm))
+    on_existing = RadioField(_l("A number already among your contacts"), default="skip", choices=[
+        ("skip", _l("Leave that contact as it is")),
+        ("update", _l("Update it with the file's values (empty cells keep what the contact has)"))])
+    group_id = SelectField(_l("Put the imported contacts in a group"), coerce=row_id, validate_choice=False)
+    new_group = StringField(_l("or in a new group named"), validators=[Optional(), Length(max=100)],
+                            filters=[stripped])
+    read_again = SubmitField(_l("Read the file again"))
+    submit = SubmitField(_l("Import the contacts"))
+
+    def show(self, upload) -> None:
+        """The reading stored with the upload, on a form not yet sent."""
+        self.delimiter.data = next(key for key, value in DELIMITER_CHOICES.items() if value == upload.delimiter)
+        self.has_header.data = upload.has_header
+        while len(self.columns):
+            self.columns.pop_entry()
+        for column in upload.mapping or []:
+            self.columns.append_entry(column)
+
+    def mapping_typed(self, width: int) -> list[dict]:
+        return [{"use": entry.form.use.data, "field": entry.form.field.data or ""}
+                for entry in list(self.columns)[:width]]

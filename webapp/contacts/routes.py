@@ -272,3 +272,6 @@ def delete_group(group_id):
         return redirect(url_for("contacts.groups"))
     return render_template("contacts/confirm_delete_group.html", group=group, form=ConfirmForm(),
                            size=contact_service.group_size(current_user, group))
+
+
+from . import files  # noqa: E402,F401  (the import and export pages, on this blueprint)

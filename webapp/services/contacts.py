@@ -39,12 +39,22 @@ def _national_digits(number: str) -> str:
         parsed = phonenumbers.parse(number)
     except phonenumbers.NumberParseException:
         return ""
+    return national_digits_of(parsed)
+
+
+def national_digits_of(parsed: phonenumbers.PhoneNumber) -> str:
     return _digits(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
 
 
 def _search_text(contact: Contact) -> str:
-    parts = [contact.name, contact.number, _national_digits(contact.number), *map(str, contact.fields.values())]
-    return "\n".join(folded(part) for part in parts if part)
+    return search_text_of(contact.name, contact.number, _national_digits(contact.number), contact.fields)
+
+
+def search_text_of(name: str, number: str, national_digits: str, fields: dict) -> str:
+    """What a search of the contacts compares (the import writes it too, from a number it parsed once)."""
+    # numbers fold to themselves; field values come back contact after contact (the cached fold)
+    parts = [folded(name), number, national_digits, *(_folded(str(value)) for value in fields.values())]
+    return "\n".join(part for part in parts if part)
 
 
 def default_region(user) -> str:
@@ -196,10 +206,18 @@ def contact_count(user, query: ContactQuery) -> int:
     return db.session.scalar(select(func.count()).select_from(_filtered(user, query).subquery()))
 
 
-def field_names(user) -> list[str]:
-    """The extra fields the user's contacts have, for the smart group form's suggestions."""
+def field_names(user, query: ContactQuery | None = None) -> list[str]:
+    """The extra fields the user's contacts (or a query's) have, for the smart group form's
+    suggestions and the export's columns."""
+    statement = select(Contact.fields).where(Contact.user_id == user.id) if query is None \
+        else _filtered(user, query).with_only_columns(Contact.fields)
+    return distinct_field_names(db.session.scalars(statement))
+
+
+def distinct_field_names(all_fields) -> list[str]:
+    """Each field name once, whatever its case and accents, in alphabetical order."""
     names = {}
-    for fields in db.session.scalars(select(Contact.fields).where(Contact.user_id == user.id)):
+    for fields in all_fields:
         for key in fields or {}:
             names.setdefault(folded(key), key)
     return sorted(names.values(), key=folded)
@@ -316,7 +334,12 @@ def group_members(user, group: ContactGroup) -> list[Contact]:
 def smart_group_members(user, group_or_conditions) -> list[Contact]:
     """The user's contacts that meet every condition, by name. Takes a smart group or its conditions
     (to preview a group being written)."""
-    return _contacts_by_id(user, [row.id for row in _meeting_rows(user, group_or_conditions)])
+    return contacts_by_id(user, [row.id for row in _meeting_rows(user, group_or_conditions)])
+
+
+def smart_group_rows(user, group: ContactGroup) -> list:
+    """Light rows (id, name, number, fields) of a smart group's members, by name."""
+    return _meeting_rows(user, group)
 
 
 def smart_group_size(user, group: ContactGroup) -> int:
@@ -331,14 +354,14 @@ def smart_group_page(user, group: ContactGroup, after_id: int | None = None, lim
     start = next((index + 1 for index, row in enumerate(rows) if row.id == after_id), 0)
     page = rows[start:start + limit]
     next_after = page[-1].id if start + limit < len(rows) else None
-    return _contacts_by_id(user, [row.id for row in page]), next_after, len(rows)
+    return contacts_by_id(user, [row.id for row in page]), next_after, len(rows)
 
 
 def group_numbers(user, group: ContactGroup) -> list[str]:
     return [contact.number for contact in group_members(user, group)]
 
 
-def _contacts_by_id(user, ids: list[int]) -> list[Contact]:
+def contacts_by_id(user, ids: list[int]) -> list[Contact]:
     """The contacts, in the order of the ids given; read a chunk at a time (a database takes a bounded IN list)."""
     found = {}
     for start in range(0, len(ids), 500):
