@@ -247,7 +247,7 @@ def test_an_ovh_account_sends_and_receives(tmp_path, ovh, open_page):
         page.get_by_role("button", name="Set the callback URLs at OVH SMS for me").click()
         connection = page.locator("#connection")
         expect(connection.locator(".ok")).to_contain_text(
-            "Your OVH account now sends delivery reports and incoming SMS to SMS Desk.", timeout=15_000)
+            "Your OVH account now sends delivery reports, incoming SMS and STOP replies to SMS Desk.", timeout=15_000)
         assert ovh.account["callBack"] == status_url
         assert ovh.account["smsResponse"]["cgiUrl"] == inbound_url
         assert ovh.account["smsResponse"]["responseType"] == "cgi"
