@@ -237,9 +237,10 @@ def test_an_ovh_account_sends_and_receives(tmp_path, ovh, open_page):
         expect(page.locator(".flash.success")).to_contain_text("added")
         status_url, inbound_url = callback_urls(page, base_url)
         steps = page.locator("ol.steps li")
-        expect(steps).to_have_count(4)
+        expect(steps).to_have_count(5)
         expect(steps.nth(2)).to_contain_text(status_url)
         expect(steps.nth(3)).to_contain_text(inbound_url)
+        expect(steps.nth(4)).to_contain_text(inbound_url + "?notice=stop")  # the stopCallBack
         expect_loopback_warning(page, base_url)
         expect_side_by_side(page)
         assert ovh.account["callBack"] == ""
