@@ -1,9 +1,12 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
-    python -m bench.run [--quick] [--postgres URL]
+    python -m bench.run [--quick] [--postgres URL [--postgres-only]] [--keep-data DIR]
         [--only campaign,rate,compose,fairness,callbacks,api,webhooks,import,history,export,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
+--keep-data DIR keeps the SQLite database in DIR and the PostgreSQL one as it is, and reuses the
+history's and the inbox's messages found there (writing a million takes minutes): for
+`--only history,export,inbox`, run again on the same data after a change.
 """
 import argparse
 import base64
@@ -444,12 +447,27 @@ WORDS = ("rendez-vous demain matin réunion parents élèves bus retard cantine 
          "facture rappel confirmation annulation horaires inscription").split()
 
 
+def kept_user(email: str):
+    """A user an earlier run with --keep-data filled, with their first phone."""
+    from webapp.extensions import db
+    from webapp.models import Phone
+    from webapp.services.accounts import find_user_by_email
+    user = find_user_by_email(email)
+    if user is None:
+        return None
+    return user, db.session.scalar(select(Phone).where(Phone.user_id == user.id).order_by(Phone.id))
+
+
 def fill_history(app, stack, per_user: int):
     """Two users, each with per_user messages over 90 days, written in bulk."""
     import random
     from webapp.models import Phone
     from webapp.services.accounts import create_user
     from webapp.services.phones import save_phone
+    contacts = numbers(5000, 8_000_000)
+    kept = kept_user("history-a@example.org")
+    if kept is not None:
+        return kept, contacts
     randomness = random.Random(7)
     owners = []
     for email in ("history-a@example.org", "history-b@example.org"):
@@ -457,7 +475,6 @@ def fill_history(app, stack, per_user: int):
         phone = save_phone(Phone(user_id=user.id, provider_key="simulator"), "History", None,
                            {"delivery_delay_seconds": "1"})
         owners.append((user, phone))
-    contacts = numbers(5000, 8_000_000)
     for user, phone in owners:
         write_messages(user, phone, per_user, randomness, lambda index: randomness.choice(contacts),
                        ["delivered"] * 8 + ["sent", "failed"])
@@ -580,19 +597,23 @@ def export_at_scale(stack, filled, per_user, label):
 
 # ---- the inbox at scale ----
 
-def fill_inbox(per_user: int, contact_count: int, unread_count: int):
+def fill_inbox(per_user: int, contact_count: int, unread_count: int, opt_out_count: int):
     """One user with per_user messages from contact_count numbers (a fifth of them incoming),
-    written in bulk; the conversations summed up from them, unread_count of them marked unread."""
+    written in bulk; the conversations summed up from them, unread_count of them marked unread;
+    opt_out_count of the numbers opted out."""
     import random
     from webapp.extensions import db
     from webapp.models import Conversation, Phone
     from webapp.services import conversations
     from webapp.services.accounts import create_user
     from webapp.services.phones import save_phone
+    contacts = numbers(contact_count, 7_000_000)
+    kept = kept_user("inbox@example.org")
+    if kept is not None:
+        return kept[0], contacts
     randomness = random.Random(11)
     user = create_user("inbox@example.org", ADMIN_PASSWORD)
     phone = save_phone(Phone(user_id=user.id, provider_key="simulator"), "Inbox", None, {"delivery_delay_seconds": "1"})
-    contacts = numbers(contact_count, 7_000_000)
     # each number at least once, then at random
     write_messages(user, phone, per_user, randomness,
                    lambda index: contacts[index] if index < contact_count else randomness.choice(contacts), ["delivered"])
@@ -600,19 +621,41 @@ def fill_inbox(per_user: int, contact_count: int, unread_count: int):
     db.session.execute(update(Conversation).where(Conversation.remote_number.in_(
         randomness.sample(contacts, unread_count))).values(unread_count=2))
     db.session.commit()
+    write_opt_outs(user, phone, randomness.sample(contacts, opt_out_count))
     gather_statistics()
     return user, contacts
 
 
+def write_opt_outs(user, phone, opted_out: list[str]):
+    """Opt-outs over the last 90 days, in bulk, as STOP keywords mostly and provider notices."""
+    from webapp.extensions import db
+    from webapp.models import OptOut
+    start = datetime.utcnow() - timedelta(days=90)
+    rows = []
+    for index, number in enumerate(opted_out):
+        moment = start + timedelta(seconds=index * 90 * 86400 / len(opted_out))
+        keyword = index % 4 != 0
+        rows.append(dict(user_id=user.id, phone_id=phone.id, number=number, opted_out_at=moment, recorded_at=moment,
+                         source=OptOut.KEYWORD if keyword else OptOut.PROVIDER,
+                         original_text=("Stop" if index % 2 else "ARRÊT") if keyword else "STOP notice"))
+    for chunk_start in range(0, len(rows), 50_000):
+        db.session.execute(OptOut.__table__.insert(), rows[chunk_start:chunk_start + 50_000])
+    db.session.commit()
+
+
 def inbox_at_scale(app, per_user, contact_count, label, repeats):
     from webapp.extensions import db
-    from webapp.models import Conversation
+    from webapp.models import Conversation, OptOut
     started = time.perf_counter()
-    user, contacts = fill_inbox(per_user, contact_count, unread_count=300)
+    user, contacts = fill_inbox(per_user, contact_count, unread_count=300, opt_out_count=contact_count // 10)
     print(f"  ({per_user} messages from {contact_count} numbers written in {time.perf_counter() - started:.0f} s)",
           flush=True)
     deep_id = db.session.scalar(select(Conversation.last_message_id).where(Conversation.user_id == user.id)
                                 .order_by(Conversation.last_message_id).offset(contact_count // 10).limit(1))
+    deep_opt_out = db.session.scalar(select(OptOut.id).where(OptOut.user_id == user.id)
+                                     .order_by(OptOut.opted_out_at, OptOut.id).offset(contact_count // 100).limit(1))
+    opted_out = db.session.scalar(select(OptOut.number).where(OptOut.user_id == user.id)
+                                  .order_by(OptOut.id).offset(contact_count // 30).limit(1))
     national = "0" + contacts[len(contacts) // 3][3:]  # +3361… typed as 061…
     recent_id = db.session.scalar(select(func.max(Conversation.last_message_id))) - 1000
     pages = {"conversations, first page": "/conversations",
@@ -624,7 +667,12 @@ def inbox_at_scale(app, per_user, contact_count, label, repeats):
              "conversations, a rare text": f"/conversations?q=n%C2%B0{per_user // 3}+",
              "conversations, refreshed fragment": "/conversations?fragment=1",
              "unread badge and new SMS (every page's poll)": f"/inbox?after={recent_id}",
-             "dashboard: unread conversations, failures, counts": "/"}
+             "dashboard: unread conversations, failures, counts": "/",
+             "opt-out list, first page": "/opt-outs",
+             "opt-out list, a deep page": f"/opt-outs?before={deep_opt_out}",
+             "opt-out list, a whole number in national form": f"/opt-outs?q=0{opted_out[3:]}",
+             "opt-out list, a number's beginning in national form": f"/opt-outs?q=0{opted_out[3:9]}",
+             "opt-out list, a word of the original message": "/opt-outs?q=arr%C3%AAt"}
     time_pages(signed_in_client(app, user), pages, "8.", f"{label}, {per_user:,} messages", repeats)
 
 
@@ -714,7 +762,10 @@ def write_table(quick: bool):
 
 
 def run_on(database_url, label, arguments, sizes):
-    stack = Stack(database_url, worker_count=arguments.workers)
+    if arguments.keep_data and database_url is None:
+        Path(arguments.keep_data).mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{Path(arguments.keep_data).resolve() / 'bench.sqlite'}"
+    stack = Stack(database_url, worker_count=arguments.workers, keep_data=bool(arguments.keep_data))
     try:
         stack.start()
         app = app_for(stack)
@@ -764,10 +815,13 @@ def main():
     parser.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--all-on-postgres", action="store_true")
+    parser.add_argument("--postgres-only", action="store_true", help="with --postgres: no run on SQLite")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
                         default={"campaign", "rate", "compose", "fairness", "callbacks", "api", "webhooks", "import",
                                  "history", "export", "inbox"},
                         help="the scenarios to run, separated by commas")
+    parser.add_argument("--keep-data", metavar="DIR",
+                        help="keep the databases (SQLite in DIR) and reuse the history and inbox found there")
     arguments = parser.parse_args()
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, import_rows=1_000,
                   history=5_000, repeats=5, outage=50, outage_seconds=10.0)
@@ -775,7 +829,8 @@ def main():
              dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
                   api=5_000, import_rows=100_000, history=1_000_000, repeats=30, outage=1_000,
                   outage_seconds=60.0))
-    run_on(None, "SQLite", arguments, sizes)
+    if not (arguments.postgres and arguments.postgres_only):
+        run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:
         run_on(arguments.postgres, "PostgreSQL", arguments, sizes)
     write_table(arguments.quick)

@@ -45,7 +45,7 @@ def children_of(pid: int) -> list[int]:
 
 class Stack:
     def __init__(self, database_url: str | None, worker_count: int, web_workers: int = 2, web_threads: int = 16,
-                 broker_options: dict | None = None):
+                 broker_options: dict | None = None, keep_data: bool = False):
         self.folder = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
         self.database_url = database_url or f"sqlite:///{self.folder / 'bench.sqlite'}"
         self.worker_count = worker_count
@@ -58,6 +58,7 @@ class Stack:
         self.web = None
         self.workers = []
         self.broker_options = broker_options or {}  # e.g. appendonly="yes", to survive a kill
+        self.keep_data = keep_data  # the database as an earlier run left it, rather than emptied
 
     @property
     def web_url(self) -> str:
@@ -78,7 +79,7 @@ class Stack:
         self.broker = ValkeyServer(port=0, unix_socket_path=self.folder / "broker.sock",
                                    data_dir=self.folder / "broker", **self.broker_options)
         self.broker.start()
-        if self.database_url.startswith("postgresql"):
+        if self.database_url.startswith("postgresql") and not self.keep_data:
             engine = create_engine(self.database_url)
             with engine.begin() as connection:
                 connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))

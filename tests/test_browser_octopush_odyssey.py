@@ -240,11 +240,13 @@ def test_an_odyssey_account_sends_and_receives(tmp_path, odyssey, open_page):
         # 2. The phone's page: two callbacks to add under Configurer → CallBack API.
         status_url, inbound_url = saved_phone_page(page, base_url, "Odyssey Messaging")
         steps = page.locator("ol.steps li")
-        expect(steps).to_have_count(4)
+        expect(steps).to_have_count(5)
         expect(steps.nth(1)).to_contain_text("ItemStatusChanged")
         expect(steps.nth(1)).to_contain_text(status_url)
         expect(steps.nth(2)).to_contain_text("InboundSMS")
         expect(steps.nth(2)).to_contain_text(inbound_url)
+        expect(steps.nth(3)).to_contain_text("OptOut")  # STOP replies, to the same address
+        expect(steps.nth(3)).to_contain_text(inbound_url)
         odyssey.status_url, odyssey.inbound_url = status_url, inbound_url
 
         click_test_the_connection(page, "Odyssey accepted the login and the password.")

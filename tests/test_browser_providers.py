@@ -237,9 +237,10 @@ def test_an_ovh_account_sends_and_receives(tmp_path, ovh, open_page):
         expect(page.locator(".flash.success")).to_contain_text("added")
         status_url, inbound_url = callback_urls(page, base_url)
         steps = page.locator("ol.steps li")
-        expect(steps).to_have_count(4)
+        expect(steps).to_have_count(5)
         expect(steps.nth(2)).to_contain_text(status_url)
         expect(steps.nth(3)).to_contain_text(inbound_url)
+        expect(steps.nth(4)).to_contain_text(inbound_url + "?notice=stop")  # the stopCallBack
         expect_loopback_warning(page, base_url)
         expect_side_by_side(page)
         assert ovh.account["callBack"] == ""
@@ -247,7 +248,7 @@ def test_an_ovh_account_sends_and_receives(tmp_path, ovh, open_page):
         page.get_by_role("button", name="Set the callback URLs at OVH SMS for me").click()
         connection = page.locator("#connection")
         expect(connection.locator(".ok")).to_contain_text(
-            "Your OVH account now sends delivery reports and incoming SMS to SMS Desk.", timeout=15_000)
+            "Your OVH account now sends delivery reports, incoming SMS and STOP replies to SMS Desk.", timeout=15_000)
         assert ovh.account["callBack"] == status_url
         assert ovh.account["smsResponse"]["cgiUrl"] == inbound_url
         assert ovh.account["smsResponse"]["responseType"] == "cgi"

@@ -125,3 +125,18 @@ def test_a_seven_day_count_holds_the_messages_of_the_seventh_day_back_as_its_lin
     count, address = count_link(dashboard(logged_in), "week-queued")
     assert count == len(history_ids(logged_in, address))
 
+
+
+def test_the_counts_by_status_are_those_of_a_plain_group_by(user):
+    from webapp.models import utcnow
+    from webapp.services import history
+    phone = make_phone(user)
+    ids = queue_outbound(phone, ["+33612345678", "+33612345679", "+33612345670"], "Counted")
+    old = queue_outbound(phone, ["+33612345671"], "Too old")
+    db.session.execute(db.update(Message).where(Message.id == ids[0]).values(status=statuses.DELIVERED))
+    db.session.execute(db.update(Message).where(Message.id == old[0]).values(created_at=utcnow() - timedelta(days=9)))
+    record_inbound(phone, InboundSms(provider_message_id="in-1", sender="+33612345678", text="Merci"))
+    db.session.commit()
+    since = utcnow() - timedelta(days=7)
+    assert history.status_counts(user, since) == history.status_counts_plainly(user, since) == {
+        statuses.DELIVERED: 1, statuses.QUEUED: 2, statuses.RECEIVED: 1}

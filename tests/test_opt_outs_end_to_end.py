@@ -18,6 +18,7 @@ from webapp.services.phones import callback_url, record_callback_installation
 
 from .conftest import make_phone, reload_message, run_queued_jobs, send_now, wait_for
 from .fakes.octopush import reply_problem
+from .test_provider_netoxygen import gateway, gateway_phone  # noqa: F401
 from .test_provider_octopush import octopush, octopush_phone  # noqa: F401  (fixtures)
 from .test_provider_odyssey import odyssey, odyssey_phone  # noqa: F401
 from .test_provider_ovh import ovh, ovh_phone  # noqa: F401
@@ -38,9 +39,11 @@ class Provider:
     phone: Callable
     worker_env: Callable
     reply: Callable  # (fake, phone, number, text): the recipient's SMS, as the provider posts it
-    stop: Callable | None = None  # the provider's own STOP notice, where it sends one instead of the SMS
+    stop: Callable | None = None  # (fake, number): the provider's own STOP notice, where it sends one
 
 
+# NetOxygen is not here: its gateway has no incoming SMS and no callbacks of any kind (spec 5.1), so
+# no STOP can come through it; what its phones send is held back by the user's list like any other
 PROVIDERS = {
     "simulator": Provider(None, lambda user, fake: make_phone(user), lambda fake: {},
                           lambda fake, phone, number, text: tasks.simulate_inbound(phone.id, number, text)),
@@ -53,8 +56,11 @@ PROVIDERS = {
                          lambda fake, phone, number, text: fake.send_inbound(number, text),
                          stop=lambda fake, number: fake.send_stop(number)),
     "odyssey": Provider("odyssey", odyssey_phone, lambda fake: {"ODYSSEY_API_BASE_URL": fake.base_url},
-                        lambda fake, phone, number, text: fake.send_inbound("00" + number[1:], text)),
+                        lambda fake, phone, number, text: fake.send_inbound("00" + number[1:], text),
+                        stop=lambda fake, number: fake.send_opt_out("00" + number[1:])),
 }
+PROVIDERS["ovh"].stop = lambda fake, number: fake.send_stop(number)
+WITH_NOTICES = [key for key, provider in PROVIDERS.items() if provider.stop]
 
 
 def opt_out_of(number):
@@ -85,15 +91,11 @@ def test_a_recipients_stop_and_start_through_each_provider_are_recorded_and_conf
                                                          start_reply="Re-bienvenue !"))
     start_worker(**provider.worker_env(fake))
 
-    if provider.stop:
-        provider.stop(fake, RECIPIENT)
-    else:
-        provider.reply(fake, phone, RECIPIENT, "  Stop ! ")
+    provider.reply(fake, phone, RECIPIENT, "  Stop ! ")
     opt_out = wait_for(lambda: opt_out_of(RECIPIENT), message="the opt-out")
-    assert opt_out.source == (OptOut.PROVIDER if provider.stop else OptOut.KEYWORD)
-    if not provider.stop:  # a provider's own notice is answered by the provider, if at all
-        assert opt_out.original_text == "  Stop ! "
-        wait_for(lambda: sent_to(RECIPIENT) == ["Bien noté, plus de SMS."], message="the STOP confirmation")
+    assert opt_out.source == OptOut.KEYWORD and opt_out.original_text == "  Stop ! "
+    assert opt_out.phone_id == phone.id
+    wait_for(lambda: sent_to(RECIPIENT) == ["Bien noté, plus de SMS."], message="the STOP confirmation")
 
     provider.reply(fake, phone, RECIPIENT, "START")
     wait_for(lambda: opt_out_of(RECIPIENT) is None, message="the opt-out removed")
@@ -101,8 +103,47 @@ def test_a_recipients_stop_and_start_through_each_provider_are_recorded_and_conf
     provider.reply(fake, phone, RECIPIENT, "start")  # said again: nothing changes, nothing is sent
     wait_for(lambda: db.session.scalar(select(db.func.count(Message.id)).where(
         Message.direction == Message.INBOUND, Message.body == "start")), message="the second START")
-    assert len(sent_to(RECIPIENT)) == (1 if provider.stop else 2)
+    assert len(sent_to(RECIPIENT)) == 2
     assert optout_events() == [OutboxEvent.OPT_OUT_CREATED, OutboxEvent.OPT_OUT_REMOVED]
+
+
+@pytest.mark.parametrize("key", WITH_NOTICES)
+def test_a_providers_own_stop_notice_cancels_what_was_queued_for_the_number_and_start_lifts_it(
+        key, request, live_server, start_worker, user):
+    provider = PROVIDERS[key]
+    fake = request.getfixturevalue(provider.fixture)
+    phone = provider.phone(user, fake)
+    opt_outs.save_settings(user, opt_outs.OptOutSettings(confirm=True, start_reply="Re-bienvenue !"))
+    [queued_id] = queue_outbound(phone, [RECIPIENT], "Composed before the STOP")  # no worker yet
+
+    assert provider.stop(fake, RECIPIENT).status_code == 200
+    opt_out = opt_out_of(RECIPIENT)
+    assert opt_out.source == OptOut.PROVIDER and opt_out.phone_id == phone.id
+    assert opt_out.original_text == "STOP"
+    assert provider.stop(fake, RECIPIENT).status_code == 200  # told twice: kept once
+    start_worker(**provider.worker_env(fake))
+    message = wait_for(lambda: (m := reload_message(queued_id)).status == statuses.CANCELED and m,
+                       message="the queued SMS canceled")
+    assert shown(message.error_reason) == f"Opted out on {opt_out.opted_out_at:%Y-%m-%d}."
+    assert sent_to(RECIPIENT) == []  # a provider's own notice is confirmed by the provider, if at all
+
+    provider.reply(fake, phone, RECIPIENT, "Start")
+    wait_for(lambda: opt_out_of(RECIPIENT) is None, message="the opt-out removed")
+    wait_for(lambda: sent_to(RECIPIENT) == ["Re-bienvenue !"], message="the START confirmation")
+    assert optout_events() == [OutboxEvent.OPT_OUT_CREATED, OutboxEvent.OPT_OUT_REMOVED]
+
+
+def test_a_stop_received_on_one_phone_cancels_a_queued_sms_of_a_netoxygen_phone(gateway, twilio, live_server,
+                                                                              start_worker, user):
+    netoxygen = gateway_phone(user, gateway)
+    [message_id] = queue_outbound(netoxygen, [RECIPIENT], "Composed before the STOP")  # no worker yet
+    twilio.send_inbound(callback_url(twilio_phone(user, twilio), "inbound"), RECIPIENT, TWILIO_NUMBER, "stop")
+    day = opt_out_of(RECIPIENT).opted_out_at.strftime("%Y-%m-%d")
+    start_worker(NETOXYGEN_API_URL=gateway.base_url, TWILIO_API_BASE_URL=twilio.base_url)
+    message = wait_for(lambda: (m := reload_message(message_id)).status == statuses.CANCELED and m,
+                       message="canceled")
+    assert shown(message.error_reason) == f"Opted out on {day}."
+    assert gateway.messages == {}  # nothing reached the gateway
 
 
 def test_a_queued_message_to_a_number_that_then_replied_stop_is_canceled_not_sent(twilio, live_server,

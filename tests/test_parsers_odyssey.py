@@ -8,7 +8,7 @@ from webapp.providers import OdysseyProvider
 
 from .parser_support import babel_app  # noqa: F401  (autouse: an app context for gettext)
 from .parser_support import (ANY, GIVEN, NOTHING, DerivedId, Mentions, Rejected, case, check_callback, error_fields,
-                             inbound, json_post, kind_of, outcome, status)
+                             inbound, json_post, kind_of, opt_out, outcome, status)
 
 STATUS_URL = "https://sms.example.org/callbacks/0dy55/T0kenO/status"
 INBOUND_URL = "https://sms.example.org/callbacks/0dy55/T0kenO/inbound"
@@ -115,11 +115,39 @@ def test_inbound_callbacks(request_, expected):
     check_callback(odyssey(), kind_of(request_), request_, expected)
 
 
+# ---- OPT_OUT (EventType 1, spec §4.2): a recipient replied STOP; its fields are not documented
+
+def opt_out_event(**changes):
+    body = {"EventType": 1, "Address": "0033698765432", "Message": "STOP", "EventDateTime": SPEC_DATE}
+    body.update(changes)
+    return {name: value for name, value in body.items() if value is not ...}
+
+
+OPT_OUT_CALLBACKS = [
+    case("the number as an ItemStatusChanged names its recipient, with the date",
+         json_post(INBOUND_URL, opt_out_event()), [opt_out("0033698765432", opted_out_at=SPEC_UTC)]),
+    case("the number as an InboundSMS names its sender",
+         json_post(INBOUND_URL, opt_out_event(Address=..., From="0033612345678")),
+         [opt_out("0033612345678", opted_out_at=SPEC_UTC)]),
+    case("no date: when it arrives", json_post(INBOUND_URL, opt_out_event(EventDateTime=...)),
+         [opt_out("0033698765432", opted_out_at=None)]),
+    case("posted to the status URL", json_post(STATUS_URL, opt_out_event()),
+         [opt_out("0033698765432", opted_out_at=SPEC_UTC)]),
+    case("no number", json_post(INBOUND_URL, opt_out_event(Address=...)), Rejected(400)),
+    case("a number that is not a string", json_post(INBOUND_URL, opt_out_event(Address=33698765432)), Rejected(400)),
+    case("an unreadable date", json_post(INBOUND_URL, opt_out_event(EventDateTime="hier")), Rejected(400)),
+]
+
+
+@pytest.mark.parametrize("request_, expected", OPT_OUT_CALLBACKS)
+def test_opt_out_events(request_, expected):
+    check_callback(odyssey(), kind_of(request_), request_, expected)
+
+
 # ---- other events and malformed bodies (spec §4.2 event types, §4.6)
 
 OTHER_BODIES = [
     case("END_OF_JOB (4) is acknowledged and ignored", {"EventType": 4, "JobNumber": 512344}, NOTHING),
-    case("OPT_OUT (1) is acknowledged and ignored", {"EventType": 1, "From": "0033612345678"}, NOTHING),
     case("JOB_STATUS_CHANGED (5) is acknowledged and ignored", {"EventType": 5, "EventDateTime": SPEC_DATE}, NOTHING),
     case("no EventType", {"JobNumber": 512344, "Outcome": "S"}, Rejected(400)),
     case("EventType as a string", {"EventType": "9", "JobNumber": 512344, "Outcome": "S"}, Rejected(400)),

@@ -8,7 +8,8 @@ from webapp.providers import OvhProvider
 from webapp.providers.ovh import _utc_naive
 
 from .parser_support import babel_app  # noqa: F401  (autouse: an app context for gettext)
-from .parser_support import ANY, GIVEN, Rejected, case, check_callback, error_fields, form_post, get, inbound, status
+from .parser_support import (ANY, GIVEN, Rejected, case, check_callback, error_fields, form_post, get, inbound,
+                             opt_out, status)
 
 STATUS_URL = "https://sms.example.org/callbacks/0vh/Tok3nQ/status"
 INBOUND_URL = "https://sms.example.org/callbacks/0vh/Tok3nQ/inbound"
@@ -88,6 +89,28 @@ INBOUND_CALLBACKS = [
 @pytest.mark.parametrize("fields, expected", INBOUND_CALLBACKS)
 def test_inbound_callbacks(fields, expected):
     check_callback(ovh(), "inbound", form_post(INBOUND_URL, fields), expected)
+
+
+# ---- STOP notices: the account's stopCallBack is the incoming SMS URL with ?notice=stop (its fields are not
+# documented, spec §2.3: the number is read from the CGI push's names, in the query or a form)
+
+STOP_URL = INBOUND_URL + "?notice=stop"
+STOP_NOTICES = [
+    case("senderid in the query, as callBack's fields come",
+         get(STOP_URL + "&senderid=%2B33698765432&message=STOP&id=12"), [opt_out("+33698765432")]),
+    case("posted as a form", form_post(STOP_URL, {"senderid": "0033698765432", "message": "STOP"}),
+         [opt_out("0033698765432")]),
+    case("the number named sender", get(STOP_URL + "&sender=%2B33698765432"), [opt_out("+33698765432")]),
+    case("the number named receiver", get(STOP_URL + "&receiver=%2B33698765432"), [opt_out("+33698765432")]),
+    case("no number", get(STOP_URL + "&message=STOP"), Rejected(400)),
+    case("without the query, an SMS saying STOP is an incoming SMS",
+         form_post(INBOUND_URL, cgi_form("STOP")), [inbound("4478", "+33698765432", "STOP")]),
+]
+
+
+@pytest.mark.parametrize("request_, expected", STOP_NOTICES)
+def test_stop_notices(request_, expected):
+    check_callback(ovh(), "inbound", request_, expected)
 
 
 # ---- polling incoming SMS: creationDatetime of GET /sms/{service}/incoming/{id} (ISO 8601, spec §2.4)

@@ -116,11 +116,12 @@ def test_delivery_receipts_map_to_our_statuses(ovh, client, user, dlr, expected)
     assert message.events[-1].provider_status == f"dlr {dlr}"
 
 
-def test_the_button_sets_both_callback_urls_on_the_ovh_account(ovh, user, logged_in):
+def test_the_button_sets_the_callback_urls_and_the_stop_url_on_the_ovh_account(ovh, user, logged_in):
     phone = ovh_phone(user, ovh)
     record_callback_installation(phone)
     assert phone.last_check_ok, shown(phone.last_check_message)
     assert ovh.account["callBack"] == callback_url(phone, "status")
+    assert ovh.account["stopCallBack"] == callback_url(phone, "inbound") + "?notice=stop"
     assert ovh.account["smsResponse"]["cgiUrl"] == callback_url(phone, "inbound")
     assert ovh.account["smsResponse"]["responseType"] == "cgi"
     assert "Set the callback URLs at OVH SMS for me" in logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
@@ -274,7 +275,7 @@ def test_the_phone_page_names_the_other_phone_on_the_service_and_the_button_says
     assert "Elsewhere" not in page
     record_callback_installation(named)
     said = shown(named.last_check_message)
-    assert said.startswith("Your OVH account now sends delivery reports and incoming SMS to SMS Desk.")
+    assert said.startswith("Your OVH account now sends delivery reports, incoming SMS and STOP replies to SMS Desk.")
     assert "“OVH number”" in said and "keep working" in said
 
 

@@ -139,6 +139,7 @@ class Message(db.Model):
         Index("ix_messages_user_status", "user_id", "status", "id"),
         Index("ix_messages_status_id", "status", "id"),
         Index("ix_messages_user_created", "user_id", "created_at", "status"),
+        Index("ix_messages_user_status_created", "user_id", "status", "created_at"),  # the dashboard's counts
         {"sqlite_autoincrement": True},
     )
 

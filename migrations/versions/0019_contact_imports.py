@@ -5,7 +5,7 @@ columns are read and the worker's progress; contact_import_rejections: each row 
 its line, value and reason.
 
 Revision ID: 0019
-Revises: 0022
+Revises: 0018
 Create Date: 2026-12-02 17:10:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0019'
-down_revision = '0022'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,7 @@ JSON callbacks Odyssey posts to the account-level "CallBack API" URLs.
         response = fake.send_status(job.job_number, "S")        # EventType 9 to status_url
         assert response.status_code == 200
         fake.send_inbound("0033611111111", "Oui")                # EventType 8 to inbound_url
+        fake.send_opt_out("0033611111111")                       # EventType 1 (OPT_OUT) to inbound_url
         fake.send_event(5, JobNumber=job.job_number)             # an event the app must ignore
         fake.post_raw(fake.status_url, b"{not json", "application/json")
 
@@ -321,6 +322,15 @@ class FakeOdyssey:
         body = {"EventType": INBOUND_SMS, "From": from_, "Message": message,
                 "EventDateTime": microsoft_date(when, offset)}
         body.update(extra or {})
+        return self.post_json(self._target(url, self.inbound_url, "inbound_url"), body)
+
+    def send_opt_out(self, address: str, message: str = "STOP", when: datetime | None = None,
+                     offset: str = "+0100", *, url: str | None = None) -> requests.Response:
+        """POST an OPT_OUT event (EventType 1) to inbound_url (or `url`), the address an OptOut
+        callback is given: {"EventType":1,"Address":address,"Message":message,"EventDateTime":..}.
+        Its fields are [UNVERIFIED] (spec 4.2 has the type only): Address as in ItemStatusChanged."""
+        body = {"EventType": EVENT_TYPES["OPT_OUT"], "Address": address, "Message": message,
+                "EventDateTime": microsoft_date(when, offset)}
         return self.post_json(self._target(url, self.inbound_url, "inbound_url"), body)
 
     def send_event(self, event_type: int, url: str | None = None, **fields) -> requests.Response:

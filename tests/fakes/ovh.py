@@ -3,7 +3,7 @@
 It speaks the wire format of docs/specs providers.md section 2 (fake spec: 2.7): a real
 HTTP server on 127.0.0.1 that checks the `$1$` SHA-1 request signature exactly like
 eu.api.ovh.com, answers the SMS routes, records every request, and can emit OVH's
-delivery-receipt GET callbacks and inbound CGI POSTs.
+delivery-receipt GET callbacks, inbound CGI POSTs and STOP notices (GET on stopCallBack).
 
 Typical use in a test::
 
@@ -289,6 +289,22 @@ class FakeOvh:
         response = requests.get(url, params=params, timeout=10)
         self.callbacks.append({"kind": "dlr", "url": response.request.url,
                                "status": response.status_code})
+        return response
+
+    def send_stop(self, sender: str, message: str = "STOP") -> requests.Response:
+        """GET {stopCallBack}&senderid=<sender>&message=STOP&id=<incoming id>, the call OVH makes when
+        a recipient replies STOP and it blacklists their number. The schema names the setting only
+        (sms.Account.stopCallBack, spec 2.3); its parameters are [UNVERIFIED]: the CGI push's names,
+        sent as a query like callBack's."""
+        url = self.account["stopCallBack"]
+        if not url:
+            raise RuntimeError("no stopCallBack configured (PUT /sms/{serviceName} first)")
+        with self._lock:
+            sms_id = self._next_incoming_id
+            self._next_incoming_id += 1
+        params = {"id": str(sms_id), "senderid": sender, "message": message}
+        response = requests.get(url, params=params, timeout=10)
+        self.callbacks.append({"kind": "stop", "url": response.request.url, "status": response.status_code})
         return response
 
     def queue_incoming(self, sender: str, message: str, tag: str = "",

@@ -13,6 +13,7 @@ from .base import (
     Capability,
     CredentialStep,
     InboundSms,
+    OptOutNotice,
     OutboundSms,
     ParsedCallback,
     Provider,
@@ -29,6 +30,7 @@ from .base import (
 
 ITEM_STATUS_CHANGED = 9
 INBOUND_SMS = 8
+OPT_OUT = 1  # a recipient replied STOP and Odyssey put them on the account's opt-out list (spec 4.2)
 MICROSOFT_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
 
@@ -72,6 +74,8 @@ class OdysseyProvider(Provider):
            "type ItemStatusChanged, protocol PostHttp, format JSON, with this address: {status_url}"),
         _l("To receive SMS: add another callback, of type InboundSMS, protocol PostHttp, format JSON, with "
            "this address: {inbound_url}"),
+        _l("So that a recipient who replies STOP to Odyssey is no longer sent your SMS: add a callback of type "
+           "OptOut, protocol PostHttp, format JSON, with the same address: {inbound_url}"),
         _l("Click “Test the connection” below to check the login and password."),
     )
     # Odyssey's outcome letters: S success; B is still pending (busy); anything else is a failure
@@ -129,7 +133,9 @@ class OdysseyProvider(Provider):
             return ParsedCallback(status_events=[self.status_event(body)])
         if event_type == INBOUND_SMS:
             return ParsedCallback(inbound=[self.inbound_sms(body)])
-        return ParsedCallback()  # other events (job finished, opt-out lists...) are acknowledged and ignored
+        if event_type == OPT_OUT:
+            return ParsedCallback(opt_outs=[self.opt_out_notice(body)])
+        return ParsedCallback()  # other events (job finished, file retrieved...) are acknowledged and ignored
 
     def status_event(self, body: dict) -> StatusEvent:
         job_number = required_field(body, "JobNumber", (int, str))
@@ -149,3 +155,16 @@ class OdysseyProvider(Provider):
             raise CallbackRejected(400, "field Message has the wrong type")
         return InboundSms(provider_message_id=content_id(sender, sent_at, text), sender=sender, text=text,
                           received_at=microsoft_date_to_utc(sent_at), payload=body)
+
+    def opt_out_notice(self, body: dict) -> OptOutNotice:
+        """The OPT_OUT event's fields are not documented (spec 4.2): the number is read from Address,
+        as an ItemStatusChanged event names its recipient, or From, as an InboundSMS names its sender."""
+        number = body.get("Address") or body.get("From")
+        if not number:
+            raise CallbackRejected(400, "missing field Address")
+        if not isinstance(number, str):
+            raise CallbackRejected(400, "field Address has the wrong type")
+        text = body.get("Message")
+        sent_at = body.get("EventDateTime")
+        return OptOutNotice(number=number, opted_out_at=microsoft_date_to_utc(sent_at) if sent_at else None,
+                            payload=body, text=text if isinstance(text, str) and text else None)

@@ -11,11 +11,14 @@ from .. import statuses
 from ..reasons import Reason as _
 from .base import (
     SAFE_TEXT_LENGTH,
+    CallbackRejected,
     CallbackRequest,
     Capability,
     CredentialStep,
     InboundSms,
+    OptOutNotice,
     OutboundSms,
+    ParsedCallback,
     Provider,
     ProviderError,
     SendResult,
@@ -30,6 +33,11 @@ from .base import (
 ENDPOINTS = {"ovh-eu": "https://eu.api.ovh.com/1.0", "ovh-ca": "https://ca.api.ovh.com/1.0"}
 CREDENTIAL_ERRORS = {"INVALID_KEY", "INVALID_CREDENTIAL", "NOT_CREDENTIAL", "NOT_GRANTED_CALL", "FORBIDDEN"}
 TIME_DELTA_MAX_AGE = 3600.0
+# The account's stopCallBack is our incoming SMS URL with this query: the URL itself says it is a STOP
+# notice, since what OVH sends there is not documented (spec 2.3 names the setting only)
+STOP_NOTICE_QUERY = ("notice", "stop")
+# where the number that said STOP may be, in the order tried: the CGI push's sender field first (spec 2.4)
+STOP_NUMBER_FIELDS = ("senderid", "sender", "number", "receiver")
 # what OVH takes as a sender (spec §2.2, §2.6): a validated name of up to 11 alphanumerics, or a number
 SENDER_PATTERN = r"[A-Za-z0-9]{1,11}|\+[1-9]\d{5,14}"
 
@@ -112,6 +120,8 @@ class OvhProvider(Provider):
         _l("To receive SMS on your virtual number, the same button sets the incoming SMS address; by hand, "
            "paste this as the answer URL (CGI) of your number: {inbound_url} — or choose “SMS Desk asks OVH” "
            "in the settings, and nothing needs pasting."),
+        _l("The same button also tells OVH where to report the recipients who reply STOP (its “stopCallBack”), "
+           "so that SMS Desk no longer sends them your SMS: {inbound_url}?notice=stop"),
     )
     # OVH's dlr codes follow Kannel's: 1 on the handset, 2 not on the handset, 4 queued at the SMSC,
     # 8 delivered to the SMSC, 16 refused by the SMSC
@@ -245,11 +255,28 @@ class OvhProvider(Provider):
                  service=self.settings["service_name"], credits=credits_left)
 
     def install_callbacks(self, status_url: str, inbound_url: str) -> str:
-        self.call("PUT", self.service_path, {"callBack": status_url,
+        self.call("PUT", self.service_path, {"callBack": status_url, "stopCallBack": stop_notice_url(inbound_url),
                                              "smsResponse": {"cgiUrl": inbound_url, "responseType": "cgi"}})
-        return _("Your OVH account now sends delivery reports and incoming SMS to SMS Desk.")
+        return _("Your OVH account now sends delivery reports, incoming SMS and STOP replies to SMS Desk.")
 
     # ---- callbacks ----
+
+    def parse_callback(self, kind: str, request: CallbackRequest) -> ParsedCallback:
+        name, value = STOP_NOTICE_QUERY
+        if kind == "inbound" and value in request.query.get(name, ()):
+            return ParsedCallback(opt_outs=[self.stop_notice(request)])
+        return super().parse_callback(kind, request)
+
+    def stop_notice(self, request: CallbackRequest) -> OptOutNotice:
+        """A call to the stopCallBack: someone replied STOP and OVH blacklisted their number. Its fields
+        are not documented: the number is taken from the first of STOP_NUMBER_FIELDS given, in the
+        query or a form, and the date is when it arrives."""
+        number = next((request.value(name) for name in STOP_NUMBER_FIELDS if request.value(name)), None)
+        if number is None:
+            raise CallbackRejected(400, "missing field senderid")
+        fields = request.flat_fields()
+        fields.pop(STOP_NOTICE_QUERY[0], None)
+        return OptOutNotice(number=number, payload=fields, text=request.value("message") or None)
 
     def parse_status_callback(self, request: CallbackRequest) -> list[StatusEvent]:
         dlr = required_value(request, "dlr")
@@ -310,6 +337,11 @@ class OvhProvider(Provider):
 
     def acknowledge_inbound(self, provider_message_id: str) -> None:
         self.call("DELETE", f"{self.number_path}/incoming/{provider_message_id}")
+
+
+def stop_notice_url(inbound_url: str) -> str:
+    name, value = STOP_NOTICE_QUERY
+    return f"{inbound_url}{'&' if '?' in inbound_url else '?'}{name}={value}"
 
 
 def _utc_naive(iso_text: str | None) -> datetime | None:

@@ -6,7 +6,6 @@ from functools import cache
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
-from zxcvbn import zxcvbn
 
 from ..extensions import db
 from ..models import Installation, User
@@ -81,6 +80,9 @@ class Weakness:
 
 def password_weakness(password: str, known_words=()) -> Weakness | None:
     """None when the password is hard enough to guess; `known_words` (the e-mail) make it easier."""
+    # imported when first needed: its word lists weigh about 20 MB, in every web process that never sets
+    # a password otherwise (the export's memory figure, README Performance)
+    from zxcvbn import zxcvbn
     result = zxcvbn(password[:PASSWORD_CHARACTERS_WEIGHED], user_inputs=[word for word in known_words if word])
     if result["score"] >= MIN_PASSWORD_SCORE:
         return None

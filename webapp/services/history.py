@@ -241,10 +241,23 @@ def _unindexed(column):
 
 
 def status_counts(user, since: datetime) -> dict[str, int]:
-    status = _unindexed(Message.status)
-    rows = db.session.execute(select(status, func.count()).where(
-        Message.user_id == user.id, Message.created_at >= since).group_by(status)).all()
-    return dict(rows)
+    """{status: how many of the user's messages created since then}, the statuses with none left out.
+    One count per status, each a range of the index on (user, status, created_at), in one statement:
+    grouping the range of (user, created_at) sorts a week of messages (see README, Performance)."""
+    counts = [select(func.count()).where(Message.user_id == user.id, Message.status == status,
+                                         Message.created_at >= since).scalar_subquery().label(status)
+              for status in ALL_STATUSES]
+    row = db.session.execute(select(*counts)).one()
+    return {status: count for status, count in zip(ALL_STATUSES, row) if count}
+
+
+ALL_STATUSES = (*statuses.OUTBOUND_STATUSES, statuses.RECEIVED)
+
+
+def status_counts_plainly(user, since: datetime) -> dict[str, int]:
+    """What status_counts answers, written plainly (for the test that both agree)."""
+    return dict(db.session.execute(select(Message.status, func.count()).where(
+        Message.user_id == user.id, Message.created_at >= since).group_by(Message.status)).all())
 
 
 def phone_health(user) -> list[dict]:
