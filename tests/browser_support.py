@@ -31,15 +31,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_sms_desk(folder: Path, **extra_env: str):
+def running_sms_desk(folder: Path, all_processes: bool = False, **extra_env: str):
     """SMS Desk started by `python -m webapp.launcher` on a fresh instance folder inside `folder`,
-    with `extra_env` added to its environment (e.g. TWILIO_API_BASE_URL); yields its base URL."""
+    with `extra_env` added to its environment (e.g. TWILIO_API_BASE_URL); yields its base URL.
+    One web process and one worker, which serve one browser, unless `all_processes`: then as many
+    as `make run` starts (two web processes, a worker per core), each costing a second or more of
+    CPU to start on the shared 2-core machine."""
     port = free_port()
     env = dict(os.environ)
-    for name in ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "SECRET_KEY"):
+    for name in ("DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL", "SECRET_KEY", "WEB_CONCURRENCY", "WORKERS"):
         env.pop(name, None)  # a developer's own settings must not leak into the test instance
     env.update(INSTANCE_PATH=str(folder / "instance"), PORT=str(port), SWEEP_INTERVAL_SECONDS="1",
                PYTHONUNBUFFERED="1")
+    if not all_processes:
+        env.update(WEB_CONCURRENCY="1", WORKERS="1")
     env.update(extra_env)
     log_path = folder / "launcher.log"
     log = open(log_path, "wb")
@@ -74,14 +79,27 @@ def running_sms_desk(folder: Path, **extra_env: str):
         print("---- the launcher's output (its last 5000 characters) ----\n" + output())
 
 
-@pytest.fixture
-def browser():
+@pytest.fixture(scope="session")
+def shared_browser():
+    """One chromium for the whole run (launching one took seconds on the loaded machine); each test
+    works in browser contexts of its own, which share no cookie, storage or cache."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def browser(shared_browser):
+    """The shared chromium, with no context of an earlier test left open; the test's contexts are
+    closed after it, even those a failure left open."""
+    for context in shared_browser.contexts:
+        context.close()
+    yield shared_browser
+    for context in shared_browser.contexts:
+        context.close()
 
 
 def record_page_errors(page) -> list:

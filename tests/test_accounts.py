@@ -30,6 +30,17 @@ def test_creating_the_administrator_signs_in_and_offers_to_add_a_phone(client):
     assert client.get("/setup").status_code == 302  # only once
 
 
+def test_outside_the_tests_passwords_get_werkzeugs_full_cost_scrypt(app_config):
+    """The tests' configuration hashes with a cheap scrypt; SMS Desk's own, with n=2^15, r=8, p=1."""
+    from webapp import create_app
+    settings = {name: value for name, value in app_config.items() if name != "PASSWORD_HASH_METHOD"}
+    with create_app(settings).app_context():
+        user = User(email="boss@example.org")
+        user.set_password(PASSWORD)
+        assert user.password_hash.startswith("scrypt:32768:8:1$")
+        assert user.check_password(PASSWORD) and not user.check_password("not " + PASSWORD)
+
+
 def test_setup_refuses_a_short_or_mismatched_password_and_keeps_the_form(client):
     response = post_form(client, "/setup", {"email": "boss@example.org", "password": "short", "confirm": "other"})
     page = response.get_data(as_text=True)

@@ -38,8 +38,9 @@ REPLY_TEXT = "See you at one, I will bring the change."
 
 @pytest.fixture
 def sms_desk(tmp_path):
-    """SMS Desk started by its real run command on a fresh instance folder; yields its base URL."""
-    with running_sms_desk(tmp_path) as base_url:
+    """SMS Desk started by its real run command, with all of its processes, on a fresh instance
+    folder; yields its base URL."""
+    with running_sms_desk(tmp_path, all_processes=True) as base_url:
         yield base_url
 
 

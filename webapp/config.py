@@ -105,6 +105,8 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "en"),
         "LANGUAGES": ["en", "fr"],
         "WTF_CSRF_TIME_LIMIT": None,
+        # Werkzeug's method string; not read from the environment: only the tests lower its cost
+        "PASSWORD_HASH_METHOD": "scrypt",
     }
     settings.update(given or {})
     reached_over_https = settings["PUBLIC_BASE_URL"].startswith("https://")

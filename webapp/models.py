@@ -2,6 +2,7 @@ import json
 import secrets
 from datetime import datetime, timezone
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from sqlalchemy import Index, UniqueConstraint, text
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -14,6 +15,12 @@ from .extensions import db
 def utcnow() -> datetime:
     """Naive UTC, the form every timestamp is stored in (SQLite keeps no zone)."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def password_hash_method() -> str:
+    """Werkzeug's scrypt at its own cost (n=2^15, r=8, p=1) unless the app's PASSWORD_HASH_METHOD
+    says otherwise: the tests' configuration asks for a cheaper scrypt, to hash thousands of passwords."""
+    return current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
 
 
 def new_public_id() -> str:
@@ -54,7 +61,7 @@ class User(UserMixin, db.Model):
     __eq__, __ne__, __hash__ = object.__eq__, object.__ne__, object.__hash__
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from ..extensions import db
-from ..models import Installation, User
+from ..models import Installation, User, password_hash_method
 from ..reasons import N_, Reason, shown
 from . import sign_ins
 
@@ -147,8 +147,8 @@ def create_first_administrator(email: str, password: str) -> User:
 
 
 @cache
-def _unknown_account_hash() -> str:
-    return generate_password_hash("no account has this password", method="scrypt")
+def _unknown_account_hash(method: str) -> str:
+    return generate_password_hash("no account has this password", method=method)
 
 
 def authenticate(email: str, password: str) -> User | None:
@@ -156,7 +156,7 @@ def authenticate(email: str, password: str) -> User | None:
     cost the same scrypt as a wrong password, so the answer's delay tells no account apart."""
     user = find_user_by_email(email)
     if user is None or user.disabled:
-        User(password_hash=_unknown_account_hash()).check_password(password)
+        User(password_hash=_unknown_account_hash(password_hash_method())).check_password(password)
         return None
     return user if user.check_password(password) else None
 
