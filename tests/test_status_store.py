@@ -319,8 +319,21 @@ def test_only_the_status_store_writes_a_messages_status():
             continue
         source = path.read_text()
         writers += [f"{path.relative_to(PROJECT_ROOT)}: {match.group(0)}" for pattern in STATUS_WRITES
-                    for match in pattern.finditer(source)]
+                    for match in pattern.finditer(source) if not updates_another_table(source, match.start())]
     assert writers == []
+
+
+def updates_another_table(source: str, at: int) -> bool:
+    """Contact imports and webhook deliveries have statuses of their own: a .values() ending an
+    update(ContactImport), or the update() of a table bound to WebhookDelivery.__table__, is not a
+    message's status. The statement is looked for in the paragraph before the match."""
+    paragraph = source[source.rfind("\n\n", 0, at) + 1:at]
+    updated = re.findall(r"\bupdate\((\w+)\)|\b(\w+)\.update\(\)", paragraph)
+    if not updated:
+        return False
+    name = "".join(updated[-1])
+    bound = re.search(rf"\b{name}\s*=\s*(\w+)\.__table__", paragraph)
+    return (bound.group(1) if bound else name) not in ("Message", "messages")
 
 
 def test_the_detector_finds_a_status_written_outside_the_store():
@@ -332,6 +345,12 @@ def test_the_detector_finds_a_status_written_outside_the_store():
                'update(messages).values({messages.c.status: new})', 'setattr(message, "status", new)']
     assert [any(pattern.search(sample) for pattern in STATUS_WRITES) for sample in samples] == [True] * len(samples)
     assert not any(pattern.search("if message.status == statuses.QUEUED:") for pattern in STATUS_WRITES)
+    other_tables = ["update(ContactImport).where(ContactImport.id == 1).values(status=ContactImport.RUNNING)",
+                    "table = WebhookDelivery.__table__\ntable.update().values(status=bindparam('new'))"]
+    messages = ["update(Message).where(Message.id == 1).values(status=statuses.SENT)",
+                "table = Message.__table__\ntable.update().values(status=bindparam('new'))"]
+    assert [updates_another_table(sample, sample.index("status=")) for sample in other_tables + messages] == [
+        True, True, False, False]
 
 
 def outbox(message_id=None):
