@@ -66,7 +66,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .main.routes import bp as main_bp
     from .contacts.routes import bp as contacts_bp
     from .optouts.routes import bp as optouts_bp
-    for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp, contacts_bp, optouts_bp):
+    from .campaigns.routes import bp as campaigns_bp
+    for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp, contacts_bp, optouts_bp,
+                      campaigns_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(callbacks_bp)
     from .callbacks.routes import SessionlessCallbacks
