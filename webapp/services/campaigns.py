@@ -323,7 +323,8 @@ def confirm(user, draft_id: int, choices: Choices, submission_token: str | None)
     campaign = None
     if len(texts) > 1:
         campaign = Campaign(user_id=user.id, phone_id=phone.id, body=data["body"], recipient_count=len(texts),
-                            fallbacks=choices.fallbacks if choices.missing == FALLBACK else {},
+                            fallbacks={name: value for name, value in choices.fallbacks.items() if value}
+                            if choices.missing == FALLBACK else {},
                             left_out={"opted_out": data["opted_out"] + len(opted_out), "invalid": data["invalid_count"],
                                       "missing_field": left_out_missing, "duplicates": data["duplicates"]})
         db.session.add(campaign)
