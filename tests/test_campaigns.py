@@ -345,3 +345,15 @@ def test_placeholders_are_field_names_between_braces_and_anything_else_stays_tex
     template = Template.of("Hi {first_name}, {member since} { } {1} {} {\"a\": 1} {first_name}")
     assert template.used_fields == ["first_name", "member since"]
     assert template.render({"first_name": "Ana", "member since": "2020"}) == 'Hi Ana, 2020 { } {1} {} {"a": 1} Ana'
+
+
+def test_the_confirmation_and_the_campaign_page_speak_french(logged_in, user, parents):
+    phone = make_phone(user)
+    french = {"Accept-Language": "fr"}
+    response = compose(logged_in, phone, "Bonjour {first_name}", group_ids=[parents.id])
+    page = logged_in.get(response.headers["Location"], headers=french).get_data(as_text=True)
+    assert "Confirmer l’envoi" in page and "1 destinataire n’a pas un champ utilisé par le texte" in page
+    location = confirm_sending(logged_in, response, missing="leave_out").headers["Location"]
+    page = logged_in.get(location, headers=french).get_data(as_text=True)
+    assert "Annuler ce qui n’est pas encore parti" in page and "Échecs par motif" in page
+    assert "Campagnes" in logged_in.get("/campaigns", headers=french).get_data(as_text=True)
