@@ -139,6 +139,11 @@ def cancel_by_user(phone, targets):
         message_service.cancel_queued(db.session.get(Message, message_id))
 
 
+def resend_by_user(phone, targets):
+    from webapp.services import campaigns
+    campaigns.resend(phone.user, list(targets), confirmed_unknown=True)
+
+
 # (path, who moves, the statuses it may move to, how it runs, which moves it makes)
 PATHS = [
     ("one move by SMS Desk", PIPELINE, ALL, move_each(PIPELINE), allowed_by(PIPELINE)),
@@ -160,6 +165,7 @@ PATHS = [
     ("polls that run out", PIPELINE, [statuses.UNKNOWN], run_out_of_polls, allowed_by(PIPELINE)),
     ("a phone deleted", PIPELINE, [statuses.CANCELED], cancel_for_deleted_phone, allowed_by(PIPELINE)),
     ("a user's cancel", PIPELINE, [statuses.CANCELED], cancel_by_user, allowed_by(PIPELINE)),
+    ("a user's resend", statuses.RESEND, [statuses.QUEUED], resend_by_user, allowed_by(statuses.RESEND)),
 ]
 
 
