@@ -1,7 +1,7 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
     python -m bench.run [--quick] [--postgres URL [--postgres-only]] [--keep-data DIR]
-        [--only campaign,rate,compose,fairness,callbacks,api,webhooks,import,history,export,inbox]
+        [--only campaign,rate,compose,fairness,campaigns,callbacks,api,webhooks,import,history,export,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 --keep-data DIR keeps the SQLite database in DIR and the PostgreSQL one as it is, and reuses the
@@ -595,6 +595,101 @@ def export_at_scale(stack, filled, per_user, label):
            f"{peak_before:.0f} MB before the export")
 
 
+# ---- a campaign to a group of 100,000 contacts ----
+
+FIRST_NAMES = "Léa Hugo Chloé Louis Emma Jules Inès Adam Zoé Noah Manon Gabriel Jade Arthur Lina Raphaël".split()
+
+
+def fill_group(user, count: int):
+    """count contacts with a first name (one in 50 without), all in one group, written in bulk."""
+    import random
+    from webapp.extensions import db
+    from webapp.folding import folded
+    from webapp.models import Contact, ContactGroupMember
+    from webapp.services.contacts import save_group
+    randomness = random.Random(5)
+    group, _problems = save_group(user, "Everyone")
+    now = datetime.utcnow()
+    first_id = (db.session.scalar(select(func.max(Contact.id))) or 0) + 1
+    for chunk_start in range(0, count, 20_000):
+        rows = []
+        for index in range(chunk_start, min(count, chunk_start + 20_000)):
+            first = randomness.choice(FIRST_NAMES)
+            name = f"{first} Nom{index}"
+            fields = {} if index % 50 == 0 else {"first_name": first, "class": f"{index % 7}B"}
+            rows.append(dict(id=first_id + index, user_id=user.id, name=name, number=f"+3366{index:07d}",
+                             fields=fields, notes="", search_text=folded(name), sort_name=folded(name),
+                             created_at=now, updated_at=now))
+        db.session.execute(Contact.__table__.insert(), rows)
+        db.session.execute(ContactGroupMember.__table__.insert(),
+                           [dict(group_id=group.id, contact_id=row["id"]) for row in rows])
+        db.session.commit()
+    gather_statistics()
+    return group
+
+
+def campaign_at_scale(stack, app, count, label, repeats):
+    """Compose to a group of `count` contacts with a placeholder, from gunicorn: until the
+    confirmation page answers, then from confirming until every message row and job exists; then
+    the campaign's page with its messages in mixed statuses."""
+    from webapp import broker, statuses
+    from webapp.extensions import db
+    from webapp.models import Campaign, Message
+    stack.stop_workers()  # so that every job is still in the queue to be counted
+    user, phone = make_admin_and_phone("Campaign at scale", email="campaigns@example.org")
+    started = time.perf_counter()
+    group = fill_group(user, count)
+    print(f"  ({count} contacts in a group written in {time.perf_counter() - started:.0f} s)", flush=True)
+    session = signed_in_session(stack, user.email)
+    page = session.get(stack.web_url + "/compose").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    started = time.perf_counter()
+    response = session.post(stack.web_url + "/compose", data={
+        "csrf_token": token, "phone_id": phone.id, "group_ids": str(group.id),
+        "body": "Bonjour {first_name}, la réunion des parents de {class} a lieu jeudi à 18 h en salle 12."})
+    review_seconds = time.perf_counter() - started
+    review = response.text
+    assert "Confirm the sending" in review, response.status_code
+    missing = int(re.search(r"(\d+) recipients? lacks? a field", review).group(1))
+    submission = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', review).group(1)
+    report(f"10a. compose to a group of {count:,} with a placeholder, until the confirmation answers ({label})",
+           f"{review_seconds:.2f} s", None, "< 5 s", review_seconds < 5, f"{missing} without a first name listed")
+    started = time.perf_counter()
+    sent = session.post(response.url, allow_redirects=False, data={
+        "csrf_token": token, "submission_token": submission, "submit": "Send", "missing": "fallback",
+        "fallback-first_name": "Madame, Monsieur", "fallback-class": "votre classe"})
+    db.session.rollback()
+    stored = db.session.scalar(select(func.count(Message.id)).where(Message.phone_id == phone.id))
+    jobs = broker.job_queue().jobs
+    carried = sum(len(job.args[0]) for job in jobs)
+    confirm_seconds = time.perf_counter() - started
+    complete = sent.status_code == 302 and stored == count and carried == count
+    report(f"10b. confirming it, until every message row and job exists ({label})", f"{confirm_seconds:.2f} s",
+           None, "< 10 s", confirm_seconds < 10 and complete, f"{stored} rows, {len(jobs)} jobs carrying {carried}")
+    broker.job_queue().empty()
+    campaign = db.session.scalar(select(Campaign).where(Campaign.user_id == user.id))
+    # as it looks once sent: most delivered, some failed for a few reasons, a few still queued
+    ids = db.session.scalars(select(Message.id).where(Message.campaign_id == campaign.id).order_by(Message.id)).all()
+    for position, status, reason in ((0.0, statuses.DELIVERED, None), (0.90, statuses.FAILED, "unreachable"),
+                                     (0.93, statuses.FAILED, "blocked by carrier"), (0.95, statuses.SENT, None),
+                                     (0.99, statuses.QUEUED, None)):
+        db.session.execute(update(Message).where(Message.id >= ids[int(position * len(ids))])
+                           .values(status=status, error_reason=reason))
+    db.session.commit()
+    gather_statistics()
+    deep = ids[len(ids) * 2 // 3]
+    pages = {"campaign page": f"/campaigns/{campaign.id}",
+             "campaign page, deep in its recipients": f"/campaigns/{campaign.id}?after={deep}",
+             "campaign page, the failed ones": f"/campaigns/{campaign.id}?status=failed",
+             "campaign progress (the page's poll)": f"/campaigns/{campaign.id}/progress",
+             "campaign list": "/campaigns"}
+    time_pages(signed_in_client(app, user), pages, "10c.", f"{label}, {count:,} recipients", repeats)
+    db.session.execute(update(Message).where(Message.campaign_id == campaign.id, Message.status == statuses.QUEUED)
+                       .values(status=statuses.CANCELED))
+    db.session.commit()
+    stack.start_workers()
+
+
 # ---- the inbox at scale ----
 
 def fill_inbox(per_user: int, contact_count: int, unread_count: int, opt_out_count: int):
@@ -783,6 +878,8 @@ def run_on(database_url, label, arguments, sizes):
                     compose_cost(stack, app, sizes["compose"])
                 if "fairness" in only:
                     fairness(stack, app, sizes["fairness"], sizes["fairness"] // 10, 30.0)
+            if "campaigns" in only:
+                campaign_at_scale(stack, app, sizes["group"], label, sizes["repeats"])
             if "callbacks" in only:
                 callback_ingestion(stack, app, sizes["callbacks"], label)
                 report(f"6b. web peak memory (callbacks, {label})", f"{stack.web_peak_rss_mb():.0f} MB", None,
@@ -817,18 +914,19 @@ def main():
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--postgres-only", action="store_true", help="with --postgres: no run on SQLite")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "fairness", "callbacks", "api", "webhooks", "import",
-                                 "history", "export", "inbox"},
+                        default={"campaign", "rate", "compose", "fairness", "campaigns", "callbacks", "api", "webhooks",
+                                 "import", "history", "export", "inbox"},
                         help="the scenarios to run, separated by commas")
     parser.add_argument("--keep-data", metavar="DIR",
                         help="keep the databases (SQLite in DIR) and reuse the history and inbox found there")
     arguments = parser.parse_args()
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, import_rows=1_000,
-                  history=5_000, repeats=5, outage=50, outage_seconds=10.0)
+                  history=5_000, repeats=5, outage=50, outage_seconds=10.0,
+                  group=1_000)
              if arguments.quick else
              dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
                   api=5_000, import_rows=100_000, history=1_000_000, repeats=30, outage=1_000,
-                  outage_seconds=60.0))
+                  outage_seconds=60.0, group=100_000))
     if not (arguments.postgres and arguments.postgres_only):
         run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:

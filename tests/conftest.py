@@ -286,6 +286,17 @@ def post_form(client, page_url, data, action=None, csrf_field="csrf_token", **kw
     return client.post(action or page_url, data=data, **kwargs)
 
 
+def confirm_sending(client, response, **choices):
+    """Confirms a compose action to several recipients on the confirmation page it led to, as a
+    user clicking "Send" there does (choices: send_to_valid, missing, fallback-<field>)."""
+    assert response.status_code == 302 and "/campaigns/drafts/" in response.headers["Location"], response.status
+    location = response.headers["Location"]
+    page = client.get(location).get_data(as_text=True)
+    token = re.search(r'name="submission_token" type="hidden" value="([^"]+)"', page).group(1)
+    return client.post(location, data=dict({"csrf_token": csrf_token_from(page), "submission_token": token,
+                                            "submit": "Send"}, **choices))
+
+
 def wait_for(condition, timeout=30.0, interval=0.1, message="condition"):
     deadline = time.monotonic() + timeout
     while True:

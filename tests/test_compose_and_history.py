@@ -13,11 +13,15 @@ from webapp.models import Message
 from webapp.services.messages import queue_outbound, record_inbound
 from webapp.providers.base import InboundSms
 
-from .conftest import make_phone, make_user, post_form
+from .conftest import confirm_sending, make_phone, make_user, post_form
 
 
 def compose(client, phone, numbers, body, **kwargs):
-    return post_form(client, "/compose", {"phone_id": phone.id, "numbers": numbers, "body": body}, **kwargs)
+    """Through the confirmation a send to several recipients asks for."""
+    response = post_form(client, "/compose", {"phone_id": phone.id, "numbers": numbers, "body": body}, **kwargs)
+    if response.status_code == 302 and "/campaigns/drafts/" in response.headers["Location"]:
+        return confirm_sending(client, response)
+    return response
 
 
 def queued_job_ids():
@@ -47,16 +51,22 @@ def test_the_server_counts_segments_with_the_same_rules_as_the_counter(logged_in
     assert message.body.endswith("\n") and "\r" not in message.body
 
 
-def test_an_invalid_number_is_refused_with_which_and_why_and_nothing_is_queued(logged_in, user):
+def test_invalid_numbers_are_listed_with_why_and_sent_around_only_once_the_user_chooses_so(logged_in, user):
     phone = make_phone(user)
-    response = compose(logged_in, phone, "0612345678\n06 12\nhello", "Hi")
-    page = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "06 12 is not a valid number: it has too few or too many digits." in page
-    assert "hello is not a valid number: it is not a phone number." in page
-    assert "0612345678" in page and "Hi" in page  # what was typed is kept
+    response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "0612345678\n06 12\nhello",
+                                                 "body": "Hi"})
+    page = logged_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 invalid numbers" in page
+    assert "<strong>06 12</strong> (pasted): it has too few or too many digits" in page
+    assert "<strong>hello</strong> (pasted): it is not a phone number" in page
+    assert "Send to the valid ones" in page
+    refused = confirm_sending(logged_in, response)
+    assert refused.status_code == 200 and "tick “send to the valid ones”" in refused.get_data(as_text=True)
     assert db.session.scalar(select(Message)) is None
     assert queued_job_ids() == []
+    sent = confirm_sending(logged_in, response, send_to_valid="y")
+    assert sent.status_code == 302
+    assert db.session.scalars(select(Message.remote_number)).all() == ["+33612345678"]
 
 
 def test_a_big_compose_is_carried_by_jobs_of_fifty_ids(logged_in, user):

@@ -45,23 +45,39 @@ def filled_compose_form(client, phone, numbers):
 
 def test_the_same_compose_form_posted_again_sends_nothing_more_and_shows_the_first_result(logged_in, user):
     phone = make_phone(user)
-    for numbers, first_page in (("+33612345671", "/messages/"), ("+33612345672, +33612345673", "/history")):
-        form = filled_compose_form(logged_in, phone, numbers)
-        first = logged_in.post("/compose", data=form)
-        again = logged_in.post("/compose", data=form)
-        assert first.status_code == again.status_code == 302
-        assert again.headers["Location"] == first.headers["Location"] and first_page in first.headers["Location"]
-        assert "had been sent already" in logged_in.get(again.headers["Location"]).get_data(as_text=True)
+    form = filled_compose_form(logged_in, phone, "+33612345671")
+    first = logged_in.post("/compose", data=form)
+    again = logged_in.post("/compose", data=form)
+    assert first.status_code == again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"] and "/messages/" in first.headers["Location"]
+    assert "had been sent already" in logged_in.get(again.headers["Location"]).get_data(as_text=True)
+    # to several: the confirmation's form is the one that sends
+    review = logged_in.post("/compose", data=filled_compose_form(logged_in, phone, "+33612345672, +33612345673"))
+    confirmation = confirmation_form(logged_in, review.headers["Location"])
+    first = logged_in.post(review.headers["Location"], data=confirmation)
+    again = logged_in.post(review.headers["Location"], data=confirmation)
+    assert first.status_code == again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"] and "/campaigns/" in first.headers["Location"]
+    assert "had been sent already" in logged_in.get(again.headers["Location"]).get_data(as_text=True)
     assert outbound_numbers() == ["+33612345671", "+33612345672", "+33612345673"]
     another_form = filled_compose_form(logged_in, phone, "+33612345671")
     assert logged_in.post("/compose", data=another_form).status_code == 302
     assert len(outbound_numbers()) == 4
 
 
-def test_the_same_compose_form_posted_twice_at_once_sends_once(app, user):
+def confirmation_form(client, location):
+    page = client.get(location).get_data(as_text=True)
+    form = {"csrf_token": csrf_token_from(page), "submit": "Send"}
+    form.update(re.findall(r'name="(submission_token)" type="hidden" value="([^"]+)"', page))
+    return form
+
+
+def test_the_same_confirmation_posted_twice_at_once_sends_once(app, user):
     phone = make_phone(user)
     clients = [login(app.test_client(), user), app.test_client()]
-    form = filled_compose_form(clients[0], phone, "+33612345671, +33612345672")
+    review = clients[0].post("/compose", data=filled_compose_form(clients[0], phone, "+33612345671, +33612345672"))
+    location = review.headers["Location"]
+    form = confirmation_form(clients[0], location)
     session = clients[0].get_cookie("session")
     clients[1].set_cookie("session", session.value, domain=session.domain)  # two tabs of one browser
     both_ready = threading.Barrier(2)
@@ -70,7 +86,7 @@ def test_the_same_compose_form_posted_twice_at_once_sends_once(app, user):
     def submit(index):
         with app.app_context():
             both_ready.wait()
-            answers[index] = clients[index].post("/compose", data=form)
+            answers[index] = clients[index].post(location, data=form)
 
     threads = [threading.Thread(target=submit, args=(index,)) for index in range(2)]
     for thread in threads:

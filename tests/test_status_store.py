@@ -208,6 +208,10 @@ def cancel_at_the_provider(phone, targets):
         for message_id in targets:
             polling.cancel_at_provider(db.session.get(Message, message_id))
 
+def resend_by_user(phone, targets):
+    from webapp.services import campaigns
+    campaigns.resend(phone.user, list(targets), confirmed_unknown=True)
+
 
 # (path, who moves, the statuses it may move to, how it runs, which moves it makes)
 PATHS = [
@@ -245,6 +249,7 @@ PATHS = [
     ("a report that came before the send's answer", PROVIDER, ALL, report_before_the_send_answered,
      allowed_by(PROVIDER)),
     ("a cancel at the provider", PROVIDER, [statuses.CANCELED], cancel_at_the_provider, allowed_by(PROVIDER)),
+    ("a user's resend", statuses.RESEND, [statuses.QUEUED], resend_by_user, allowed_by(statuses.RESEND)),
 ]
 
 

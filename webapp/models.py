@@ -134,6 +134,12 @@ class Message(db.Model):
     scheduled_at = db.Column(db.DateTime)  # when the provider is to send it
     next_status_poll_at = db.Column(db.DateTime, index=True)  # for providers we ask rather than wait for
     status_poll_count = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    # the campaign (a compose action to several recipients) it belongs to
+    campaign_id = db.Column(db.Integer, db.ForeignKey("campaigns.id", ondelete="SET NULL"))
+    # attempt_count when a user last sent it again: its attempts since then are counted from it
+    # (the retry policy), and its reference at the provider changes (a provider that refuses a
+    # repeated reference must take the new send)
+    attempts_before_resend = db.Column(db.Integer, nullable=False, default=0, server_default="0")
 
     phone = db.relationship("Phone")
     events = db.relationship("MessageEvent", order_by="MessageEvent.id", back_populates="message",
@@ -147,6 +153,12 @@ class Message(db.Model):
         Index("ix_messages_status_id", "status", "id"),
         Index("ix_messages_user_created", "user_id", "created_at", "status"),
         Index("ix_messages_user_status_created", "user_id", "status", "created_at"),  # the dashboard's counts
+        # a campaign's page: its recipients in order, and its counts per status (partial: the
+        # messages of no campaign, most of them, are not in these indexes)
+        Index("ix_messages_campaign_id", "campaign_id", "id", sqlite_where=text("campaign_id IS NOT NULL"),
+              postgresql_where=text("campaign_id IS NOT NULL")),
+        Index("ix_messages_campaign_status", "campaign_id", "status", "id",
+              sqlite_where=text("campaign_id IS NOT NULL"), postgresql_where=text("campaign_id IS NOT NULL")),
         {"sqlite_autoincrement": True},
     )
 
@@ -511,3 +523,35 @@ class ContactImportRejection(db.Model):
     line = db.Column(db.Integer, primary_key=True)
     value = db.Column(db.Text, nullable=False, default="")
     reason = db.Column(db.Text, nullable=False)
+
+class Campaign(db.Model):
+    """A compose action to more than one recipient: what was written (placeholders and all), from
+    which phone, by whom and when. Its messages name it (messages.campaign_id)."""
+    __tablename__ = "campaigns"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="CASCADE"), nullable=False)
+    body = db.Column(db.Text, nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    recipient_count = db.Column(db.Integer, nullable=False, default=0)
+    # who was left out when it was sent, and why: {"opted_out": 3, "invalid": 2, "missing_field": 1}
+    left_out = db.Column(db.JSON, nullable=False, default=dict)
+    fallbacks = db.Column(db.JSON, nullable=False, default=dict)  # {field: value used when a contact has none}
+
+    user = db.relationship("User")
+    phone = db.relationship("Phone")
+
+    __table_args__ = (Index("ix_campaigns_user_id", "user_id", "id"), {"sqlite_autoincrement": True})
+
+
+class CampaignDraft(db.Model):
+    """A compose action to several recipients waiting for its confirmation: its recipients as
+    resolved when it was composed (groups and smart groups evaluated then), what the
+    confirmation page says of them, and the form's choices."""
+    __tablename__ = "campaign_drafts"
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+    data = db.Column(db.JSON, nullable=False)
+
+    __table_args__ = {"sqlite_autoincrement": True}

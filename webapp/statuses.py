@@ -46,6 +46,12 @@ TRANSITIONS = {
     },
 }
 
+# A user's "send it again": a message that failed, or one whose fate is unknown (which may have
+# been sent: only once the user confirms it). Its timeline keeps the earlier attempts.
+RESEND = "resend"
+TRANSITIONS[RESEND] = {FAILED: {QUEUED}, UNKNOWN: {QUEUED}}
+RESEND_NEEDS_CONFIRMATION = frozenset({UNKNOWN})
+
 # Statuses whose provider we ask again, for providers that report only when asked.
 POLLED_STATUSES = frozenset({SCHEDULED, SENT, UNKNOWN})
 
@@ -91,6 +97,11 @@ def cancelable_here(status: str) -> bool:
 def cancelable_at_provider(status: str) -> bool:
     """Held by the provider for a later date: only the provider can cancel it."""
     return may_move(status, CANCELED, PROVIDER)
+
+
+def may_resend(status: str, confirmed: bool = False) -> bool:
+    """Failed: sent again at a click. Unknown (it may have been sent): only once the user confirmed it."""
+    return may_move(status, QUEUED, RESEND) and (confirmed or status not in RESEND_NEEDS_CONFIRMATION)
 
 
 def glyph(status: str) -> str:

@@ -9,7 +9,7 @@ Idempotency-Key (a different body under the same key is refused), and `answer`, 
 call answered beyond its messages (the recipients left out, with their stored reasons).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-02 17:00:00
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 
 revision = '0021'
-down_revision = '0019'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,9 @@ import secrets
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, DateTimeLocalField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from flask_wtf.file import FileAllowed, FileField
+from wtforms import (BooleanField, DateField, DateTimeLocalField, HiddenField, SelectField, SelectMultipleField,
+                     StringField, SubmitField, TextAreaField, widgets)
 from wtforms.validators import DataRequired, Length, Optional
 
 from .. import statuses
@@ -31,11 +33,19 @@ class ComposeForm(FlaskForm):
     # one per rendered form: posted twice (a double click, a resubmitted page), it sends once
     submission_token = HiddenField(default=new_submission_token)
     phone_id = SelectField(_l("Send from"), coerce=int, validators=[DataRequired()])
-    numbers = TextAreaField(_l("To"), validators=[DataRequired()],
+    numbers = TextAreaField(_l("To"), validators=[Optional()],
                             description=_l("One or several numbers, one per line or separated by commas. "
                                            "Numbers without a country code are read as %(region)s numbers."))
+    group_ids = SelectMultipleField(_l("Groups"), coerce=int, validators=[Optional()], validate_choice=False,
+                                    option_widget=widgets.CheckboxInput(), widget=widgets.ListWidget(prefix_label=False))
+    contact_ids = HiddenField()  # the contacts ticked in the contact list, separated by commas
+    numbers_file = FileField(_l("Numbers from a CSV file"), validators=[Optional(), FileAllowed(
+        ["csv", "txt", "tsv"], _l("A CSV file (.csv, .txt or .tsv)."))],
+        description=_l("One number per row, comma, semicolon or tab separated, with or without a header."))
     body = TextAreaField(_l("Message"), validators=[DataRequired(), Length(max=LONGEST_TEXT_POSTED)],
-                         filters=[unix_newlines])
+                         filters=[unix_newlines],
+                         description=_l("Placeholders such as {first_name} or {name} are filled from each "
+                                        "contact's fields."))
     flash = BooleanField(_l("Flash SMS"), description=_l("Shown at once on the recipient's screen, not stored "
                                                          "in their inbox."))
     send_at = DateTimeLocalField(_l("Send later"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
@@ -80,3 +90,19 @@ class ConversationSearchForm(FlaskForm):
 
 class MessageActionForm(FlaskForm):
     """An empty form whose CSRF token guards the cancel button."""
+
+
+class CampaignReviewForm(FlaskForm):
+    """The confirmation of a compose action to several recipients."""
+    submission_token = HiddenField(default=new_submission_token)
+    send_to_valid = BooleanField(_l("Send to the valid numbers only"))
+    missing = SelectField(_l("Recipients without this field"), validators=[Optional()], choices=[
+        ("", _l("Choose…")), ("fallback", _l("Put this value instead")), ("leave_out", _l("Leave them out"))])
+    update = SubmitField(_l("Update the figures"))
+    submit = SubmitField(_l("Send"))
+
+
+class ResendForm(FlaskForm):
+    """"Send again": the unknown ones too (they may have been sent) only when ticked."""
+    include_unknown = BooleanField(_l("Also send again those whose fate is unknown (they may have been received: "
+                                      "they would get it twice)"))

@@ -15,16 +15,18 @@ from .. import reasons, statuses
 from ..extensions import db
 from ..ids import row_id, row_ids
 from ..numbers import split_typed_numbers
+from ..personalization import Template
 from ..providers import provider_class
 from ..providers.base import Capability
 from ..services import contacts as contact_service
 from ..services import conversations as conversation_service
+from ..services import campaigns as campaign_service
 from ..services import history
 from ..services import messages as message_service
 from ..services.phones import user_phones
 from ..sms_text import counter_rules
 from ..templating import local_to_utc
-from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm
+from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm, ResendForm
 
 bp = Blueprint("messages", __name__)
 
@@ -105,13 +107,47 @@ def compose():
     if not form.phone_id.choices:
         flash(_("Add a phone first: it is what your SMS are sent from."), "info")
         return redirect(url_for("phones.choose_provider"))
-    if request.method == "GET" and request.args.get("to"):
-        form.numbers.data = request.args["to"]
+    groups = contact_service.groups_with_sizes(current_user)
+    form.group_ids.choices = [(group.id, f"{group.name} ({size})") for group, size in groups]
+    if request.method == "GET":
+        if request.args.get("to"):
+            form.numbers.data = request.args["to"]
+        form.group_ids.data = request.args.getlist("group_ids", type=row_id)
+        form.contact_ids.data = ",".join(str(i) for i in request.args.getlist("contact_ids", type=row_id)) or None
     if form.validate_on_submit():
-        composed = queue_from_form(form, split_typed_numbers(form.numbers.data))
-        if composed is not None:
-            return redirect_after_sending(composed)
-    return render_template("messages/compose.html", form=form, capabilities=phone_capabilities())
+        if is_one_sms(form):
+            composed = queue_from_form(form, split_typed_numbers(form.numbers.data or ""))
+            if composed is not None:
+                return redirect_after_sending(composed)
+        else:
+            draft = prepare_campaign(form)
+            if draft is not None:
+                return redirect(url_for("campaigns.review", draft_id=draft.id))
+    chosen_contacts = contact_service.user_contacts(current_user, row_ids(form.contact_ids.data or ""))
+    return render_template("messages/compose.html", form=form, capabilities=phone_capabilities(),
+                           chosen_contacts=chosen_contacts)
+
+
+def is_one_sms(form) -> bool:
+    """One typed number, no contacts, groups or file, no placeholder: sent at once, as a reply is
+    (with the confirmation a number that opted out needs). Anything else is confirmed first."""
+    return (not form.group_ids.data and not row_ids(form.contact_ids.data or "") and not form.numbers_file.data
+            and len(split_typed_numbers(form.numbers.data or "")) <= 1 and not Template.of(form.body.data).fields)
+
+
+def prepare_campaign(form):
+    """The draft its confirmation shows, or None with the problems on the form's fields."""
+    send_at = form.send_at.data
+    upload = form.numbers_file.data
+    draft, composed = campaign_service.prepare(current_user, campaign_service.ComposeInput(
+        phone_id=form.phone_id.data, body=form.body.data, pasted=form.numbers.data or "",
+        csv_bytes=upload.read() if upload else None, contact_ids=row_ids(form.contact_ids.data or ""),
+        group_ids=form.group_ids.data or [], flash=bool(form.flash.data),
+        scheduled_at=local_to_utc(send_at) if send_at else None))
+    fields = {"phone": form.phone_id, "numbers": form.numbers, "flash": form.flash, "send_at": form.send_at}
+    for about, problems in composed.problems.items():
+        fields.get(about, form.numbers).errors.extend(problems)
+    return draft
 
 
 def redirect_after_sending(composed: message_service.Composed):
@@ -307,7 +343,7 @@ def show(message_id):
     if request.args.get("fragment") == "timeline":
         return render_template("messages/_timeline.html", message=message)
     return render_template("messages/show.html", message=message, action_form=MessageActionForm(),
-                           cancel_while=message_service.cancelable_statuses(message),
+                           cancel_while=message_service.cancelable_statuses(message), resend_form=ResendForm(),
                            names=contact_names([message.remote_number]))
 
 
@@ -328,6 +364,28 @@ def cancel(message_id):
             message_service.TOO_LATE: (_("Too late: the SMS has already been handed to the provider."), "error"),
             None: (_("The background worker cannot be reached, so the SMS cannot be canceled now."), "error"),
             }[outcome])
+    return redirect(url_for("messages.show", message_id=message.id))
+
+
+@bp.route("/messages/<int:message_id>/resend", methods=["POST"])
+@login_required
+def resend(message_id):
+    """Sends a failed message again (an unknown one only when the user ticked that it may have
+    been received), as a new attempt on its timeline; back to its page or its conversation."""
+    form = ResendForm()
+    if not form.validate_on_submit():
+        abort(400)
+    message = history.user_message(current_user, message_id)
+    if message is None or not message.is_outbound:
+        abort(404)
+    if message.status == statuses.UNKNOWN and not form.include_unknown.data:
+        flash(_("This SMS may have been received: tick the box to send it again anyway."), "error")
+    else:
+        for text, category in campaign_service.resend_summary(
+                campaign_service.resend(current_user, [message.id], confirmed_unknown=form.include_unknown.data)):
+            flash(text, category)
+    if request.form.get("back") == "conversation":
+        return redirect(url_for("messages.conversation", number=message.remote_number))
     return redirect(url_for("messages.show", message_id=message.id))
 
 

@@ -22,7 +22,7 @@ from ..numbers import InvalidNumber, normalize_all, to_e164
 from ..providers import provider_class
 from ..providers.base import Capability, InboundSms
 from ..reasons import Reason
-from ..sms_text import text_cost
+from ..sms_text import TextCost, text_cost
 from . import opt_outs, status_store
 from .reports import find_by_provider_id
 from .status_store import Line
@@ -93,14 +93,8 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     numbers = leave_out_opted_out(composed, phone.user_id, numbers, send_to_opted_out)
     if not numbers and not invalid and not composed.problems:
         composed.refuse("numbers", _("Enter at least one number."))
-    provider = provider_class(phone.provider_key)
-    if flash and not provider.has(Capability.FLASH, phone.settings or {}):
-        composed.refuse("flash", _("This phone cannot send flash SMS."))
-    if scheduled_at is not None and not provider.has(Capability.SCHEDULED_SEND, phone.settings or {}):
-        composed.refuse("send_at", _("This phone cannot schedule SMS: leave the date blank."))
-    elif scheduled_at is not None and scheduled_at <= utcnow():
-        composed.refuse("send_at", _("Choose a time in the future."))
-    too_long = text_too_long(provider, body)
+    refuse_unoffered_options(composed, phone, flash, scheduled_at)
+    too_long = text_too_long(provider_class(phone.provider_key), body)
     if too_long:
         composed.refuse("body", too_long)
     if composed.problems:
@@ -126,6 +120,17 @@ def text_too_long(provider, body: str) -> str | None:
     if length != len(body):
         problem += " " + _("Some characters count two: € [ ] { } ^ ~ \\ | and emoji.")
     return problem
+
+
+def refuse_unoffered_options(composed: Composed, phone: Phone, flash: bool, scheduled_at: datetime | None) -> None:
+    """Flash and a later date only from a phone whose provider offers them; a date in the future."""
+    provider = provider_class(phone.provider_key)
+    if flash and not provider.has(Capability.FLASH, phone.settings or {}):
+        composed.refuse("flash", _("This phone cannot send flash SMS."))
+    if scheduled_at is not None and not provider.has(Capability.SCHEDULED_SEND, phone.settings or {}):
+        composed.refuse("send_at", _("This phone cannot schedule SMS: leave the date blank."))
+    elif scheduled_at is not None and scheduled_at <= utcnow():
+        composed.refuse("send_at", _("Choose a time in the future."))
 
 
 def leave_out_opted_out(composed: Composed, user_id: int, numbers: list[str], confirmed: str | None) -> list[str]:
@@ -197,22 +202,25 @@ def remember_submission(user_id: int, token: str, message_ids: list[int], reques
 
 def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = False,
                    scheduled_at: datetime | None = None, submission_token: str | None = None,
-                   request_hash: str | None = None, answer: dict | None = None) -> list[int]:
+                   request_hash: str | None = None, answer: dict | None = None,
+                   texts: list[tuple[str, TextCost]] | None = None, campaign_id: int | None = None) -> list[int]:
     """Writes one queued message per number (E.164, checked by compose), commits, and only then
     enqueues their jobs. If the broker is down the messages stay queued and the sweep enqueues
     them later. scheduled_at (naive UTC) is for phones whose provider sends at a later date.
-    Raises SubmittedMeanwhile, having written nothing, when another request made the same
-    submission first."""
+    texts: each number's own text and its cost (a campaign's placeholders filled), else `body`
+    for all. Raises SubmittedMeanwhile, having written nothing, when another request made the
+    same submission first."""
     cost = text_cost(body)
+    texts = texts or [(body, cost)] * len(numbers)
     now = utcnow()
     batch = uuid.uuid4().hex
     job_ids = [tasks.new_send_job_id() for _ in range(0, len(numbers), tasks.SEND_JOB_SIZE)]
     rows = [dict(user_id=phone.user_id, phone_id=phone.id, direction=Message.OUTBOUND, remote_number=number,
-                 body=body, encoding=cost.encoding, segment_count=cost.segments,
+                 body=text, encoding=text_cost_of.encoding, segment_count=text_cost_of.segments,
                  attempt_count=0, created_at=now, enqueued_at=now, compose_batch=batch,
-                 flash=flash, scheduled_at=scheduled_at, status_poll_count=0,
+                 flash=flash, scheduled_at=scheduled_at, status_poll_count=0, campaign_id=campaign_id,
                  send_job_id=job_ids[position // tasks.SEND_JOB_SIZE])
-            for position, number in enumerate(numbers)]
+            for position, (number, (text, text_cost_of)) in enumerate(zip(numbers, texts))]
     message_ids = status_store.add_queued(rows)
     if submission_token:
         remember_submission(phone.user_id, submission_token, message_ids, request_hash, answer)

@@ -170,6 +170,17 @@ def opted_out_numbers(user_id: int, numbers: list[str]) -> dict[str, OptOut]:
         OptOut.user_id == user_id, OptOut.number.in_(numbers)))}
 
 
+def opted_out_numbers_among(user_id: int, numbers: list[str]) -> set[str]:
+    """The numbers among these that opted out, for a campaign's thousands: a long list is compared
+    with the user's whole opt-out list, read once, rather than sent to the database."""
+    if not numbers:
+        return set()
+    if len(numbers) > 1000:
+        return set(db.session.scalars(select(OptOut.number).where(OptOut.user_id == user_id))) & set(numbers)
+    return set(db.session.scalars(select(OptOut.number).where(OptOut.user_id == user_id,
+                                                               OptOut.number.in_(numbers))))
+
+
 def record_notice(phone, notice: OptOutNotice) -> None:
     """A provider told us the number replied STOP. `phone`: a Phone or a callback's phone (its id
     and user_id are read)."""

@@ -112,7 +112,14 @@ def outbound_sms(message, phone: Phone) -> OutboundSms:
     send_at = message.scheduled_at.replace(tzinfo=timezone.utc) if message.scheduled_at else None
     return OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
                        status_callback_url=callback_url(phone, "status"), attempt=message.attempt_count,
-                       reference=f"{phone.public_id}-{message.id}", flash=message.flash, send_at=send_at)
+                       reference=send_reference(phone, message), flash=message.flash, send_at=send_at)
+
+
+def send_reference(phone: Phone, message) -> str:
+    """Ours, the same for every attempt of a send (a provider that refuses a repeated reference
+    then cannot send it twice), and new when the user sends the message again."""
+    reference = f"{phone.public_id}-{message.id}"
+    return f"{reference}-r{message.attempts_before_resend}" if message.attempts_before_resend else reference
 
 
 def send_message(message_id: int, worker_name: str) -> None:
@@ -366,7 +373,7 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim, id
     if error.already_accepted:
         record_already_accepted(message, error, claim)
         return None
-    attempt = claim.attempt
+    attempt = claim.attempt - (message.attempts_before_resend or 0)  # since the user last sent it again
     sent_again = idempotent_send and error.answer_lost
     if (error.transient or sent_again) and attempt < current_app.config["SEND_MAX_ATTEMPTS"]:
         delay = current_app.config["SEND_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1)

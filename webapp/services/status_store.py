@@ -224,7 +224,8 @@ def claim_statement():
             .values(status=statuses.SENDING, status_changed_at=bindparam("now"),
                     attempt_count=messages.c.attempt_count + 1, claimed_by=bindparam("worker"))
             .returning(messages.c.id, messages.c.user_id, messages.c.remote_number, messages.c.body,
-                       messages.c.attempt_count, messages.c.flash, messages.c.scheduled_at))
+                       messages.c.attempt_count, messages.c.flash, messages.c.scheduled_at,
+                       messages.c.attempts_before_resend))
 
 
 def claim(message_ids: list[int], worker_name: str) -> list:
@@ -291,16 +292,48 @@ def record_accepted(answers: list[Accepted]) -> set[int]:
 
 def cancel_unsent_of_phone(phone_id: int, reason: Reason) -> int:
     """A deleted phone's messages that have not left yet are canceled. Does not commit."""
+    return _cancel_unsent(Message.__table__.c.phone_id == phone_id, reason)
+
+
+def cancel_unsent_of_campaign(campaign_id: int, reason: Reason) -> int:
+    """A campaign's messages that have not left yet are canceled. Does not commit."""
+    return _cancel_unsent(Message.__table__.c.campaign_id == campaign_id, reason)
+
+
+def _cancel_unsent(condition, reason: Reason) -> int:
     sources = statuses.sources(statuses.CANCELED, PIPELINE)
     now = utcnow()
     messages = Message.__table__
     canceled = db.session.execute(
-        update(messages).where(messages.c.phone_id == phone_id, messages.c.status.in_(sources))
+        update(messages).where(condition, messages.c.status.in_(sources))
         .values(status=statuses.CANCELED, status_changed_at=now)
         .returning(messages.c.id, messages.c.user_id)).all()
     write_rows(db.session, [timeline_row(row.id, statuses.CANCELED, Line(reason), now) for row in canceled],
                [status_changed_row(row.user_id, row.id, statuses.CANCELED, now) for row in canceled])
     return len(canceled)
+
+
+def queue_again(user_id: int, message_ids: list[int], job_id: str, from_statuses: list[str], line: Line) -> list[int]:
+    """A user's "send it again" of messages (at most one job's) in one of from_statuses: each
+    goes back to queued for a new attempt, carried by job_id, with a timeline line; the attempts
+    it had are kept (their count becomes the base of the new ones), the provider's id and the
+    failure are cleared, so that a late report of the earlier attempt finds nothing. Returns the
+    ids moved. Does not commit."""
+    sources = [status for status in from_statuses if statuses.may_move(status, statuses.QUEUED, statuses.RESEND)]
+    if not message_ids or not sources:
+        return []
+    now = utcnow()
+    messages = Message.__table__
+    moved = db.session.execute(
+        update(messages).where(messages.c.id.in_(message_ids), messages.c.user_id == user_id,
+                               messages.c.direction == Message.OUTBOUND, messages.c.status.in_(sources))
+        .values(status=statuses.QUEUED, status_changed_at=now, attempts_before_resend=messages.c.attempt_count,
+                claimed_by=None, provider_message_id=None, error_code=None, error_reason=None,
+                send_job_id=job_id, enqueued_at=now, next_status_poll_at=None, status_poll_count=0)
+        .returning(messages.c.id)).scalars().all()
+    write_rows(db.session, [timeline_row(message_id, statuses.QUEUED, line, now) for message_id in moved],
+               [status_changed_row(user_id, message_id, statuses.QUEUED, now) for message_id in moved])
+    return sorted(moved)
 
 
 # ---- provider reports, many at once ----
