@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# the tests run in this many processes (pytest-xdist; 0: in pytest's own process)
+TEST_PROCESSES ?= 2
 
 .PHONY: run test install install-dev translations clean bench
 
@@ -24,7 +26,7 @@ run: install
 	PORT=$(PORT) $(BIN)/python -m webapp.launcher
 
 test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 translations: install-dev
 	$(BIN)/pybabel extract -w 120 -F babel.cfg -k _l -k ngettext:1,2 -k Reason -k plural:1,2 -k N_ -o webapp/translations/messages.pot .

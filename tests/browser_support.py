@@ -172,3 +172,8 @@ def choose_provider(page, name: str) -> None:
     page.locator("a.card.provider", has=page.get_by_role("heading", name=name, exact=True)).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(name)  # "New phone: …"
     expect(page.get_by_label("Name", exact=True)).to_have_value(name)
+
+
+def confirm_the_sending(page) -> None:
+    """A send to several recipients stops on its confirmation page: its "Send N SMS" button sends."""
+    page.get_by_role("button", name=re.compile(r"^Send \d+ SMS$")).click()

@@ -17,6 +17,7 @@ from playwright.sync_api import expect  # noqa: E402
 from .browser_support import (  # noqa: E402
     Screenshots,
     browser,  # noqa: F401 (a fixture)
+    confirm_the_sending,
     create_administrator,
     open_page,  # noqa: F401 (a fixture)
     record_page_errors,
@@ -60,6 +61,7 @@ def test_a_newcomers_dashboard_leads_to_the_first_sms_then_shows_what_to_act_on(
         page.get_by_label("To").fill("06 12 34 56 79, 06 12 34 56 78")
         page.get_by_label("Message").fill("Rappel : réunion des parents jeudi à 18 h.")
         page.get_by_role("button", name="Send", exact=True).click()
+        confirm_the_sending(page)
         page.goto("/")
         expect(page.get_by_role("heading", name="Send your first SMS")).to_be_hidden()
 

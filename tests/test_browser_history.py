@@ -18,6 +18,7 @@ from playwright.sync_api import expect  # noqa: E402
 from .browser_support import (  # noqa: E402
     Screenshots,
     browser,  # noqa: F401 (a fixture)
+    confirm_the_sending,
     choose_provider,
     create_administrator,
     open_page,  # noqa: F401 (a fixture)
@@ -42,7 +43,8 @@ def test_history_search_pages_and_export_on_a_phone(open_page, tmp_path):
         page.get_by_label("To").fill("\n".join(f"06 12 34 56 {i:02d}" for i in range(60)))
         page.get_by_label("Message").fill("Réunion des élèves à l'école")
         page.get_by_role("button", name="Send", exact=True).click()
-        expect(page).not_to_have_url(re.compile(r"/compose$"))
+        confirm_the_sending(page)
+        expect(page).not_to_have_url(re.compile(r"/campaigns/drafts/"))
 
         page.goto("/history")
         page.get_by_label("Text contains").fill("REUNION DES ELEVES")

@@ -23,6 +23,7 @@ from playwright.sync_api import expect  # noqa: E402
 from .browser_support import (  # noqa: E402
     Screenshots,
     browser,  # noqa: F401 (a fixture)
+    confirm_the_sending,
     choose_provider,
     create_administrator,
     open_page,  # noqa: F401 (a fixture)
@@ -149,6 +150,7 @@ def test_a_netoxygen_gateway_sends_flash_and_scheduled_sms(tmp_path, netoxygen, 
         page.get_by_label("Message").fill(flash_text)
         flash.check()
         page.get_by_role("button", name="Send", exact=True).click()
+        confirm_the_sending(page)
         expect(page.locator(".flash.success")).to_contain_text("2 SMS are on their way.")
         page.get_by_role("navigation").get_by_role("link", name="History").click()
         expect(page.get_by_role("heading", name="History")).to_be_visible()

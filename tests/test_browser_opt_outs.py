@@ -73,7 +73,7 @@ def test_a_stop_reply_lands_on_the_opt_out_list_usable_on_a_phone(open_page, tmp
         page.get_by_label("To", exact=True).fill("06 11 11 11 11")
         page.get_by_label("Message").fill("Your order is ready")
         page.get_by_role("button", name="Send").click()
-        expect(page.locator(".error")).to_contain_text("+33611111111 is on your opt-out list since")
+        expect(page.locator(".error:not([hidden])")).to_contain_text("+33611111111 is on your opt-out list since")
         confirmation = page.get_by_label(re.compile(r"Send this one SMS to \+33611111111 anyway"))
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shot.take("compose-confirmation")

@@ -66,7 +66,8 @@ def user_for(token: str) -> User | None:
     sign_in = db.session.scalar(select(UserSession).where(UserSession.token == token))
     if sign_in is not None and _renewed_a_moment_ago(sign_in):
         sign_in = db.session.get(UserSession, sign_in.replaced_by)
-    if sign_in is None or not _is_live(sign_in) or sign_in.user.disabled:
+    # the user may be deleted between reading the sign-in and its user (another administrator's click)
+    if sign_in is None or not _is_live(sign_in) or sign_in.user is None or sign_in.user.disabled:
         return None
     if utcnow() - sign_in.last_seen_at >= LAST_SEEN_PRECISION:
         g.sign_in_seen = sign_in.id  # written when the request ends, by note_seen
