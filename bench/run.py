@@ -619,19 +619,20 @@ def fill_group(user, count: int):
     randomness = random.Random(5)
     group, _problems = save_group(user, "Everyone")
     now = datetime.utcnow()
-    first_id = (db.session.scalar(select(func.max(Contact.id))) or 0) + 1
     for chunk_start in range(0, count, 20_000):
         rows = []
         for index in range(chunk_start, min(count, chunk_start + 20_000)):
             first = randomness.choice(FIRST_NAMES)
             name = f"{first} Nom{index}"
             fields = {} if index % 50 == 0 else {"first_name": first, "class": f"{index % 7}B"}
-            rows.append(dict(id=first_id + index, user_id=user.id, name=name, number=f"+3366{index:07d}",
+            rows.append(dict(user_id=user.id, name=name, number=f"+3366{index:07d}",
                              fields=fields, notes="", search_text=folded(name), sort_name=folded(name),
                              created_at=now, updated_at=now))
-        db.session.execute(Contact.__table__.insert(), rows)
+        # the database numbers them: ids given here would leave PostgreSQL's sequence behind them
+        ids = db.session.scalars(Contact.__table__.insert().returning(Contact.__table__.c.id,
+                                                                      sort_by_parameter_order=True), rows).all()
         db.session.execute(ContactGroupMember.__table__.insert(),
-                           [dict(group_id=group.id, contact_id=row["id"]) for row in rows])
+                           [dict(group_id=group.id, contact_id=contact_id) for contact_id in ids])
         db.session.commit()
     gather_statistics()
     return group
