@@ -33,7 +33,7 @@ from ..personalization import Template
 from ..providers import provider_class
 from ..providers.base import Capability
 from ..reasons import Reason
-from . import contacts, opt_outs, status_store
+from . import contact_files, contacts, opt_outs, status_store
 from .messages import (Composed, SubmittedMeanwhile, earlier_submission, queue_outbound, refuse_unoffered_options,
                        text_too_long)
 from .status_store import Line
@@ -64,25 +64,11 @@ class ComposeInput:
     scheduled_at: datetime | None = None  # naive UTC
 
 
-def decoded(content: bytes) -> str:
-    """A spreadsheet's export: UTF-8 (with or without its mark), else Windows-1252, else Latin-1."""
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return content.decode("latin-1")
-
-
 def csv_numbers(content: bytes) -> list[tuple[str, str]]:
     """(typed number, where) of each row of a CSV of numbers: comma, semicolon or tab separated,
     with or without a header; the column is the one whose header names a number, else the first."""
-    text = decoded(content)
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    text = content.decode(contact_files.codec_of(content))
+    rows = list(csv.reader(io.StringIO(text), delimiter=contact_files.guessed_delimiter(text)))
     column, start = 0, 0
     if rows and not any(char.isdigit() for char in "".join(rows[0])):
         start = 1
