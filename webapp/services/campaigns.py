@@ -26,7 +26,6 @@ from sqlalchemy import delete, func, select
 
 from .. import reasons, statuses, tasks
 from ..extensions import db
-from ..folding import folded
 from ..models import Campaign, CampaignDraft, Message, utcnow
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164, unlikely_to_receive_sms
 from ..personalization import Template
@@ -45,8 +44,6 @@ KEPT_IN_DRAFT = 200
 DRAFTS_KEPT = timedelta(days=1)
 PAGE_SIZE = 50
 EXPORT_BATCH = 2000
-NUMBER_HEADERS = {"number", "numero", "phone", "telephone", "tel", "mobile", "portable", "gsm", "msisdn"}
-
 LEAVE_OUT, FALLBACK = "leave_out", "fallback"
 
 
@@ -72,8 +69,8 @@ def csv_numbers(content: bytes) -> list[tuple[str, str]]:
     column, start = 0, 0
     if rows and not any(char.isdigit() for char in "".join(rows[0])):
         start = 1
-        headers = [folded(cell.strip()).replace(" ", "").replace("_", "") for cell in rows[0]]
-        column = next((index for index, name in enumerate(headers) if name in NUMBER_HEADERS), 0)
+        headers = [contact_files.header_key(cell) for cell in rows[0]]
+        column = next((index for index, name in enumerate(headers) if name in contact_files.NUMBER_HEADERS), 0)
     return [(row[column].strip(), _("CSV line %(line)d", line=line))
             for line, row in enumerate(rows[start:], start=start + 1) if len(row) > column and row[column].strip()]
 
