@@ -3,15 +3,18 @@ refused URL says why, the log with its resend and test buttons, each user's endp
 the verification example of the page works, and the pages speak French."""
 import html
 import re
+import shutil
+import socket
+import subprocess
 
 import pytest
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import OptOut, WebhookDelivery, WebhookEndpoint
+from webapp.models import OptOut, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webapp.services import opt_outs, webhooks
 
-from .conftest import csrf_token_from, login, make_user, post_form, run_queued_jobs
+from .conftest import csrf_token_from, free_port, login, make_user, post_form, run_queued_jobs, wait_for
 from .fakes.receiver import Receiver
 
 
@@ -102,6 +105,47 @@ def test_the_python_example_of_the_page_verifies_a_real_delivery(app, logged_in,
     assert not namespace["verify"](secret, headers, request["body"] + b" ")
     assert not namespace["verify"](webhooks.new_secret(), headers, request["body"])
 
+
+
+def serve_php(folder, script: str):
+    """PHP's own web server running script, and the URL it answers at."""
+    if shutil.which("php") is None:
+        pytest.skip("php is not installed (.ci/run installs php-cli)")
+    (folder / "hook.php").write_text(script)
+    port = free_port()
+    server = subprocess.Popen(["php", "-S", f"127.0.0.1:{port}", "hook.php"], cwd=folder,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: port_open(port), timeout=10, message="php -S")
+    return server, f"http://127.0.0.1:{port}/hook"
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_php_example_of_the_page_accepts_a_real_delivery_and_refuses_another_secret(
+        app, logged_in, user, tmp_path):
+    app.config["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = "1"
+    page = logged_in.get("/webhooks").get_data(as_text=True)
+    example = html.unescape(re.search(r'<pre class="code-example" data-example="php">(.*?)</pre>', page,
+                                      re.S).group(1))
+    # the user pastes their secret where the example says whsec_…; here it is read from a file written once known
+    server, url = serve_php(tmp_path, example.replace("'whsec_…'", "trim(file_get_contents(__DIR__ . '/secret'))"))
+    try:
+        statuses = []
+        for secret_pasted in ("the endpoint's", "another"):
+            secret = secret_in(add_through_form(logged_in, url).get_data(as_text=True))
+            (tmp_path / "secret").write_text(secret if secret_pasted == "the endpoint's" else webhooks.new_secret())
+            endpoint = db.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id.desc())).first()
+            post_form(logged_in, f"/webhooks/{endpoint.id}", {}, action=f"/webhooks/{endpoint.id}/test")
+            run_queued_jobs()
+            attempt = db.session.scalars(select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id)).one()
+            statuses.append((attempt.http_status, attempt.delivered))
+    finally:
+        server.terminate()
+        server.wait()
+    assert statuses == [(204, True), (400, False)]
 
 @pytest.fixture
 def bobs_endpoint(app):
