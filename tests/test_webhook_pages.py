@@ -5,9 +5,11 @@ import html
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 
 import pytest
+import trustme
 from sqlalchemy import select
 
 from webapp.extensions import db
@@ -146,6 +148,35 @@ def test_the_php_example_of_the_page_accepts_a_real_delivery_and_refuses_another
         server.terminate()
         server.wait()
     assert statuses == [(204, True), (400, False)]
+
+
+def test_an_https_endpoint_gets_its_delivery_when_its_certificate_is_trusted_and_a_reason_when_not(
+        app, logged_in, user, tmp_path, monkeypatch):
+    app.config["WEBHOOK_ALLOW_PRIVATE_ADDRESSES"] = "1"
+    authority = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(tls)
+    receiver = Receiver(reply_status=200, tls=tls)
+    try:
+        authority.cert_pem.write_to_path(str(tmp_path / "authority.pem"))
+        outcomes = []
+        for trusted in (True, False):
+            # what the machine trusts: its system's authorities, or here the test's own
+            monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "authority.pem") if trusted else str(tmp_path / "none"))
+            add_through_form(logged_in, receiver.url("/hook"))
+            endpoint = db.session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id.desc())).first()
+            post_form(logged_in, f"/webhooks/{endpoint.id}", {}, action=f"/webhooks/{endpoint.id}/test")
+            run_queued_jobs()
+            outcomes.append(db.session.scalars(select(WebhookAttempt)
+                                              .where(WebhookAttempt.endpoint_id == endpoint.id)).one())
+        assert receiver.received[0]["url"].startswith("https://localhost:")
+        assert b'"type":"webhook.test"' in receiver.received[0]["body"]
+        assert (outcomes[0].http_status, outcomes[0].delivered) == (200, True)
+        assert len(receiver.received) == 1 and not outcomes[1].delivered
+        page = logged_in.get(f"/webhooks/{endpoint.id}").get_data(as_text=True)
+        assert "the secure connection failed (SSLCertVerificationError)" in html.unescape(page)
+    finally:
+        receiver.close()
 
 @pytest.fixture
 def bobs_endpoint(app):

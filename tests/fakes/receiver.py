@@ -12,15 +12,19 @@ class QuietHandler(WSGIRequestHandler):
 
 
 class Receiver:
-    def __init__(self, reply_status: int = 204):
+    """tls: an ssl.SSLContext holding the server's certificate, to be reached over HTTPS at `localhost`."""
+
+    def __init__(self, reply_status: int = 204, tls=None):
         self.received = []
         self.reply = lambda: Response(status=reply_status)
         self.arrived = threading.Condition()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=QuietHandler)
+        self.scheme, self.host = ("https", "localhost") if tls else ("http", "127.0.0.1")
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=QuietHandler,
+                                   ssl_context=tls)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}{path}"
+        return f"{self.scheme}://{self.host}:{self._server.server_port}{path}"
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)
