@@ -29,8 +29,8 @@ test: install-dev
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)
 
 translations: install-dev
-	$(BIN)/pybabel extract -w 120 -F babel.cfg -k _l -k ngettext:1,2 -k Reason -k plural:1,2 -k N_ -o webapp/translations/messages.pot .
-	$(BIN)/pybabel update -w 120 -i webapp/translations/messages.pot -d webapp/translations
+	$(BIN)/pybabel extract -w 120 --no-location --sort-output -F babel.cfg -k _l -k ngettext:1,2 -k Reason -k plural:1,2 -k N_ -o webapp/translations/messages.pot .
+	$(BIN)/pybabel update -w 120 --no-fuzzy-matching --ignore-obsolete -i webapp/translations/messages.pot -d webapp/translations
 	$(BIN)/pybabel compile -d webapp/translations
 
 clean:
