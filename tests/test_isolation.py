@@ -14,7 +14,8 @@ PAGES = ["/", "/compose", "/history", "/conversations", "/phones/", "/phones/new
          "/phones/new/simulator", "/messages/statuses?ids=1", "/inbox?after=0",
          "/contacts/", "/contacts/new", "/contacts/groups/", "/contacts/groups/new-smart",
          "/opt-outs", "/opt-outs/settings", "/opt-outs/export.csv", "/account/choose-password",
-         "/history/export.csv"]
+         "/history/export.csv", "/statistics/", "/statistics/daily.csv", "/statistics/phones.csv",
+         "/statistics/failures.csv"]
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -71,8 +71,9 @@ def create_app(config: dict | None = None) -> Flask:
     from .optouts.routes import bp as optouts_bp
     from .webhooks.routes import bp as webhooks_bp
     from .campaigns.routes import bp as campaigns_bp
+    from .statistics.routes import bp as statistics_bp
     for blueprint in (auth_bp, admin_bp, phones_bp, messages_bp, callbacks_bp, main_bp, contacts_bp, optouts_bp,
-                      webhooks_bp, campaigns_bp):
+                      webhooks_bp, campaigns_bp, statistics_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(callbacks_bp)
     from . import api

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask import request, url_for
-from flask_babel import format_datetime, format_number, get_locale, get_timezone
+from flask_babel import format_date, format_datetime, format_number, format_percent, get_locale, get_timezone
 
 from . import reasons, statuses
 from .providers.base import CAPABILITY_LABELS
@@ -25,6 +25,11 @@ def local_time(value, format="short"):
     return format_datetime(value, format) if value else ""
 
 
+def local_day(value) -> str:
+    """A date (already a day of the user's zone), written in their language."""
+    return format_date(value, "medium") if value else ""
+
+
 def add_contact_url(number: str) -> str:
     """The contact form for this number, which comes back to the page it was opened from."""
     return url_for("contacts.create", number=number, next=request.path)
@@ -34,6 +39,8 @@ def init_app(app):
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["reason"] = reasons.shown
     app.jinja_env.filters["format_number"] = format_number
+    app.jinja_env.filters["local_day"] = local_day
+    app.jinja_env.filters["percent"] = lambda value: format_percent(value, "#,##0.#%")
     app.jinja_env.globals.update(
         status_label=statuses.label,
         status_glyph=statuses.glyph,
