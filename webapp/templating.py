@@ -25,9 +25,9 @@ def local_time(value, format="short"):
     return format_datetime(value, format) if value else ""
 
 
-def local_day(value) -> str:
+def local_day(value, format="medium") -> str:
     """A date (already a day of the user's zone), written in their language."""
-    return format_date(value, "medium") if value else ""
+    return format_date(value, format) if value else ""
 
 
 def add_contact_url(number: str) -> str:
