@@ -23,7 +23,7 @@ from ..services import conversations as conversation_service
 from ..services import campaigns as campaign_service
 from ..services import history
 from ..services import messages as message_service
-from ..services.phones import user_phones
+from ..services.phones import phone_label, user_phones
 from ..sms_text import counter_rules
 from ..templating import local_to_utc
 from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm, ResendForm
@@ -32,7 +32,7 @@ bp = Blueprint("messages", __name__)
 
 
 def phone_choices():
-    return [(phone.id, phone.name) for phone in user_phones(current_user)]
+    return [(phone.id, phone_label(phone)) for phone in user_phones(current_user)]
 
 
 def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None:
@@ -112,6 +112,8 @@ def compose():
     if request.method == "GET":
         if request.args.get("to"):
             form.numbers.data = request.args["to"]
+        if request.args.get("phone", type=row_id) in dict(form.phone_id.choices):
+            form.phone_id.data = request.args.get("phone", type=row_id)
         form.group_ids.data = request.args.getlist("group_ids", type=row_id)
         form.contact_ids.data = ",".join(str(i) for i in request.args.getlist("contact_ids", type=row_id)) or None
     if form.validate_on_submit():

@@ -354,6 +354,8 @@ class Provider:
     simulates_inbound = False  # True when the phone's page can make up an incoming SMS
     calls_from_internet = True  # False when the callbacks come from this machine, so a local address is fine
     has_callbacks = True  # False for providers that only answer questions (then there are no URLs to show)
+    # True when each send hands the provider the status URL, so nothing needs pasting for delivery reports
+    sends_status_url_with_each_sms = False
     # Optional abilities; each True only where the matching method below is implemented.
     polls_statuses = False  # fetch_statuses
     polls_inbound = False  # list_inbound and acknowledge_inbound
@@ -452,6 +454,16 @@ class Provider:
     def setup_steps_for(cls, settings: dict | None) -> tuple:
         """The setup steps of a phone with these settings; by default the provider's."""
         return cls.setup_steps
+
+    # the settings that hold what recipients see as the sender, the first one set wins
+    SENDER_SETTINGS = ("number", "sender", "virtual_number")
+
+    @classmethod
+    def sender_in_brief(cls, settings: dict | None) -> str:
+        """The phone's number or sender name as its settings hold it, for lists; "" when none."""
+        declared = {field.name for field in cls.fields}
+        return next((str((settings or {})[name]) for name in cls.SENDER_SETTINGS
+                     if name in declared and (settings or {}).get(name)), "")
 
     @classmethod
     def sender_shown(cls, settings: dict | None) -> Any:

@@ -54,6 +54,7 @@ class SimulatedProvider(Provider):
     key = "simulator"
     name = _l("Simulator")
     company = _("the SMS Desk simulator")
+    sends_status_url_with_each_sms = True  # its send gives the status URL
     description = _l("A pretend phone to try SMS Desk without a provider account. Nothing leaves this "
                      "machine: messages are marked delivered after a short delay, and you can make up replies.")
     fields = (

@@ -142,6 +142,7 @@ class TwilioProvider(Provider):
     key = "twilio"
     name = _l("Twilio virtual number")
     company = "Twilio"
+    sends_status_url_with_each_sms = True  # its send gives the status URL
     opted_out_error_codes = frozenset({"21610"})  # "Attempt to send to unsubscribed recipient" (spec 1.1)
     description = _l("A phone number rented from Twilio. Your contacts can text it, and you get delivery reports.")
     fields = (

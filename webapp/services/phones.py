@@ -39,8 +39,19 @@ def provider_options(provider) -> dict:
 
 
 def user_phones(user) -> list[Phone]:
-    return db.session.scalars(select(Phone).where(Phone.user_id == user.id, Phone.deleted_at.is_(None))
-                              .order_by(Phone.name)).all()
+    """Sorted by name, whatever its case, as people read a list."""
+    phones = db.session.scalars(select(Phone).where(Phone.user_id == user.id, Phone.deleted_at.is_(None))).all()
+    return sorted(phones, key=lambda phone: (phone.name.casefold(), phone.id))
+
+
+def sender_in_brief(phone: Phone) -> str:
+    """The phone's number or sender name, shown beside its name; "" when its settings hold none."""
+    return provider_class(phone.provider_key).sender_in_brief(phone.settings or {})
+
+
+def phone_label(phone: Phone) -> str:
+    sender = sender_in_brief(phone)
+    return f"{phone.name} ({sender})" if sender and sender != phone.name else phone.name
 
 
 def user_phone_or_none(user, phone_id: int) -> Phone | None:
