@@ -275,10 +275,13 @@ def make_user(email="ada@example.org", password=PASSWORD, admin=False) -> User:
     return create_user(email, password, is_admin=admin)
 
 
-def make_phone(owner, provider_key="simulator", name="Test phone", rate_limit=None, **settings) -> Phone:
+def make_phone(owner, provider_key="simulator", name="Test phone", rate_limit=None, polling_mode="automatic",
+               **settings) -> Phone:
+    """polling_mode "never": the provider tells SMS Desk, whatever the test server's local address."""
     values = {"delivery_delay_seconds": "0.2", "answer_delay_seconds": "0", "fail_numbers_ending_with": ""}
     values.update(settings)
-    return phone_service.save_phone(Phone(user_id=owner.id, provider_key=provider_key), name, rate_limit, values)
+    phone = Phone(user_id=owner.id, provider_key=provider_key, polling_mode=polling_mode)
+    return phone_service.save_phone(phone, name, rate_limit, values)
 
 
 def csrf_token_from(html: str) -> str:

@@ -34,8 +34,8 @@ def twilio_phone(user, fake, **overrides):
 
 
 
-def sent_via_twilio(user, fake, number="+33698765432"):
-    phone = twilio_phone(user, fake)
+def sent_via_twilio(user, fake, number="+33698765432", **overrides):
+    phone = twilio_phone(user, fake, **overrides)
     [message_id] = queue_outbound(phone, [number], "Hello")
     message = send_now(message_id)
     assert message.status == statuses.SENT
@@ -193,7 +193,7 @@ def test_an_incoming_sms_is_stored_once_and_answered_with_empty_twiml(twilio, li
 
 def test_a_message_that_got_no_callback_is_polled_after_the_delay(app, twilio, user):
     app.config["TWILIO_STATUS_POLL_AFTER_SECONDS"] = 0
-    _, message = sent_via_twilio(user, twilio)
+    _, message = sent_via_twilio(user, twilio, polling_mode="never")
     twilio.messages[message.provider_message_id].resource["status"] = "delivered"  # no callback came
     assert polling.enqueue_due_status_polls() == 1
     [job] = [job for job in broker.job_queue().jobs if job.func_name == tasks.POLL_STATUSES]
@@ -206,7 +206,7 @@ def test_a_message_that_got_no_callback_is_polled_after_the_delay(app, twilio, u
 
 def test_polls_back_off_and_stop(app, twilio, user):
     app.config["TWILIO_STATUS_POLL_AFTER_SECONDS"] = 60
-    _, message = sent_via_twilio(user, twilio)
+    _, message = sent_via_twilio(user, twilio, polling_mode="never")
     assert (message.next_status_poll_at - message.created_at).total_seconds() >= 60
     assert polling.enqueue_due_status_polls() == 0  # not yet due
     from webapp.services.phones import adapter_for

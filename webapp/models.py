@@ -93,6 +93,11 @@ class Phone(db.Model):
     last_check_ok = db.Column(db.Boolean)
     last_check_message = db.Column(db.Text)
     last_check_facts = db.Column(db.JSON)  # e.g. the balance, as {label: value}
+    # whether SMS Desk asks the provider for reports and incoming SMS: automatic, always or never
+    polling_mode = db.Column(db.String(10), nullable=False, default="automatic", server_default="automatic")
+    next_inbound_poll_at = db.Column(db.DateTime, index=True)  # None: asked at the next sweep, if it asks
+    polled_at = db.Column(db.DateTime)  # when SMS Desk last asked the provider
+    poll_found = db.Column(db.JSON)  # what it found then: {"statuses": n, "inbound": n, "error": reason}
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     deleted_at = db.Column(db.DateTime)
 

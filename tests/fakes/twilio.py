@@ -39,9 +39,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
@@ -291,7 +291,7 @@ class FakeTwilio:
             Rule(f"/{API_VERSION}/Accounts/<account>/Messages.json", endpoint="messages",
                  methods=["GET", "POST"]),
             Rule(f"/{API_VERSION}/Accounts/<account>/Messages/<sid>.json", endpoint="message",
-                 methods=["GET", "POST"]),
+                 methods=["GET", "POST", "DELETE"]),
             Rule("/_fake/inbound", endpoint="control_inbound", methods=["POST"]),
         ])
 
@@ -389,6 +389,21 @@ class FakeTwilio:
         self.send_status(sid, "sent", **kwargs)
         return self.send_status(sid, "undelivered", error_code, **kwargs)
 
+    def set_status(self, sid: str, status: str, error_code=None) -> None:
+        """The message's status changes at Twilio, and no callback tells anyone: only a fetch shows it."""
+        self._set_status(self.messages[sid], status, error_code)
+
+    def receive(self, from_: str, to: str, body: str, received_at: datetime | None = None) -> str:
+        """An SMS arrives at the number and no webhook tells anyone: only the message list shows it."""
+        sid = new_sid("SM")
+        self._store_inbound(sid, from_, to, body, received_at)
+        return sid
+
+    @property
+    def deletes(self) -> list[RecordedRequest]:
+        with self._lock:
+            return [request for request in self.requests if request.method == "DELETE"]
+
     def send_inbound(self, url: str, from_: str, to: str, body: str, *, signature=SIGN,
                      extra: dict | None = None, method: str = "POST") -> requests.Response:
         """Send the signed 'A message comes in' webhook (spec 1.3) and return the app's answer.
@@ -468,9 +483,11 @@ class FakeTwilio:
                 resource["error_code"] = int(error_code)
                 resource["error_message"] = ERROR_MESSAGES.get(str(error_code))
 
-    def _store_inbound(self, sid: str, from_: str, to: str, body: str) -> None:
+    def _store_inbound(self, sid: str, from_: str, to: str, body: str, received_at: datetime | None = None) -> None:
         resource = self._resource(sid, to=to, from_=from_, body=body, status="received")
         resource["direction"] = "inbound"
+        if received_at is not None:
+            resource["date_created"] = resource["date_updated"] = rfc2822(received_at)
         resource["date_sent"] = resource["date_created"]
         with self._lock:
             self.messages[sid] = FakeMessage(resource)
@@ -517,7 +534,8 @@ class FakeTwilio:
         handlers = {
             "account": self._get_account,
             "messages": self._create_message if request.method == "POST" else self._list_messages,
-            "message": self._update_message if request.method == "POST" else self._fetch_message,
+            "message": {"POST": self._update_message, "DELETE": self._delete_message}.get(
+                request.method, self._fetch_message),
             "control_inbound": self._control_inbound,
         }
         try:
@@ -728,17 +746,49 @@ class FakeTwilio:
         with self._lock:
             return json_response(message.resource)
 
+    def _delete_message(self, request: Request, account: str, sid: str) -> Response:
+        """Twilio deletes the resource (204); recorded in requests, see deletes."""
+        self._check_auth(request, account)
+        self._known_message(request, sid)
+        with self._lock:
+            del self.messages[sid]
+        return Response(status=204)
+
     def _list_messages(self, request: Request, account: str) -> Response:
+        """Newest first, filtered by To, From and DateSent (=, <=, >= a date or an ISO 8601 moment),
+        PageSize per page (50 by default), the next page at next_page_uri (Page and PageToken)."""
         self._check_auth(request, account)
         wanted = {key: request.args[arg] for key, arg in (("to", "To"), ("from", "From")) if arg in request.args}
         with self._lock:
-            known = list(self.messages.values())
-        found = [m.resource for m in reversed(known)
-                 if all(m.resource[key] == value for key, value in wanted.items())]
+            known = [dict(m.resource) for m in self.messages.values()]
+        found = [resource for resource in reversed(known)
+                 if all(resource[key] == value for key, value in wanted.items())
+                 and self._sent_in_range(resource, request.args)]
+        size = min(int(request.args.get("PageSize", 50)), 1000)
+        number = int(request.args.get("Page", 0))
+        page = found[number * size:(number + 1) * size]
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
-        return json_response({"messages": found, "page": 0, "page_size": 50, "start": 0,
-                              "end": max(len(found) - 1, 0), "uri": uri, "first_page_uri": uri,
-                              "next_page_uri": None, "previous_page_uri": None})
+        kept = [(key, value) for key, value in request.args.items(multi=True) if key not in ("Page", "PageToken")]
+        query = lambda page_number: "?" + urlencode(kept + [("Page", str(page_number)),  # noqa: E731
+                                                            ("PageToken", f"PA{new_sid('')}")])
+        more = (number + 1) * size < len(found)
+        return json_response({"messages": page, "page": number, "page_size": size, "start": number * size,
+                              "end": number * size + max(len(page) - 1, 0), "uri": uri + query(number),
+                              "first_page_uri": uri + query(0),
+                              "next_page_uri": uri + query(number + 1) if more else None,
+                              "previous_page_uri": uri + query(number - 1) if number else None})
+
+    @staticmethod
+    def _sent_in_range(resource: dict, args) -> bool:
+        sent = parsedate_to_datetime(resource["date_sent"]) if resource.get("date_sent") else None
+        for arg, keep in (("DateSent>", lambda s, b: s >= b), ("DateSent<", lambda s, b: s <= b),
+                          ("DateSent", lambda s, b: s.date() == b.date())):
+            if arg in args:
+                bound = datetime.fromisoformat(args[arg].replace("Z", "+00:00"))
+                bound = bound if bound.tzinfo else bound.replace(tzinfo=timezone.utc)
+                if sent is None or not keep(sent, bound):
+                    return False
+        return True
 
     def _control_inbound(self, request: Request) -> Response:
         """POST /_fake/inbound {url?, from, to, body} (JSON or form): send an inbound webhook

@@ -339,6 +339,22 @@ def required_value(request: CallbackRequest, name: str) -> str:
 SAFE_TEXT_LENGTH = 1224
 
 
+def asking_status_delays(first=(60, 120, 300, 900, 1800), then=3600, until=86400) -> tuple:
+    """Seconds from the send of each status poll when SMS Desk asks rather than waits: after
+    1, 2, 5, 15 and 30 minutes, then every hour, for a day."""
+    delays, at = [], 0
+    for step in first:
+        at += step
+        delays.append(at)
+    while at + then <= until:
+        at += then
+        delays.append(at)
+    return tuple(delays)
+
+
+ASKING_STATUS_DELAYS = asking_status_delays()
+
+
 class Provider:
     """Base class of adapters. Subclasses set the class attributes and override what they support."""
     key = ""
@@ -359,6 +375,7 @@ class Provider:
     # Optional abilities; each True only where the matching method below is implemented.
     polls_statuses = False  # fetch_statuses
     polls_inbound = False  # list_inbound and acknowledge_inbound
+    inbound_polling_by_settings = False  # wants_inbound_polling reads the phone's settings
     installs_callbacks = False  # install_callbacks
     cleans_numbers = False  # clean_number
     finds_sends = False  # find_sent
@@ -376,6 +393,9 @@ class Provider:
     # when they run out, the message is left as it is, or made unknown if unknown_when_polls_run_out
     status_poll_delays: tuple = ()
     unknown_when_polls_run_out = False
+    # set by the service layer: True when SMS Desk asks this phone's provider rather than waits to be told
+    # (ASKING_STATUS_DELAYS then, and incoming SMS listed where can_list_inbound)
+    asks = False
     server_options = ()  # ServerOption: the server-wide settings this adapter reads, with their defaults
 
     def __init__(self, settings: dict, http, options: dict | None = None):
@@ -489,11 +509,13 @@ class Provider:
     def fetch_statuses(self, provider_message_ids: list[str]) -> list[StatusEvent]:
         raise UnsupportedFeature(_("%(provider)s cannot be asked for delivery statuses", provider=self.company))
 
-    def list_inbound(self) -> list[InboundSms]:
+    def list_inbound(self, since: datetime | None = None) -> list[InboundSms]:
+        """The incoming SMS the provider holds, received since `since` (naive UTC) where it can filter."""
         raise UnsupportedFeature(_("%(provider)s cannot be asked for incoming SMS", provider=self.company))
 
     def wants_inbound_polling(self) -> bool:
-        """Whether this phone's settings ask for incoming SMS to be fetched rather than pushed."""
+        """Whether this phone's settings ask for incoming SMS to be fetched rather than pushed,
+        whatever the server's address (then inbound_polling_by_settings)."""
         return self.polls_inbound
 
     def acknowledge_inbound(self, provider_message_id: str) -> None:
@@ -502,8 +524,14 @@ class Provider:
     def install_callbacks(self, status_url: str, inbound_url: str) -> str:
         raise UnsupportedFeature(_("%(provider)s cannot set its callback URLs itself", provider=self.company))
 
+    def can_list_inbound(self) -> bool:
+        """Whether this phone's incoming SMS can be listed (list_inbound), e.g. it has a number."""
+        return self.polls_inbound
+
     def status_poll_delay(self, polls_done: int) -> float | None:
         delays = self.status_poll_delays
+        if self.asks and self.polls_statuses:
+            delays = ASKING_STATUS_DELAYS + tuple(delay for delay in delays if delay > ASKING_STATUS_DELAYS[-1])
         return delays[polls_done] if polls_done < len(delays) else None
 
     def map_status(self, provider_status: str) -> str:

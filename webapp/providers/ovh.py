@@ -134,6 +134,7 @@ class OvhProvider(Provider):
                      "and 196 times as long, then the SMS is unknown"),
     )
     polls_inbound = True
+    inbound_polling_by_settings = True
     installs_callbacks = True
     polls_statuses = True  # a lost delivery report would leave the message "sent" for ever
     unknown_when_polls_run_out = True
@@ -163,7 +164,10 @@ class OvhProvider(Provider):
         return {}
 
     def wants_inbound_polling(self) -> bool:
-        return self.settings.get("inbound_mode") == "poll" and bool(self.settings.get("virtual_number"))
+        return self.settings.get("inbound_mode") == "poll" and self.can_list_inbound()
+
+    def can_list_inbound(self) -> bool:
+        return bool(self.settings.get("virtual_number"))
 
     # ---- the signed API ----
 
@@ -325,7 +329,7 @@ class OvhProvider(Provider):
 
     # ---- polling incoming SMS ----
 
-    def list_inbound(self) -> list[InboundSms]:
+    def list_inbound(self, since: datetime | None = None) -> list[InboundSms]:
         incoming = []
         for incoming_id in self.call("GET", f"{self.number_path}/incoming") or []:
             sms = self.call("GET", f"{self.number_path}/incoming/{incoming_id}") or {}

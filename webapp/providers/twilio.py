@@ -197,6 +197,7 @@ class TwilioProvider(Provider):
         "undelivered": statuses.FAILED, "failed": statuses.FAILED, "canceled": statuses.FAILED,
     }
     polls_statuses = True
+    polls_inbound = True  # only when SMS Desk asks (wants_inbound_polling is False)
     finds_sends = True
     server_options = (
         ServerOption("TWILIO_API_BASE_URL", "https://api.twilio.com", help="the REST API's address"),
@@ -270,8 +271,11 @@ class TwilioProvider(Provider):
         return self.settings["account_sid"], self.settings["auth_token"]
 
     def call(self, method: str, path: str, credentials: tuple[str, str] | None = None, **kwargs) -> dict:
+        return self.call_url(method, self.api_url(path), credentials, **kwargs)
+
+    def call_url(self, method: str, url: str, credentials: tuple[str, str] | None = None, **kwargs) -> dict:
         credentials = credentials or self.credentials()
-        response = self.request(method, self.api_url(path), auth=credentials,
+        response = self.request(method, url, auth=credentials,
                                 headers={"Accept": "application/json"}, **kwargs)
         body = _json_or_empty(response)
         if response.status_code >= 400:
@@ -353,6 +357,34 @@ class TwilioProvider(Provider):
             body = self.call("GET", f"/Messages/{sid}.json")
             events.append(self.status_event(sid, body.get("status", ""), body.get("error_code"), body))
         return events
+
+    # ---- asking for incoming SMS ----
+
+    def wants_inbound_polling(self) -> bool:
+        return False  # Twilio posts them, unless SMS Desk asks because Twilio cannot reach it
+
+    def can_list_inbound(self) -> bool:
+        return sender_form(self.settings.get("number")) == "number"
+
+    def list_inbound(self, since: datetime | None = None) -> list[InboundSms]:
+        """The SMS received on the number since then, every page of them. They stay at Twilio:
+        SMS Desk stores each once, by its sid."""
+        params = {"To": self.settings["number"], "PageSize": 100}
+        if since is not None:
+            params["DateSent>"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")  # twilio-python's date_sent_after
+        page = self.call("GET", "/Messages.json", params=params)
+        listed = list(page.get("messages") or [])
+        while page.get("next_page_uri"):
+            page = self.call_url("GET", self.options["TWILIO_API_BASE_URL"].rstrip("/") + page["next_page_uri"])
+            listed.extend(page.get("messages") or [])
+        return [self.listed_inbound(message) for message in listed
+                if message.get("direction") == "inbound" and message.get("sid")]
+
+    def listed_inbound(self, message: dict) -> InboundSms:
+        received = created_at({"date_created": message.get("date_sent") or message.get("date_created")})
+        return InboundSms(provider_message_id=message["sid"], sender=message.get("from") or "",
+                          text=message.get("body") or "", payload=message,
+                          received_at=received.astimezone(timezone.utc).replace(tzinfo=None) if received else None)
 
     # ---- callbacks ----
 

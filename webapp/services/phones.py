@@ -14,6 +14,7 @@ from ..providers import provider_class
 from ..providers.base import Provider, ProviderError
 from ..providers.http import ProviderHttp
 from ..reasons import Reason, stored
+from .public_address import is_local_address
 
 
 def provider_http() -> ProviderHttp:
@@ -28,7 +29,31 @@ def adapter_for(phone: Phone) -> Provider:
     settings = dict(phone.settings or {})
     settings.update(decrypt_secrets(phone.encrypted_secrets))
     provider = provider_class(phone.provider_key)
-    return provider(settings=settings, http=provider_http(), options=provider_options(provider))
+    adapter = provider(settings=settings, http=provider_http(), options=provider_options(provider))
+    adapter.asks = asks_provider(phone)
+    return adapter
+
+
+AUTOMATIC, ALWAYS, NEVER = "automatic", "always", "never"
+POLLING_MODES = (AUTOMATIC, ALWAYS, NEVER)
+
+
+def public_address_is_local() -> bool:
+    return is_local_address(current_app.config["PUBLIC_BASE_URL"])
+
+
+def asking_modes() -> tuple[str, ...]:
+    """The polling modes in which a phone asks its provider, at this server's public address."""
+    return (ALWAYS, AUTOMATIC) if public_address_is_local() else (ALWAYS,)
+
+
+def asks_provider(phone: Phone) -> bool:
+    """Whether SMS Desk asks the phone's provider for delivery reports and incoming SMS rather than
+    waiting to be told: a provider on the internet cannot tell a server at a local address."""
+    provider = provider_class(phone.provider_key)
+    if not provider.calls_from_internet or not provider.has_callbacks:  # no callbacks: it is always asked
+        return False
+    return (phone.polling_mode or AUTOMATIC) in asking_modes()
 
 
 def provider_options(provider) -> dict:

@@ -1,25 +1,29 @@
 """Asking providers, run by the worker: statuses of sent messages and incoming SMS, for providers
 that report only when asked, and cancels of messages a provider holds for a later date."""
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from .. import statuses, tasks
 from ..extensions import db
 from ..models import Message, Phone, utcnow
 from ..providers.base import ProviderError
 from ..reasons import Reason as _
+from ..providers import PROVIDERS
 from ..reasons import plural
+from ..reasons import stored as stored_reason
 from . import reports, status_store
 from .messages import record_inbound
-from .phones import adapter_for
+from .phones import adapter_for, asking_modes
 from .status_store import Line
 
 log = logging.getLogger(__name__)
 
 POLL_BATCH_SIZE = 100
 POLL_LEASE = timedelta(minutes=2)
+CLOCK_MARGIN = timedelta(minutes=10)  # the provider dates what it received by its own clock
+FIRST_INBOUND_LOOK_BACK = timedelta(days=1)
 
 
 def enqueue_due_status_polls(limit: int = 2000) -> int:
@@ -49,16 +53,20 @@ def poll_statuses(phone: Phone, message_ids: list[int]) -> None:
         Message.id.in_(message_ids), Message.phone_id == phone.id, Message.provider_message_id.isnot(None))).all()
     if not messages:
         return
+    asked_at, error = utcnow(), None
+    before = {message.id: message.status for message in messages}
     try:
         events = adapter.fetch_statuses([message.provider_message_id for message in messages])
-    except ProviderError as error:
-        log.warning("could not poll statuses of phone %s: %s", phone.id, error.reason)
-        events = []
+    except ProviderError as failure:
+        log.warning("could not poll statuses of phone %s: %s", phone.id, failure.reason)
+        events, error = [], failure.reason
     for event in events:
         reports.record_status_event(phone.id, event)
     for message in messages:
         db.session.refresh(message)
         schedule_next_status_poll(adapter, message)
+    changed = sum(1 for message in messages if message.status != before[message.id])
+    note_poll(phone, "statuses", asked_at, found=changed, error=error)
 
 
 def schedule_next_status_poll(adapter, message: Message) -> None:
@@ -78,35 +86,84 @@ def schedule_next_status_poll(adapter, message: Message) -> None:
 
 
 def enqueue_inbound_polls(interval_seconds: float) -> int:
-    """Phones whose provider must be asked for incoming SMS, each at most once per interval."""
-    from .. import broker
-    from ..providers import PROVIDERS
-    polling_keys = [key for key, provider in PROVIDERS.items() if provider.polls_inbound]
-    if not polling_keys:
+    """Phones whose provider is asked for incoming SMS, each at most once per interval: one query,
+    which finds nothing for phones that are told (so they cost nothing)."""
+    keys = [key for key, provider in PROVIDERS.items() if provider.polls_inbound]
+    by_settings = [key for key in keys if PROVIDERS[key].inbound_polling_by_settings]
+    asking = [key for key in keys if PROVIDERS[key].calls_from_internet]
+    now = utcnow()
+    due = db.session.scalars(select(Phone.id).where(
+        Phone.deleted_at.is_(None), Phone.provider_key.in_(keys),
+        or_(Phone.provider_key.in_(by_settings),
+            and_(Phone.provider_key.in_(asking), Phone.polling_mode.in_(asking_modes()))),
+        or_(Phone.next_inbound_poll_at.is_(None), Phone.next_inbound_poll_at <= now))).all()
+    if not due:
         return 0
-    phones = db.session.scalars(select(Phone.id).where(Phone.provider_key.in_(polling_keys),
-                                                      Phone.deleted_at.is_(None))).all()
-    connection = broker.redis_connection()
-    count = 0
-    for phone_id in phones:
-        if connection.set(f"smsdesk:inbound-poll:{phone_id}", "1", nx=True, px=int(interval_seconds * 1000)):
-            tasks.poll_inbound(phone_id)
-            count += 1
-    return count
+    db.session.execute(update(Phone).where(Phone.id.in_(due)).values(
+        next_inbound_poll_at=now + timedelta(seconds=interval_seconds)).execution_options(synchronize_session=False))
+    db.session.commit()
+    for phone_id in due:
+        tasks.poll_inbound(phone_id)
+    return len(due)
+
+
+def lists_inbound(adapter) -> bool:
+    return adapter.polls_inbound and (adapter.wants_inbound_polling() or (adapter.asks and adapter.can_list_inbound()))
 
 
 def poll_inbound(phone: Phone) -> int:
-    """Each incoming SMS is stored before the provider is told to forget it, so a crash in between
-    loses nothing (and storing it twice is prevented by its provider id)."""
+    """Each incoming SMS is stored before the provider is told to forget it (where it is), so a
+    crash in between loses nothing; one listed again is recognised by its provider id. Returns the
+    number of new ones."""
     adapter = adapter_for(phone)
-    if not adapter.polls_inbound or not adapter.wants_inbound_polling():
+    if not lists_inbound(adapter):
         return 0
+    asked_at = utcnow()
+    try:
+        listed = adapter.list_inbound(inbound_listed_since(phone))
+    except ProviderError as error:
+        log.warning("could not list incoming SMS of phone %s: %s", phone.id, error.reason)
+        note_poll(phone, "inbound", asked_at, error=error.reason)
+        return 0
+    known = known_inbound_ids(phone, [inbound.provider_message_id for inbound in listed])
     stored = 0
-    for inbound in adapter.list_inbound():
-        record_inbound(phone, inbound)
+    for inbound in listed:
+        if inbound.provider_message_id not in known:
+            record_inbound(phone, inbound)
+            known.add(inbound.provider_message_id)
+            stored += 1
         adapter.acknowledge_inbound(inbound.provider_message_id)
-        stored += 1
+    note_poll(phone, "inbound", asked_at, found=stored)
     return stored
+
+
+def inbound_listed_since(phone: Phone) -> datetime:
+    """From a little before the last answered ask (the provider's clock may differ from ours), or
+    for a first ask the last day."""
+    last = ((phone.poll_found or {}).get("inbound") or {}).get("answered_at")
+    since = datetime.fromisoformat(last) if last else utcnow() - FIRST_INBOUND_LOOK_BACK
+    return max(since - CLOCK_MARGIN, phone.created_at - CLOCK_MARGIN)
+
+
+def known_inbound_ids(phone: Phone, provider_ids: list[str]) -> set[str]:
+    if not provider_ids:
+        return set()
+    return set(db.session.scalars(select(Message.provider_message_id).where(
+        Message.phone_id == phone.id, Message.direction == Message.INBOUND,
+        Message.provider_message_id.in_(provider_ids))))
+
+
+def note_poll(phone: Phone, kind: str, asked_at: datetime, found: int = 0, error=None) -> None:
+    """What the phone's page shows: when SMS Desk last asked and what it found, per kind
+    ("inbound", "statuses"); answered_at is the last ask that got an answer."""
+    db.session.refresh(phone)
+    noted = dict(phone.poll_found or {})
+    previous = noted.get(kind) or {}
+    noted[kind] = {"asked_at": asked_at.isoformat(), "found": found,
+                   "error": stored_reason(error) if error is not None else None,
+                   "answered_at": previous.get("answered_at") if error is not None else asked_at.isoformat()}
+    phone.poll_found, phone.polled_at = noted, asked_at
+    db.session.commit()
 
 
 def cancel_at_provider(message: Message) -> bool:

@@ -1,0 +1,143 @@
+"""Working without a public address: SMS Desk asks the provider for delivery reports and incoming SMS,
+against fakes that never call back."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from webapp import broker, statuses, tasks
+from webapp.extensions import db
+from webapp.models import Message, Phone
+from webapp.providers.base import ASKING_STATUS_DELAYS
+from webapp.services import polling
+from webapp.services.messages import queue_outbound
+from webapp.services.phones import adapter_for, asks_provider
+from webapp.services.public_address import is_local_address
+
+from .conftest import make_phone, reload_message, run_queued_jobs, send_now
+from .fakes.twilio import FakeTwilio
+
+TWILIO_NUMBER = "+15005550006"
+
+
+@pytest.fixture
+def twilio(app):
+    with FakeTwilio(numbers=(TWILIO_NUMBER,)) as fake:
+        app.config["TWILIO_API_BASE_URL"] = fake.base_url
+        yield fake
+
+
+def twilio_phone(user, fake, **overrides):
+    settings = dict(account_sid=fake.account_sid, auth_token=fake.auth_token, number=TWILIO_NUMBER)
+    settings.update(overrides)
+    return make_phone(user, provider_key="twilio", name="Twilio", **settings)
+
+
+def make_due(message_id):
+    db.session.execute(Message.__table__.update().where(Message.id == message_id).values(
+        next_status_poll_at=datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=1)))
+    db.session.commit()
+
+
+def make_phones_due():
+    db.session.execute(Phone.__table__.update().values(next_inbound_poll_at=None))
+    db.session.commit()
+
+
+@pytest.mark.parametrize("url, local", [
+    ("http://127.0.0.1:5000", True), ("http://localhost:8000", True), ("http://192.168.1.20", True),
+    ("http://10.0.0.5:8080", True), ("http://172.16.3.4", True), ("http://raspberrypi.local", True),
+    ("http://[::1]:5000", True), ("http://raspberrypi:8000", True), ("https://sms.example.org", False),
+    ("https://93.184.216.34", False), ("", True),
+])
+def test_an_address_is_local_when_no_provider_on_the_internet_can_reach_it(url, local):
+    assert is_local_address(url) is local
+
+
+def test_at_a_local_address_the_phone_asks_unless_told_never(app, twilio, user):
+    assert asks_provider(twilio_phone(user, twilio))  # the test server is on 127.0.0.1
+    assert asks_provider(twilio_phone(user, twilio, polling_mode="always"))
+    assert not asks_provider(twilio_phone(user, twilio, polling_mode="never"))
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.org"
+    assert not asks_provider(twilio_phone(user, twilio))
+    assert asks_provider(twilio_phone(user, twilio, polling_mode="always"))
+
+
+def test_asking_starts_a_minute_after_the_send_backs_off_and_stops_after_a_day():
+    steps = [later - earlier for earlier, later in zip((0,) + ASKING_STATUS_DELAYS, ASKING_STATUS_DELAYS)]
+    assert steps[:6] == [60, 120, 300, 900, 1800, 3600] and set(steps[5:]) == {3600}
+    assert ASKING_STATUS_DELAYS[-1] <= 86400 < ASKING_STATUS_DELAYS[-1] + 3600
+
+
+def test_with_no_callback_ever_a_sent_message_ends_delivered(twilio, user):
+    phone = twilio_phone(user, twilio)
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hello")
+    message = send_now(message_id)
+    assert (message.next_status_poll_at - message.created_at).total_seconds() == pytest.approx(60, abs=2)
+    sid = message.provider_message_id
+    for twilio_status in ("sent", "delivered"):
+        twilio.set_status(sid, twilio_status)
+        make_due(message_id)
+        assert polling.enqueue_due_status_polls() == 1
+        assert run_queued_jobs(only=tasks.POLL_STATUSES) == 1
+    message = reload_message(message_id)
+    assert message.status == statuses.DELIVERED and message.next_status_poll_at is None
+    assert twilio.callbacks == []  # nothing was ever posted to SMS Desk
+    assert message.phone.poll_found["statuses"]["found"] == 1 and message.phone.polled_at is not None
+
+
+def test_an_incoming_sms_is_stored_once_across_many_polls_and_never_deleted_at_twilio(app, twilio, user):
+    phone = twilio_phone(user, twilio)
+    twilio.receive("+33698765432", TWILIO_NUMBER, "Je viens !")
+    twilio.receive("+33611111111", "+15005550099", "Not for this number")
+    for _ in range(3):
+        make_phones_due()
+        assert polling.enqueue_inbound_polls(30) == 1
+        run_queued_jobs(only=tasks.POLL_INBOUND)
+    twilio.receive("+33611111111", TWILIO_NUMBER, "Moi aussi")
+    make_phones_due()
+    polling.enqueue_inbound_polls(30)
+    run_queued_jobs(only=tasks.POLL_INBOUND)
+    received = db.session.scalars(select(Message).where(Message.direction == Message.INBOUND)
+                                  .order_by(Message.id)).all()
+    assert [(message.remote_number, message.body) for message in received] == [
+        ("+33698765432", "Je viens !"), ("+33611111111", "Moi aussi")]
+    assert twilio.deletes == []
+    listing = [request for request in twilio.requests if request.method == "GET"][-1]
+    assert listing.query["To"] == TWILIO_NUMBER and "DateSent>" in listing.query
+    assert db.session.get(Phone, phone.id).poll_found["inbound"]["found"] == 1
+
+
+def test_every_page_of_the_list_is_read(twilio, user):
+    phone = twilio_phone(user, twilio)
+    for number in range(230):
+        twilio.receive(f"+336000{number:05d}", TWILIO_NUMBER, f"SMS {number}")
+    assert polling.poll_inbound(phone) == 230
+    assert sum(1 for request in twilio.requests if "Messages.json" in request.path) == 3  # 100 a page
+    assert polling.poll_inbound(phone) == 0
+
+
+def test_sms_received_long_before_the_last_ask_are_not_listed_again(twilio, user):
+    phone = twilio_phone(user, twilio)
+    twilio.receive("+33698765432", TWILIO_NUMBER, "Old", received_at=datetime.now(timezone.utc) - timedelta(days=3))
+    assert polling.poll_inbound(phone) == 0  # a first ask looks back one day
+
+
+def test_a_phone_that_is_told_is_never_asked_and_costs_no_job(app, twilio, user):
+    twilio_phone(user, twilio, polling_mode="never")
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.org"
+    twilio_phone(user, twilio)
+    assert polling.enqueue_inbound_polls(30) == 0
+    assert not [job for job in broker.job_queue().jobs if job.func_name == tasks.POLL_INBOUND]
+
+
+def test_a_phone_is_asked_at_most_once_per_interval(twilio, user):
+    twilio_phone(user, twilio)
+    assert polling.enqueue_inbound_polls(30) == 1
+    assert polling.enqueue_inbound_polls(30) == 0
+
+
+def test_a_sender_id_cannot_be_listed(twilio, user):
+    phone = twilio_phone(user, twilio, number="SMSDesk")
+    assert polling.poll_inbound(phone) == 0
+    assert not any("Messages.json" in request.path for request in twilio.requests)
