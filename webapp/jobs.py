@@ -9,8 +9,8 @@ from .extensions import db
 from .models import Message, Phone
 from .providers import simulator
 from .services import contact_files, password_resets, polling, sending, sweeps, webhooks
-from .services.phones import (adapter_for, callback_url, check_numbers_at_provider, record_callback_installation,
-                              record_connection_check)
+from .services.phones import (adapter_for, callback_url, callbacks_at_provider, check_numbers_at_provider,
+                              record_callback_installation, record_connection_check)
 
 log = logging.getLogger(__name__)
 send_pool = None  # a send_pool.SendPool, set by worker.py
@@ -89,6 +89,11 @@ def install_callbacks(phone_id: int) -> None:
     phone = live_phone(phone_id)
     if phone is not None:
         record_callback_installation(phone)
+
+
+def preview_callbacks(phone_id: int) -> dict:
+    phone = live_phone(phone_id)
+    return callbacks_at_provider(phone) if phone is not None else {"callbacks": []}
 
 
 def cancel_at_provider(message_id: int) -> None:

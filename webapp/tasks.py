@@ -16,6 +16,7 @@ POLL_INBOUND = "webapp.jobs.poll_inbound"
 CANCEL_AT_PROVIDER = "webapp.jobs.cancel_at_provider"
 CHECK_CONNECTION = "webapp.jobs.check_connection"
 INSTALL_CALLBACKS = "webapp.jobs.install_callbacks"
+PREVIEW_CALLBACKS = "webapp.jobs.preview_callbacks"
 SIMULATE_INBOUND = "webapp.jobs.simulate_inbound"
 CHECK_NUMBERS = "webapp.jobs.check_numbers"
 FIND_INTERRUPTED_SENDS = "webapp.jobs.find_interrupted_sends"
@@ -75,6 +76,19 @@ def check_connection(phone_id: int) -> None:
 
 def install_callbacks(phone_id: int) -> None:
     broker.enqueue_job(INSTALL_CALLBACKS, phone_id)
+
+
+def preview_callbacks(phone_id: int) -> str:
+    """Returns the job's id, for previewed_callbacks."""
+    return broker.enqueue_job(PREVIEW_CALLBACKS, phone_id).id
+
+
+def previewed_callbacks(phone_id: int, job_id: str) -> Job | None:
+    """The job of preview_callbacks for that phone; None for a job that is not one."""
+    job = broker.fetch_job(job_id)
+    if job is None or job.func_name != PREVIEW_CALLBACKS or job.args[0] != phone_id:
+        return None
+    return job
 
 
 def simulate_inbound(phone_id: int, sender: str, text: str) -> None:

@@ -25,6 +25,9 @@ Broken answers: fake.answer_sid = None (a null sid), OMITTED (no sid at all) or 
 every message, as a buggy provider might); FRESH, the default, gives each message its own.
 End-to-end: fake.auto_callbacks = True posts "sent" then "delivered" after each create.
 Forgeries: every emitter takes signature= (a string to send instead, None to omit the header).
+Numbers: each of fake.numbers is an IncomingPhoneNumber of the account (fake.incoming_numbers, sid ->
+resource), listed by GET IncomingPhoneNumbers.json?PhoneNumber=… and updated by a POST of SmsUrl,
+SmsMethod… to IncomingPhoneNumbers/PN….json; fake.incoming_number("+1…")["sms_url"] is what it holds.
 """
 from __future__ import annotations
 
@@ -280,9 +283,12 @@ class FakeTwilio:
         self.auto_final_status = "delivered"
         self.callback_delay = 0.2
         self.inbound_url: str | None = None
+        self.incoming_numbers: dict[str, dict] = {}
 
         self._failures: list[Failure] = []
         self._lock = threading.RLock()
+        for number in self.numbers:
+            self.add_incoming_number(number)
         self._stopping = threading.Event()
         self._server = None
         self._thread = None
@@ -292,6 +298,10 @@ class FakeTwilio:
                  methods=["GET", "POST"]),
             Rule(f"/{API_VERSION}/Accounts/<account>/Messages/<sid>.json", endpoint="message",
                  methods=["GET", "POST", "DELETE"]),
+            Rule(f"/{API_VERSION}/Accounts/<account>/IncomingPhoneNumbers.json", endpoint="incoming_numbers",
+                 methods=["GET"]),
+            Rule(f"/{API_VERSION}/Accounts/<account>/IncomingPhoneNumbers/<sid>.json", endpoint="incoming_number",
+                 methods=["GET", "POST"]),
             Rule("/_fake/inbound", endpoint="control_inbound", methods=["POST"]),
         ])
 
@@ -358,6 +368,36 @@ class FakeTwilio:
         with self._lock:
             self.api_keys[key.sid] = key
         return key
+
+    def add_incoming_number(self, number: str, sms_url: str = "https://demo.twilio.com/welcome/sms/reply") -> dict:
+        """A number of the account as Twilio's IncomingPhoneNumber resource; a new number's SmsUrl is
+        Twilio's demo reply, as in the Console."""
+        sid = new_sid("PN")
+        stamp = rfc2822(now())
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers/{sid}.json"
+        resource = {
+            "account_sid": self.account_sid, "address_requirements": "none", "address_sid": None,
+            "api_version": API_VERSION, "beta": False, "bundle_sid": None,
+            "capabilities": {"fax": False, "mms": True, "sms": True, "voice": True},
+            "date_created": stamp, "date_updated": stamp, "emergency_address_sid": None,
+            "emergency_address_status": "unregistered", "emergency_status": "Active",
+            "friendly_name": number, "identity_sid": None, "origin": "twilio", "phone_number": number,
+            "sid": sid, "sms_application_sid": "", "sms_fallback_method": "POST", "sms_fallback_url": "",
+            "sms_method": "POST", "sms_url": sms_url, "status": "in-use", "status_callback": "",
+            "status_callback_method": "POST", "subresource_uris": {
+                "assigned_add_ons": uri.replace(".json", "/AssignedAddOns.json")},
+            "trunk_sid": None, "uri": uri, "voice_application_sid": "", "voice_caller_id_lookup": False,
+            "voice_fallback_method": "POST", "voice_fallback_url": "", "voice_method": "POST",
+            "voice_receive_mode": "voice", "voice_url": "",
+        }
+        with self._lock:
+            self.incoming_numbers[sid] = resource
+        return resource
+
+    def incoming_number(self, number: str) -> dict | None:
+        with self._lock:
+            return next((dict(resource) for resource in self.incoming_numbers.values()
+                         if resource["phone_number"] == number), None)
 
     def sign(self, url: str, params=None, token: str | None = None) -> str:
         """The X-Twilio-Signature for url + params (with another token to forge one)."""
@@ -536,6 +576,8 @@ class FakeTwilio:
             "messages": self._create_message if request.method == "POST" else self._list_messages,
             "message": {"POST": self._update_message, "DELETE": self._delete_message}.get(
                 request.method, self._fetch_message),
+            "incoming_numbers": self._list_incoming_numbers,
+            "incoming_number": self._update_incoming_number if request.method == "POST" else self._fetch_incoming_number,
             "control_inbound": self._control_inbound,
         }
         try:
@@ -789,6 +831,56 @@ class FakeTwilio:
                 if sent is None or not keep(sent, bound):
                     return False
         return True
+
+    # ---- IncomingPhoneNumbers (twilio.com/docs/phone-numbers/api/incomingphonenumber-resource)
+
+    UPDATABLE_NUMBER_FIELDS = {"SmsUrl": "sms_url", "SmsMethod": "sms_method", "SmsFallbackUrl": "sms_fallback_url",
+                               "SmsFallbackMethod": "sms_fallback_method", "FriendlyName": "friendly_name",
+                               "StatusCallback": "status_callback", "StatusCallbackMethod": "status_callback_method"}
+
+    def _list_incoming_numbers(self, request: Request, account: str) -> Response:
+        """PhoneNumber filters by its digits, a part of the number or with * for any digit, as Twilio does."""
+        self._check_auth(request, account)
+        wanted = re.sub(r"[^\d*]", "", request.args.get("PhoneNumber", ""))
+        pattern = re.compile(re.escape(wanted).replace(r"\*", r"\d"))
+        with self._lock:
+            found = [dict(resource) for resource in self.incoming_numbers.values()
+                     if pattern.search(re.sub(r"\D", "", resource["phone_number"]))]
+        uri = f"/{API_VERSION}/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"
+        return json_response({"incoming_phone_numbers": found, "page": 0, "page_size": 50, "start": 0,
+                              "end": max(len(found) - 1, 0), "uri": uri, "first_page_uri": uri + "?Page=0&PageSize=50",
+                              "next_page_uri": None, "previous_page_uri": None})
+
+    def _known_incoming_number(self, request: Request, sid: str) -> dict:
+        resource = self.incoming_numbers.get(sid)
+        if resource is None:
+            raise TwilioError(404, 20404, f"The requested resource {request.path} was not found")
+        return resource
+
+    def _fetch_incoming_number(self, request: Request, account: str, sid: str) -> Response:
+        self._check_auth(request, account)
+        with self._lock:
+            return json_response(dict(self._known_incoming_number(request, sid)))
+
+    def _update_incoming_number(self, request: Request, account: str, sid: str) -> Response:
+        self._check_auth(request, account)
+        params = self._form(request)
+        for name in ("SmsMethod", "SmsFallbackMethod", "StatusCallbackMethod"):
+            if name in params and params[name] not in ("GET", "POST"):
+                raise TwilioError(400, 20001,
+                                  f"{name} must be either GET or POST")
+        for name in ("SmsUrl", "SmsFallbackUrl", "StatusCallback"):
+            if params.get(name):
+                parts = urlsplit(params[name])
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise TwilioError(400, 21502, f"{name} is not valid")
+        with self._lock:
+            resource = self._known_incoming_number(request, sid)
+            for name, key in self.UPDATABLE_NUMBER_FIELDS.items():
+                if name in params:
+                    resource[key] = params[name]
+            resource["date_updated"] = rfc2822(now())
+            return json_response(dict(resource))
 
     def _control_inbound(self, request: Request) -> Response:
         """POST /_fake/inbound {url?, from, to, body} (JSON or form): send an inbound webhook

@@ -139,9 +139,47 @@ def test_connection(phone_id):
 def install_callbacks(phone_id):
     guarded_post()
     phone = owned_phone(phone_id)
-    if not provider_class(phone.provider_key).installs_callbacks:
+    if not provider_class(phone.provider_key).installs_callbacks_for(phone.settings):
         abort(404)
     return ask_worker(phone, tasks.install_callbacks)
+
+
+def previewing_phone(phone_id: int) -> Phone:
+    phone = owned_phone(phone_id)
+    provider = provider_class(phone.provider_key)
+    if not (provider.previews_callback_installation and provider.installs_callbacks_for(phone.settings)):
+        abort(404)
+    return phone
+
+
+@bp.route("/<int:phone_id>/install-callbacks/preview", methods=["POST"])
+@login_required
+def preview_callbacks(phone_id):
+    """Asks the worker what the provider holds now; the next page shows it beside what replaces it."""
+    guarded_post()
+    phone = previewing_phone(phone_id)
+    try:
+        job_id = tasks.preview_callbacks(phone.id)
+    except RedisError:
+        flash(_("The background worker cannot be reached, so this cannot be done now."), "error")
+        return redirect(url_for("phones.show", phone_id=phone.id, _anchor="connection"))
+    return redirect(url_for("phones.previewed_callbacks", phone_id=phone.id, job_id=job_id))
+
+
+@bp.route("/<int:phone_id>/install-callbacks/preview/<job_id>")
+@login_required
+def previewed_callbacks(phone_id, job_id):
+    phone = previewing_phone(phone_id)
+    job = tasks.previewed_callbacks(phone.id, job_id)
+    if job is None:
+        abort(404)
+    answer = job.return_value() if job.is_finished else None
+    replaced = [{"label": reasons.shown(label), "current": current, "new": phone_service.callback_url(phone, kind)}
+                for label, current, kind in (answer or {}).get("callbacks", [])]
+    page = "phones/_callbacks_preview.html" if request.args.get("fragment") else "phones/callbacks_preview.html"
+    return render_template(page, phone=phone, provider=provider_class(phone.provider_key), job_id=job_id,
+                           pending=answer is None and not job.is_failed, failed=job.is_failed,
+                           error=reasons.shown((answer or {}).get("error")) or None, replaced=replaced)
 
 
 def ask_worker(phone, task):

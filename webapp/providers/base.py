@@ -377,6 +377,7 @@ class Provider:
     polls_inbound = False  # list_inbound and acknowledge_inbound
     inbound_polling_by_settings = False  # wants_inbound_polling reads the phone's settings
     installs_callbacks = False  # install_callbacks
+    previews_callback_installation = False  # installed_callbacks: what install_callbacks would replace
     cleans_numbers = False  # clean_number
     finds_sends = False  # find_sent
     # True when the provider refuses a repeated OutboundSms.reference: a send whose answer was
@@ -527,6 +528,16 @@ class Provider:
     def can_list_inbound(self) -> bool:
         """Whether this phone's incoming SMS can be listed (list_inbound), e.g. it has a number."""
         return self.polls_inbound
+
+    @classmethod
+    def installs_callbacks_for(cls, settings: dict | None) -> bool:
+        """Whether install_callbacks works for a phone with these settings."""
+        return cls.installs_callbacks
+
+    def installed_callbacks(self) -> list:
+        """Only where previews_callback_installation: [(label, the URL the provider holds now, the kind
+        of ours, "status" or "inbound", that install_callbacks puts there)]."""
+        raise UnsupportedFeature(_("%(provider)s cannot say which callback URLs it has", provider=self.company))
 
     def status_poll_delay(self, polls_done: int) -> float | None:
         delays = self.status_poll_delays

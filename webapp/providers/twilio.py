@@ -199,6 +199,9 @@ class TwilioProvider(Provider):
     polls_statuses = True
     polls_inbound = True  # only when SMS Desk asks (wants_inbound_polling is False)
     finds_sends = True
+    # a number's incoming SMS URL (its IncomingPhoneNumber's SmsUrl); reports need none, see REPORTS_NEED_NOTHING
+    installs_callbacks = True
+    previews_callback_installation = True
     server_options = (
         ServerOption("TWILIO_API_BASE_URL", "https://api.twilio.com", help="the REST API's address"),
         ServerOption("TWILIO_STATUS_POLL_AFTER_SECONDS", 600.0, float,
@@ -231,6 +234,11 @@ class TwilioProvider(Provider):
         if form == "sender id":
             return _("The sender ID “%(name)s”: recipients see this name and cannot reply.", name=sender)
         return _("%(number)s: recipients can reply to it.", number=sender) if sender else None
+
+    @classmethod
+    def installs_callbacks_for(cls, settings: dict | None) -> bool:
+        """A Messaging Service has its own incoming URL, and a sender ID receives nothing."""
+        return sender_form((settings or {}).get("number")) == "number"
 
     @classmethod
     def settings_errors(cls, values: dict) -> dict:
@@ -385,6 +393,32 @@ class TwilioProvider(Provider):
         return InboundSms(provider_message_id=message["sid"], sender=message.get("from") or "",
                           text=message.get("body") or "", payload=message,
                           received_at=received.astimezone(timezone.utc).replace(tzinfo=None) if received else None)
+
+    def incoming_number(self) -> dict:
+        """The number's IncomingPhoneNumber resource on the account; PhoneNumber filters by part of
+        the number, so the exact one is picked out of the list."""
+        number = self.settings["number"]
+        page = self.call("GET", "/IncomingPhoneNumbers.json", params={"PhoneNumber": number})
+        found = [resource for resource in page.get("incoming_phone_numbers") or []
+                 if resource.get("phone_number") == number]
+        if not found:
+            raise ProviderError(_("The number %(number)s is not one of the Twilio account %(account)s's numbers: "
+                                  "check the sender in the phone's settings against Phone Numbers → Active "
+                                  "numbers, and the Account SID.", number=number,
+                                  account=self.settings["account_sid"]), code="20404")
+        return found[0]
+
+    def installed_callbacks(self) -> list:
+        return [(_("Incoming SMS URL (“A message comes in”)"), self.incoming_number().get("sms_url") or "",
+                 "inbound")]
+
+    def install_callbacks(self, status_url: str, inbound_url: str) -> str:
+        """Only the incoming SMS URL: the status URL goes with every SMS sent."""
+        resource = self.incoming_number()
+        self.call("POST", f"/IncomingPhoneNumbers/{resource['sid']}.json",
+                  data={"SmsUrl": inbound_url, "SmsMethod": "POST"})
+        return _("Twilio now sends the SMS that %(number)s receives to SMS Desk. Delivery reports need nothing: "
+                 "their URL goes with every SMS.", number=self.settings["number"])
 
     # ---- callbacks ----
 

@@ -318,6 +318,17 @@ def record_callback_installation(phone: Phone) -> None:
     record_provider_check(phone, install)
 
 
+def callbacks_at_provider(phone: Phone) -> dict:
+    """Runs in the worker, for the page that confirms a callback installation: what the provider holds
+    now, {"callbacks": [[stored label, current URL, kind of ours]]}, or {"error": stored reason}. Our
+    URLs are not in it: the answer waits in the broker, and they are made from the phone when shown."""
+    try:
+        held = adapter_for(phone).installed_callbacks()
+    except (ProviderError, SecretsUnreadable) as error:
+        return {"error": stored(error.reason)}
+    return {"callbacks": [[stored(label), current, kind] for label, current, kind in held]}
+
+
 def request_provider_check(phone: Phone, ask_worker) -> None:
     """Clears the last result, so that the page waits for the new one, and asks the worker:
     ask_worker(phone id) is one of webapp.tasks'."""
