@@ -1,5 +1,6 @@
 """Working without a public address: SMS Desk asks the provider for delivery reports and incoming SMS,
 against fakes that never call back."""
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,7 +15,7 @@ from webapp.services.messages import queue_outbound
 from webapp.services.phones import adapter_for, asks_provider
 from webapp.services.public_address import is_local_address
 
-from .conftest import make_phone, reload_message, run_queued_jobs, send_now
+from .conftest import make_phone, post_form, reload_message, run_queued_jobs, send_now
 from .fakes.twilio import FakeTwilio
 
 TWILIO_NUMBER = "+15005550006"
@@ -141,3 +142,75 @@ def test_a_sender_id_cannot_be_listed(twilio, user):
     phone = twilio_phone(user, twilio, number="SMSDesk")
     assert polling.poll_inbound(phone) == 0
     assert not any("Messages.json" in request.path for request in twilio.requests)
+
+
+def page_of(client, phone) -> str:
+    return client.get(f"/phones/{phone.id}").get_data(as_text=True)
+
+
+def what_works_panel(page: str) -> str:
+    start = page.index('id="what-works"')
+    return " ".join(page[start:page.index("</section>", start)].split())
+
+
+def test_the_phone_page_says_sms_desk_asks_twilio_at_a_local_address(logged_in, twilio, user):
+    panel = what_works_panel(page_of(logged_in, twilio_phone(user, twilio)))
+    assert "SMS Desk asks Twilio about each SMS a minute after it is sent" in panel
+    assert "SMS Desk asks Twilio every 30 s (works now)" in panel
+    assert "With a public address, they arrive at once." in panel and 'data-works="no"' not in panel
+
+
+def test_with_a_public_address_twilio_tells_at_once(app, logged_in, twilio, user):
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.org"
+    panel = what_works_panel(page_of(logged_in, twilio_phone(user, twilio)))
+    assert "Twilio tells SMS Desk as soon as it knows" in panel and "passes them on at once" in panel
+    assert "With a public address" not in panel
+
+
+@pytest.mark.parametrize("provider_key, settings, says", [
+    ("octopush", dict(api_login="me@example.org", api_key="k", virtual_number="+33644000000", sender=""),
+     "Octopush can only tell SMS Desk through callbacks: you need a public address."),
+    ("odyssey", dict(login="123", password="p", sender="Desk"),
+     "Odyssey can only tell SMS Desk through callbacks: you need a public address."),
+    ("netoxygen", dict(user="me", password="p", sender="Desk"),
+     "SMS Desk asks NetOxygen about each SMS it sends (works at any address)."),
+    ("simulator", {}, "They come from this server itself (works at any address)."),
+])
+def test_each_provider_says_in_words_what_works_at_a_local_address(logged_in, user, provider_key, settings, says):
+    panel = what_works_panel(page_of(logged_in, make_phone(user, provider_key=provider_key, **settings)))
+    assert says in panel
+
+
+def test_never_asking_is_chosen_on_the_edit_form_and_shown(logged_in, twilio, user):
+    phone = twilio_phone(user, twilio)
+    form = {"name": "Twilio", "setting_account_sid": twilio.account_sid, "setting_auth_token": "",
+            "setting_number": TWILIO_NUMBER, "polling_mode": "never"}
+    assert post_form(logged_in, f"/phones/{phone.id}/edit", form).status_code == 302
+    assert db.session.get(Phone, phone.id).polling_mode == "never"
+    panel = what_works_panel(page_of(logged_in, phone))
+    assert "you chose never" in panel and "Only through a callback, and Twilio cannot reach this address." in panel
+    edit_page = logged_in.get(f"/phones/{phone.id}/edit").get_data(as_text=True)
+    assert re.search(r'<option[^>]*selected[^>]*value="never"|<option[^>]*value="never"[^>]*selected', edit_page)
+
+
+def test_the_phone_page_shows_when_sms_desk_last_asked_and_what_it_found(logged_in, twilio, user):
+    phone = twilio_phone(user, twilio)
+    twilio.receive("+33698765432", TWILIO_NUMBER, "Je viens !")
+    polling.poll_inbound(phone)
+    panel = what_works_panel(page_of(logged_in, phone))
+    assert "Last asked Twilio:" in panel and "1 new incoming SMS." in panel
+
+
+def test_the_french_panel(logged_in, twilio, user):
+    logged_in.set_cookie("locale", "fr")
+    panel = what_works_panel(logged_in.get(f"/phones/{twilio_phone(user, twilio).id}",
+                                           headers={"Accept-Language": "fr"}).get_data(as_text=True))
+    assert "Ce qui marche à cette adresse" in panel
+
+
+def test_another_users_phone_page_and_its_polls_stay_hidden(client, twilio, user, other_user):
+    from .conftest import login
+    phone = twilio_phone(other_user, twilio)
+    login(client, user)
+    assert client.get(f"/phones/{phone.id}").status_code == 404
+    assert client.get(f"/phones/{phone.id}/edit").status_code == 404

@@ -43,7 +43,20 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
             form_field = StringField(field.label, validators=validators, description=description,
                                      default=field.default, filters=filters)
         setattr(PhoneForm, SETTING_PREFIX + field.name, form_field)
+    if provider.can_be_asked():
+        PhoneForm.polling_mode = SelectField(
+            _l("Asking %(company)s", company=provider.company), choices=POLLING_CHOICES, default="automatic",
+            description=_l("A provider on the internet cannot call back a server at a local address (a home "
+                           "network, localhost). SMS Desk can then ask it for delivery reports and incoming SMS "
+                           "instead."))
     return PhoneForm
+
+
+POLLING_CHOICES = [
+    ("automatic", _l("Automatic: ask while this server's address is a local one")),
+    ("always", _l("Always ask, even with a public address")),
+    ("never", _l("Never ask: wait for the callbacks")),
+]
 
 
 def as_stored(field: SettingField):

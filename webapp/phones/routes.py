@@ -9,6 +9,7 @@ from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
 from ..providers.base import KEPT_SECRET, Capability
 from ..services import phones as phone_service
+from ..services import reachability
 from .forms import (SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, keep_secrets_typed, kept_secrets_owner,
                     phone_form_class, setting_values, take_kept_secrets)
 
@@ -50,6 +51,10 @@ def settings_are_consistent(form, provider, phone=None) -> bool:
     return not errors
 
 
+def chosen_polling_mode(form) -> str | None:
+    return form.polling_mode.data if "polling_mode" in form else None
+
+
 @bp.route("/")
 @login_required
 def index():
@@ -72,7 +77,8 @@ def create(provider_key):
     form = phone_form_class(provider, editing=False)()
     if settings_accepted(form, provider, phone=None):
         phone = Phone(user_id=current_user.id, provider_key=provider_key)
-        phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
+        phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form),
+                                 polling_mode=chosen_polling_mode(form))
         flash(_("Phone “%(name)s” added.", name=phone.name), "success")
         return redirect(url_for("phones.show", phone_id=phone.id))
     if not form.is_submitted():
@@ -87,12 +93,15 @@ def edit(phone_id):
     provider = provider_class(phone.provider_key)
     form = phone_form_class(provider, editing=True)()
     if settings_accepted(form, provider, phone):
-        phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form))
+        phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form),
+                                 polling_mode=chosen_polling_mode(form))
         flash(_("Phone “%(name)s” saved.", name=phone.name), "success")
         return redirect(url_for("phones.show", phone_id=phone.id))
     if not form.is_submitted():
         form.name.data = phone.name
         form.rate_limit_per_second.data = phone.rate_limit_per_second
+        if "polling_mode" in form:
+            form.polling_mode.data = phone.polling_mode
         for field in provider.fields:
             if not field.secret:
                 form[f"setting_{field.name}"].data = (phone.settings or {}).get(field.name)
@@ -105,6 +114,7 @@ def show(phone_id):
     phone = owned_phone(phone_id)
     provider = provider_class(phone.provider_key)
     urls = {kind: phone_service.callback_url(phone, kind) for kind in phone_service.CALLBACK_KINDS}
+    what_works, what_works_closing = reachability.what_works(phone)
     steps = [str(step).format(status_url=urls["status"], inbound_url=urls["inbound"])
              for step in provider.setup_steps_for(phone.settings or {})]
     return render_template(
@@ -114,7 +124,8 @@ def show(phone_id):
         loopback_warning=provider.has_callbacks and provider.calls_from_internet
         and phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
         checking=request.args.get("checking") == "1", siblings=phone_service.callback_siblings(phone),
-        simulate_form=SimulateInboundForm() if provider.simulates_inbound else None)
+        simulate_form=SimulateInboundForm() if provider.simulates_inbound else None,
+        what_works=what_works, what_works_closing=what_works_closing)
 
 
 @bp.route("/<int:phone_id>/health")

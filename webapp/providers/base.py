@@ -395,7 +395,7 @@ class Provider:
     status_poll_delays: tuple = ()
     unknown_when_polls_run_out = False
     # set by the service layer: True when SMS Desk asks this phone's provider rather than waits to be told
-    # (ASKING_STATUS_DELAYS then, and incoming SMS listed where can_list_inbound)
+    # (ASKING_STATUS_DELAYS then, and incoming SMS listed where lists_inbound_for)
     asks = False
     server_options = ()  # ServerOption: the server-wide settings this adapter reads, with their defaults
 
@@ -525,9 +525,15 @@ class Provider:
     def install_callbacks(self, status_url: str, inbound_url: str) -> str:
         raise UnsupportedFeature(_("%(provider)s cannot set its callback URLs itself", provider=self.company))
 
-    def can_list_inbound(self) -> bool:
-        """Whether this phone's incoming SMS can be listed (list_inbound), e.g. it has a number."""
-        return self.polls_inbound
+    @classmethod
+    def can_be_asked(cls) -> bool:
+        """Whether SMS Desk may ask this provider instead of waiting for its callbacks (a polling mode)."""
+        return cls.calls_from_internet and cls.has_callbacks and (cls.polls_statuses or cls.polls_inbound)
+
+    @classmethod
+    def lists_inbound_for(cls, settings: dict | None) -> bool:
+        """Whether a phone with these settings can have its incoming SMS listed (list_inbound)."""
+        return cls.polls_inbound
 
     @classmethod
     def installs_callbacks_for(cls, settings: dict | None) -> bool:

@@ -164,10 +164,11 @@ class OvhProvider(Provider):
         return {}
 
     def wants_inbound_polling(self) -> bool:
-        return self.settings.get("inbound_mode") == "poll" and self.can_list_inbound()
+        return self.settings.get("inbound_mode") == "poll" and self.lists_inbound_for(self.settings)
 
-    def can_list_inbound(self) -> bool:
-        return bool(self.settings.get("virtual_number"))
+    @classmethod
+    def lists_inbound_for(cls, settings: dict | None) -> bool:
+        return bool((settings or {}).get("virtual_number"))
 
     # ---- the signed API ----
 

@@ -371,8 +371,9 @@ class TwilioProvider(Provider):
     def wants_inbound_polling(self) -> bool:
         return False  # Twilio posts them, unless SMS Desk asks because Twilio cannot reach it
 
-    def can_list_inbound(self) -> bool:
-        return sender_form(self.settings.get("number")) == "number"
+    @classmethod
+    def lists_inbound_for(cls, settings: dict | None) -> bool:
+        return sender_form((settings or {}).get("number")) == "number"
 
     def list_inbound(self, since: datetime | None = None) -> list[InboundSms]:
         """The SMS received on the number since then, every page of them. They stay at Twilio:

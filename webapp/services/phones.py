@@ -50,8 +50,7 @@ def asking_modes() -> tuple[str, ...]:
 def asks_provider(phone: Phone) -> bool:
     """Whether SMS Desk asks the phone's provider for delivery reports and incoming SMS rather than
     waiting to be told: a provider on the internet cannot tell a server at a local address."""
-    provider = provider_class(phone.provider_key)
-    if not provider.calls_from_internet or not provider.has_callbacks:  # no callbacks: it is always asked
+    if not provider_class(phone.provider_key).can_be_asked():  # e.g. no callbacks: asked anyway
         return False
     return (phone.polling_mode or AUTOMATIC) in asking_modes()
 
@@ -217,7 +216,7 @@ def saved_secret_names(phone: Phone) -> set[str]:
         return set()
 
 
-def save_phone(phone: Phone, name: str, rate_limit_per_second, values: dict) -> Phone:
+def save_phone(phone: Phone, name: str, rate_limit_per_second, values: dict, polling_mode: str | None = None) -> Phone:
     """Stores the form's values; a secret left blank keeps the one already stored."""
     fields = provider_class(phone.provider_key).fields
     secrets = decrypt_secrets(phone.encrypted_secrets)
@@ -231,6 +230,9 @@ def save_phone(phone: Phone, name: str, rate_limit_per_second, values: dict) -> 
             settings[field.name] = value or ""
     phone.name = name
     phone.rate_limit_per_second = rate_limit_per_second or None
+    if polling_mode in POLLING_MODES:
+        phone.polling_mode = polling_mode
+        phone.next_inbound_poll_at = None  # a mode just chosen applies at the next sweep
     phone.settings = settings
     phone.encrypted_secrets = encrypt_secrets(secrets) if secrets else None
     if phone.id is None:

@@ -1,16 +1,17 @@
 """Asking providers, run by the worker: statuses of sent messages and incoming SMS, for providers
 that report only when asked, and cancels of messages a provider holds for a later date."""
 import logging
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
-from .. import statuses, tasks
+from .. import broker, statuses, tasks
 from ..extensions import db
 from ..models import Message, Phone, utcnow
+from ..providers import PROVIDERS
 from ..providers.base import ProviderError
 from ..reasons import Reason as _
-from ..providers import PROVIDERS
 from ..reasons import plural
 from ..reasons import stored as stored_reason
 from . import reports, status_store
@@ -24,6 +25,7 @@ POLL_BATCH_SIZE = 100
 POLL_LEASE = timedelta(minutes=2)
 CLOCK_MARGIN = timedelta(minutes=10)  # the provider dates what it received by its own clock
 FIRST_INBOUND_LOOK_BACK = timedelta(days=1)
+LONGEST_POLL_WAIT = 2.0  # seconds a poll waits for a slot of the phone's rate limit; longer: asked later
 
 
 def enqueue_due_status_polls(limit: int = 2000) -> int:
@@ -53,19 +55,26 @@ def poll_statuses(phone: Phone, message_ids: list[int]) -> None:
         Message.id.in_(message_ids), Message.phone_id == phone.id, Message.provider_message_id.isnot(None))).all()
     if not messages:
         return
-    asked_at, error = utcnow(), None
+    asked_at, error, events = utcnow(), None, []
     before = {message.id: message.status for message in messages}
+    # one request per message where the phone's rate limit counts them, else all in one call
+    groups = [[message] for message in messages] if phone.rate_limit_per_second else [messages]
+    asked = []
     try:
-        events = adapter.fetch_statuses([message.provider_message_id for message in messages])
+        for group in groups:
+            if not got_request_slot(phone):
+                break  # the others are asked again once their lease is over
+            asked += group
+            events += adapter.fetch_statuses([message.provider_message_id for message in group])
     except ProviderError as failure:
         log.warning("could not poll statuses of phone %s: %s", phone.id, failure.reason)
-        events, error = [], failure.reason
+        error = failure.reason
     for event in events:
         reports.record_status_event(phone.id, event)
-    for message in messages:
+    for message in asked:
         db.session.refresh(message)
         schedule_next_status_poll(adapter, message)
-    changed = sum(1 for message in messages if message.status != before[message.id])
+    changed = sum(1 for message in asked if message.status != before[message.id])
     note_poll(phone, "statuses", asked_at, found=changed, error=error)
 
 
@@ -108,7 +117,7 @@ def enqueue_inbound_polls(interval_seconds: float) -> int:
 
 
 def lists_inbound(adapter) -> bool:
-    return adapter.polls_inbound and (adapter.wants_inbound_polling() or (adapter.asks and adapter.can_list_inbound()))
+    return adapter.polls_inbound and (adapter.wants_inbound_polling() or (adapter.asks and adapter.lists_inbound_for(adapter.settings)))
 
 
 def poll_inbound(phone: Phone) -> int:
@@ -117,6 +126,8 @@ def poll_inbound(phone: Phone) -> int:
     number of new ones."""
     adapter = adapter_for(phone)
     if not lists_inbound(adapter):
+        return 0
+    if not got_request_slot(phone):
         return 0
     asked_at = utcnow()
     try:
@@ -135,6 +146,18 @@ def poll_inbound(phone: Phone) -> int:
         adapter.acknowledge_inbound(inbound.provider_message_id)
     note_poll(phone, "inbound", asked_at, found=stored)
     return stored
+
+
+def got_request_slot(phone: Phone) -> bool:
+    """Polls share the phone's rate limit with its sends: False when the next slot is too far off."""
+    if not phone.rate_limit_per_second:
+        return True
+    db.session.rollback()  # hold no database connection while waiting
+    wait = broker.reserve_send_slot(phone.id, phone.rate_limit_per_second)
+    if wait > LONGEST_POLL_WAIT:
+        return False
+    time.sleep(max(wait, 0))
+    return True
 
 
 def inbound_listed_since(phone: Phone) -> datetime:
