@@ -53,3 +53,39 @@ def test_a_provider_that_needs_the_status_url_pasted_says_nothing_of_the_kind(lo
     odyssey = make_phone(user, provider_key="odyssey", login="12345.user", password="p", sender="ACME")
     page = logged_in.get(f"/phones/{odyssey.id}").get_data(as_text=True)
     assert "…/status" in page and "nothing to paste" not in page
+
+
+
+def test_the_phone_page_waits_for_the_first_callback_then_says_what_came(live_server, logged_in, user):
+    from webapp.services.phones import callback_url
+    from .fakes.twilio import FakeTwilio
+    with FakeTwilio() as twilio:
+        phone = make_phone(user, provider_key="twilio", account_sid=twilio.account_sid,
+                           auth_token=twilio.auth_token, number=twilio.numbers[0])
+        page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
+        assert "Waiting for your provider’s first callback…" in page
+        assert f'data-refresh="/phones/{phone.id}/first-callback"' in page
+        assert "data-refresh-done" not in logged_in.get(f"/phones/{phone.id}/first-callback").get_data(as_text=True)
+        answer = twilio.send_inbound(callback_url(phone, "inbound"), "+33612345678", twilio.numbers[0], "Hi")
+        assert answer.status_code == 200
+        twilio.send_inbound(callback_url(phone, "inbound"), "+33699999999", twilio.numbers[0], "Later")
+    panel = logged_in.get(f"/phones/{phone.id}/first-callback").get_data(as_text=True)
+    assert "data-refresh-done" in panel
+    assert "The first one was an incoming SMS from +33612345678" in panel
+
+
+def test_a_delivery_report_as_first_callback_is_named_so(live_server, logged_in, user):
+    from webapp.services.phones import callback_url
+    from .fakes.twilio import FakeTwilio
+    with FakeTwilio() as twilio:
+        phone = make_phone(user, provider_key="twilio", account_sid=twilio.account_sid,
+                           auth_token=twilio.auth_token, number=twilio.numbers[0])
+        answer = twilio.send_status("SM" + "0" * 32, "delivered", url=callback_url(phone, "status"))
+        assert answer.status_code < 300
+    panel = logged_in.get(f"/phones/{phone.id}/first-callback").get_data(as_text=True)
+    assert "The first one was a delivery report" in panel
+
+
+def test_another_users_callback_panel_is_not_found(logged_in, other_user):
+    theirs = make_phone(other_user)
+    assert logged_in.get(f"/phones/{theirs.id}/first-callback").status_code == 404

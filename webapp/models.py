@@ -89,6 +89,10 @@ class Phone(db.Model):
     callback_token = db.Column(db.String(64), nullable=False, default=new_callback_token)
     rate_limit_per_second = db.Column(db.Float)
     last_callback_at = db.Column(db.DateTime)
+    # the first callback that came, shown on the phone's page: "status" or "inbound", and for an SMS its sender
+    first_callback_at = db.Column(db.DateTime)
+    first_callback_kind = db.Column(db.String(8))
+    first_callback_from = db.Column(db.String(32))
     last_check_at = db.Column(db.DateTime)  # the last "test the connection"
     last_check_ok = db.Column(db.Boolean)
     last_check_message = db.Column(db.Text)

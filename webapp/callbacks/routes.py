@@ -59,6 +59,11 @@ def refuse_unstorable_ids(parsed: ParsedCallback) -> None:
         raise CallbackRejected(400, f"a message id is longer than {longest} characters")
 
 
+def callback_kind(parsed: ParsedCallback) -> str:
+    """What the phone's page says came: an incoming SMS, a STOP notice or a delivery report."""
+    return "inbound" if parsed.inbound else "opt-out" if parsed.opt_outs else "status"
+
+
 @bp.route("/<public_id>/<token>/<kind>", methods=["GET", "POST"])
 def receive(public_id, token, kind):
     if kind not in phone_service.CALLBACK_KINDS:
@@ -86,5 +91,6 @@ def receive(public_id, token, kind):
     except CallbackRejected as rejection:
         db.session.rollback()
         return Response(rejection.reason + "\n", rejection.status, content_type="text/plain")
-    phone_service.note_callback_received(phone.scope_ids)
+    phone_service.note_callback_received(phone.scope_ids, callback_kind(parsed),
+                                         parsed.inbound[0].sender[:32] if parsed.inbound else None)
     return Response(reply.body, reply.status, content_type=reply.content_type)

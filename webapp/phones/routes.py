@@ -128,6 +128,13 @@ def show(phone_id):
         what_works=what_works, what_works_closing=what_works_closing)
 
 
+@bp.route("/<int:phone_id>/first-callback")
+@login_required
+def first_callback(phone_id):
+    """The phone page's callback panel, which it refreshes until the first callback came."""
+    return render_template("phones/_first_callback.html", phone=owned_phone(phone_id))
+
+
 @bp.route("/<int:phone_id>/health")
 @login_required
 def health(phone_id):

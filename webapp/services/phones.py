@@ -265,16 +265,21 @@ def delete_phone(phone: Phone) -> None:
 LAST_CALLBACK_PRECISION = timedelta(seconds=30)
 
 
-def note_callback_received(phone_ids: tuple[int, ...]) -> None:
+def note_callback_received(phone_ids: tuple[int, ...], kind: str, sender: str | None = None) -> None:
     """For the called phone and those whose callbacks land with its own (they came for all of
     them). To the half minute, and at most that often per web process: writing it on every
-    callback would double the writes of a busy phone. Commits."""
+    callback would double the writes of a busy phone. The first callback a phone gets is kept
+    (its kind, "status" or "inbound", and an SMS's sender): the first one a process sees is always
+    written. Commits."""
     written = current_app.extensions.setdefault("smsdesk_last_callback_written", {})
     now = utcnow()
     if phone_ids in written and now - written[phone_ids] < LAST_CALLBACK_PRECISION:
         return
     written[phone_ids] = now
     db.session.execute(update(Phone).where(Phone.id.in_(phone_ids)).values(last_callback_at=now)
+                       .execution_options(synchronize_session=False))
+    db.session.execute(update(Phone).where(Phone.id.in_(phone_ids), Phone.first_callback_at.is_(None))
+                       .values(first_callback_at=now, first_callback_kind=kind, first_callback_from=sender)
                        .execution_options(synchronize_session=False))
     db.session.commit()
 
