@@ -214,3 +214,14 @@ def test_another_users_phone_page_and_its_polls_stay_hidden(client, twilio, user
     login(client, user)
     assert client.get(f"/phones/{phone.id}").status_code == 404
     assert client.get(f"/phones/{phone.id}/edit").status_code == 404
+
+
+def test_polls_share_the_phones_rate_limit_with_its_sends(twilio, user):
+    phone = twilio_phone(user, twilio)
+    phone.rate_limit_per_second = 0.01  # one request every 100 s
+    db.session.commit()
+    twilio.receive("+33698765432", TWILIO_NUMBER, "Je viens !")
+    [message_id] = queue_outbound(phone, ["+33698765432"], "Hello")
+    send_now(message_id)  # takes the phone's slot: the next one is 100 s away
+    assert polling.poll_inbound(phone) == 0
+    assert not any(request.method == "GET" for request in twilio.requests)  # asked later, not now

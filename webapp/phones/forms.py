@@ -47,15 +47,15 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
         PhoneForm.polling_mode = SelectField(
             _l("Asking %(company)s", company=provider.company), choices=POLLING_CHOICES, default="automatic",
             description=_l("A provider on the internet cannot call back a server at a local address (a home "
-                           "network, localhost). SMS Desk can then ask it for delivery reports and incoming SMS "
-                           "instead."))
+                           "network, localhost). SMS Desk then asks it for delivery reports and incoming SMS "
+                           "instead: “Automatic” does so only at such an address, “Always” at any address."))
     return PhoneForm
 
 
 POLLING_CHOICES = [
-    ("automatic", _l("Automatic: ask while this server's address is a local one")),
-    ("always", _l("Always ask, even with a public address")),
-    ("never", _l("Never ask: wait for the callbacks")),
+    ("automatic", _l("Automatic: at a local address")),
+    ("always", _l("Always")),
+    ("never", _l("Never: wait for callbacks")),
 ]
 
 
