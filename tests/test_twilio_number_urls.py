@@ -120,3 +120,44 @@ def test_another_users_preview_is_not_found(twilio, user, other_user, logged_in)
     preview = open_preview(logged_in, mine)
     job_id = preview.rsplit("/", 1)[1]
     assert logged_in.get(f"/phones/{theirs.id}/install-callbacks/preview/{job_id}").status_code == 404
+
+
+def test_a_test_sms_goes_through_the_queue_and_its_page_shows_the_delivery_report(twilio, user, logged_in,
+                                                                                  live_server):
+    from webapp import statuses
+    from webapp.models import Message
+    from webapp.extensions import db
+    phone = twilio_phone(user, twilio)
+    page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
+    assert "Send me a test SMS" in page
+    response = logged_in.post(f"/phones/{phone.id}/test-sms", data={
+        "number": "06 12 34 56 78", "csrf_token": csrf_token_from(page)})
+    [message] = db.session.query(Message).all()
+    assert response.headers["Location"] == f"/messages/{message.id}"
+    assert (message.status, message.remote_number, message.phone_id) == (statuses.QUEUED, "+33612345678", phone.id)
+    run_queued_jobs()
+    assert twilio.last_message.params["To"] == "+33612345678"
+    assert "test SMS from SMS Desk" in twilio.last_message.params["Body"]
+    assert twilio.deliver(twilio.last_message.sid).status_code < 300
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status == statuses.DELIVERED
+    assert ">delivered<" in logged_in.get(f"/messages/{message.id}").get_data(as_text=True)
+
+
+def test_a_test_sms_to_a_wrong_number_says_why_and_sends_nothing(twilio, user, logged_in):
+    from webapp.models import Message
+    from webapp.extensions import db
+    phone = twilio_phone(user, twilio)
+    page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
+    response = logged_in.post(f"/phones/{phone.id}/test-sms", data={"number": "12", "csrf_token": csrf_token_from(page)},
+                              follow_redirects=True)
+    assert "12 is not a valid number" in response.get_data(as_text=True)
+    assert db.session.query(Message).count() == 0
+
+
+def test_a_test_sms_from_another_users_phone_is_not_found(twilio, user, other_user, logged_in):
+    theirs = twilio_phone(other_user, twilio)
+    page = logged_in.get("/phones/").get_data(as_text=True)
+    response = logged_in.post(f"/phones/{theirs.id}/test-sms", data={"number": "+33612345678",
+                                                                      "csrf_token": csrf_token_from(page)})
+    assert response.status_code == 404

@@ -107,3 +107,9 @@ class SimulateInboundForm(FlaskForm):
     text = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=1600)],
                          default=_l("Hello! This is a simulated reply."))
     submit = SubmitField(_l("Simulate an incoming SMS"))
+
+
+class TestSmsForm(FlaskForm):
+    number = StringField(_l("Your mobile number"), validators=[DataRequired(), Length(max=32)],
+                         render_kw={"autocomplete": "tel", "inputmode": "tel"})
+    submit = SubmitField(_l("Send me a test SMS"))

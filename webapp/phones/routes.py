@@ -8,10 +8,11 @@ from ..models import Phone
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
 from ..providers.base import KEPT_SECRET, Capability
+from ..services import messages as message_service
 from ..services import phones as phone_service
 from ..services import reachability
-from .forms import (SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, keep_secrets_typed, kept_secrets_owner,
-                    phone_form_class, setting_values, take_kept_secrets)
+from .forms import (SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, TestSmsForm, keep_secrets_typed,
+                    kept_secrets_owner, phone_form_class, setting_values, take_kept_secrets)
 
 bp = Blueprint("phones", __name__, url_prefix="/phones")
 
@@ -125,6 +126,7 @@ def show(phone_id):
         and phone_service.public_base_url_is_loopback(), action_form=PhoneActionForm(),
         checking=request.args.get("checking") == "1", siblings=phone_service.callback_siblings(phone),
         simulate_form=SimulateInboundForm() if provider.simulates_inbound else None,
+        test_sms_form=TestSmsForm() if provider.has(Capability.SEND, phone.settings or {}) else None,
         what_works=what_works, what_works_closing=what_works_closing)
 
 
@@ -228,6 +230,30 @@ def delete(phone_id):
     phone_service.delete_phone(phone)
     flash(_("Phone “%(name)s” deleted. Its messages stay in the history.", name=phone.name), "success")
     return redirect(url_for("phones.index"))
+
+
+@bp.route("/<int:phone_id>/test-sms", methods=["POST"])
+@login_required
+def send_test_sms(phone_id):
+    """A real SMS to the user's own number, through the same queue and worker as any other: its
+    page then shows the provider's delivery report."""
+    phone = owned_phone(phone_id)
+    form = TestSmsForm()
+    if not form.validate_on_submit():
+        flash(_("Type the number the test SMS goes to."), "error")
+        return redirect(url_for("phones.show", phone_id=phone.id, _anchor="test-sms"))
+    composed = message_service.compose(current_user, phone.id, [form.number.data], test_sms_text(phone))
+    if composed.problems:  # an invalid number, one that opted out, a phone that cannot send
+        for problems in composed.problems.values():
+            for problem in problems:
+                flash(str(problem), "error")
+        return redirect(url_for("phones.show", phone_id=phone.id, _anchor="test-sms"))
+    flash(_("Your test SMS is on its way: its delivery report shows on this page."), "success")
+    return redirect(url_for("messages.show", message_id=composed.message_ids[0]))
+
+
+def test_sms_text(phone) -> str:
+    return _("This is a test SMS from SMS Desk, sent through your phone “%(name)s”.", name=phone.name)
 
 
 @bp.route("/<int:phone_id>/simulate-inbound", methods=["POST"])
