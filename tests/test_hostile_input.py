@@ -124,6 +124,39 @@ def test_ids_no_row_can_have_answer_404_or_are_ignored(logged_in, user):
     assert response.status_code == 200 and list(response.get_json()) == ["1"]
 
 
+def test_ids_past_any_row_answer_404_on_every_kind_of_page(logged_in, user):
+    for path in (f"/contacts/{TOO_LARGE}", f"/contacts/groups/{TOO_LARGE}", f"/contacts/import/{TOO_LARGE}",
+                 f"/campaigns/{TOO_LARGE}", f"/campaigns/drafts/{TOO_LARGE}", f"/webhooks/{TOO_LARGE}",
+                 f"/messages/{2**63}", f"/phones/{2**31 - 1}"):
+        response = logged_in.get(path)
+        assert response.status_code == 404, path
+        assert "Page not found" in response.get_data(as_text=True), path
+
+
+def filter_problems(page):
+    return [re.sub(r"\s+", " ", problem).strip() for problem in re.findall(r'class="error"[^>]*>([^<]+)<', page)]
+
+
+def test_history_filters_typed_wrong_in_the_url_say_so_in_the_users_words(logged_in, user):
+    make_phone(user)
+    for query, problem in (("phone=abc", "This is not one of your phones: choose one in the list."),
+                           (f"phone={TOO_LARGE}", "This is not one of your phones: choose one in the list."),
+                           ("status=bogus", "Choose a status in the list."),
+                           ("direction=sideways", "Choose a direction in the list."),
+                           ("date_from=yesterday", "This is not a date: choose one in the calendar, or write it "
+                                                   "as 2026-01-31.")):
+        response = logged_in.get("/history?" + query)
+        assert response.status_code == 200, query
+        assert filter_problems(response.get_data(as_text=True)) == [problem], query
+    user.locale = "fr"
+    db.session.commit()
+    page = logged_in.get("/history?phone=abc&date_to=x").get_data(as_text=True)
+    assert filter_problems(page) == ["Ce n’est pas l’un de vos téléphones : choisissez-en un dans la liste.",
+                                     "Ce n’est pas une date : choisissez-la dans le calendrier, ou écrivez-la "
+                                     "sous la forme 2026-01-31."]
+    assert "coerce" not in page and "convert" not in page
+
+
 def test_history_links_carry_its_filters_and_nothing_else(logged_in, user):
     phone = make_phone(user)
     queue_outbound(phone, [f"+336123456{index:02d}" for index in range(60)], "Hi")

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField
 from wtforms import (BooleanField, DateField, DateTimeLocalField, HiddenField, SelectField, SelectMultipleField,
                      StringField, SubmitField, TextAreaField, widgets)
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from .. import statuses
 
@@ -23,6 +23,37 @@ def without_nul(text):
 def unix_newlines(text):
     """Browsers post newlines as CR LF; the counter, like a phone, counts one character."""
     return without_nul(text.replace("\r\n", "\n")) if text else text
+
+
+class ListFilter(SelectField):
+    """A filter's list: a value that is not on it (typed in the URL) says so in the user's words,
+    instead of WTForms' "Invalid Choice: could not coerce." """
+
+    def __init__(self, *args, not_listed, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.not_listed = not_listed
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+            raise ValueError(str(self.not_listed)) from None
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            raise ValidationError(str(self.not_listed)) from None
+
+
+class DateFilter(DateField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(str(_l("This is not a date: choose one in the calendar, or write it as 2026-01-31."))) \
+                from None
 
 
 def new_submission_token() -> str:
@@ -68,16 +99,18 @@ class HistoryFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search form: it changes nothing
 
-    phone = SelectField(_l("Phone"), coerce=lambda value: int(value) if value else None, validators=[Optional()])
-    direction = SelectField(_l("Direction"), choices=[("", _l("Sent and received")), ("outbound", _l("Sent")),
-                                                      ("inbound", _l("Received"))], validators=[Optional()])
-    status = SelectField(_l("Status"), choices=[("", _l("Any status"))] + [
+    phone = ListFilter(_l("Phone"), coerce=lambda value: int(value) if value else None, validators=[Optional()],
+                       not_listed=_l("This is not one of your phones: choose one in the list."))
+    direction = ListFilter(_l("Direction"), choices=[("", _l("Sent and received")), ("outbound", _l("Sent")),
+                                                     ("inbound", _l("Received"))], validators=[Optional()],
+                           not_listed=_l("Choose a direction in the list."))
+    status = ListFilter(_l("Status"), choices=[("", _l("Any status"))] + [
         (status, statuses.LABELS[status]) for status in statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,)],
-        validators=[Optional()])
+        validators=[Optional()], not_listed=_l("Choose a status in the list."))
     number = StringField(_l("Number"), validators=[Optional(), Length(max=32)], filters=[without_nul])
     text = StringField(_l("Text contains"), validators=[Optional(), Length(max=200)], filters=[without_nul])
-    date_from = DateField(_l("From"), validators=[Optional()])
-    date_to = DateField(_l("To"), validators=[Optional()])
+    date_from = DateFilter(_l("From"), validators=[Optional()])
+    date_to = DateFilter(_l("To"), validators=[Optional()])
 
 
 class ConversationSearchForm(FlaskForm):
