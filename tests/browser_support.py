@@ -174,6 +174,14 @@ def choose_provider(page, name: str) -> None:
     expect(page.get_by_label("Name", exact=True)).to_have_value(name)
 
 
+def choose_sending_phone(page, name: str) -> None:
+    """Picks a phone in compose's "Send from", whose options read "name — its number or sender"."""
+    select = page.get_by_label("Send from")
+    label = next(text for text in select.locator("option").all_inner_texts()
+                 if text == name or text.startswith(name + " — "))
+    select.select_option(label=label)
+
+
 def confirm_the_sending(page) -> None:
     """A send to several recipients stops on its confirmation page: its "Send N SMS" button sends."""
     page.get_by_role("button", name=re.compile(r"^Send \d+ SMS$")).click()

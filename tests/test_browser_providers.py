@@ -23,6 +23,7 @@ from .browser_support import (  # noqa: E402
     Screenshots,
     browser,  # noqa: F401 (a fixture)
     choose_provider,
+    choose_sending_phone,
     create_administrator,
     open_page,  # noqa: F401 (a fixture)
     record_page_errors,
@@ -96,7 +97,7 @@ def send_sms(page, phone_name: str, text: str) -> str:
     """Sends `text` to TYPED_NUMBER from New SMS; returns the message page's URL."""
     page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
     expect(page.get_by_role("heading", name="New SMS")).to_be_visible()
-    page.get_by_label("Send from").select_option(label=phone_name)
+    choose_sending_phone(page, phone_name)
     page.get_by_label("To", exact=True).fill(TYPED_NUMBER)
     page.get_by_label("Message").fill(text)
     page.get_by_role("button", name="Send", exact=True).click()

@@ -36,7 +36,7 @@ def test_phones_are_listed_by_name_whatever_its_case_with_their_number_or_sender
     assert "+15005550006" in listing and "ACME" in listing
     compose = logged_in.get("/compose").get_data(as_text=True)
     options = re.findall(r"<option[^>]*>([^<]*)</option>", compose.split('id="phone_id"')[1].split("</select>")[0])
-    assert options == ["Alerts (ACME)", "middle", "zebra line (+15005550006)"]
+    assert options == ["Alerts — ACME", "middle", "zebra line — +15005550006"]
 
 
 def test_the_two_callback_urls_show_their_endings_and_which_needs_nothing_pasted(logged_in, user):

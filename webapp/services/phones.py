@@ -75,7 +75,7 @@ def sender_in_brief(phone: Phone) -> str:
 
 def phone_label(phone: Phone) -> str:
     sender = sender_in_brief(phone)
-    return f"{phone.name} ({sender})" if sender and sender != phone.name else phone.name
+    return f"{phone.name} — {sender}" if sender and sender != phone.name else phone.name
 
 
 def user_phone_or_none(user, phone_id: int) -> Phone | None:
