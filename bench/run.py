@@ -1,7 +1,7 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
     python -m bench.run [--quick] [--postgres URL [--postgres-only]] [--keep-data DIR]
-        [--only campaign,rate,compose,fairness,campaigns,callbacks,api,webhooks,import,history,export,inbox]
+        [--only campaign,rate,compose,fairness,campaigns,callbacks,api,webhooks,import,polling,history,export,inbox]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 --keep-data DIR keeps the SQLite database in DIR and the PostgreSQL one as it is, and reuses the
@@ -150,6 +150,45 @@ def rate_limited(stack, app, count, per_second):
     deviation = abs(measured - per_second) / per_second
     report(f"2b. per-phone rate limit {per_second}/s", f"{measured:.2f}/s over {count} SMS", None,
            "within 5%", deviation <= 0.05, f"{deviation * 100:.1f}% off")
+
+
+# ---- asking providers, without a public address ----
+
+def polling_cost(stack, app, phone_count, warm_up_seconds, window_seconds, label):
+    """phone_count Twilio phones with no traffic: what the workers spend per minute when SMS Desk asks
+    for each one's incoming SMS (polling "always", an ask per phone every INBOUND_POLL_SECONDS) and when
+    it is told (polling "never", as at a public address)."""
+    from webapp.extensions import db
+    from webapp.models import Message, Phone
+    stack.stop_workers()
+    _, template = make_admin_and_phone("Polling template")
+    db.session.add_all([Phone(user_id=template.user_id, name=f"Polling {index}", provider_key="twilio",
+                              settings=template.settings, encrypted_secrets=template.encrypted_secrets)
+                        for index in range(phone_count - 1)])
+    db.session.execute(update(Message).values(next_status_poll_at=None))  # no traffic: nothing to ask about
+    db.session.commit()
+    polled = Phone.name.like("Polling %")
+    for mode in ("never", "always"):
+        db.session.execute(update(Phone).values(polling_mode="never", next_inbound_poll_at=None))
+        db.session.execute(update(Phone).where(polled).values(polling_mode=mode))
+        db.session.commit()
+        paths = stack.start_counted_workers()
+        time.sleep(warm_up_seconds)
+        cpu, statements, since = stack.workers_cpu_seconds(), counted(paths), datetime.utcnow()
+        time.sleep(window_seconds)
+        cpu, statements = stack.workers_cpu_seconds() - cpu, counted(paths) - statements
+        db.session.rollback()
+        asked = db.session.scalar(select(func.count(Phone.id)).where(polled, Phone.polled_at >= since))
+        stack.stop_workers()
+        per_minute = 60 / window_seconds
+        report(f"7. {phone_count} idle Twilio phones, polling {mode} ({label})",
+               f"{cpu * per_minute:.1f} s worker CPU/min, {statements * per_minute:.0f} SQL statements/min",
+               None, None, None, f"{asked} phones asked in {window_seconds:.0f} s, {stack.worker_count} workers")
+    stack.start_workers()
+
+
+def counted(paths) -> int:
+    return sum(int(path.read_text() or 0) for path in paths if path.exists())
 
 
 # ---- fair sending ----
@@ -915,6 +954,9 @@ def run_on(database_url, label, arguments, sizes):
                 webhook_outage(stack, app, sizes["outage"], label, sizes["outage_seconds"])
             if "import" in only:
                 import_at_scale(stack, sizes["import_rows"], label)
+            if "polling" in only:
+                polling_cost(stack, app, sizes["polling_phones"], sizes["polling_warm_up"], sizes["polling_window"],
+                             label)
             stack.stop_workers()
             if "history" in only or "export" in only or "statistics" in only:
                 filled = filled_history(app, stack, sizes["history"])
@@ -939,18 +981,19 @@ def main():
     parser.add_argument("--postgres-only", action="store_true", help="with --postgres: no run on SQLite")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
                         default={"campaign", "rate", "compose", "fairness", "campaigns", "callbacks", "api", "webhooks",
-                                 "import", "history", "export", "statistics", "inbox"},
+                                 "import", "polling", "history", "export", "statistics", "inbox"},
                         help="the scenarios to run, separated by commas")
     parser.add_argument("--keep-data", metavar="DIR",
                         help="keep the databases (SQLite in DIR) and reuse the history and inbox found there")
     arguments = parser.parse_args()
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, import_rows=1_000,
                   history=5_000, repeats=5, outage=50, outage_seconds=10.0,
-                  group=1_000)
+                  group=1_000, polling_phones=100, polling_warm_up=5.0, polling_window=40.0)
              if arguments.quick else
              dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
                   api=5_000, import_rows=100_000, history=1_000_000, repeats=30, outage=1_000,
-                  outage_seconds=60.0, group=100_000))
+                  outage_seconds=60.0, group=100_000, polling_phones=1_000, polling_warm_up=40.0,
+                  polling_window=120.0))
     if not (arguments.postgres and arguments.postgres_only):
         run_on(None, "SQLite", arguments, sizes)
     if arguments.postgres:

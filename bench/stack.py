@@ -111,10 +111,26 @@ class Stack:
         self.workers += [self.start_worker(**extra_env) for _ in range(self.worker_count)]
         self.wait_until(lambda: self.live_workers() >= self.worker_count, "the workers")
 
-    def start_worker(self, **extra_env) -> subprocess.Popen:
+    def start_worker(self, command: tuple = ("worker.py",), **extra_env) -> subprocess.Popen:
         log = open(self.folder / f"worker-{time.monotonic_ns()}.log", "ab")
-        return subprocess.Popen([sys.executable, "worker.py"], cwd=PROJECT_ROOT, env=self.env(**extra_env),
+        return subprocess.Popen([sys.executable, *command], cwd=PROJECT_ROOT, env=self.env(**extra_env),
                                 stdout=log, stderr=log)
+
+    def start_counted_workers(self, **extra_env) -> list[Path]:
+        """Workers that count their SQL statements (bench/counted_worker.py): the files they write them to."""
+        paths = [self.folder / f"statements-{index}-{time.monotonic_ns()}" for index in range(self.worker_count)]
+        self.workers += [self.start_worker(("-m", "bench.counted_worker", str(path)), **extra_env) for path in paths]
+        self.wait_until(lambda: self.live_workers() >= self.worker_count, "the workers")
+        return paths
+
+    def workers_cpu_seconds(self) -> float:
+        """User and system CPU the workers have used so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for worker in self.workers:
+            fields = Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
 
     def kill_worker(self, index: int):
         """kill -9, and another in its place."""
