@@ -47,10 +47,13 @@ def test_history_search_pages_and_export_on_a_phone(open_page, tmp_path):
         expect(page).not_to_have_url(re.compile(r"/campaigns/drafts/"))
 
         page.goto("/history")
+        expect(page.get_by_label("Text contains")).to_be_hidden()  # a phone shows the list first
+        page.locator("summary", has_text="Filters").click()
         page.get_by_label("Text contains").fill("REUNION DES ELEVES")
         page.get_by_role("button", name="Filter").click()
         expect(page.get_by_text("60 messages match.")).to_be_visible()
         expect(page.locator("[data-message-id]")).to_have_count(50)
+        expect(page.get_by_label("Text contains")).to_have_value("REUNION DES ELEVES")  # filters in use stay open
         shot.take("search")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the screen
         page.get_by_role("link", name="Older messages").click()

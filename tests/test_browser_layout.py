@@ -1,0 +1,221 @@
+"""Every page of SMS Desk on a phone, in Debian's chromium: with a phone, messages both ways, a
+contact, a group, a campaign and a webhook present, each page the app serves (enumerated from its
+url_map, so a new page is checked too) fits 360, 390 and 768 px without scrolling sideways, in
+English and French. Screenshots at 390 and 1366 px go to tests/screenshots/, named layout-….
+"""
+import re
+
+import pytest
+import requests
+
+from .browser_support import CHROMIUM
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import expect  # noqa: E402
+
+from .browser_support import (  # noqa: E402
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    SCREENSHOTS,
+    browser,  # noqa: F401 (a fixture)
+    confirm_the_sending,
+    create_administrator,
+    open_page,  # noqa: F401 (a fixture)
+    record_page_errors,
+    running_sms_desk,
+)
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (360, 390, 768)
+ANSWERING = "+33612345678"
+
+# GET routes that are no page a person reads: data for scripts, files, other people's links
+NOT_PAGES = {
+    "static", "auth.setup", "auth.reset_password", "auth.choose_password", "messages.text_rules",
+    "messages.inbox_news", "messages.live_statuses", "main.healthz", "main.ping", "callbacks.receive",
+    "campaigns.progress", "campaigns.preview", "campaigns.review", "phones.previewed_callbacks",
+    "phones.checked_numbers", "phones.health", "contacts.import_show", "contacts.delete",
+    "contacts.delete_group", "api-docs.openapi_json",
+}
+SIGNED_OUT_PAGES = {"auth.login", "auth.forgot_password"}
+
+
+def page_rules():
+    """(endpoint, rule) of each GET route that renders an HTML page."""
+    from webapp import create_app
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": "redis://127.0.0.1:1"})
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint in NOT_PAGES:
+            continue
+        if rule.endpoint.startswith("api.") or rule.rule.endswith((".csv", ".json")):
+            continue
+        yield rule.endpoint, rule.rule
+
+
+def fill(rule: str, ids: dict) -> str:
+    def value(match):
+        name = match.group(1).split(":")[-1]
+        assert name in ids, f"no value for <{name}> in {rule}: create one in the test"
+        return str(ids[name])
+    return re.sub(r"<([^>]+)>", value, rule)
+
+
+def last_id(page, link_pattern: str) -> int:
+    hrefs = page.locator("main a[href]").evaluate_all("links => links.map(link => link.getAttribute('href'))")
+    found = [int(m.group(1)) for href in hrefs if (m := re.search(link_pattern, href))]
+    assert found, f"no link matching {link_pattern} on {page.url}"
+    return found[0]
+
+
+def fill_the_desk(page) -> dict:
+    """A phone, an SMS out to two numbers (a campaign), one in, a contact, a group, a webhook, a
+    second user; returns the ids the pages' urls take."""
+    create_administrator(page)
+    page.locator("a.card.provider", has=page.get_by_role("heading", name="Simulator", exact=True)).click()
+    page.get_by_role("button", name="Save").click()
+    inbound_url = page.locator("#url-inbound").input_value()
+    phone_id = int(re.search(r"/phones/(\d+)", page.url).group(1))
+
+    page.goto("/compose")
+    page.get_by_label("To").fill("06 12 34 56 79, 06 12 34 56 78")
+    page.get_by_label("Message").fill("Rappel : réunion des parents jeudi à 18 h, salle polyvalente.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    confirm_the_sending(page)
+    answer = requests.post(inbound_url, data={"message_id": "SIMIN-1", "from": ANSWERING,
+                                              "text": "Bien reçu, je serai là avec les enfants."}, timeout=10)
+    assert answer.status_code == 200
+
+    page.goto("/contacts/new")
+    page.get_by_label("Name", exact=True).fill("Hélène Dupont-Lefebvre")
+    page.get_by_label("Number", exact=True).fill(ANSWERING)
+    page.get_by_role("button", name="Save").click()
+    page.goto("/contacts/")
+    contact_id = last_id(page, r"^/contacts/(\d+)$")
+    page.get_by_role("link", name="Groups", exact=True).click()
+    page.get_by_label("Group name").fill("Parents d'élèves")
+    page.get_by_role("button", name="Create the group").click()
+    page.goto("/contacts/groups/")
+    group_id = last_id(page, r"^/contacts/groups/(\d+)$")
+
+    page.goto("/account")
+    page.get_by_role("link", name="Your webhooks").click()
+    page.get_by_label("URL", exact=True).fill("http://127.0.0.1:9/hook")
+    page.get_by_label(re.compile(r"^message\.received")).check()
+    page.get_by_role("button", name="Add the endpoint").click()
+    expect(page.locator(".flash.success")).to_be_visible()
+    page.goto("/webhooks")
+    endpoint_id = last_id(page, r"^/webhooks/(\d+)$")
+
+    page.goto("/admin/users")
+    page.get_by_label("E-mail").fill("colleague@example.org")
+    page.get_by_label("Password").fill("another long enough password")
+    page.get_by_role("button", name="Create the user").click()
+    user_id = max(int(m) for m in re.findall(r"/admin/users/(\d+)/password", page.content()))
+
+    page.goto("/campaigns")
+    campaign_id = last_id(page, r"^/campaigns/(\d+)$")
+    page.goto("/history")
+    message_id = last_id(page, r"^/messages/(\d+)$")
+    return {"phone_id": phone_id, "message_id": message_id, "contact_id": contact_id, "group_id": group_id,
+            "campaign_id": campaign_id, "endpoint_id": endpoint_id, "user_id": user_id,
+            "number": ANSWERING, "provider_key": "simulator"}
+
+
+WIDEST = """(width) => Array.from(document.querySelectorAll("body *"))
+    .filter((element) => element.getBoundingClientRect().right > width + 0.5)
+    .map((element) => `${element.tagName.toLowerCase()}.${element.classList.value} ${Math.round(element.getBoundingClientRect().right)}`)
+    .slice(-3).join(", ")"""
+
+
+def too_wide(page, url: str) -> list:
+    problems = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        if scroll_width > width:
+            problems.append(f"{url} is {scroll_width} px wide at {width} px: {page.evaluate(WIDEST, width)}")
+    return problems
+
+
+def screenshots(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for width in (390, 1366):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.screenshot(path=SCREENSHOTS / f"layout-{name}-{width}.png", full_page=True)
+
+
+def sign_in(page) -> None:
+    page.goto("/login")
+    page.locator("input[name=email]").fill(ADMIN_EMAIL)
+    page.locator("input[name=password]").fill(ADMIN_PASSWORD)
+    page.locator("main form [type=submit]").first.click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+
+
+def test_every_page_fits_a_phone_in_english_and_french(tmp_path, browser, open_page):  # noqa: F811
+    rules = sorted(page_rules())
+    with running_sms_desk(tmp_path, WEBHOOK_ALLOW_PRIVATE_ADDRESSES="1") as base_url:
+        page = open_page(base_url)
+        errors = record_page_errors(page)
+        ids = fill_the_desk(page)
+        french = browser.new_context(locale="fr-FR", base_url=base_url)
+        french.set_default_timeout(10_000)
+        french_page = french.new_page()
+        errors += record_page_errors(french_page)
+        problems = []
+        for language, visitor in (("en", page), ("fr", french_page)):
+            if language == "fr":
+                for endpoint, rule in rules:
+                    if endpoint in SIGNED_OUT_PAGES:
+                        visitor.goto(rule)
+                        problems += too_wide(visitor, f"{language} {rule}")
+                sign_in(visitor)
+            for endpoint, rule in rules:
+                if endpoint in SIGNED_OUT_PAGES:
+                    continue
+                url = fill(rule, ids)
+                visitor.goto(url)
+                problems += too_wide(visitor, f"{language} {url}")
+                screenshots(visitor, f"{language}-{endpoint}")
+        french.close()
+        assert not problems, "\n".join(problems)
+        assert not errors, errors
+
+
+def test_a_narrow_screen_folds_the_menu_behind_a_button_and_marks_the_current_page(tmp_path, open_page):  # noqa: F811
+    with running_sms_desk(tmp_path) as base_url:
+        page = open_page(base_url)
+        errors = record_page_errors(page)
+        create_administrator(page)
+        page.goto("/history")
+        nav = page.get_by_role("navigation", name="Main menu")
+        expect(nav.get_by_role("link", name="History")).to_have_attribute("aria-current", "page")
+        expect(nav.get_by_role("link", name="Dashboard")).not_to_have_attribute("aria-current", re.compile("."))
+        expect(page.get_by_role("button", name="Menu")).to_be_hidden()  # a wide screen shows the menu itself
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        menu = page.get_by_role("button", name="Menu")
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        expect(nav).to_be_hidden()
+        header = page.get_by_role("banner").bounding_box()
+        assert header["height"] < 80, header
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("main")).to_be_focused()
+
+        menu.click()
+        expect(menu).to_have_attribute("aria-expanded", "true")
+        expect(nav.get_by_role("link", name="Phones")).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "layout-menu-open-390.png", full_page=True)
+        page.keyboard.press("Escape")
+        expect(nav).to_be_hidden()
+        expect(menu).to_be_focused()
+        menu.click()
+        nav.get_by_role("link", name="Phones").click()
+        expect(page).to_have_url(re.compile(r"/phones/"))
+        expect(page.get_by_role("button", name="Menu")).to_have_attribute("aria-expanded", "false")
+        assert not errors, errors
