@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from webapp import broker, create_app, jobs, log_masking
+from webapp import broker, create_app, jobs, log_masking, logs
 from webapp.send_pool import SendPool
 
 log = logging.getLogger("smsdesk.worker")
@@ -32,7 +32,7 @@ def every(seconds: float, action, stop: threading.Event, name: str) -> threading
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    logs.configure("worker")
     app = create_app()
     worker_name = broker.new_worker_name()
     jobs.send_pool = SendPool(app, app.config["SEND_CONCURRENCY"], worker_name)
@@ -123,7 +123,7 @@ def run_job_loop(app, stop: threading.Event, worker_name: str) -> None:
         rq_worker = AppWorker([queue], connection=connection, serializer=JSONSerializer,
                               name=broker.rq_worker_name(worker_name, run))
         try:
-            rq_worker.work(logging_level="WARNING")
+            rq_worker.work(logging_level=None)  # RQ's own lines are housekeeping: see webapp.logs
         except RedisError as error:
             log.warning("broker connection lost: %s", error)
         finally:

@@ -15,10 +15,11 @@ from .conftest import PROJECT_ROOT, SECRET_KEY, free_port, wait_for
 
 
 class Launcher:
-    def __init__(self, instance_path):
-        env = {name: value for name, value in os.environ.items() if name not in ("REDIS_URL", "DATABASE_URL")}
+    def __init__(self, instance_path, **environment):
+        env = {name: value for name, value in os.environ.items()
+               if name not in ("REDIS_URL", "DATABASE_URL", "LOG_LEVEL")}
         env.update(PORT=str(free_port()), INSTANCE_PATH=str(instance_path), SECRET_KEY=SECRET_KEY, WORKERS="1",
-                   WEB_CONCURRENCY="1")
+                   WEB_CONCURRENCY="1", **environment)
         self.process = subprocess.Popen([sys.executable, "-m", "webapp.launcher"], cwd=PROJECT_ROOT, env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines = []
@@ -89,9 +90,27 @@ def test_a_killed_worker_is_started_again_and_one_that_keeps_dying_stops_it_with
 
 def test_an_idle_launcher_prints_only_what_a_user_needs(launcher):
     launcher.wait_for_worker(1)
-    wait_for(lambda: launcher.said("worker .* started"), timeout=60, message="worker started")
+    wait_for(lambda: launcher.said("INFO worker .* started"), timeout=60, message="worker started")
     time.sleep(3)  # six rounds of the worker's background loops
     assert not launcher.said("scheduler lock"), "\n".join(launcher.lines)
+    assert not launcher.said(" DEBUG "), "\n".join(launcher.lines)
+    stamp = r"^\d\d:\d\d:\d\d "
+    assert launcher.said(stamp + r"broker started the embedded broker \(its log: .*valkey.log\)")
+    assert launcher.said(stamp + r"web started the web server \(pid \d+\)")
+    assert launcher.said(stamp + r"worker 1 started the worker 1 \(pid \d+\)")
+    assert launcher.said(stamp + r"worker 1 INFO worker \S+ started, \d+ senders")
+    assert launcher.said(stamp + r"launcher +SMS Desk is running on http://127.0.0.1:\d+")
+
+
+def test_log_level_debug_shows_the_housekeeping_too_each_line_naming_its_process(tmp_path):
+    launcher = Launcher(tmp_path, LOG_LEVEL="debug")
+    try:
+        wait_for(lambda: launcher.said(r"^\S+ worker 1 DEBUG Acquired scheduler lock for smsdesk"), timeout=60,
+                 message="the scheduler's lock at DEBUG:\n" + "\n".join(launcher.lines[-20:]))
+        wait_for(lambda: launcher.said(r"^\S+ web DEBUG "), timeout=60,
+                 message="the web server at DEBUG:\n" + "\n".join(launcher.lines[-20:]))
+    finally:
+        launcher.stop()
 
 
 class StoppingSlowly:
@@ -119,7 +138,7 @@ def test_a_worker_finishing_sends_as_long_as_the_providers_deadline_is_not_kille
         monkeypatch.delenv("PROVIDER_READ_TIMEOUT", raising=False)
     monkeypatch.delenv("PROVIDER_CONNECT_TIMEOUT", raising=False)
     deadline = 5 + float(read_timeout or 30)  # connect + read: a send's longest request
-    worker = Child("worker 1", ["worker.py"])
+    worker = Child("worker 1", "worker 1", ["worker.py"])
     worker.process = StoppingSlowly(deadline + 1)  # plus recording its answer
     worker.wait()
     assert not worker.process.killed and worker.process.returncode == 0

@@ -150,7 +150,7 @@ def move_due_scheduled_jobs() -> None:
     """Puts retries whose delay is over on the queue (RQ's own scheduler would fork a process
     that outlives a killed worker)."""
     scheduler = RQScheduler([QUEUE_NAME], connection=redis_connection(), serializer=JSONSerializer,
-                            logging_level=logging.WARNING)  # it logs its lock at INFO, twice a second
+                            logging_level=None)  # not set: webapp.logs shows its lock lines at DEBUG only
     scheduler.acquire_locks()
     if scheduler.acquired_locks:
         try:

@@ -10,6 +10,8 @@ import time
 from collections import deque
 
 from .config import embedded_broker_socket, instance_path, provider_timeouts
+from . import logs
+from .logs import DATE_FORMAT
 from .private_files import make_private_folder
 
 DEATHS_BEFORE_GIVING_UP = 5
@@ -32,6 +34,7 @@ def start_embedded_broker():
     server = ValkeyServer(port=0, unix_socket_path=socket_path, data_dir=data_folder, persist=True,
                           appendonly="yes", save="60 1")
     server.start()
+    say(f"started the embedded broker (its log: {server.log_path})", "broker")
     return server
 
 
@@ -43,23 +46,29 @@ def migrate_database() -> None:
         upgrade()
 
 
-def say(text: str) -> None:
-    print(text, flush=True)
+def say(text: str, process: str = "launcher") -> None:
+    """The launcher's own lines, in the form of its children's, naming the process they are about."""
+    stamp = time.strftime(DATE_FORMAT)
+    lines = text.strip("\n").splitlines() or [""]
+    print("\n".join(f"{stamp} {process} {line}" for line in lines), flush=True)
 
 
 class Child:
     """One process the launcher keeps running: started again when it dies, until it dies too often."""
 
-    def __init__(self, name: str, command: list[str]):
-        self.name, self.command = name, command
+    def __init__(self, name: str, process: str, command: list[str]):
+        self.name, self.process_name, self.command = name, process, command
         self.process = None
         self.deaths = deque(maxlen=DEATHS_BEFORE_GIVING_UP)
         self.restart_at = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.command)
+        self.process = subprocess.Popen(self.command, env={**os.environ, "SMSDESK_PROCESS": self.process_name})
         self.restart_at = None
-        say(f"started the {self.name} (pid {self.process.pid})")
+        self.say(f"started the {self.name} (pid {self.process.pid})")
+
+    def say(self, text: str) -> None:
+        say(text, self.process_name)
 
     def check(self, now: float) -> bool:
         """Notices a death and starts it again when its pause is over. False: it died too often."""
@@ -72,11 +81,11 @@ class Child:
         self.deaths.append(now)
         recent = [moment for moment in self.deaths if moment > now - WITHIN_SECONDS]
         if len(recent) >= DEATHS_BEFORE_GIVING_UP:
-            say(f"the {self.name} (pid {self.process.pid}) stopped with code {self.process.returncode}, "
+            self.say(f"the {self.name} (pid {self.process.pid}) stopped with code {self.process.returncode}, "
                 f"its {len(recent)}th death within {WITHIN_SECONDS:.0f} s: giving up")
             return False
         pause = min(FIRST_PAUSE_SECONDS * 2 ** (len(recent) - 1), LONGEST_PAUSE_SECONDS)
-        say(f"the {self.name} (pid {self.process.pid}) stopped with code {self.process.returncode}; "
+        self.say(f"the {self.name} (pid {self.process.pid}) stopped with code {self.process.returncode}; "
             f"starting it again in {pause:.0f} s")
         self.restart_at = now + pause
         return True
@@ -89,7 +98,7 @@ class Child:
         try:
             self.process.wait(timeout=stop_grace_seconds())
         except subprocess.TimeoutExpired:
-            say(f"the {self.name} (pid {self.process.pid}) did not stop in time: killed")
+            self.say(f"the {self.name} (pid {self.process.pid}) did not stop in time: killed")
             self.process.kill()
 
 
@@ -103,10 +112,12 @@ def children(port: str) -> list[Child]:
     web_workers = os.environ.get("WEB_CONCURRENCY", "2")
     # no access log: callback URLs carry their secret token. 16 threads, because callbacks mostly
     # wait for the commit they share: more of them in flight, more reports per commit
-    web = Child("web server", [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
-                               web_workers, "--threads", "16", "--log-level", "warning", "wsgi:app"])
+    web = Child("web server", "web", [sys.executable, "-m", "gunicorn", "--config", "python:webapp.gunicorn_config",
+                                      "--bind", f"127.0.0.1:{port}", "--workers", web_workers, "--threads", "16",
+                                      "wsgi:app"])
     worker_count = int(os.environ.get("WORKERS", os.cpu_count() or 1))
-    workers = [Child(f"worker {index + 1}", [sys.executable, "worker.py"]) for index in range(worker_count)]
+    workers = [Child(f"worker {index + 1}", f"worker {index + 1}", [sys.executable, "worker.py"])
+               for index in range(worker_count)]
     return [web] + workers
 
 
@@ -114,6 +125,7 @@ def main() -> int:
     port = os.environ.get("PORT", "5000")
     # what SMS Desk, its workers and the broker create (database, journals, broker files) is theirs alone
     os.umask(0o077)
+    logs.configure("launcher")  # the migrations' lines
     make_private_folder(instance_path())
     broker = None if os.environ.get("REDIS_URL") else start_embedded_broker()
     running = []
@@ -147,6 +159,7 @@ def main() -> int:
             child.wait()
         if broker is not None:
             broker.stop()
+            say("stopped", "broker")
         say("SMS Desk stopped." if exit_code == 0 else "SMS Desk stopped after an error.")
     return exit_code
 

@@ -323,6 +323,7 @@ class SendPool:
                 with self.app.app_context():
                     sweeps.enqueue_again(message_ids)
                     broker.hold_waiting(self.worker_name, [], replace=True)
-                log.info("handed back %d waiting messages", len(message_ids))
+                if message_ids:
+                    log.info("handed back %d waiting messages", len(message_ids))
             except Exception:  # what this worker held is let go with its heartbeat: the sweep enqueues it
                 log.exception("could not hand back the waiting messages")

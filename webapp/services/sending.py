@@ -189,8 +189,21 @@ def send_delivery(delivery: Delivery) -> list:
         log.warning("not sending messages %s: the sweep took them back", sorted(taken_back))
     to_send = [sms for sms in delivery.sms_list if sms.message_id not in taken_back]
     results = iter(provider_results(delivery.adapter, to_send) if to_send else [])
-    return [TakenBack() if sms.message_id in taken_back else next(results)
-            for sms in delivery.sms_list]
+    results = [TakenBack() if sms.message_id in taken_back else next(results) for sms in delivery.sms_list]
+    log_outcome(delivery, results)
+    return results
+
+
+def log_outcome(delivery: Delivery, results: list) -> None:
+    """One line per call to a provider: which messages it took, which it refused and why."""
+    accepted = [sms.message_id for sms, result in zip(delivery.sms_list, results)
+                if not isinstance(result, ProviderError)]
+    refused = {sms.message_id: result.reason for sms, result in zip(delivery.sms_list, results)
+               if isinstance(result, ProviderError) and not isinstance(result, (TakenBack, BrokerUnavailable))}
+    if accepted:
+        log.info("phone %d accepted messages %s", delivery.phone_id, accepted)
+    for message_id, reason in refused.items():
+        log.info("phone %d did not send message %d: %s", delivery.phone_id, message_id, reason)
 
 
 def provider_results(adapter, sms_list: list) -> list:
