@@ -107,4 +107,9 @@ def test_a_newcomer_sets_up_a_twilio_number_and_sees_the_first_callback_arrive(t
         expect(page.locator(".facts [data-status-badge]")).to_have_text("delivered", timeout=30_000)
         assert twilio.last_message.params["To"] == NUMBER
         shot.take("test-sms-delivered")
+
+        # The phone list names the phone's number beside it, and fits a phone's screen.
+        page.get_by_role("navigation").get_by_role("link", name="Phones").click()
+        expect(page.locator("td[data-sender]")).to_have_text(TWILIO_NUMBER)
+        take_both_widths(page, shot, "phones")
         assert errors == [], errors

@@ -365,3 +365,38 @@ def test_stop_frees_the_port():
     fake.stop()
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=2)
+
+
+# ---- IncomingPhoneNumbers (twilio.com/docs/phone-numbers/api/incomingphonenumber-resource)
+
+def numbers_url(fake, sid=None):
+    base = f"{fake.base_url}/2010-04-01/Accounts/{fake.account_sid}/IncomingPhoneNumbers"
+    return f"{base}/{sid}.json" if sid else f"{base}.json"
+
+
+def test_incoming_phone_numbers_are_listed_by_phone_number_in_twilios_page_format(fake):
+    fake.add_incoming_number("+15005550099")
+    auth = (fake.account_sid, fake.auth_token)
+    page = requests.get(numbers_url(fake), params={"PhoneNumber": fake.numbers[0]}, auth=auth, timeout=5).json()
+    assert {"incoming_phone_numbers", "page", "page_size", "uri", "first_page_uri", "next_page_uri"} <= set(page)
+    [number] = page["incoming_phone_numbers"]
+    assert number["phone_number"] == fake.numbers[0] and re.fullmatch(r"PN[0-9a-f]{32}", number["sid"])
+    assert (number["sms_method"], number["capabilities"]["sms"]) == ("POST", True)
+    partial = requests.get(numbers_url(fake), params={"PhoneNumber": "555009*"}, auth=auth, timeout=5).json()
+    assert [n["phone_number"] for n in partial["incoming_phone_numbers"]] == ["+15005550099"]
+    everything = requests.get(numbers_url(fake), auth=auth, timeout=5).json()
+    assert len(everything["incoming_phone_numbers"]) == 2
+    assert requests.get(numbers_url(fake), auth=(fake.account_sid, "0" * 32), timeout=5).status_code == 401
+
+
+def test_an_incoming_phone_numbers_sms_url_is_updated_by_a_post(fake):
+    auth = (fake.account_sid, fake.auth_token)
+    sid = fake.incoming_number(fake.numbers[0])["sid"]
+    answer = requests.post(numbers_url(fake, sid), data={"SmsUrl": "https://example.org/in", "SmsMethod": "POST"},
+                           auth=auth, timeout=5)
+    assert answer.status_code == 200 and answer.json()["sms_url"] == "https://example.org/in"
+    assert fake.incoming_number(fake.numbers[0])["sms_url"] == "https://example.org/in"
+    assert_twilio_error(requests.post(numbers_url(fake, sid), data={"SmsMethod": "PUT"}, auth=auth, timeout=5),
+                        400, 20001)
+    assert_twilio_error(requests.post(numbers_url(fake, "PN" + "0" * 32), data={"SmsUrl": "https://example.org/x"},
+                                      auth=auth, timeout=5), 404, 20404)
