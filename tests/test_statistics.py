@@ -169,3 +169,30 @@ def test_a_user_sees_only_their_own_sms(logged_in, user):
         assert "Bob" not in body
     assert [row["phone"] for row in csv_rows(logged_in, "phones", start="2026-12-01", end="2026-12-01")] == \
         ["Ada's phone", "total"]
+
+
+def test_the_counts_by_index_ranges_agree_with_reading_every_message(app, user):
+    """daily_counts and phone_counts are tuned statements (README, Performance): the plain ones
+    must give the same figures, across a change of summer time too."""
+    from flask import g
+    from flask_babel import refresh
+
+    from webapp.services import statistics as statistics_service
+    in_zone(user, "America/New_York")  # leaves summer time at 02:00 on 1 November 2026
+    phones = [make_phone(user, name="A"), make_phone(user, name="B")]
+    moment = datetime(2026, 10, 30, 6, 0)  # 02:00 in New York; the last one 22:13 on 2 November
+    kinds = (statuses.DELIVERED, statuses.FAILED, statuses.RECEIVED, statuses.SENT, statuses.CANCELED)
+    for index in range(120):
+        stored(phones[index % 2], kinds[index % len(kinds)], moment + timedelta(minutes=47 * index),
+               segments=1 + index % 3)
+    day_range = statistics_service.DayRange(datetime(2026, 10, 30).date(), datetime(2026, 11, 2).date())
+    with app.test_request_context():
+        user.signed_in_session_id = "this request"  # the signed-in user, whose time zone the days are in
+        g._login_user = user
+        refresh()
+        assert str(statistics_service.user_zone()) == "America/New_York"
+        tuned = statistics_service.daily_counts(user, day_range)
+        assert tuned == statistics_service.daily_counts_plainly(user, day_range)
+        assert sum(day.sent_total + day.received for day in tuned) == 120
+        assert statistics_service.phone_counts(user, day_range, [phone.id for phone in phones]) == \
+            statistics_service.phone_counts_plainly(user, day_range)

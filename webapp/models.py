@@ -162,6 +162,11 @@ class Message(db.Model):
         Index("ix_messages_status_id", "status", "id"),
         Index("ix_messages_user_created", "user_id", "created_at", "status"),
         Index("ix_messages_user_status_created", "user_id", "status", "created_at"),  # the dashboard's counts
+        # the statistics page's figures per phone, read from the index alone
+        Index("ix_messages_user_phone_status_created", "user_id", "phone_id", "status", "created_at", "segment_count"),
+        # and its failure reasons (partial: the failed messages only)
+        Index("ix_messages_failure_reasons", "user_id", "created_at", "phone_id", "error_code", "error_reason",
+              sqlite_where=text("status = 'failed'"), postgresql_where=text("status = 'failed'")),
         # a campaign's page: its recipients in order, and its counts per status (partial: the
         # messages of no campaign, most of them, are not in these indexes)
         Index("ix_messages_campaign_id", "campaign_id", "id", sqlite_where=text("campaign_id IS NOT NULL"),

@@ -1,15 +1,18 @@
 """What a user's SMS did over a range of days: sent per day by status and received per day, each
 phone's delivery rate, failure reasons and segments.
 
-Days are the user's local days. A message's day is date(created_at + the zone's UTC offset), grouped
-by the database; the range is cut where the offset changes (summer time), one statement per part,
-so every count is a range of the index on (user, created_at, status).
+Days are the user's local days, each cut at its own local midnights (summer time included). The
+counts are one count per day and status, each a range of the index on (user, status, created_at),
+and the phones' figures one per phone and status, each a range of the index on (user, phone, status,
+created_at, segment_count), sent together in a few UNION ALL statements: grouping a month of messages
+by day cost 350 ms on SQLite at 1,000,000 messages, the ranges 25 ms (README, Performance). The
+grouped statements stay as the plain paths (…_plainly), for the test that both agree.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import DateTime, bindparam, func, select, text
 
 from .. import reasons, statuses
 from ..reasons import N_
@@ -27,6 +30,7 @@ DAILY_STATUSES = (statuses.DELIVERED, statuses.SENT, statuses.FAILED, statuses.U
 TAKEN = (statuses.SENT, statuses.DELIVERED, statuses.FAILED, statuses.UNKNOWN)
 # SMS a provider took or holds for later: the segments it bills
 BILLED = TAKEN + (statuses.SCHEDULED,)
+ALL_STATUSES = (*statuses.OUTBOUND_STATUSES, statuses.RECEIVED)
 
 
 class RangeError(ValueError):
@@ -147,76 +151,87 @@ def parse_range(first_typed: str | None, last_typed: str | None) -> DayRange:
     return DayRange(first, last)
 
 
-# ---- local days as UTC spans of one offset ----
+# ---- the figures ----
 
 def as_utc(moment: datetime) -> datetime:
     """A naive UTC datetime, as the database holds them."""
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def offset_at(utc_moment: datetime, zone) -> timedelta:
-    return utc_moment.replace(tzinfo=timezone.utc).astimezone(zone).utcoffset()
-
-
-def offset_spans(day_range: DayRange, zone) -> list[tuple[datetime, datetime, timedelta]]:
-    """[(utc start, utc end, offset)]: the range's local days cut where the zone's offset changes."""
-    start = as_utc(datetime.combine(day_range.first, time.min, zone))
-    end = as_utc(datetime.combine(day_range.last + timedelta(days=1), time.min, zone))
-    spans, span_start, moment = [], start, start
-    while moment < end:
-        following = min(moment + timedelta(days=1), end)
-        if offset_at(following - timedelta(seconds=1), zone) != offset_at(span_start, zone):
-            change = first_moment_of_new_offset(moment, following, zone)
-            spans.append((span_start, change, offset_at(span_start, zone)))
-            span_start = change
-        moment = following
-    spans.append((span_start, end, offset_at(span_start, zone)))
-    return spans
-
-
-def first_moment_of_new_offset(low: datetime, high: datetime, zone) -> datetime:
-    """The first second in (low, high] whose offset differs from low's: zones change on whole seconds."""
-    before = offset_at(low, zone)
-    while high - low > timedelta(seconds=1):
-        middle = low + (high - low) / 2
-        middle = middle.replace(microsecond=0)
-        if offset_at(middle, zone) == before:
-            low = middle
+def daily_counts_plainly(user, day_range: DayRange) -> list[Day]:
+    """What daily_counts answers, by reading every message of the range (for the test that both agree)."""
+    zone = user_zone()
+    start, end = utc_bounds(day_range)
+    days = {day: Day(day, {}, 0) for day in day_range.days}
+    for created_at, status in db.session.execute(select(Message.created_at, Message.status).where(
+            Message.user_id == user.id, Message.created_at >= start, Message.created_at < end)):
+        day = days[created_at.replace(tzinfo=timezone.utc).astimezone(zone).date()]
+        if status == statuses.RECEIVED:
+            day.received += 1
         else:
-            high = middle
-    return high
+            day.sent[status] = day.sent.get(status, 0) + 1
+    return list(days.values())
 
 
-def local_day(offset: timedelta):
-    """The SQL expression of a message's local day, for a zone at that UTC offset."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        return func.date(Message.created_at, f"{int(offset.total_seconds()) // 60:+d} minutes")
-    return cast(Message.created_at + offset, Date)
+RANGES_PER_STATEMENT = 40  # a range's statuses are 9 SELECTs; SQLite refuses a compound SELECT of more than 500
+RANGE_COUNT = ("SELECT {range}, {status}, count(*), {segments} FROM messages "
+               "WHERE user_id = :user AND {phone}status = :status_{status} "
+               "AND created_at >= :from_{range} AND created_at < :to_{range}")
 
 
-def as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+def range_counts(user, ranges: list[tuple[datetime, datetime, int | None]]) -> dict[tuple[int, str], tuple[int, int]]:
+    """{(range's position, status): (messages, their segments)} of the user's messages created in each
+    range [from, to), of one phone when the range names one; those with messages only. Segments are
+    summed for a phone's ranges only (0 otherwise).
+
+    Each count is a range of an index read alone, (user, status, created_at) or (user, phone, status,
+    created_at, segment_count), the counts of a statement joined by UNION ALL. Written as SQL text: building hundreds
+    of SELECTs as SQLAlchemy expressions cost more than running them (100 ms for a month)."""
+    found = {}
+    for first in range(0, len(ranges), RANGES_PER_STATEMENT):
+        chunk = list(enumerate(ranges))[first:first + RANGES_PER_STATEMENT]
+        sql = " UNION ALL ".join(
+            RANGE_COUNT.format(range=number, status=position,
+                               phone=f"phone_id = :phone_{number} AND " if phone is not None else "",
+                               segments="coalesce(sum(segment_count), 0)" if phone is not None else "0")
+            for number, (_start, _end, phone) in chunk for position in range(len(ALL_STATUSES)))
+        params = {"user": user.id, **{f"status_{position}": status for position, status in enumerate(ALL_STATUSES)}}
+        moments = []
+        for number, (start, end, phone) in chunk:
+            params.update({f"from_{number}": start, f"to_{number}": end, f"phone_{number}": phone})
+            moments += [bindparam(f"from_{number}", type_=DateTime), bindparam(f"to_{number}", type_=DateTime)]
+        statement = text(sql).bindparams(*moments)
+        for number, position, count, segments in db.session.execute(statement, params):
+            if count:
+                found[(number, ALL_STATUSES[position])] = (count, segments)
+    return found
 
 
-# ---- the figures ----
+def local_midnights(day_range: DayRange) -> list[tuple[datetime, datetime]]:
+    """[(a day's first moment, the next day's)] of each day of the range, in naive UTC."""
+    zone = user_zone()
+    return [(as_utc(datetime.combine(day, time.min, zone)),
+             as_utc(datetime.combine(day + timedelta(days=1), time.min, zone))) for day in day_range.days]
+
 
 def daily_counts(user, day_range: DayRange) -> list[Day]:
     """Every day of the range, in order, the empty ones too."""
-    days = {day: Day(day, {}, 0) for day in day_range.days}
-    for start, end, offset in offset_spans(day_range, user_zone()):
-        day_of = local_day(offset)
-        rows = db.session.execute(select(day_of, Message.status, func.count()).where(
-            Message.user_id == user.id, Message.created_at >= start, Message.created_at < end)
-            .group_by(day_of, Message.status)).all()
-        for day_value, status, count in rows:
-            day = days.get(as_date(day_value))
-            if day is None:
-                continue
-            if status == statuses.RECEIVED:
-                day.received += count
-            else:
-                day.sent[status] = day.sent.get(status, 0) + count
-    return list(days.values())
+    days = [Day(day, {}, 0) for day in day_range.days]
+    counts = range_counts(user, [(start, end, None) for start, end in local_midnights(day_range)])
+    for (number, status), (count, _segments) in counts.items():
+        if status == statuses.RECEIVED:
+            days[number].received = count
+        else:
+            days[number].sent[status] = count
+    return days
+
+
+def phone_counts(user, day_range: DayRange, phone_ids: list[int]) -> list[tuple[int, str, int, int]]:
+    """[(phone id, status, messages, their segments)] of the range, sorted, those with messages only."""
+    start, end = utc_bounds(day_range)
+    counts = range_counts(user, [(start, end, phone_id) for phone_id in phone_ids])
+    return sorted((phone_ids[number], status, count, segments)
+                  for (number, status), (count, segments) in counts.items())
 
 
 def utc_bounds(day_range: DayRange) -> tuple[datetime, datetime]:
@@ -225,25 +240,42 @@ def utc_bounds(day_range: DayRange) -> tuple[datetime, datetime]:
             as_utc(datetime.combine(day_range.last + timedelta(days=1), time.min, zone)))
 
 
+def phone_counts_plainly(user, day_range: DayRange) -> list[tuple[int, str, int, int]]:
+    """What phone_counts answers, grouped plainly."""
+    start, end = utc_bounds(day_range)
+    rows = db.session.execute(select(Message.phone_id, Message.status, func.count(), func.sum(Message.segment_count))
+                              .where(Message.user_id == user.id, Message.created_at >= start, Message.created_at < end)
+                              .group_by(Message.phone_id, Message.status)).all()
+    return sorted((phone_id, status, count, segments) for phone_id, status, count, segments in rows)
+
+
+FAILURE_REASONS = ("SELECT phone_id, error_code, error_reason, count(*) FROM {messages} "
+                   "WHERE user_id = :user AND status = 'failed' AND created_at >= :start AND created_at < :end "
+                   "GROUP BY phone_id, error_code, error_reason ORDER BY count(*) DESC")
+
+
+def failure_reasons(user, start: datetime, end: datetime) -> list[tuple[int, str | None, str | None, int]]:
+    """[(phone id, error code, reason, failures)], the most frequent first.
+
+    From the partial index of the failed messages (migration 0025), which SQLite takes only for the
+    condition written out (not a bound value) and, its statistics notwithstanding, only when told to:
+    it read the failures' rows through (user, status, created_at) instead, 140 ms against 15 to 45 ms
+    for a month of 26,000 failures at 1,000,000 messages."""
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    sql = FAILURE_REASONS.format(messages="messages INDEXED BY ix_messages_failure_reasons" if sqlite else "messages")
+    statement = text(sql).bindparams(bindparam("start", type_=DateTime), bindparam("end", type_=DateTime))
+    return db.session.execute(statement, {"user": user.id, "start": start, "end": end}).all()
+
+
 def phone_figures(user, day_range: DayRange) -> list[PhoneFigures]:
     """The phones that sent or received in the range (deleted ones too), by name."""
-    start, end = utc_bounds(day_range)
-    in_range = (Message.user_id == user.id, Message.created_at >= start, Message.created_at < end)
-    billed = func.sum(Message.segment_count).filter(Message.status.in_(BILLED))
-    rows = db.session.execute(select(Message.phone_id, Message.status, func.count(), billed)
-                              .where(*in_range).group_by(Message.phone_id, Message.status)).all()
     names = dict(db.session.execute(select(Phone.id, Phone.name).where(Phone.user_id == user.id)).all())
     phones: dict[int, PhoneFigures] = {}
-    for phone_id, status, count, segments in rows:
+    for phone_id, status, count, segments in phone_counts(user, day_range, list(names)):
         phone = phones.setdefault(phone_id, PhoneFigures(phone_id, names.get(phone_id, "")))
         phone.counts[status] = count
-        phone.segments += segments or 0
-    failures = db.session.execute(
-        select(Message.phone_id, Message.error_code, Message.error_reason, func.count())
-        .where(*in_range, Message.status == statuses.FAILED)
-        .group_by(Message.phone_id, Message.error_code, Message.error_reason)
-        .order_by(func.count().desc())).all()
-    for phone_id, code, reason, count in failures:
+        phone.segments += segments if status in BILLED else 0
+    for phone_id, code, reason, count in failure_reasons(user, *utc_bounds(day_range)):
         phones[phone_id].failures.append(FailureReason(code, reason, count))
     return sorted(phones.values(), key=lambda phone: (phone.name.lower(), phone.phone_id))
 
