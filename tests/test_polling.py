@@ -225,3 +225,18 @@ def test_polls_share_the_phones_rate_limit_with_its_sends(twilio, user):
     send_now(message_id)  # takes the phone's slot: the next one is 100 s away
     assert polling.poll_inbound(phone) == 0
     assert not any(request.method == "GET" for request in twilio.requests)  # asked later, not now
+
+
+def test_at_a_local_address_an_ovh_number_set_to_push_is_asked_for_its_sms_and_reports(app, user):
+    from .fakes.ovh import FakeOvh
+    keys = dict(app_key="TDPKJdwZwAQPwKX2", app_secret="9ufkBmLaTQ9nz5yMUlg79taH0GNnzDjk",
+                consumer_key="5mBuy6SUQcRw2ZUxg0cG68BoDKpED4KY")
+    with FakeOvh(virtual_numbers=("0033612345600",), senders=("SMSDesk",), **keys) as ovh:
+        app.config["OVH_API_BASE_URL"] = ovh.base_url
+        phone = make_phone(user, provider_key="ovh", name="OVH", endpoint="ovh-eu", application_key=keys["app_key"],
+                           application_secret=keys["app_secret"], consumer_key=keys["consumer_key"],
+                           service_name=ovh.service_name, virtual_number="+33612345600", sender="",
+                           inbound_mode="push")
+        ovh.queue_incoming("+33698765432", "Oui, je viens", virtual_number="0033612345600")
+        assert polling.poll_inbound(phone) == 1
+        assert adapter_for(phone).status_poll_delay(0) == 60  # asked a minute after the send
