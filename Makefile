@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+# 127.0.0.1: reachable from this computer only; HOST=0.0.0.0: from the local network too
+HOST ?= 127.0.0.1
 # the tests run in this many processes (pytest-xdist; 0: in pytest's own process)
 TEST_PROCESSES ?= 2
 
@@ -23,7 +25,7 @@ install: $(BIN)/.installed
 install-dev: $(BIN)/.installed-dev
 
 run: install
-	PORT=$(PORT) $(BIN)/python -m webapp.launcher
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m webapp.launcher
 
 test: install-dev
 	$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)

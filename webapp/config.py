@@ -109,6 +109,9 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "PASSWORD_HASH_METHOD": "scrypt",
     }
     settings.update(given or {})
+    # set by the environment (or create_app's mapping), it wins over the one saved on the settings page
+    settings.setdefault("PUBLIC_BASE_URL_FIXED",
+                        bool(os.environ.get("PUBLIC_BASE_URL")) or "PUBLIC_BASE_URL" in (given or {}))
     reached_over_https = settings["PUBLIC_BASE_URL"].startswith("https://")
     for cookie_setting in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
         settings.setdefault(cookie_setting, reached_over_https)

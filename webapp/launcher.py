@@ -108,12 +108,12 @@ def stop_grace_seconds() -> float:
     return sum(provider_timeouts().values()) + RECORDING_MARGIN_SECONDS
 
 
-def children(port: str) -> list[Child]:
+def children(host: str, port: str) -> list[Child]:
     web_workers = os.environ.get("WEB_CONCURRENCY", "2")
     # no access log: callback URLs carry their secret token. 16 threads, because callbacks mostly
     # wait for the commit they share: more of them in flight, more reports per commit
     web = Child("web server", "web", [sys.executable, "-m", "gunicorn", "--config", "python:webapp.gunicorn_config",
-                                      "--bind", f"127.0.0.1:{port}", "--workers", web_workers, "--threads", "16",
+                                      "--bind", f"{host}:{port}", "--workers", web_workers, "--threads", "16",
                                       "wsgi:app"])
     worker_count = int(os.environ.get("WORKERS", os.cpu_count() or 1))
     workers = [Child(f"worker {index + 1}", f"worker {index + 1}", [sys.executable, "worker.py"])
@@ -123,6 +123,8 @@ def children(port: str) -> list[Child]:
 
 def main() -> int:
     port = os.environ.get("PORT", "5000")
+    # 127.0.0.1: this computer only; 0.0.0.0: every network it is on (README, Configuration)
+    host = os.environ.get("HOST", "127.0.0.1")
     # what SMS Desk, its workers and the broker create (database, journals, broker files) is theirs alone
     os.umask(0o077)
     logs.configure("launcher")  # the migrations' lines
@@ -140,10 +142,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         migrate_database()
-        for child in children(port):
+        for child in children(host, port):
             child.start()
             running.append(child)
-        say(f"\n  SMS Desk is running on http://127.0.0.1:{port}  (Ctrl-C stops everything)\n")
+        shown_host = "127.0.0.1" if host == "0.0.0.0" else host
+        say(f"\n  SMS Desk is running on http://{shown_host}:{port}  (Ctrl-C stops everything)\n")
+        if host == "0.0.0.0":
+            say("  It listens on every network this computer is on: others there can reach it too.\n")
         while not stopping:
             if not all(child.check(time.monotonic()) for child in running):
                 exit_code, stopping = 1, True

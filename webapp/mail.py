@@ -21,7 +21,8 @@ def is_configured() -> bool:
 
 def sender_address() -> str:
     """MAIL_FROM, else an address at PUBLIC_BASE_URL's host."""
-    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or "localhost"
+    from .services.public_address import current_public_base_url
+    host = urlsplit(current_public_base_url()).hostname or "localhost"
     return current_app.config.get("MAIL_FROM") or f"SMS Desk <no-reply@{host}>"
 
 

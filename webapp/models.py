@@ -315,6 +315,14 @@ class Installation(db.Model):
     first_user_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
 
+class Setting(db.Model):
+    """A setting the administrator changes on a page (e.g. the public address), by name."""
+    __tablename__ = "settings"
+    name = db.Column(db.String(64), primary_key=True)
+    value = db.Column(db.Text, nullable=False)
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
 class ComposeSubmission(db.Model):
     """A compose form's one-time token (or an API call's Idempotency-Key) and the messages it
     queued: the same submission arriving again shows these rather than sending again. The key

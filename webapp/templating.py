@@ -7,6 +7,7 @@ from flask_babel import format_date, format_datetime, format_number, format_perc
 
 from . import reasons, statuses
 from .providers.base import CAPABILITY_LABELS
+from .services.public_address import current_public_base_url
 from .services.timeline import timeline_entries
 
 
@@ -48,4 +49,5 @@ def init_app(app):
         capability_labels=CAPABILITY_LABELS,
         current_locale=lambda: str(get_locale()),
         add_contact_url=add_contact_url,
+        public_base_url=current_public_base_url,
     )

@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, SubmitField
-from wtforms.validators import DataRequired, Email
+from wtforms import BooleanField, EmailField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from ..auth.passwords import new_password_field
 
@@ -15,3 +15,11 @@ class NewUserForm(FlaskForm):
 
 class UserActionForm(FlaskForm):
     """An empty form: its CSRF token guards the enable, disable and delete buttons."""
+
+
+class PublicAddressForm(FlaskForm):
+    public_base_url = StringField(
+        _l("Public address"), validators=[Optional(), Length(max=500)],
+        description=_l("The https:// address providers reach SMS Desk at, e.g. https://sms.example.org. "
+                       "Leave it empty for the local default."))
+    submit = SubmitField(_l("Save the address"))

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import User
 from ..auth.forms import NewPasswordForm
-from ..services import accounts, sign_ins
-from .forms import NewUserForm, UserActionForm
+from ..services import accounts, address_check, public_address, sign_ins
+from .forms import NewUserForm, PublicAddressForm, UserActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -130,3 +130,40 @@ def reset_password(user_id):
     response = make_response(render_template("admin/temporary_password.html", user=user, password=password))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@admin_required
+def settings():
+    form = PublicAddressForm()
+    if form.validate_on_submit():
+        try:
+            saved = public_address.save_public_base_url(form.public_base_url.data)
+        except public_address.InvalidAddress:
+            form.public_base_url.errors.append(
+                _("Enter an address starting with https:// or http://, with no query, e.g. https://sms.example.org."))
+        else:
+            flash(_("Public address saved: %(address)s.", address=saved) if saved
+                  else _("Public address cleared: SMS Desk uses the local default."), "success")
+            return redirect(url_for("admin.settings"))
+    elif not form.is_submitted():
+        form.public_base_url.data = public_address.saved_public_base_url() or ""
+    return settings_page(form)
+
+
+def settings_page(form, check_steps=None):
+    return render_template("admin/settings.html", form=form, address=public_address.current_public_base_url(),
+                           set_by_environment=public_address.set_by_environment(),
+                           is_local=public_address.is_local(), check_form=UserActionForm(),
+                           check_steps=check_steps)
+
+
+@bp.route("/settings/check", methods=["POST"])
+@admin_required
+def check_address():
+    """Bounded to a few seconds (address_check.TOTAL_SECONDS), so it runs in the request."""
+    if not UserActionForm().validate_on_submit():
+        abort(400)
+    form = PublicAddressForm(formdata=None)
+    form.public_base_url.data = public_address.saved_public_base_url() or ""
+    return settings_page(form, check_steps=address_check.check())

@@ -18,7 +18,8 @@ def public_base_url() -> str:
     from ..services.phones import public_base_url_is_loopback
     if public_base_url_is_loopback():
         return request.host_url.rstrip("/")
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    from ..services.public_address import current_public_base_url
+    return current_public_base_url()
 
 
 def resolved(spec: dict, schema: dict) -> dict:

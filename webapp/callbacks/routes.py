@@ -5,6 +5,7 @@ checks (a signature, say). A malformed request answers 400 with the reason and c
 nothing; any other error answers 500 so that the provider tries again.
 """
 import hmac
+import re
 
 from flask import Blueprint, Response, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
@@ -12,9 +13,11 @@ from flask.sessions import SecureCookieSessionInterface
 from ..extensions import db, limiter
 from ..models import Message
 from ..providers.base import CallbackRejected, CallbackRequest, ParsedCallback
+from ..services import address_check
 from ..services import messages as message_service
 from ..services import opt_outs
 from ..services import phones as phone_service
+from ..services import public_address
 from ..services.reports import report_writer
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
@@ -37,7 +40,7 @@ def is_callback() -> bool:
 
 
 def callback_request() -> CallbackRequest:
-    public_url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path
+    public_url = public_address.current_public_base_url() + request.path
     if request.query_string:
         public_url += "?" + request.query_string.decode("latin-1")
     return CallbackRequest(
@@ -62,6 +65,17 @@ def refuse_unstorable_ids(parsed: ParsedCallback) -> None:
 def callback_kind(parsed: ParsedCallback) -> str:
     """What the phone's page says came: an incoming SMS, a STOP notice or a delivery report."""
     return "inbound" if parsed.inbound else "opt-out" if parsed.opt_outs else "status"
+
+
+CHECK_NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+@bp.route("/check/<nonce>")
+def answer_address_check(nonce):
+    """The settings page's "Check my address" calls this through the public address."""
+    if not CHECK_NONCE.fullmatch(nonce):
+        abort(404)
+    return Response(address_check.challenge_answer(nonce), mimetype="text/plain")
 
 
 @bp.route("/<public_id>/<token>/<kind>", methods=["GET", "POST"])

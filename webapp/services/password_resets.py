@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from .. import mail
 from ..extensions import db
 from ..models import User, utcnow
-from . import accounts, sign_ins
+from . import accounts, public_address, sign_ins
 
 LINK_VALIDITY = timedelta(hours=1)
 
@@ -29,7 +29,7 @@ def _hash(token: str) -> str:
 
 def reset_link(token: str) -> str:
     # built by hand rather than with url_for: the worker has no request, and a request's Host could be forged
-    return f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/reset-password/{token}"
+    return f"{public_address.current_public_base_url()}/reset-password/{token}"
 
 
 def send_link(email: str, locale: str) -> None:

@@ -14,7 +14,7 @@ from ..providers import provider_class
 from ..providers.base import Provider, ProviderError
 from ..providers.http import ProviderHttp
 from ..reasons import Reason, stored
-from .public_address import is_local_address
+from . import public_address
 
 
 def provider_http() -> ProviderHttp:
@@ -39,7 +39,7 @@ POLLING_MODES = (AUTOMATIC, ALWAYS, NEVER)
 
 
 def public_address_is_local() -> bool:
-    return is_local_address(current_app.config["PUBLIC_BASE_URL"])
+    return public_address.is_local()
 
 
 def asking_modes() -> tuple[str, ...]:
@@ -198,13 +198,13 @@ CALLBACK_KINDS = ("status", "inbound")
 
 def callback_url(phone: Phone, kind: str) -> str:
     # built by hand rather than with url_for, because workers have no request to build from
-    return (f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/callbacks/"
+    return (f"{public_address.current_public_base_url()}/callbacks/"
             f"{phone.public_id}/{phone.callback_token}/{kind}")
 
 
 def public_base_url_is_loopback() -> bool:
     from urllib.parse import urlsplit
-    host = urlsplit(current_app.config["PUBLIC_BASE_URL"]).hostname or ""
+    host = urlsplit(public_address.current_public_base_url()).hostname or ""
     return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
 
 
