@@ -280,8 +280,10 @@ def phone_figures(user, day_range: DayRange) -> list[PhoneFigures]:
     return sorted(phones.values(), key=lambda phone: (phone.name.lower(), phone.phone_id))
 
 
-def statistics(user, day_range: DayRange) -> Statistics:
-    return Statistics(day_range, daily_counts(user, day_range), phone_figures(user, day_range))
+def statistics(user, day_range: DayRange, daily: bool = True, phones: bool = True) -> Statistics:
+    """The figures of the range; a CSV of one table asks for its part only (daily or phones)."""
+    return Statistics(day_range, daily_counts(user, day_range) if daily else [],
+                      phone_figures(user, day_range) if phones else [])
 
 
 # ---- the numbers of each chart, as CSV ----
@@ -300,7 +302,7 @@ def phones_csv_rows(figures: Statistics):
         rate = "" if phone.delivery_rate is None else f"{phone.delivery_rate:.4f}"
         yield [spreadsheet_safe(phone.name), phone.sent, phone.taken, phone.counts.get(statuses.DELIVERED, 0),
                phone.counts.get(statuses.FAILED, 0), rate, phone.segments, phone.counts.get(statuses.RECEIVED, 0)]
-    yield ["total", figures.sent, sum(phone.taken for phone in figures.phones), figures.total(statuses.DELIVERED),
+    yield ["total", sum(phone.sent for phone in figures.phones), sum(phone.taken for phone in figures.phones), figures.total(statuses.DELIVERED),
            figures.total(statuses.FAILED), "", figures.segments, figures.total(statuses.RECEIVED)]
 
 

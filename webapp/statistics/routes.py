@@ -63,7 +63,7 @@ def csv(table):
     day_range, problem = asked_range()
     if problem:
         return Response(problem + "\n", status=400, content_type="text/plain; charset=utf-8")
-    figures = statistics_service.statistics(current_user, day_range)
+    figures = statistics_service.statistics(current_user, day_range, daily=table == "daily", phones=table != "daily")
     body = "".join(csv_line(row) for row in CSV_TABLES[table](figures))
     filename = f"sms-{table}-{day_range.first.isoformat()}-{day_range.last.isoformat()}.csv"
     return Response(body, content_type="text/csv; charset=utf-8",
