@@ -138,6 +138,17 @@ def test_a_phone_is_asked_at_most_once_per_interval(twilio, user):
     assert polling.enqueue_inbound_polls(30) == 0
 
 
+def test_a_messaging_services_incoming_sms_are_listed_on_any_of_its_numbers(twilio, user):
+    service = "MG" + "a" * 32
+    twilio.messaging_services = (service,)
+    phone = twilio_phone(user, twilio, number=service)
+    twilio.receive("+33698765432", "+15005550010", "Via the pool", messaging_service_sid=service)
+    twilio.receive("+33698765432", TWILIO_NUMBER, "To another phone of the account")
+    assert polling.poll_inbound(phone) == 1
+    [message] = db.session.scalars(select(Message).where(Message.direction == Message.INBOUND)).all()
+    assert message.body == "Via the pool"
+
+
 def test_a_sender_id_cannot_be_listed(twilio, user):
     phone = twilio_phone(user, twilio, number="SMSDesk")
     assert polling.poll_inbound(phone) == 0

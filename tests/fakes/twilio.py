@@ -433,10 +433,13 @@ class FakeTwilio:
         """The message's status changes at Twilio, and no callback tells anyone: only a fetch shows it."""
         self._set_status(self.messages[sid], status, error_code)
 
-    def receive(self, from_: str, to: str, body: str, received_at: datetime | None = None) -> str:
-        """An SMS arrives at the number and no webhook tells anyone: only the message list shows it."""
+    def receive(self, from_: str, to: str, body: str, received_at: datetime | None = None,
+                messaging_service_sid: str | None = None) -> str:
+        """An SMS arrives at the number (one of that Messaging Service's Sender Pool) and no webhook
+        tells anyone: only the message list shows it."""
         sid = new_sid("SM")
         self._store_inbound(sid, from_, to, body, received_at)
+        self.messages[sid].resource["messaging_service_sid"] = messaging_service_sid
         return sid
 
     @property

@@ -373,12 +373,12 @@ class TwilioProvider(Provider):
 
     @classmethod
     def lists_inbound_for(cls, settings: dict | None) -> bool:
-        return sender_form((settings or {}).get("number")) == "number"
+        return sender_form((settings or {}).get("number")) in ("number", "service")
 
     def list_inbound(self, since: datetime | None = None) -> list[InboundSms]:
-        """The SMS received on the number since then, every page of them. They stay at Twilio:
-        SMS Desk stores each once, by its sid."""
-        params = {"To": self.settings["number"], "PageSize": 100}
+        """The SMS received on the number (or by the Messaging Service, on any of its numbers) since
+        then, every page of them. They stay at Twilio: SMS Desk stores each once, by its sid."""
+        params = {"PageSize": 100} if self.service_sid else {"To": self.settings["number"], "PageSize": 100}
         if since is not None:
             params["DateSent>"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")  # twilio-python's date_sent_after
         page = self.call("GET", "/Messages.json", params=params)
@@ -387,7 +387,8 @@ class TwilioProvider(Provider):
             page = self.call_url("GET", self.options["TWILIO_API_BASE_URL"].rstrip("/") + page["next_page_uri"])
             listed.extend(page.get("messages") or [])
         return [self.listed_inbound(message) for message in listed
-                if message.get("direction") == "inbound" and message.get("sid")]
+                if message.get("direction") == "inbound" and message.get("sid")
+                and (not self.service_sid or message.get("messaging_service_sid") == self.service_sid)]
 
     def listed_inbound(self, message: dict) -> InboundSms:
         received = created_at({"date_created": message.get("date_sent") or message.get("date_created")})
