@@ -76,7 +76,7 @@ def test_an_ordinary_user_cannot_reach_the_settings(client, unset_environment):
     assert ordinary.get("/admin/settings").status_code == 404
     response = post_form(ordinary, "/", {"public_base_url": "https://evil.example"}, action="/admin/settings")
     assert response.status_code == 404
-    assert "Settings" not in ordinary.get("/").get_data(as_text=True).split("<main>")[0]
+    assert "/admin/settings" not in ordinary.get("/").get_data(as_text=True)
     from webapp.services.public_address import current_public_base_url
     assert current_public_base_url() == unset_environment.config["PUBLIC_BASE_URL"]
 
