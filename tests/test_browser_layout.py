@@ -4,6 +4,7 @@ url_map, so a new page is checked too) fits 360, 390 and 768 px without scrollin
 English and French. Screenshots at 390 and 1366 px go to tests/screenshots/, named layout-….
 """
 import re
+from pathlib import Path
 
 import pytest
 import requests
@@ -37,7 +38,7 @@ NOT_PAGES = {
     "static", "auth.setup", "auth.reset_password", "auth.choose_password", "messages.text_rules",
     "messages.inbox_news", "messages.live_statuses", "main.healthz", "main.ping", "callbacks.receive",
     "campaigns.progress", "campaigns.preview", "campaigns.review", "phones.previewed_callbacks",
-    "phones.checked_numbers", "phones.health", "contacts.import_show", "contacts.delete",
+    "phones.checked_numbers", "phones.health", "phones.first_callback", "contacts.import_show", "contacts.delete",
     "contacts.delete_group", "api-docs.openapi_json",
 }
 SIGNED_OUT_PAGES = {"auth.login", "auth.forgot_password"}
@@ -140,6 +141,19 @@ def too_wide(page, url: str) -> list:
     return problems
 
 
+AXE = (Path(__file__).resolve().parent / "vendor" / "axe.min.js").read_text()
+
+
+def accessibility_violations(page, url: str) -> list:
+    """What axe-core finds wrong on the page, one line per rule with the elements it names."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE)
+    results = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+        .map((v) => `${v.id} (${v.impact}): ${v.help}; ` + v.nodes.slice(0, 4).map((n) => n.target.join(" ")).join(" | ")
+                    + (v.nodes.length > 4 ? ` … ${v.nodes.length} in all` : ""))""")
+    return [f"{url}: {line}" for line in results]
+
+
 def screenshots(page, name: str) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
     for width in (390, 1366):
@@ -155,23 +169,26 @@ def sign_in(page) -> None:
     expect(page).not_to_have_url(re.compile(r"/login"))
 
 
-def test_every_page_fits_a_phone_in_english_and_french(tmp_path, browser, open_page):  # noqa: F811
+def test_every_page_fits_a_phone_and_passes_axe_in_english_and_french(tmp_path, browser):  # noqa: F811
     rules = sorted(page_rules())
     with running_sms_desk(tmp_path, WEBHOOK_ALLOW_PRIVATE_ADDRESSES="1") as base_url:
-        page = open_page(base_url)
+        english = browser.new_context(locale="en-US", base_url=base_url, bypass_csp=True)  # to inject axe-core
+        english.set_default_timeout(10_000)
+        page = english.new_page()
         errors = record_page_errors(page)
         ids = fill_the_desk(page)
-        french = browser.new_context(locale="fr-FR", base_url=base_url)
+        french = browser.new_context(locale="fr-FR", base_url=base_url, bypass_csp=True)  # to inject axe-core
         french.set_default_timeout(10_000)
         french_page = french.new_page()
         errors += record_page_errors(french_page)
-        problems = []
+        problems, violations = [], []
         for language, visitor in (("en", page), ("fr", french_page)):
             if language == "fr":
                 for endpoint, rule in rules:
                     if endpoint in SIGNED_OUT_PAGES:
                         visitor.goto(rule)
                         problems += too_wide(visitor, f"{language} {rule}")
+                        violations += accessibility_violations(visitor, f"{language} {rule}")
                 sign_in(visitor)
             for endpoint, rule in rules:
                 if endpoint in SIGNED_OUT_PAGES:
@@ -179,9 +196,12 @@ def test_every_page_fits_a_phone_in_english_and_french(tmp_path, browser, open_p
                 url = fill(rule, ids)
                 visitor.goto(url)
                 problems += too_wide(visitor, f"{language} {url}")
+                violations += accessibility_violations(visitor, f"{language} {url}")
                 screenshots(visitor, f"{language}-{endpoint}")
         french.close()
+        english.close()
         assert not problems, "\n".join(problems)
+        assert not violations, "\n".join(violations)
         assert not errors, errors
 
 
