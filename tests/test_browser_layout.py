@@ -37,6 +37,7 @@ ANSWERING = "+33612345678"
 NOT_PAGES = {
     "static", "auth.setup", "auth.reset_password", "auth.choose_password", "messages.text_rules",
     "messages.inbox_news", "messages.live_statuses", "main.healthz", "main.ping", "callbacks.receive",
+    "callbacks.answer_address_check",
     "campaigns.progress", "campaigns.preview", "campaigns.review", "phones.previewed_callbacks",
     "phones.checked_numbers", "phones.health", "phones.first_callback", "contacts.import_show", "contacts.delete",
     "contacts.delete_group", "api-docs.openapi_json",
