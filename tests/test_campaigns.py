@@ -159,6 +159,22 @@ def test_the_confirmation_shows_the_range_of_sms_per_recipient_computed_on_the_s
         "+33611111111": ("GSM-7", 1), "+33622222222": ("GSM-7", 2), "+33633333333": ("UCS-2", 2)}
 
 
+def test_the_preview_counts_in_french_with_the_singular_for_one_character_and_gives_the_script_both_forms(
+        logged_in, user):
+    user.locale = "fr"
+    db.session.commit()
+    phone = make_phone(user)
+    make_contact(user, "Short", "0611111111", note="A")
+    make_contact(user, "Other", "0622222222", note="B")
+    group = make_group(user, "All")
+    contact_service.add_members(user, group, [c.id for c in contact_service.contact_page(user, contact_service.ContactQuery())[0]])
+    page = review_page(logged_in, compose(logged_in, phone, "{note}", group_ids=[group.id]))
+    cost = re.search(r'<p class="counter" data-preview-cost[^>]*>([^<]*)</p>', page)
+    assert cost.group(1) == "1 caractère · GSM-7 · 1 SMS"
+    assert 'data-template="%(chars)s caractère · %(encoding)s · %(segments)s SMS"' in cost.group(0)
+    assert 'data-template-many="%(chars)s caractères · %(encoding)s · %(segments)s SMS"' in cost.group(0)
+
+
 def test_the_preview_shows_the_text_of_a_chosen_recipient_with_the_fallback_typed(logged_in, user, parents):
     phone = make_phone(user)
     response = compose(logged_in, phone, "Bonjour {first_name}", group_ids=[parents.id])

@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   const POLL_MS = 2500;
+  const plurals = new Intl.PluralRules(document.documentElement.lang || "en");
 
   function previewer(form) {
     const recipient = form.querySelector("[data-preview-recipient]");
@@ -18,7 +19,9 @@
       if (!response.ok || mine !== asked) return;
       const shown = await response.json();
       text.textContent = shown.text;
-      cost.textContent = shown.left_out ? cost.dataset.leftOut : cost.dataset.template
+      // French says "0 caractère" and "1 caractère": the language's own plural rule picks the form
+      const one = plurals.select(shown.characters) === "one";
+      cost.textContent = shown.left_out ? cost.dataset.leftOut : (one ? cost.dataset.template : cost.dataset.templateMany)
         .replace("%(chars)s", shown.characters).replace("%(encoding)s", shown.encoding)
         .replace("%(segments)s", shown.segments);
     }

@@ -61,7 +61,7 @@ def phone_capabilities() -> dict:
         settings = phone.settings or {}
         offered[phone.id] = {"flash": provider.has(Capability.FLASH, settings),
                              "schedule": provider.has(Capability.SCHEDULED_SEND, settings),
-                             "check": provider.cleans_numbers, "provider": str(provider.name),
+                             "check": provider.cleans_numbers, "provider": str(provider.company),
                              "check_url": url_for("phones.check_numbers", phone_id=phone.id)}
     return offered
 
