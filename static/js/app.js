@@ -63,10 +63,32 @@
       const update = updates[element.dataset.messageId];
       if (update && !element.querySelector(".status-" + update.status)) { applyStatus(element, update); changed = true; }
     });
-    if (changed && container.dataset.reloadFragment) {
+    if (changed && container.dataset.reloadPage) {
+      await reloadMessage(container, updates[waiting[0].dataset.messageId]);
+    } else if (changed && container.dataset.reloadFragment) {
       const fragment = await fetch(container.dataset.reloadFragment, {credentials: "same-origin"});
       if (fragment.ok) document.querySelector("[data-fragment]").innerHTML = await fragment.text();
     }
+  }
+
+  // A message's page, once its status changed: everything the status brings (its reason, the
+  // provider's id, "Send again", the timeline) as the page now shows it, and a banner saying
+  // "on its way" replaced by what became of it.
+  async function reloadMessage(container, update) {
+    const response = await fetch(container.dataset.reloadPage, {credentials: "same-origin"});
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    ["[data-message-id]", "[data-fragment]"].forEach(function (selector) {
+      const shown = document.querySelector(selector), now = fresh.querySelector(selector);
+      if (shown && now) shown.innerHTML = now.innerHTML;
+    });
+    const banner = JSON.parse(container.dataset.banners || "{}")[update.status];
+    if (!banner) return;
+    const text = update.reason ? banner.replace("%(reason)s", update.reason) : banner.replace(/\s*:\s*%\(reason\)s/, ".");
+    document.querySelectorAll(".flash.success").forEach(function (flash) {
+      flash.className = "flash " + (update.status === "delivered" ? "success" : "error");
+      flash.textContent = text;
+    });
   }
 
   // Only rows newer than the newest shown are fetched.
