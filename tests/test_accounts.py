@@ -1,4 +1,5 @@
 """Accounts: the first administrator, signing in, passwords and the administrator's user management."""
+import re
 import subprocess
 import sys
 
@@ -48,6 +49,18 @@ def test_setup_refuses_a_short_or_mismatched_password_and_keeps_the_form(client)
     assert "at least 8 characters" in page and "The two passwords differ" in page
     assert "boss@example.org" in page
     assert db.session.scalar(select(User)) is None
+
+
+def test_a_field_in_error_says_so_and_names_its_error_for_a_screen_reader(client):
+    page = post_form(client, "/setup", {"email": "boss@example.org", "password": "short",
+                                        "confirm": "short"}).get_data(as_text=True)
+    password = re.search(r'<input[^>]*id="password"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in password
+    described_by = re.search(r'aria-describedby="([^"]+)"', password).group(1).split()
+    told = " ".join(re.search(rf'id="{name}"[^>]*>(.*?)</(?:div|small)>', page, re.S).group(1) for name in described_by)
+    assert "at least 8 characters" in told
+    email = re.search(r'<input[^>]*id="email"[^>]*>', page).group(0)
+    assert "aria-invalid" not in email
 
 
 def test_a_form_without_its_csrf_token_is_refused(client, user):

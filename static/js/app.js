@@ -8,7 +8,13 @@
     if (!button) return;
     const input = document.getElementById(button.dataset.copy);
     input.select();
-    const done = () => { const label = button.textContent; button.textContent = "✓"; setTimeout(() => { button.textContent = label; }, 1500); };
+    // the button keeps its name ("Copy"); a live region says "Copied", and a tick shows beside it for a moment
+    const done = () => {
+      const status = document.querySelector("[data-copy-status]");
+      if (status) { status.textContent = ""; setTimeout(() => { status.textContent = status.dataset.copied; }, 100); }
+      button.classList.add("copied");
+      setTimeout(() => { button.classList.remove("copied"); }, 1500);
+    };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(input.value).then(done, () => { document.execCommand("copy"); done(); });
     } else {
