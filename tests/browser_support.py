@@ -185,3 +185,11 @@ def choose_sending_phone(page, name: str) -> None:
 def confirm_the_sending(page) -> None:
     """A send to several recipients stops on its confirmation page: its "Send N SMS" button sends."""
     page.get_by_role("button", name=re.compile(r"^Send \d+ SMS$")).click()
+
+
+def follow_menu_link(page, name):
+    """Clicks a link of the main menu, unfolding the menu first on a narrow screen."""
+    menu_button = page.get_by_role("button", name="Menu")
+    if menu_button.is_visible():
+        menu_button.click()
+    page.get_by_role("navigation").get_by_role("link", name=name).click()

@@ -16,6 +16,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from .browser_support import (  # noqa: E402
+    follow_menu_link,
     Screenshots,
     browser,  # noqa: F401 (a fixture)
     create_administrator,
@@ -101,7 +102,7 @@ def test_a_group_gets_a_personalized_campaign_followed_on_its_page(open_page, tm
         page.reload()
         shot.take("campaign-390")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        page.get_by_role("navigation").get_by_role("link", name="Campaigns").click()
+        follow_menu_link(page, "Campaigns")
         expect(page.locator("tbody tr")).to_have_count(1)
         shot.take("list-390")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390

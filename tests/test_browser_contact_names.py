@@ -15,6 +15,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from .browser_support import (  # noqa: E402
+    follow_menu_link,
     Screenshots,
     browser,  # noqa: F401 (a fixture)
     choose_provider,
@@ -40,7 +41,7 @@ def test_an_unknown_number_is_added_to_contacts_from_its_conversation(open_page,
         page.get_by_role("button", name="Save").click()
         send_sms(page, "Simulator", "Bonjour, c’est l’école : Léa a oublié son manteau.")
 
-        page.get_by_role("navigation").get_by_role("link", name="Conversations").click()
+        follow_menu_link(page, "Conversations")
         page.get_by_role("link", name=NUMBER).click()
         heading = page.get_by_role("heading", level=1)
         expect(heading).to_contain_text(f"Conversation with {NUMBER}")
@@ -58,7 +59,7 @@ def test_an_unknown_number_is_added_to_contacts_from_its_conversation(open_page,
         expect(heading).to_contain_text(f"Conversation with Maman de Léa {NUMBER}")
         expect(heading.get_by_role("link", name="Add to contacts")).to_have_count(0)
         shot.take("named-conversation-390")
-        page.get_by_role("navigation").get_by_role("link", name="Conversations").click()
+        follow_menu_link(page, "Conversations")
         row = page.locator(f"[data-conversation='{NUMBER}']")
         expect(row).to_contain_text("Maman de Léa")
         expect(row.get_by_role("link", name="Add to contacts")).to_have_count(0)
@@ -68,7 +69,7 @@ def test_an_unknown_number_is_added_to_contacts_from_its_conversation(open_page,
         page.get_by_role("button", name="Search").click()
         expect(page.locator("[data-conversation]")).to_have_count(1)
         page.set_viewport_size({"width": 1280, "height": 900})
-        page.get_by_role("navigation").get_by_role("link", name="History").click()
+        follow_menu_link(page, "History")
         expect(page.locator("tbody tr").first).to_contain_text(f"Maman de Léa {NUMBER}")
         shot.take("history")
 

@@ -15,6 +15,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from .browser_support import (  # noqa: E402
+    follow_menu_link,
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     Screenshots,
@@ -63,14 +64,14 @@ def test_a_reply_shows_on_another_page_and_clears_once_its_conversation_is_opene
         page.get_by_role("button", name="Save").click()
         inbound_url = page.locator("#url-inbound").input_value()
 
-        page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
+        follow_menu_link(page, "New SMS")
         page.get_by_label("To", exact=True).fill("06 12 34 56 78")
         page.get_by_label("Message").fill("Rappel : sortie à la piscine demain, départ 14 h.")
         page.get_by_role("button", name="Send", exact=True).click()
         expect(page).to_have_url(re.compile(r"/messages/\d+$"))
 
         # On another page when the reply comes: the badge, the title and a toast, without a reload.
-        page.get_by_role("navigation").get_by_role("link", name="History").click()
+        follow_menu_link(page, "History")
         expect(page.get_by_role("heading", name="History")).to_be_visible()
         page.get_by_role("heading", name="History").click()  # a page may play sound once touched
         badge = page.locator("[data-unread-badge]")
@@ -99,7 +100,7 @@ def test_a_reply_shows_on_another_page_and_clears_once_its_conversation_is_opene
         shot.take("conversation-390")
 
         # The list, with the sound turned off: a second reply shows, without a sound.
-        page.get_by_role("navigation").get_by_role("link", name="Conversations").click()
+        follow_menu_link(page, "Conversations")
         row = page.locator("[data-conversation]")
         expect(row).to_have_count(1)
         expect(row).to_contain_text(REPLY_TEXT[:30])

@@ -15,6 +15,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from .browser_support import (  # noqa: E402
+    follow_menu_link,
     Screenshots,
     browser,  # noqa: F401 (a fixture)
     choose_provider,
@@ -69,7 +70,7 @@ def test_a_stop_reply_lands_on_the_opt_out_list_usable_on_a_phone(open_page, tmp
         expect(rows).to_have_count(1)  # the one added by hand
 
         # one SMS to a number that opted out: sent only once the box naming it is ticked
-        page.get_by_role("navigation").get_by_role("link", name="New SMS").click()
+        follow_menu_link(page, "New SMS")
         page.get_by_label("To", exact=True).fill("06 11 11 11 11")
         page.get_by_label("Message").fill("Your order is ready")
         page.get_by_role("button", name="Send").click()

@@ -12,6 +12,7 @@ if not CHROMIUM.exists():
 from playwright.sync_api import expect  # noqa: E402
 
 from .browser_support import (  # noqa: E402
+    follow_menu_link,
     Screenshots,
     browser,  # noqa: F401 (a fixture)
     choose_provider,
@@ -55,7 +56,7 @@ def test_a_twilio_number_behind_a_home_router_gets_its_sms_by_asking(tmp_path, o
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
 
         twilio.receive(CONTACT, TWILIO_NUMBER, "Coming, no callback needed")
-        page.get_by_role("navigation").get_by_role("link", name="Conversations").click()
+        follow_menu_link(page, "Conversations")
         expect(page.get_by_role("link", name=CONTACT)).to_be_visible(timeout=30_000)
         page.get_by_role("link", name=CONTACT).click()
         expect(page.locator(".thread .bubble.in .bubble-text")).to_have_text("Coming, no callback needed")

@@ -216,7 +216,7 @@ def test_the_french_panel(logged_in, twilio, user):
     logged_in.set_cookie("locale", "fr")
     panel = what_works_panel(logged_in.get(f"/phones/{twilio_phone(user, twilio).id}",
                                            headers={"Accept-Language": "fr"}).get_data(as_text=True))
-    assert "Ce qui marche à cette adresse" in panel
+    assert "Ce qui fonctionne à cette adresse" in panel
 
 
 def test_another_users_phone_page_and_its_polls_stay_hidden(client, twilio, user, other_user):

@@ -518,7 +518,8 @@ def test_statuses_are_shown_from_the_rules_in_statuses_py(logged_in, user):
 # Modules that still tell the databases apart on their own, outside the writes of messages: the
 # administrators' lock (row locks or SQLite's write lock) and the history's text search (FTS5 or
 # pg_trgm). Every write that goes with a message's takes what the status store chose at start-up.
-TELLS_DATABASES_APART = {"webapp/services/accounts.py", "webapp/services/history.py"}
+TELLS_DATABASES_APART = {"webapp/services/accounts.py", "webapp/services/history.py",
+                         "webapp/services/statistics.py"}  # reads only: names its SQLite index
 
 
 def test_the_writes_that_go_with_a_message_do_not_ask_which_database_it_is():

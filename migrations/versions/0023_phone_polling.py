@@ -26,8 +26,8 @@ def upgrade():
 
 def downgrade():
     op.drop_index('ix_phones_next_inbound_poll_at', 'phones')
-    with op.batch_alter_table('phones') as batch:
-        batch.drop_column('poll_found')
-        batch.drop_column('polled_at')
-        batch.drop_column('next_inbound_poll_at')
-        batch.drop_column('polling_mode')
+    # plain DROP COLUMN: a batch rebuild drops the table, which cascades to every message
+    op.drop_column('phones', 'poll_found')
+    op.drop_column('phones', 'polled_at')
+    op.drop_column('phones', 'next_inbound_poll_at')
+    op.drop_column('phones', 'polling_mode')

@@ -23,7 +23,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('phones') as batch:
-        batch.drop_column('first_callback_from')
-        batch.drop_column('first_callback_kind')
-        batch.drop_column('first_callback_at')
+    # plain DROP COLUMN: a batch rebuild drops the table, which cascades to every message
+    op.drop_column('phones', 'first_callback_from')
+    op.drop_column('phones', 'first_callback_kind')
+    op.drop_column('phones', 'first_callback_at')
