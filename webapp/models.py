@@ -104,10 +104,51 @@ class Phone(db.Model):
     poll_found = db.Column(db.JSON)  # what it found then: {"statuses": n, "inbound": n, "error": reason}
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
     deleted_at = db.Column(db.DateTime)
+    # its health (webapp/services/phone_health.py): its last sends, newest first, as [[when, failed]]
+    # where failed is true for a refusal of the provider's own (never the recipient's), and its last error
+    recent_sends = db.Column(db.JSON)
+    last_error = db.Column(db.Text)  # a stored Reason, or the provider's own words
+    last_error_at = db.Column(db.DateTime)
 
     user = db.relationship("User")
 
     __table_args__ = {"sqlite_autoincrement": True}
+
+
+class PhonePool(db.Model):
+    """An ordered list of a user's phones that compose and the API can send from: "first
+    available" sends from the first healthy phone and fails over to the next when a phone's
+    provider refuses for a reason of its own; "spread" shares the sends by weight (webapp/services/pools.py)."""
+    __tablename__ = "phone_pools"
+    FIRST_AVAILABLE, SPREAD = "first_available", "spread"
+    STRATEGIES = (FIRST_AVAILABLE, SPREAD)
+
+    id = db.Column(db.Integer, primary_key=True)
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    public_id = db.Column(db.String(24), nullable=False, unique=True, default=new_public_id)
+    name = db.Column(db.String(100), nullable=False)
+    strategy = db.Column(db.String(16), nullable=False, default=FIRST_AVAILABLE)
+    sends_chosen = db.Column(db.Integer, nullable=False, default=0, server_default="0")  # spread's turn counter
+    created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
+
+    members = db.relationship("PhonePoolMember", order_by="PhonePoolMember.position", cascade="all, delete-orphan",
+                              passive_deletes=True, back_populates="pool")
+
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_phone_pools_user_name"),
+                      {"sqlite_autoincrement": True})
+
+
+class PhonePoolMember(db.Model):
+    __tablename__ = "phone_pool_members"
+    pool_id = db.Column(db.Integer, db.ForeignKey("phone_pools.id", ondelete="CASCADE"), primary_key=True)
+    phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="CASCADE"), primary_key=True)
+    position = db.Column(db.Integer, nullable=False)  # 1 is tried first
+    weight = db.Column(db.Integer, nullable=False, default=1)  # spread: its share of the sends
+
+    pool = db.relationship("PhonePool", back_populates="members")
+    phone = db.relationship("Phone", lazy="joined")
+
+    __table_args__ = (Index("ix_phone_pool_members_phone", "phone_id"),)
 
 
 class Message(db.Model):
@@ -149,6 +190,8 @@ class Message(db.Model):
     # (the retry policy), and its reference at the provider changes (a provider that refuses a
     # repeated reference must take the new send)
     attempts_before_resend = db.Column(db.Integer, nullable=False, default=0, server_default="0")
+    # the pool it was sent to: its phone is the pool's choice, and may change by failover
+    pool_id = db.Column(db.Integer, db.ForeignKey("phone_pools.id", ondelete="SET NULL"))
 
     phone = db.relationship("Phone")
     events = db.relationship("MessageEvent", order_by="MessageEvent.id", back_populates="message",

@@ -1,7 +1,8 @@
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (DecimalField, HiddenField, IntegerField, PasswordField, RadioField, SelectField, StringField,
+                     SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from ..crypto import open_kept_secrets, seal_kept_secrets
@@ -113,3 +114,40 @@ class TestSmsForm(FlaskForm):
     number = StringField(_l("Your mobile number"), validators=[DataRequired(), Length(max=32)],
                          render_kw={"autocomplete": "tel", "inputmode": "tel"})
     submit = SubmitField(_l("Send me a test SMS"))
+
+
+STRATEGY_CHOICES = [
+    ("first_available", _l("First available: the first phone sends; when its provider cannot, the next one does")),
+    ("spread", _l("Spread: the phones take turns, each by its weight")),
+]
+ORDER_PREFIX, WEIGHT_PREFIX = "order_", "weight_"
+
+
+def pool_form_class(phones: list) -> type[FlaskForm]:
+    """The pool's form: its name, its strategy, and for each of the user's phones its place in the
+    list (blank: not in the pool) and its weight."""
+
+    class PoolForm(FlaskForm):
+        name = StringField(_l("Name"), validators=[DataRequired(), Length(max=100)], filters=[without_nul],
+                           description=_l("A name for you, e.g. “All numbers”."))
+        strategy = RadioField(_l("How the pool chooses a phone"), choices=STRATEGY_CHOICES, default="first_available")
+        submit = SubmitField(_l("Save"))
+
+        def member_fields(self):
+            """(phone, its order field, its weight field), in the order the page lists the phones."""
+            return [(phone, self[f"{ORDER_PREFIX}{phone.id}"], self[f"{WEIGHT_PREFIX}{phone.id}"]) for phone in phones]
+
+        def validate(self, extra_validators=None):
+            valid = super().validate(extra_validators)
+            if not any(order.data for _phone, order, _weight in self.member_fields()):
+                self.form_errors.append(_l("Give at least one phone a place in the list."))
+                return False
+            return valid
+
+    for phone in phones:
+        setattr(PoolForm, f"{ORDER_PREFIX}{phone.id}", IntegerField(
+            _l("Place"), validators=[Optional(), NumberRange(min=1, max=99)], render_kw={"inputmode": "numeric"}))
+        setattr(PoolForm, f"{WEIGHT_PREFIX}{phone.id}", IntegerField(
+            _l("Weight"), validators=[Optional(), NumberRange(min=1, max=100)], default=1,
+            render_kw={"inputmode": "numeric"}))
+    return PoolForm

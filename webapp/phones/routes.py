@@ -317,3 +317,6 @@ def sent_to(typed: str) -> str | None:
         return to_e164(typed, current_app.config["DEFAULT_PHONE_REGION"])
     except InvalidNumber:
         return None
+
+
+from . import pool_routes  # noqa: E402,F401  (the Pools pages, on this blueprint)
