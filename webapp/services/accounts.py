@@ -15,8 +15,8 @@ from . import sign_ins
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256  # scrypt hashes any length, but a request should not buy seconds of work
 MIN_PASSWORD_SCORE = 3  # zxcvbn's 0 to 4: 3 is "safely unguessable" (about 10^8 guesses or more)
-# zxcvbn's time grows quickly with length (1.3 s for 256 characters, 50 to 150 ms for 72): a password
-# whose first 72 characters are hard to guess is hard to guess
+# zxcvbn's time grows quickly with length (README, Performance): a password whose first 72
+# characters are hard to guess is hard to guess
 PASSWORD_CHARACTERS_WEIGHED = 72
 
 

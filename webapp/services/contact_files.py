@@ -415,8 +415,8 @@ def finish(import_id: int, tally: Tally, status: str, error: Reason | None = Non
     db.session.commit()
 
 
-# Reading numbers is most of an import's work (phonenumbers takes about 100 µs a number): a big
-# file's chunks are read by processes of their own, a few chunks ahead of the one being written.
+# Reading numbers is most of an import's work (README, Performance): a big file's chunks are read
+# by processes of their own, a few chunks ahead of the one being written.
 PARALLEL_FROM_ROWS = 10_000
 READERS = 2
 CHUNKS_AHEAD = 4

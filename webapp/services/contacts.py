@@ -194,7 +194,7 @@ def contact_page(user, query: ContactQuery, after_id: int | None = None, limit: 
         if after is not None:
             value = getattr(after, value_column.key)
             # a row value: SQLite and PostgreSQL start the index range at it, where "a > x OR (a = x AND
-            # id > y)" reads the index from the user's first contact (16 ms instead of 0.1 at 100,000)
+            # id > y)" reads the index from the user's first contact
             statement = statement.where(tuple_(value_column, id_column) > tuple_(value, after.id))
         statement = statement.order_by(value_column, id_column)
     rows = db.session.scalars(statement.limit(limit + 1)).all()
