@@ -93,6 +93,8 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         # smtp://user:pass@host:587 (STARTTLS), smtps://user:pass@host:465 (TLS); unset: no e-mail is sent
         "SMTP_URL": os.environ.get("SMTP_URL", ""),
         "MAIL_FROM": os.environ.get("MAIL_FROM", ""),
+        # a file holding the time limits and quotas count by (webapp/clock.py): for end-to-end tests only
+        "CLOCK_FILE": os.environ.get("CLOCK_FILE", ""),
         "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

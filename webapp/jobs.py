@@ -8,7 +8,7 @@ from . import broker
 from .extensions import db
 from .models import Message, Phone
 from .providers import simulator
-from .services import contact_files, password_resets, polling, sending, sweeps, webhooks
+from .services import contact_files, password_resets, polling, quotas, sending, sweeps, webhooks
 from .services.phones import (adapter_for, callback_url, callbacks_at_provider, check_numbers_at_provider,
                               record_callback_installation, record_connection_check)
 
@@ -46,6 +46,10 @@ def import_contacts(import_id: int) -> None:
 
 def send_password_reset_link(email: str, locale: str) -> None:
     password_resets.send_link(email, locale)
+
+
+def send_quota_alert(user_id: int, level: int) -> None:
+    quotas.mail_alert(user_id, level)
 
 
 def check_connection(phone_id: int) -> None:

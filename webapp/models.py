@@ -77,6 +77,22 @@ class User(UserMixin, db.Model):
         return self.signed_in_session_id is not None and self.is_active
 
 
+class Quota(db.Model):
+    """A user's allowance of SMS segments, set by an administrator: per month (renewed on the 1st,
+    in the user's time zone) or a fixed credit. `used` counts the segments queued in the current
+    period; written by services.quotas only, in conditional statements (two sends at once cannot
+    both take the last segments)."""
+    __tablename__ = "quotas"
+    MONTHLY, CREDIT = "month", "credit"
+    user_id = db.Column(db.Integer, db.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind = db.Column(db.String(8), nullable=False)
+    segments = db.Column(db.Integer, nullable=False)
+    used = db.Column(db.Integer, nullable=False, default=0)
+    period_start = db.Column(db.DateTime, nullable=False)  # a month's start (naive UTC), or when the credit was given
+    alerted = db.Column(db.Integer, nullable=False, default=0)  # 0, 90 or 100: the alerts given in this period
+    updated_at = db.Column(db.DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
 class Phone(db.Model):
     __tablename__ = "phones"
     id = db.Column(db.Integer, primary_key=True)

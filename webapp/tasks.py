@@ -22,6 +22,7 @@ CHECK_NUMBERS = "webapp.jobs.check_numbers"
 FIND_INTERRUPTED_SENDS = "webapp.jobs.find_interrupted_sends"
 POST_SIMULATOR_REPORT = "webapp.jobs.post_simulator_report"
 SEND_PASSWORD_RESET_LINK = "webapp.jobs.send_password_reset_link"
+SEND_QUOTA_ALERT = "webapp.jobs.send_quota_alert"
 DELIVER_WEBHOOKS = "webapp.jobs.deliver_webhooks"
 IMPORT_CONTACTS = "webapp.jobs.import_contacts"
 
@@ -116,6 +117,10 @@ def checked_numbers(phone_id: int, job_id: str) -> NumbersCheck | None:
 
 def send_password_reset_link(email: str, locale: str) -> None:
     broker.enqueue_job(SEND_PASSWORD_RESET_LINK, email, locale)
+
+
+def send_quota_alert(user_id: int, level: int) -> None:
+    broker.enqueue_job(SEND_QUOTA_ALERT, user_id, level)
 
 
 def deliver_webhooks(endpoint_id: int) -> None:

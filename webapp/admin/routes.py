@@ -8,8 +8,8 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import User
 from ..auth.forms import NewPasswordForm
-from ..services import accounts, address_check, public_address, sign_ins
-from .forms import NewUserForm, PublicAddressForm, UserActionForm
+from ..services import accounts, address_check, public_address, quotas, sign_ins
+from .forms import NewUserForm, PublicAddressForm, QuotaForm, UserActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -37,7 +37,8 @@ def users():
             flash(_("User %(email)s created.", email=user.email), "success")
             return redirect(url_for("admin.users"))
     all_users = db.session.scalars(select(User).order_by(User.email)).all()
-    return render_template("admin/users.html", users=all_users, form=form, action_form=UserActionForm())
+    return render_template("admin/users.html", users=all_users, form=form, action_form=UserActionForm(),
+                           usages=quotas.usage_by_user(all_users))
 
 
 def _other_user(user_id):
@@ -130,6 +131,27 @@ def reset_password(user_id):
     response = make_response(render_template("admin/temporary_password.html", user=user, password=password))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/users/<int:user_id>/quota", methods=["GET", "POST"])
+@admin_required
+def user_quota(user_id):
+    """Administrators may give themselves a quota too (to try it)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    form = QuotaForm()
+    if form.validate_on_submit():
+        if form.kind.data != quotas.NONE and form.segments.data is None:
+            form.segments.errors.append(_("Enter how many SMS segments."))
+        else:
+            quotas.set_quota(user, form.kind.data, form.segments.data, form.count_from_zero.data)
+            flash(_("The quota of %(email)s is saved.", email=user.email), "success")
+            return redirect(url_for("admin.users"))
+    usage = quotas.usage(user)
+    if not form.is_submitted() and usage is not None:
+        form.kind.data, form.segments.data = usage.kind, usage.segments
+    return render_template("admin/user_quota.html", user=user, form=form, usage=usage)
 
 
 @bp.route("/settings", methods=["GET", "POST"])

@@ -89,5 +89,5 @@ def documentation():
     schemas = {name: schema_fields(spec, schema) for name, schema in spec["components"]["schemas"].items()}
     return render_template("api/docs.html", spec=spec, operations=operations(spec), schemas=schemas, base=base,
                            send_body=json.dumps(CURL_SEND, ensure_ascii=False), problem_base=TYPE_BASE,
-                           problem_kinds=sorted(set(KINDS.values()) | {"idempotency-key-reused", "too-late",
+                           problem_kinds=sorted(set(KINDS.values()) | {"idempotency-key-reused", "quota-exceeded", "too-late",
                                                                         "worker-unreachable"}))

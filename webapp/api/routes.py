@@ -65,6 +65,8 @@ def message_data(message) -> dict:
 @bp.alt_response(200, schema=schemas.SendAnswer, description="The answer of the first call with this Idempotency-Key")
 @bp.alt_response(422, schema=schemas.Problem, content_type="application/problem+json",
                  description="Not sent: the fields named are not valid, or the Idempotency-Key came with another body")
+@bp.alt_response(403, schema=schemas.Problem, content_type="application/problem+json",
+                 description="Not sent: your quota has not the SMS segments this send needs left (quota-exceeded)")
 def send(body, headers):
     """Send one text to one or many recipients
 
@@ -78,6 +80,8 @@ def send(body, headers):
     if composed.key_reused:
         raise ApiProblem(422, "idempotency-key-reused",
                          _("This Idempotency-Key was used in the last 24 hours with another request body."))
+    if "quota" in composed.problems:
+        raise ApiProblem(403, "quota-exceeded", composed.problems["quota"][0])
     if composed.problems:
         raise invalid({COMPOSE_FIELDS.get(about, about): problems for about, problems in composed.problems.items()})
     answer = {"messages": api_sends.sent_messages(current_user, composed.message_ids),

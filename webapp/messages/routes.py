@@ -44,7 +44,7 @@ def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None
         scheduled_at=local_to_utc(send_at) if send_at else None, submission_token=form.submission_token.data,
         send_to_opted_out=form.send_to_opted_out.data or None)
     form.opted_out = composed.opted_out  # the template asks to confirm it
-    fields = {"phone": form.phone_id, "numbers": form.numbers, "body": form.body,
+    fields = {"phone": form.phone_id, "numbers": form.numbers, "body": form.body, "quota": form.body,
               "flash": getattr(form, "flash", None), "send_at": getattr(form, "send_at", None)}
     for about, problems in composed.problems.items():
         (fields[about] or form.numbers).errors.extend(problems)

@@ -32,7 +32,7 @@ from ..personalization import Template
 from ..providers import provider_class
 from ..providers.base import Capability
 from ..reasons import Reason
-from . import contact_files, contacts, opt_outs, status_store
+from . import contact_files, contacts, opt_outs, quotas, status_store
 from .messages import (Composed, SubmittedMeanwhile, earlier_submission, queue_outbound, refuse_unoffered_options,
                        text_too_long)
 from .status_store import Line
@@ -324,6 +324,9 @@ def confirm(user, draft_id: int, choices: Choices, submission_token: str | None)
             texts=[(text, cost) for _number, text, cost in texts], campaign_id=campaign.id if campaign else None)
     except SubmittedMeanwhile:
         return _confirmed_earlier(earlier_submission(user.id, submission_token))
+    except quotas.QuotaExceeded as exceeded:  # rolled back: the draft is kept
+        confirmed.problems.append(exceeded.reason())
+        return confirmed
     confirmed.campaign_id = campaign.id if campaign else None
     confirmed.opted_out_since = len(opted_out)
     return confirmed

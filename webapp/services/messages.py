@@ -23,7 +23,7 @@ from ..providers import provider_class
 from ..providers.base import Capability, InboundSms
 from ..reasons import Reason
 from ..sms_text import TextCost, text_cost
-from . import opt_outs, status_store
+from . import opt_outs, quotas, status_store
 from .reports import find_by_provider_id
 from .status_store import Line
 
@@ -35,7 +35,7 @@ MAX_INVALID_NUMBERS_SHOWN = 20
 @dataclass
 class Composed:
     """What came of a compose action: the messages queued, or the problems that stopped it, each
-    for the field it is about (phone, numbers, body, flash, send_at)."""
+    for the field it is about (phone, numbers, body, flash, send_at, quota)."""
     message_ids: list[int] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
     repeated: bool = False  # the submission had been made already: these are the messages it queued then
@@ -105,6 +105,8 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
                                               answer={"rejected": composed.rejected})
     except SubmittedMeanwhile:
         return earlier_submission(user.id, submission_token, request_hash)
+    except quotas.QuotaExceeded as exceeded:
+        composed.refuse("quota", exceeded.reason())
     return composed
 
 
@@ -209,9 +211,11 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
     them later. scheduled_at (naive UTC) is for phones whose provider sends at a later date.
     texts: each number's own text and its cost (a campaign's placeholders filled), else `body`
     for all. Raises SubmittedMeanwhile, having written nothing, when another request made the
-    same submission first."""
+    same submission first, and QuotaExceeded, having rolled back, when the user's quota has not
+    their segments left."""
     cost = text_cost(body)
     texts = texts or [(body, cost)] * len(numbers)
+    alert = take_from_quota(phone, sum(text_cost_of.segments for _text, text_cost_of in texts))
     now = utcnow()
     batch = uuid.uuid4().hex
     job_ids = [tasks.new_send_job_id() for _ in range(0, len(numbers), tasks.SEND_JOB_SIZE)]
@@ -231,6 +235,7 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
         if submission_token and earlier_submission(phone.user_id, submission_token):
             raise SubmittedMeanwhile() from None
         raise
+    quotas.mail_alert_later(phone.user_id, alert)
     size = tasks.SEND_JOB_SIZE
     try:
         tasks.enqueue_sends({job_id: message_ids[index * size:(index + 1) * size]
@@ -238,6 +243,16 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
     except RedisError as error:
         log.warning("broker unavailable, %d messages wait for the sweep: %s", len(message_ids), error)
     return message_ids
+
+
+def take_from_quota(phone: Phone, segments: int) -> int | None:
+    """The user's quota, taken in the messages' transaction; refused, nothing of the send is kept."""
+    try:
+        return quotas.take(phone.user_id, segments)
+    except quotas.QuotaExceeded:
+        db.session.rollback()
+        quotas.mail_alert_later(phone.user_id, quotas.note_refused(phone.user_id))
+        raise
 
 
 def normalized_sender(sender: str) -> str:

@@ -28,7 +28,7 @@ from ..models import Message, OptOut, OutboxEvent, User, utcnow
 from ..numbers import InvalidNumber, to_e164
 from ..providers.base import OptOutNotice
 from ..reasons import N_, Reason, stored
-from . import contacts, messages, status_store
+from . import contacts, messages, quotas, status_store
 from .reports import find_by_provider_id
 from .status_store import Line, payload_text
 
@@ -238,8 +238,11 @@ def finish_keyword_change(phone, message: Message, change: KeywordChange) -> Non
     if change.settings.confirm and is_a_number(message.remote_number):
         stop = change.action == "stop"
         text = change.settings.stop_reply if stop else change.settings.start_reply
-        messages.queue_outbound(phone, [message.remote_number],
-                                text or _(DEFAULT_STOP_REPLY if stop else DEFAULT_START_REPLY))
+        try:
+            messages.queue_outbound(phone, [message.remote_number],
+                                    text or _(DEFAULT_STOP_REPLY if stop else DEFAULT_START_REPLY))
+        except quotas.QuotaExceeded:
+            log.info("no %s reply to %s: the quota is used up", change.action, message.remote_number)
 
 
 def is_a_number(remote: str) -> bool:
