@@ -112,3 +112,40 @@ def test_another_users_phone_cannot_be_put_in_a_pool(logged_in, user, bobs_pool)
 def test_the_pools_pages_need_a_signed_in_user(client, user, path):
     response = client.get(path)
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+# ---- composing to a pool ----
+
+def test_compose_offers_the_pools_and_a_campaign_to_a_pool_says_so_and_sends_through_it(logged_in, user):
+    from webapp.models import Message
+    from webapp.services.pools import MemberChoice, save_pool
+    from .conftest import confirm_sending
+    first, second = make_phone(user, name="First"), make_phone(user, name="Second")
+    assert "Or send from a pool" not in logged_in.get("/compose").get_data(as_text=True)  # no pool yet
+    pool = save_pool(PhonePool(user_id=user.id), "Both", "spread", [MemberChoice(first.id, 1), MemberChoice(second.id, 2)])
+    page = logged_in.get(f"/compose?pool={pool.id}").get_data(as_text=True)
+    assert re.search(rf'<option selected value="{pool.id}">Both</option>', page)
+    response = post_form(logged_in, "/compose", {"phone_id": first.id, "pool_id": pool.id, "body": "Hi all",
+                                                 "numbers": "+33698765432, +33611111111"})
+    review = logged_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert "From the pool Both" in review
+    confirm_sending(logged_in, response)
+    db.session.expire_all()
+    assert [message.pool_id for message in db.session.query(Message).all()] == [pool.id, pool.id]
+
+
+def test_compose_refuses_another_users_pool(logged_in, user, bobs_pool):
+    from webapp.models import Message
+    from webapp.services.pools import MemberChoice, save_pool
+    pool, _phone = bobs_pool
+    own = make_phone(user, name="Mine")
+    save_pool(PhonePool(user_id=user.id), "Mine", "first_available", [MemberChoice(own.id, 1)])
+    post_form(logged_in, "/compose", {"phone_id": own.id, "pool_id": pool.id, "numbers": "+33698765432",
+                                      "body": "Hi"})
+    assert db.session.query(Message).count() == 0
+    assert messages_compose_refused_service(user, own, pool) == ["Choose one of your phones."]
+
+
+def messages_compose_refused_service(user, own, pool):
+    from webapp.services.messages import compose
+    return compose(user, own.id, ["+33698765432"], "Hi", pool_id=pool.id).problems["phone"]

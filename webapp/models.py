@@ -144,7 +144,6 @@ class PhonePool(db.Model):
     public_id = db.Column(db.String(24), nullable=False, unique=True, default=new_public_id)
     name = db.Column(db.String(100), nullable=False)
     strategy = db.Column(db.String(16), nullable=False, default=FIRST_AVAILABLE)
-    sends_chosen = db.Column(db.Integer, nullable=False, default=0, server_default="0")  # spread's turn counter
     created_at = db.Column(db.DateTime, nullable=False, default=utcnow)
 
     members = db.relationship("PhonePoolMember", order_by="PhonePoolMember.position", cascade="all, delete-orphan",

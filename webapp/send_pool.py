@@ -35,6 +35,8 @@ class WaitingSends:
 
 
 def queued_by_phone(message_ids: list[int]) -> list[WaitingSends]:
+    """By the phone that sends each: a pool's message gets its phone first (webapp/services/pools.py)."""
+    sending.choose_pool_phones(message_ids)
     groups = {}
     for message_id, phone_id in db.session.execute(select(Message.id, Message.phone_id).where(
             Message.id.in_(message_ids), Message.status == statuses.QUEUED).order_by(Message.id)):

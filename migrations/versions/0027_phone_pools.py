@@ -24,7 +24,6 @@ def upgrade():
         sa.Column('public_id', sa.String(24), nullable=False),
         sa.Column('name', sa.String(100), nullable=False),
         sa.Column('strategy', sa.String(16), nullable=False),
-        sa.Column('sends_chosen', sa.Integer(), nullable=False, server_default='0'),
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id'),

@@ -56,8 +56,11 @@ def review(draft_id):
     offered = recipients[:PREVIEW_CHOICES]
     offered += [recipient for recipient in recipients[PREVIEW_CHOICES:] if not all(recipient[2])][:PREVIEW_CHOICES]
     from ..services.phones import user_phone_or_none
+    from ..services.pools import user_pool_or_none
+    pool_id = draft.data.get("pool_id")
     return render_template("campaigns/review.html", form=form, review=summary, choices=choices, problems=problems,
                            phone=user_phone_or_none(current_user, draft.data["phone_id"]), offered=offered,
+                           pool=user_pool_or_none(current_user, pool_id) if pool_id else None,
                            first_preview=campaign_service.preview(draft, None, choices))
 
 

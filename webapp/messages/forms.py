@@ -64,6 +64,11 @@ class ComposeForm(FlaskForm):
     # one per rendered form: posted twice (a double click, a resubmitted page), it sends once
     submission_token = HiddenField(default=new_submission_token)
     phone_id = SelectField(_l("Send from"), coerce=int, validators=[DataRequired()])
+    # shown when the user has pools: one of them sends instead of the phone above
+    pool_id = SelectField(_l("Or send from a pool"), coerce=lambda value: int(value) if value else None,
+                          validators=[Optional()],
+                          description=_l("The pool chooses the phone when the SMS is sent, and another of its "
+                                         "phones takes it if its provider cannot send it."))
     numbers = TextAreaField(_l("To"), validators=[Optional()],
                             description=_l("One or several numbers, one per line or separated by commas. "
                                            "Numbers without a country code are read as %(region)s numbers."))

@@ -24,6 +24,7 @@ from ..services import campaigns as campaign_service
 from ..services import history
 from ..services import messages as message_service
 from ..services.phones import phone_label, user_phones
+from ..services.pools import user_pools
 from ..sms_text import counter_rules
 from ..templating import local_to_utc
 from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm, ResendForm
@@ -35,6 +36,14 @@ def phone_choices():
     return [(phone.id, phone_label(phone)) for phone in user_phones(current_user)]
 
 
+def pool_choices():
+    return [("", _("None: the phone above"))] + [(pool.id, pool.name) for pool in user_pools(current_user)]
+
+
+def chosen_pool(form) -> int | None:
+    return form.pool_id.data if "pool_id" in form else None
+
+
 def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None:
     """Queues one message per number; None when refused, with the reasons on the form's fields."""
     send_at = getattr(form, "send_at", None) and form.send_at.data
@@ -42,10 +51,11 @@ def queue_from_form(form, numbers: list[str]) -> message_service.Composed | None
         current_user, form.phone_id.data, numbers, form.body.data,
         flash=bool(getattr(form, "flash", None) and form.flash.data),
         scheduled_at=local_to_utc(send_at) if send_at else None, submission_token=form.submission_token.data,
-        send_to_opted_out=form.send_to_opted_out.data or None)
+        send_to_opted_out=form.send_to_opted_out.data or None, pool_id=chosen_pool(form))
     form.opted_out = composed.opted_out  # the template asks to confirm it
-    fields = {"phone": form.phone_id, "numbers": form.numbers, "body": form.body, "quota": form.body,
-              "flash": getattr(form, "flash", None), "send_at": getattr(form, "send_at", None)}
+    fields = {"phone": form.pool_id if chosen_pool(form) else form.phone_id, "numbers": form.numbers,
+              "body": form.body, "quota": form.body, "flash": getattr(form, "flash", None),
+              "send_at": getattr(form, "send_at", None)}
     for about, problems in composed.problems.items():
         (fields[about] or form.numbers).errors.extend(problems)
     if composed.repeated:
@@ -103,6 +113,9 @@ def text_rules():
 def compose():
     form = ComposeForm()
     form.phone_id.choices = phone_choices()
+    form.pool_id.choices = pool_choices()
+    if len(form.pool_id.choices) == 1:  # no pool: no such field
+        del form.pool_id
     form.numbers.description = str(form.numbers.description) % {"region": current_app.config["DEFAULT_PHONE_REGION"]}
     if not form.phone_id.choices:
         flash(_("Add a phone first: it is what your SMS are sent from."), "info")
@@ -114,6 +127,8 @@ def compose():
             form.numbers.data = request.args["to"]
         if request.args.get("phone", type=row_id) in dict(form.phone_id.choices):
             form.phone_id.data = request.args.get("phone", type=row_id)
+        if "pool_id" in form and request.args.get("pool", type=row_id) in dict(form.pool_id.choices):
+            form.pool_id.data = request.args.get("pool", type=row_id)
         form.group_ids.data = request.args.getlist("group_ids", type=row_id)
         form.contact_ids.data = ",".join(str(i) for i in request.args.getlist("contact_ids", type=row_id)) or None
     if form.validate_on_submit():
@@ -142,11 +157,12 @@ def prepare_campaign(form):
     send_at = form.send_at.data
     upload = form.numbers_file.data
     draft, composed = campaign_service.prepare(current_user, campaign_service.ComposeInput(
-        phone_id=form.phone_id.data, body=form.body.data, pasted=form.numbers.data or "",
+        phone_id=form.phone_id.data, pool_id=chosen_pool(form), body=form.body.data, pasted=form.numbers.data or "",
         csv_bytes=upload.read() if upload else None, contact_ids=row_ids(form.contact_ids.data or ""),
         group_ids=form.group_ids.data or [], flash=bool(form.flash.data),
         scheduled_at=local_to_utc(send_at) if send_at else None))
-    fields = {"phone": form.phone_id, "numbers": form.numbers, "flash": form.flash, "send_at": form.send_at}
+    fields = {"phone": form.pool_id if chosen_pool(form) else form.phone_id, "numbers": form.numbers,
+              "flash": form.flash, "send_at": form.send_at}
     for about, problems in composed.problems.items():
         fields.get(about, form.numbers).errors.extend(problems)
     return draft

@@ -259,11 +259,14 @@ class ProviderError(Exception):
     connection, a 5xx): sending again is safe where the provider refuses a repeated reference.
     already_accepted: the provider refused a repeat of a request it had accepted: an earlier
     attempt sent it, under an id this answer does not give (reason says what follows).
+    phones_own: the provider refused for a reason of the phone's account, not of the recipient
+    (credentials refused, out of credit, account suspended, a sender it may not use): nothing was
+    sent, and a pool sends the message from its next phone.
     """
 
     def __init__(self, reason: str, code: str | None = None, transient: bool = False,
                  maybe_sent: bool = False, payload: Any = None, answer_lost: bool = False,
-                 already_accepted: bool = False):
+                 already_accepted: bool = False, phones_own: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.code = code
@@ -271,6 +274,7 @@ class ProviderError(Exception):
         self.maybe_sent = maybe_sent or answer_lost or already_accepted
         self.answer_lost = answer_lost
         self.already_accepted = already_accepted
+        self.phones_own = phones_own and not self.maybe_sent
         self.payload = payload
 
 

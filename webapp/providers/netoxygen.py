@@ -50,6 +50,7 @@ STATUS_CODES = {
     9: statuses.SCHEDULED,  # scheduled for later
 }
 SENT_CODES = {1, 9}
+ACCOUNT_CODES = {2, 6}  # the gateway's own error, a sender the account may not use: not the recipient's
 # The interface document says of the sender only that an empty one, or one the account may not "force",
 # means the account's default, else "textobox.ch". What a handset shows as a name is up to 11 GSM-7
 # characters (the gateway's own default has a dot); a number has up to 16 digits.
@@ -237,7 +238,7 @@ class NetOxygenProvider(Provider):
         if code not in SENT_CODES:
             meaning = ERROR_CODES.get(code)
             return ProviderError(meaning or _("error code %(code)s", code=code), code=str(code),
-                                 transient=False, payload=list(entry))
+                                 transient=False, payload=list(entry), phones_own=code in ACCOUNT_CODES)
         status = statuses.SCHEDULED if sms.send_at else statuses.SENT
         return SendResult(provider_message_id=id_text(sms_id), provider_status=ERROR_CODES[code].msgid, status=status,
                           payload=list(entry))

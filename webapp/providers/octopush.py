@@ -143,7 +143,8 @@ class OctopushProvider(Provider):
         octopush_message = body.get("message") or f"HTTP {http_status}"
         if http_status in (401, 403):
             return ProviderError(_("Octopush refused the login or the API key (%(message)s).",
-                                   message=octopush_message), code=str(body.get("code", http_status)), payload=body)
+                                   message=octopush_message), code=str(body.get("code", http_status)), payload=body,
+                                 phones_own=True)
         if str(body.get("code")) == REPEATED_REQUEST:
             # our reference was already used: an earlier attempt did reach Octopush
             return ProviderError(_("Octopush had already received this SMS from an earlier attempt; it may "

@@ -102,7 +102,8 @@ class OdysseyProvider(Provider):
 
     def error(self, http_status: int, body: dict) -> ProviderError:
         if http_status == 401:
-            return ProviderError(_("Odyssey refused the login or the password."), code="401", payload=body)
+            return ProviderError(_("Odyssey refused the login or the password."), code="401", payload=body,
+                                 phones_own=True)
         details = "; ".join(message for messages in (body.get("ModelState") or {}).values()
                             for message in (messages if isinstance(messages, list) else [messages]))
         odyssey_message = body.get("Message") or f"HTTP {http_status}"

@@ -228,7 +228,8 @@ class OvhProvider(Provider):
                        message=ovh_message)
         else:
             reason = _("OVH refused: %(message)s", message=ovh_message)
-        return ProviderError(reason, code=code or str(http_status), payload=body)
+        account_refused = code in CREDENTIAL_ERRORS or code == "INVALID_SIGNATURE" or http_status in (401, 403)
+        return ProviderError(reason, code=code or str(http_status), payload=body, phones_own=account_refused)
 
     @property
     def service_path(self) -> str:

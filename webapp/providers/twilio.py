@@ -465,13 +465,21 @@ def explain(error_code, explanations=ERROR_EXPLANATIONS) -> _ | None:
     return explanation
 
 
+# refusals for the account's own reason (its credentials, its number, its permissions), not the recipient's
+ACCOUNT_ERRORS = frozenset({20003, 21408, 21606})
+
+
 def twilio_error(http_status: int, body: dict, explanations=ERROR_EXPLANATIONS) -> ProviderError:
     code = body.get("code")
     twilio_message = ACCOUNT_ID.sub("AC…", body.get("message") or body.get("detail") or f"HTTP {http_status}")
     reason = explain(code, explanations)
     reason = _("%(explanation)s (%(message)s)", explanation=reason, message=twilio_message) if reason \
         else _("Twilio refused: %(message)s", message=twilio_message)
-    return ProviderError(reason, code=str(code or http_status), payload=body)
+    try:
+        account_refused = int(code or http_status) in ACCOUNT_ERRORS or http_status in (401, 403)
+    except (TypeError, ValueError):
+        account_refused = http_status in (401, 403)
+    return ProviderError(reason, code=str(code or http_status), payload=body, phones_own=account_refused)
 
 
 def created_at(message: dict) -> datetime | None:

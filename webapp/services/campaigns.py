@@ -33,8 +33,8 @@ from ..providers import provider_class
 from ..providers.base import Capability
 from ..reasons import Reason
 from . import contact_files, contacts, opt_outs, quotas, status_store
-from .messages import (Composed, SubmittedMeanwhile, earlier_submission, queue_outbound, refuse_unoffered_options,
-                       text_too_long)
+from .messages import (Composed, SubmittedMeanwhile, earlier_submission, queue_outbound,
+                       refuse_what_a_phone_cannot_send, sending_phones)
 from .status_store import Line
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class ComposeInput:
     group_ids: list[int] = field(default_factory=list)
     flash: bool = False
     scheduled_at: datetime | None = None  # naive UTC
+    pool_id: int | None = None  # one of the user's pools, sending instead of the phone
 
 
 def csv_numbers(content: bytes) -> list[tuple[str, str]]:
@@ -113,16 +114,12 @@ def _resolved(user, typed: ComposeInput, template: Template):
 
 def prepare(user, typed: ComposeInput) -> tuple[CampaignDraft | None, Composed]:
     """The draft a confirmation page shows, or the problems that stop it (Composed.problems)."""
-    from .phones import user_phone_or_none
     composed = Composed()
-    phone = user_phone_or_none(user, typed.phone_id) if typed.phone_id is not None else None
+    phone, pool_phones = sending_phones(user, typed.phone_id, typed.pool_id)
     if phone is None:
         composed.refuse("phone", _("Choose one of your phones."))
         return None, composed
-    refuse_unoffered_options(composed, phone, typed.flash, typed.scheduled_at)
-    too_long = text_too_long(provider_class(phone.provider_key), typed.body)
-    if too_long:
-        composed.refuse("body", too_long)
+    refuse_what_a_phone_cannot_send(composed, pool_phones, typed.body, typed.flash, typed.scheduled_at)
     template = Template.of(typed.body)
     found, invalid, duplicates = _resolved(user, typed, template)
     opted_out = opt_outs.opted_out_numbers_among(user.id, list(found))
@@ -142,7 +139,7 @@ def prepare(user, typed: ComposeInput) -> tuple[CampaignDraft | None, Composed]:
     db.session.execute(delete(CampaignDraft).where(CampaignDraft.user_id == user.id,
                                                    CampaignDraft.created_at < utcnow() - DRAFTS_KEPT))
     draft = CampaignDraft(user_id=user.id, data=dict(
-        phone_id=phone.id, body=typed.body, flash=typed.flash,
+        phone_id=phone.id, pool_id=typed.pool_id, body=typed.body, flash=typed.flash,
         scheduled_at=typed.scheduled_at.isoformat() if typed.scheduled_at else None, fields=fields,
         recipients=recipients, duplicates=duplicates, opted_out=len(opted_out),
         invalid=invalid[:KEPT_IN_DRAFT], invalid_count=len(invalid),
@@ -272,7 +269,6 @@ class Confirmed:
 
 def confirm(user, draft_id: int, choices: Choices, submission_token: str | None) -> Confirmed:
     """Writes the campaign and its messages, or says what the user must choose first."""
-    from .phones import user_phone_or_none
     earlier = earlier_submission(user.id, submission_token)
     if earlier is not None:
         return _confirmed_earlier(earlier)
@@ -281,7 +277,7 @@ def confirm(user, draft_id: int, choices: Choices, submission_token: str | None)
         return Confirmed(problems=[_("This confirmation has expired: compose the SMS again.")])
     data = draft.data
     confirmed = Confirmed()
-    phone = user_phone_or_none(user, data["phone_id"])
+    phone, _pool_phones = sending_phones(user, data["phone_id"], data.get("pool_id"))
     if phone is None:
         confirmed.problems.append(_("Choose one of your phones."))
     if data["invalid_count"] and not choices.send_to_valid:
@@ -321,7 +317,8 @@ def confirm(user, draft_id: int, choices: Choices, submission_token: str | None)
         confirmed.message_ids = queue_outbound(
             phone, [number for number, _text, _cost in texts], data["body"], flash=data["flash"],
             scheduled_at=scheduled_at, submission_token=submission_token,
-            texts=[(text, cost) for _number, text, cost in texts], campaign_id=campaign.id if campaign else None)
+            texts=[(text, cost) for _number, text, cost in texts], campaign_id=campaign.id if campaign else None,
+            pool_id=data.get("pool_id"))
     except SubmittedMeanwhile:
         return _confirmed_earlier(earlier_submission(user.id, submission_token))
     except quotas.QuotaExceeded as exceeded:  # rolled back: the draft is kept

@@ -58,7 +58,8 @@ INVALID_NUMBER, OPTED_OUT = "invalid_number", "opted_out"
 def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, flash: bool = False,
             scheduled_at: datetime | None = None, submission_token: str | None = None,
             send_to_opted_out: str | None = None, request_hash: str | None = None,
-            leave_out_invalid: bool = False, rejected: list[dict] | None = None) -> Composed:
+            leave_out_invalid: bool = False, rejected: list[dict] | None = None,
+            pool_id: int | None = None) -> Composed:
     """Every rule about sending: a phone of the user's, valid numbers, none opted out, options the
     phone offers, a text its provider accepts, a date in the future. Queues one message per number when nothing is wrong.
     scheduled_at is naive UTC. submission_token: the form's one-time token (an API's
@@ -68,13 +69,13 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     Idempotency-Key: the same key with another body sends nothing (key_reused). leave_out_invalid:
     invalid numbers are left out, each in `rejected` (the API), instead of refusing the whole send
     (the form, where the user corrects a typo). rejected: recipients the caller left out already
-    (an API call's unknown contact ids), answered with the others."""
-    from .phones import user_phone_or_none
+    (an API call's unknown contact ids), answered with the others. pool_id: one of the user's
+    pools instead of a phone, whose worker chooses the phone at send time."""
     earlier = earlier_submission(user.id, submission_token, request_hash)
     if earlier is not None:
         return earlier
     composed = Composed(rejected=list(rejected or []))
-    phone = user_phone_or_none(user, phone_id) if phone_id is not None else None
+    phone, pool_phones = sending_phones(user, phone_id, pool_id)
     if phone is None:
         composed.refuse("phone", _("Choose one of your phones."))
         return composed
@@ -93,21 +94,47 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     numbers = leave_out_opted_out(composed, phone.user_id, numbers, send_to_opted_out)
     if not numbers and not invalid and not composed.problems:
         composed.refuse("numbers", _("Enter at least one number."))
-    refuse_unoffered_options(composed, phone, flash, scheduled_at)
-    too_long = text_too_long(provider_class(phone.provider_key), body)
-    if too_long:
-        composed.refuse("body", too_long)
+    refuse_what_a_phone_cannot_send(composed, pool_phones, body, flash, scheduled_at)
     if composed.problems:
         return composed
     try:
         composed.message_ids = queue_outbound(phone, numbers, body, flash=flash, scheduled_at=scheduled_at,
                                               submission_token=submission_token, request_hash=request_hash,
-                                              answer={"rejected": composed.rejected})
+                                              answer={"rejected": composed.rejected}, pool_id=pool_id)
     except SubmittedMeanwhile:
         return earlier_submission(user.id, submission_token, request_hash)
     except quotas.QuotaExceeded as exceeded:
         composed.refuse("quota", exceeded.reason())
     return composed
+
+
+def sending_phones(user, phone_id: int | None, pool_id: int | None) -> tuple[Phone | None, list[Phone]]:
+    """The phone a message is stored under until it is sent, and every phone that may send it: the
+    one phone, or a pool's (stored under its first until its worker chooses). (None, []) when the
+    user has no such phone or pool."""
+    from .phones import user_phone_or_none
+    from .pools import pool_phones, user_pool_or_none
+    if pool_id is not None:
+        pool = user_pool_or_none(user, pool_id)
+        phones = pool_phones(pool) if pool is not None else []
+        return (phones[0] if phones else None), phones
+    phone = user_phone_or_none(user, phone_id) if phone_id is not None else None
+    return phone, [phone] if phone else []
+
+
+def refuse_what_a_phone_cannot_send(composed: Composed, phones: list[Phone], body: str, flash: bool,
+                                    scheduled_at: datetime | None) -> None:
+    """Options and a text every phone that may send it accepts: a pool's phone chosen at send time must."""
+    for phone in phones:
+        checked = Composed()
+        refuse_unoffered_options(checked, phone, flash, scheduled_at)
+        too_long = text_too_long(provider_class(phone.provider_key), body)
+        if too_long:
+            checked.refuse("body", too_long)
+        for about, problems in checked.problems.items():
+            for problem in problems:
+                if problem not in composed.problems.get(about, []):
+                    composed.refuse(about, problem)
 
 
 def text_too_long(provider, body: str) -> str | None:
@@ -205,13 +232,15 @@ def remember_submission(user_id: int, token: str, message_ids: list[int], reques
 def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = False,
                    scheduled_at: datetime | None = None, submission_token: str | None = None,
                    request_hash: str | None = None, answer: dict | None = None,
-                   texts: list[tuple[str, TextCost]] | None = None, campaign_id: int | None = None) -> list[int]:
+                   texts: list[tuple[str, TextCost]] | None = None, campaign_id: int | None = None,
+                   pool_id: int | None = None) -> list[int]:
     """Writes one queued message per number (E.164, checked by compose), commits, and only then
     enqueues their jobs. If the broker is down the messages stay queued and the sweep enqueues
     them later. scheduled_at (naive UTC) is for phones whose provider sends at a later date.
     texts: each number's own text and its cost (a campaign's placeholders filled), else `body`
-    for all. Raises SubmittedMeanwhile, having written nothing, when another request made the
-    same submission first, and QuotaExceeded, having rolled back, when the user's quota has not
+    for all. pool_id: the pool whose worker chooses each message's phone (`phone` is its first).
+    Raises SubmittedMeanwhile, having written nothing, when another request made the same
+    submission first, and QuotaExceeded, having rolled back, when the user's quota has not
     their segments left."""
     cost = text_cost(body)
     texts = texts or [(body, cost)] * len(numbers)
@@ -222,7 +251,7 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
     rows = [dict(user_id=phone.user_id, phone_id=phone.id, direction=Message.OUTBOUND, remote_number=number,
                  body=text, encoding=text_cost_of.encoding, segment_count=text_cost_of.segments,
                  attempt_count=0, created_at=now, enqueued_at=now, compose_batch=batch,
-                 flash=flash, scheduled_at=scheduled_at, status_poll_count=0, campaign_id=campaign_id,
+                 flash=flash, scheduled_at=scheduled_at, status_poll_count=0, campaign_id=campaign_id, pool_id=pool_id,
                  send_job_id=job_ids[position // tasks.SEND_JOB_SIZE])
             for position, (number, (text, text_cost_of)) in enumerate(zip(numbers, texts))]
     message_ids = status_store.add_queued(rows)

@@ -253,8 +253,11 @@ def delete_phone(phone: Phone) -> None:
     messages stay in the history."""
     from ..models import Message
     from .status_store import cancel_unsent_of_phone
+    from .pools import move_off_deleted_phone
     phone.deleted_at = utcnow()
     phone.callback_token = new_callback_token()
+    db.session.flush()
+    move_off_deleted_phone(phone.id)
     cancel_unsent_of_phone(phone.id, Reason("Its phone was deleted."))
     db.session.execute(update(Message).where(Message.phone_id == phone.id).values(next_status_poll_at=None)
                        .execution_options(synchronize_session=False))

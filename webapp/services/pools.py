@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from .. import statuses
 from ..extensions import db
-from ..models import Phone, PhonePool, PhonePoolMember
+from ..models import Message, MessageEvent, Phone, PhonePool, PhonePoolMember
+from ..reasons import N_, Reason, loaded
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,122 @@ def pools_of_phone(phone_id: int) -> list[PhonePool]:
         PhonePoolMember.phone_id == phone_id)).all()
 
 
-def take_spread_turn(pool: PhonePool) -> int:
-    """The next turn of a spread pool, counted in the database so that every worker takes its own."""
-    db.session.execute(update(PhonePool).where(PhonePool.id == pool.id)
-                       .values(sends_chosen=PhonePool.sends_chosen + 1).execution_options(synchronize_session=False))
-    return db.session.scalar(select(PhonePool.sends_chosen).where(PhonePool.id == pool.id))
+# ---- choosing a phone, in the worker ----
+
+TALKED = (statuses.SENT, statuses.DELIVERED, statuses.SCHEDULED, statuses.UNKNOWN, statuses.RECEIVED)
+FAILED_OVER = N_("%(phone)s could not send it (%(reason)s): %(next)s sends it instead.")
+
+
+def usable(phone: Phone) -> bool:
+    """A phone a pool may choose now: not deleted, and healthy."""
+    from .phone_health import is_healthy
+    return phone.deleted_at is None and is_healthy(phone)
+
+
+def candidates(pool: PhonePool, leaving_out=()) -> list[PhonePoolMember]:
+    """The members a pool chooses from, in order: the usable ones; when none is, every live one
+    (something is tried, and the dashboard tells why it fails)."""
+    live = [member for member in live_members(pool) if member.phone_id not in leaving_out]
+    return [member for member in live if usable(member.phone)] or live
+
+
+def last_talking_phone(message: Message) -> int | None:
+    """The phone of the latest SMS exchanged with the message's number before it: a reply goes
+    out on the phone the recipient knows."""
+    return db.session.scalar(select(Message.phone_id).where(
+        Message.user_id == message.user_id, Message.remote_number == message.remote_number,
+        Message.id < message.id, Message.status.in_(TALKED)).order_by(Message.id.desc()).limit(1))
+
+
+def spread_order(members: list[PhonePoolMember]) -> list[PhonePoolMember]:
+    """Each member as many times as its weight, interleaved (weights 3 and 1: A A B A, not A A A B)."""
+    turns = []
+    credit = {member.phone_id: 0 for member in members}
+    total = sum(member.weight for member in members)
+    for _turn in range(total):  # smooth weighted round robin
+        for member in members:
+            credit[member.phone_id] += member.weight
+        chosen = max(members, key=lambda member: credit[member.phone_id])
+        credit[chosen.phone_id] -= total
+        turns.append(chosen)
+    return turns
+
+
+def choose_phones(message_ids: list[int]) -> bool:
+    """The pool of each queued message sent to one, and not tried since it was queued (or failed
+    over), chooses its phone now, among those it did not fail over from: the one that last talked
+    with its number if the pool may use it, else the first usable phone (first available) or the
+    message's turn (spread, by its id: a compose action's messages take turns). The same message
+    gets the same choice while the pool's phones stay as they are. Returns whether it changed a
+    phone. Does not commit."""
+    waiting = db.session.scalars(select(Message).where(
+        Message.id.in_(message_ids), Message.pool_id.is_not(None), Message.status == statuses.QUEUED,
+        Message.attempt_count == Message.attempts_before_resend).order_by(Message.id)).all()
+    changed = False
+    for message in waiting:
+        pool = db.session.get(PhonePool, message.pool_id)
+        members = candidates(pool, leaving_out=phones_tried(message) if message.attempt_count else ())
+        if not members:
+            continue  # its phones were all deleted: it stays on the one it has, which cancels it
+        talked = last_talking_phone(message)
+        chosen = next((member for member in members if member.phone_id == talked), None)
+        if chosen is None and pool.strategy == PhonePool.SPREAD:
+            turns = spread_order(members)  # the turn is the message's: a second choice gives the same phone
+            chosen = turns[message.id % len(turns)]
+        chosen = chosen or members[0]
+        if chosen.phone_id != message.phone_id:
+            db.session.execute(update(Message).where(Message.id == message.id, Message.status == statuses.QUEUED)
+                               .values(phone_id=chosen.phone_id).execution_options(synchronize_session=False))
+            message.phone_id = chosen.phone_id
+            changed = True
+    return changed
+
+
+# ---- failing over ----
+
+def phones_tried(message: Message) -> set[int]:
+    """The phones this message failed over from, read from its timeline."""
+    tried = set()
+    for stored_reason in db.session.scalars(select(MessageEvent.reason).where(
+            MessageEvent.message_id == message.id, MessageEvent.status == statuses.QUEUED)):
+        reason = loaded(stored_reason)
+        if isinstance(reason, Reason) and reason.msgid == FAILED_OVER:
+            tried.add(reason.params.get("phone_id"))
+    return tried
+
+
+def next_phone(message: Message) -> Phone | None:
+    """The phone a message that its phone's provider refused for a reason of its own goes to next:
+    the next usable member of its pool after its phone, none it was tried on (the worker's
+    choose_phones then chooses again among those). None: no failover."""
+    pool = db.session.get(PhonePool, message.pool_id) if message.pool_id else None
+    if pool is None:
+        return None
+    tried = phones_tried(message) | {message.phone_id}
+    members = [member for member in live_members(pool) if member.phone_id not in tried and usable(member.phone)]
+    if not members:
+        return None
+    order = [member.phone_id for member in live_members(pool)]
+    start = order.index(message.phone_id) if message.phone_id in order else -1
+    # after its phone in the pool's order, then from the top
+    members.sort(key=lambda member: (order.index(member.phone_id) - start - 1) % len(order))
+    return members[0].phone
+
+
+def failover_line(message: Message, reason, next_phone_: Phone) -> Reason:
+    return Reason(FAILED_OVER, phone=message.phone.name, phone_id=message.phone_id, reason=reason,
+                  next=next_phone_.name)
+
+
+def move_off_deleted_phone(phone_id: int) -> None:
+    """A deleted phone's messages queued to a pool wait for another of its phones rather than
+    being canceled with the phone's own. Does not commit."""
+    queued = db.session.execute(select(Message.id, Message.pool_id).where(
+        Message.phone_id == phone_id, Message.status == statuses.QUEUED, Message.pool_id.is_not(None))).all()
+    for pool_id in {row.pool_id for row in queued}:
+        others = [member for member in candidates(db.session.get(PhonePool, pool_id), leaving_out=(phone_id,))]
+        if others:
+            db.session.execute(update(Message).where(
+                Message.id.in_([row.id for row in queued if row.pool_id == pool_id]),
+                Message.status == statuses.QUEUED).values(phone_id=others[0].phone_id)
+                .execution_options(synchronize_session=False))

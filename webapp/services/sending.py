@@ -22,7 +22,7 @@ from ..crypto import SecretsUnreadable
 from ..providers.base import OutboundSms, ProviderError, SendResult
 from ..reasons import ATTEMPT_FAILED, SENT_AGAIN
 from ..reasons import Reason as _
-from . import opt_outs, reports, status_store
+from . import opt_outs, phone_health, pools, reports, status_store
 from .phones import adapter_for, callback_scope_ids, callback_url
 from .status_store import Claim, Line
 from .timeline import failed_attempt
@@ -86,6 +86,12 @@ def claim_job(message_ids: list[int], worker_name: str):
     return deliveries, one_by_one
 
 
+def choose_pool_phones(message_ids: list[int]) -> None:
+    """The messages sent to a pool get their phone, before they are grouped by phone and claimed."""
+    if pools.choose_phones(message_ids):
+        db.session.commit()
+
+
 def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> list[Delivery]:
     """Does not commit."""
     if phone.deleted_at is not None:
@@ -130,6 +136,8 @@ def send_message(message_id: int, worker_name: str) -> None:
     message = db.session.get(Message, message_id)
     if message is None or message.status != statuses.QUEUED:
         return  # a duplicate job, or already canceled
+    if message.pool_id is not None:
+        choose_pool_phones([message_id])
     phone = message.phone
     if phone.rate_limit_per_second and can_send(phone) and not wait_for_send_slot(message, phone):
         return
@@ -248,6 +256,20 @@ def record_deliveries(done: list[tuple[Delivery, list]]) -> None:
     enqueue_later(retries)
     apply_waiting_early_events(done)
     record_opted_out_refusals(done)
+    record_health(done)
+
+
+def record_health(done: list[tuple[Delivery, list]]) -> None:
+    """Each phone's health moves on with the answers of its sends (not those never sent)."""
+    outcomes = {}
+    for delivery, results in done:
+        outcomes.setdefault(delivery.phone_id, []).extend(
+            result for result in results if not isinstance(result, (TakenBack, BrokerUnavailable)))
+    try:
+        phone_health.record_sends(outcomes)
+    except Exception:
+        log.exception("could not record the health of phones %s", sorted(outcomes))
+        db.session.rollback()
 
 
 def record_opted_out_refusals(done: list[tuple[Delivery, list]]) -> None:
@@ -404,6 +426,10 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim, id
     reason = error.reason
     if error.transient or sent_again:
         reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
+    if (error.transient or error.phones_own) and not sent_again and message.pool_id is not None:
+        retry = fail_over(message, error, claim, reason)
+        if retry is not None:
+            return retry
     if new_status == statuses.FAILED and idempotent_send and attempt > 1 and an_answer_was_lost(message):
         new_status = statuses.UNKNOWN
         reason = _("%(reason)s; an earlier attempt's answer was lost, so it may have been sent", reason=reason)
@@ -412,6 +438,26 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim, id
                              error_code=error.code, error_reason=reason):
         status_store.note(message.id, line)
     return None
+
+
+def fail_over(message: Message, error: ProviderError, claim: Claim, reason):
+    """A pool's message its phone's provider refused for a reason of its own (nothing was sent)
+    goes to the pool's next phone: its failed attempt stays in its timeline, and it is queued again
+    from there, with attempts and a reference of its own. Returns its retry, or None when no phone
+    is left. Does not commit."""
+    if error.maybe_sent or an_answer_was_lost(message):
+        return None
+    next_phone = pools.next_phone(message)
+    if next_phone is None:
+        return None
+    job_id, from_phone_id = tasks.new_send_job_id(), message.phone_id
+    line = Line(pools.failover_line(message, reason, next_phone), error_code=error.code, payload=error.payload)
+    if not status_store.move(message, statuses.QUEUED, by=PIPELINE, expected=statuses.SENDING, claim=claim,
+                             line=line, claimed_by=None, send_job_id=job_id, enqueued_at=utcnow(),
+                             phone_id=next_phone.id, attempts_before_resend=claim.attempt):
+        return None
+    log.info("message %d failed over from phone %d to phone %d", message.id, from_phone_id, next_phone.id)
+    return job_id, message.id, 0
 
 
 def an_answer_was_lost(message: Message) -> bool:
