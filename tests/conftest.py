@@ -284,6 +284,24 @@ def make_phone(owner, provider_key="simulator", name="Test phone", rate_limit=No
     return phone_service.save_phone(phone, name, rate_limit, values)
 
 
+TWILIO_NUMBER = "+15005550006"
+
+
+@pytest.fixture
+def twilio(app):
+    """A fake Twilio (tests/fakes/twilio.py) owning TWILIO_NUMBER, where the app sends."""
+    from .fakes.twilio import FakeTwilio
+    with FakeTwilio(numbers=(TWILIO_NUMBER,)) as fake:
+        app.config["TWILIO_API_BASE_URL"] = fake.base_url
+        yield fake
+
+
+def twilio_phone(owner, fake, number=TWILIO_NUMBER, **overrides) -> Phone:
+    """A Twilio phone with the fake's credentials; overrides: other settings (messaging_service_sid…)."""
+    settings = dict(account_sid=fake.account_sid, auth_token=fake.auth_token, number=number) | overrides
+    return make_phone(owner, provider_key="twilio", name="Twilio", **settings)
+
+
 def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
         re.search(r'name="csrf_token" value="([^"]+)"', html)

@@ -17,13 +17,12 @@ from webapp.services import phones as phone_service
 from webapp.services import polling, sending, sweeps
 from webapp.services.messages import queue_outbound
 
-from .conftest import (SHORT_PROVIDER_DEADLINES, make_phone, reload_message, run_queued_jobs, send_now,
-                       wait_for)
+from .conftest import (SHORT_PROVIDER_DEADLINES, TWILIO_NUMBER, make_phone, reload_message, run_queued_jobs,
+                       send_now, twilio_phone, wait_for)
 from .fakes.octopush import FakeOctopush
 from .fakes.twilio import FakeTwilio
 
 DEAD_WORKER = "host:1234:dead"
-TWILIO_NUMBER = "+15005550006"
 
 
 def status_of(message_id):
@@ -108,11 +107,6 @@ def twilio(app):
         fake.auto_callbacks = False
         app.config["TWILIO_API_BASE_URL"] = fake.base_url
         yield fake
-
-
-def twilio_phone(user, fake):
-    return make_phone(user, provider_key="twilio", name="Twilio", account_sid=fake.account_sid,
-                      auth_token=fake.auth_token, number=TWILIO_NUMBER)
 
 
 def test_an_interrupted_twilio_send_is_looked_up_in_twilios_list(twilio, user):

@@ -15,23 +15,8 @@ from webapp.services.messages import queue_outbound
 from webapp.services.phones import adapter_for, asks_provider
 from webapp.services.public_address import is_local_address
 
-from .conftest import make_phone, post_form, reload_message, run_queued_jobs, send_now
-from .fakes.twilio import FakeTwilio
+from .conftest import TWILIO_NUMBER, make_phone, post_form, reload_message, run_queued_jobs, send_now, twilio_phone
 
-TWILIO_NUMBER = "+15005550006"
-
-
-@pytest.fixture
-def twilio(app):
-    with FakeTwilio(numbers=(TWILIO_NUMBER,)) as fake:
-        app.config["TWILIO_API_BASE_URL"] = fake.base_url
-        yield fake
-
-
-def twilio_phone(user, fake, **overrides):
-    settings = dict(account_sid=fake.account_sid, auth_token=fake.auth_token, number=TWILIO_NUMBER)
-    settings.update(overrides)
-    return make_phone(user, provider_key="twilio", name="Twilio", **settings)
 
 
 def make_due(message_id):

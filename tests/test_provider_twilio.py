@@ -14,23 +14,10 @@ from webapp.services import polling
 from webapp.services.messages import queue_outbound
 from webapp.services.phones import callback_url, record_connection_check
 
-from .conftest import make_phone, post_form, reload_message, run_queued_jobs, send_now, wait_for
-from .fakes.twilio import OMITTED, FakeTwilio, webhook_reply_problem
+from .conftest import (TWILIO_NUMBER, post_form, reload_message, run_queued_jobs, send_now, twilio_phone,
+                       wait_for)
+from .fakes.twilio import OMITTED, webhook_reply_problem
 
-TWILIO_NUMBER = "+15005550006"
-
-
-@pytest.fixture
-def twilio(app):
-    with FakeTwilio(numbers=(TWILIO_NUMBER,)) as fake:
-        app.config["TWILIO_API_BASE_URL"] = fake.base_url
-        yield fake
-
-
-def twilio_phone(user, fake, **overrides):
-    settings = dict(account_sid=fake.account_sid, auth_token=fake.auth_token, number=TWILIO_NUMBER)
-    settings.update(overrides)
-    return make_phone(user, provider_key="twilio", name="Twilio", **settings)
 
 
 

@@ -10,10 +10,9 @@ from webapp import broker
 from webapp.reasons import shown
 from webapp.services.phones import callback_url
 
-from .conftest import csrf_token_from, make_phone
+from .conftest import TWILIO_NUMBER, csrf_token_from, twilio_phone
 from .fakes.twilio import FakeTwilio
 
-TWILIO_NUMBER = "+15005550006"
 OLD_URL = "https://old.example.com/sms"
 
 
@@ -28,11 +27,6 @@ def run_queued_jobs():
     """Runs the queued jobs in this process, the way the worker does, keeping their answers."""
     SimpleWorker([broker.job_queue()], connection=broker.redis_connection(), serializer=JSONSerializer).work(
         burst=True, logging_level="WARNING")
-
-
-def twilio_phone(user, fake, number=TWILIO_NUMBER, **overrides):
-    settings = dict(account_sid=fake.account_sid, auth_token=fake.auth_token, number=number) | overrides
-    return make_phone(user, provider_key="twilio", name="Twilio", **settings)
 
 
 def open_preview(client, phone):
