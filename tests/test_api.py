@@ -207,13 +207,21 @@ def test_validation_errors_name_each_field(client, user, api):
     assert {error["field"] for error in problem["errors"]} == {"to", "text", "flash"}
 
 
-def test_flash_and_a_later_time_are_refused_where_the_phone_cannot(client, user, api):
+def test_flash_is_refused_where_the_phone_cannot_and_a_past_time_everywhere(client, user, api):
     phone = make_phone(user)
     answer = api.post("/api/v1/messages", json={"to": ["+33612345678"], "text": "Hi", "phone_id": phone.id,
-                                                "flash": True, "send_at": "2999-01-01T10:00:00+01:00"})
+                                                "flash": True, "send_at": "2001-01-01T10:00:00+01:00"})
     assert answer.status_code == 422
     assert {error["field"] for error in answer.get_json()["errors"]} == {"flash", "send_at"}
     assert message_count(user) == 0
+
+
+def test_a_later_time_from_a_phone_that_cannot_schedule_is_held_by_sms_desk(client, user, api):
+    phone = make_phone(user)
+    answer = api.post("/api/v1/messages", json={"to": ["+33612345678"], "text": "Hi", "phone_id": phone.id,
+                                                "send_at": "2999-01-01T10:00:00+01:00"})
+    assert answer.status_code in (201, 202), answer.get_json()
+    assert answer.get_json()["messages"][0]["status"] == "scheduled"
 
 
 def test_another_users_phone_is_refused_by_name(client, user, api, other_user):

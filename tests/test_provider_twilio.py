@@ -366,11 +366,14 @@ def test_a_time_twilio_cannot_schedule_fails_saying_its_window(twilio, user):
     assert "from 5 minutes to 35 days ahead" in shown(message.error_reason)
 
 
-def test_a_number_phone_does_not_offer_scheduling(twilio, user, logged_in):
+def test_a_number_phone_does_not_schedule_at_twilio_so_sms_desk_holds_the_sms(twilio, user, logged_in):
     phone = twilio_phone(user, twilio)
     response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "+33698765432", "body": "x",
                                                  "send_at": "2099-01-01T10:00"})
-    assert "This phone cannot schedule SMS" in response.get_data(as_text=True)
+    assert response.status_code == 302
+    message = db.session.scalar(select(Message))
+    assert message.status == statuses.SCHEDULED and message.attempt_count == 0
+    assert [request for request in twilio.requests if request.method == "POST"] == []  # nothing sent yet
 
 
 def test_an_interrupted_messaging_service_send_is_found_by_its_service(twilio, user):

@@ -208,6 +208,30 @@ def cancel_at_the_provider(phone, targets):
         for message_id in targets:
             polling.cancel_at_provider(db.session.get(Message, message_id))
 
+def held_here_and_due(targets):
+    """Held here for later (never claimed), their time come."""
+    db.session.execute(update(Message).where(Message.id.in_(targets)).values(
+        attempt_count=0, claimed_by=None, scheduled_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+
+
+def queue_when_due(phone, targets):
+    held_here_and_due(targets)
+    sweeps.queue_due_scheduled()
+
+
+def send_now_by_user(phone, targets):
+    held_here_and_due(targets)
+    for message_id in targets:
+        message_service.send_now(db.session.get(Message, message_id))
+
+
+def cancel_held_by_user(phone, targets):
+    held_here_and_due(targets)
+    for message_id in targets:
+        message_service.cancel_queued(db.session.get(Message, message_id))
+
+
 def resend_by_user(phone, targets):
     from webapp.services import campaigns
     campaigns.resend(phone.user, list(targets), confirmed_unknown=True)
@@ -250,6 +274,11 @@ PATHS = [
      allowed_by(PROVIDER)),
     ("a cancel at the provider", PROVIDER, [statuses.CANCELED], cancel_at_the_provider, allowed_by(PROVIDER)),
     ("a user's resend", statuses.RESEND, [statuses.QUEUED], resend_by_user, allowed_by(statuses.RESEND)),
+    ("the schedule's time come", statuses.SCHEDULE, [statuses.QUEUED], queue_when_due,
+     allowed_by(statuses.SCHEDULE)),
+    ("a user's send now", statuses.SCHEDULE, [statuses.QUEUED], send_now_by_user, allowed_by(statuses.SCHEDULE)),
+    ("a user's cancel of a message held for later", statuses.SCHEDULE, [statuses.CANCELED], cancel_held_by_user,
+     lambda current, new: allowed_by(statuses.SCHEDULE)(current, new) or allowed_by(PIPELINE)(current, new)),
 ]
 
 

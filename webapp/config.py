@@ -71,6 +71,9 @@ def settings_from_environment(given: Mapping | None = None) -> dict:
         "SWEEP_INTERVAL_SECONDS": _float("SWEEP_INTERVAL_SECONDS", 5.0),
         "WORKER_HEARTBEAT_TTL_SECONDS": _float("WORKER_HEARTBEAT_TTL_SECONDS", 15.0),
         "REQUEUE_AFTER_SECONDS": _float("REQUEUE_AFTER_SECONDS", 5.0),
+        # a message held here for later that the sweep finds this late (SMS Desk was stopped at its
+        # time) is held for the user to send or cancel, rather than sent hours late
+        "SCHEDULED_HOLD_AFTER_SECONDS": _float("SCHEDULED_HOLD_AFTER_SECONDS", 3600.0),
         "INBOUND_POLL_SECONDS": _float("INBOUND_POLL_SECONDS", 30.0),
         # outbound webhooks (webapp/services/webhooks.py)
         "WEBHOOK_TIMEOUT_SECONDS": _float("WEBHOOK_TIMEOUT_SECONDS", 10.0),

@@ -124,7 +124,7 @@ def sweep_if_first(worker_name: str) -> bool:
 
 def sweep() -> None:
     """Each step on its own: one that fails (a provider's poll, a broker hiccup) does not hold up the others."""
-    steps = [sweeps.requeue_lost_messages, sweeps.mark_interrupted_sends, polling.enqueue_due_status_polls,
+    steps = [sweeps.queue_due_scheduled, sweeps.requeue_lost_messages, sweeps.mark_interrupted_sends, polling.enqueue_due_status_polls,
              lambda: polling.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"]),
              sweeps.forget_unmatched_early_events, sweeps.pick_up_webhook_deliveries]
     for step in steps:

@@ -196,7 +196,9 @@ class Message(db.Model):
     claimed_by = db.Column(db.String(100))
     compose_batch = db.Column(db.String(32))  # the compose action it came from
     flash = db.Column(db.Boolean, nullable=False, default=False, server_default="0")
-    scheduled_at = db.Column(db.DateTime)  # when the provider is to send it
+    scheduled_at = db.Column(db.DateTime)  # when it is to be sent (by its provider, or queued by SMS Desk then)
+    # held here for later, found with its time long past (SMS Desk was stopped): it waits for the user
+    held_late_at = db.Column(db.DateTime)
     next_status_poll_at = db.Column(db.DateTime, index=True)  # for providers we ask rather than wait for
     status_poll_count = db.Column(db.Integer, nullable=False, default=0, server_default="0")
     # the campaign (a compose action to several recipients) it belongs to
@@ -231,6 +233,10 @@ class Message(db.Model):
               postgresql_where=text("campaign_id IS NOT NULL")),
         Index("ix_messages_campaign_status", "campaign_id", "status", "id",
               sqlite_where=text("campaign_id IS NOT NULL"), postgresql_where=text("campaign_id IS NOT NULL")),
+        # the messages SMS Desk holds for later (statuses.SCHEDULED, never claimed), by their time
+        Index("ix_messages_held_here", "scheduled_at", "id",
+              sqlite_where=text("status = 'scheduled' AND attempt_count = 0"),
+              postgresql_where=text("status = 'scheduled' AND attempt_count = 0")),
         {"sqlite_autoincrement": True},
     )
 

@@ -14,7 +14,9 @@ DELIVERED = "delivered"
 FAILED = "failed"
 UNKNOWN = "unknown"
 CANCELED = "canceled"
-SCHEDULED = "scheduled"  # accepted by a provider that sends it at a later date
+# for a later date: accepted by a provider that sends it then, or held by SMS Desk until then
+# (a phone whose provider cannot schedule; never claimed, so attempt_count is 0: status_store.held_here)
+SCHEDULED = "scheduled"
 RECEIVED = "received"  # the only status of an inbound message
 
 OUTBOUND_STATUSES = (QUEUED, SENDING, SCHEDULED, SENT, DELIVERED, FAILED, UNKNOWN, CANCELED)
@@ -51,6 +53,11 @@ TRANSITIONS = {
 RESEND = "resend"
 TRANSITIONS[RESEND] = {FAILED: {QUEUED}, UNKNOWN: {QUEUED}}
 RESEND_NEEDS_CONFIRMATION = frozenset({UNKNOWN})
+
+# SMS Desk's own schedule: a message it holds for a later date is queued when its time comes
+# (or when the user says "send now"), or canceled by the user until then.
+SCHEDULE = "schedule"
+TRANSITIONS[SCHEDULE] = {SCHEDULED: {QUEUED, CANCELED}}
 
 # Statuses whose provider we ask again, for providers that report only when asked.
 POLLED_STATUSES = frozenset({SCHEDULED, SENT, UNKNOWN})

@@ -100,7 +100,7 @@ class SendRequest(Schema):
     text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
     phone_id = fields.Integer(metadata={"description": "Default: your only phone, or else the first you added"})
     flash = fields.Boolean(load_default=False, metadata={"description": "Where the phone can (see GET /phones)"})
-    send_at = UtcDateTime(metadata={"description": "A later time, where the phone can; without an offset, UTC"})
+    send_at = UtcDateTime(metadata={"description": "A later time; without an offset, UTC. A phone whose provider schedules gets the message at once, to send then; from any other, SMS Desk holds it (status scheduled) and sends it at that time"})
 
 
 class IdempotencyHeader(Schema):

@@ -26,7 +26,7 @@ from ..services import messages as message_service
 from ..services.phones import phone_label, user_phones
 from ..services.pools import user_pools
 from ..sms_text import counter_rules
-from ..templating import local_to_utc
+from ..templating import local_time, local_to_utc
 from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm, ResendForm
 
 bp = Blueprint("messages", __name__)
@@ -175,7 +175,11 @@ def redirect_after_sending(composed: message_service.Composed):
         flash(ngettext("%(num)d number was left out: it opted out of your SMS.",
                        "%(num)d numbers were left out: they opted out of your SMS.", composed.left_out), "info")
     if len(message_ids) == 1:
-        if not composed.repeated:
+        if composed.repeated:
+            pass
+        elif composed.scheduled_at:
+            flash(_("Your SMS will be sent on %(date)s.", date=local_time(composed.scheduled_at, "medium")), "success")
+        else:
             flash(_("Your SMS is on its way."), "success")
         return redirect(url_for("messages.show", message_id=message_ids[0]))
     if not composed.repeated:
@@ -362,6 +366,7 @@ def show(message_id):
         return render_template("messages/_timeline.html", message=message)
     return render_template("messages/show.html", message=message, action_form=MessageActionForm(),
                            cancel_while=message_service.cancelable_statuses(message), resend_form=ResendForm(),
+                           held_here=message_service.held_here(message),
                            names=contact_names([message.remote_number]))
 
 
@@ -382,6 +387,23 @@ def cancel(message_id):
             message_service.TOO_LATE: (_("Too late: the SMS has already been handed to the provider."), "error"),
             None: (_("The background worker cannot be reached, so the SMS cannot be canceled now."), "error"),
             }[outcome])
+    return redirect(url_for("messages.show", message_id=message.id))
+
+
+@bp.route("/messages/<int:message_id>/send-now", methods=["POST"])
+@login_required
+def send_now(message_id):
+    """A message SMS Desk holds for later (held because its time passed while it was stopped, or
+    not yet due) is sent now."""
+    if not MessageActionForm().validate_on_submit():
+        abort(400)
+    message = history.user_message(current_user, message_id)
+    if message is None or not message.is_outbound:
+        abort(404)
+    if message_service.send_now(message):
+        flash(_("Your SMS is on its way."), "success")
+    else:
+        flash(_("This SMS is no longer waiting for its time: it was sent or canceled already."), "error")
     return redirect(url_for("messages.show", message_id=message.id))
 
 

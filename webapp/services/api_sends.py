@@ -67,10 +67,19 @@ def unknown(kind: str, row_id: int) -> dict:
 
 
 def sent_messages(user, message_ids: list[int]) -> list[dict]:
-    """The messages a send queued, as its first answer gave them: queued, in the order sent."""
-    numbers = dict(db.session.execute(select(Message.id, Message.remote_number).where(
-        Message.user_id == user.id, Message.id.in_(message_ids))).all()) if message_ids else {}
-    return [{"id": message_id, "to": numbers.get(message_id, ""), "status": statuses.QUEUED} for message_id in message_ids]
+    """The messages a send queued, as its first answer gave them: queued (scheduled, when SMS Desk
+    holds them for later), in the order sent."""
+    rows = {row.id: row for row in db.session.execute(select(
+        Message.id, Message.remote_number, Message.scheduled_at, Message.phone_id).where(
+        Message.user_id == user.id, Message.id.in_(message_ids))).all()} if message_ids else {}
+    phones = {phone_id: db.session.get(Phone, phone_id) for phone_id in {row.phone_id for row in rows.values()}}
+
+    def first_status(row) -> str:
+        held = row is not None and row.scheduled_at is not None and not messages.scheduled_by_provider(
+            phones[row.phone_id])
+        return statuses.SCHEDULED if held else statuses.QUEUED
+    return [{"id": message_id, "to": rows[message_id].remote_number if message_id in rows else "",
+             "status": first_status(rows.get(message_id))} for message_id in message_ids]
 
 
 def phones_with_default(user) -> list[tuple[Phone, bool]]:

@@ -44,6 +44,7 @@ class Composed:
     # the numbers left out of the send, each as {"recipient", "code", "reason": a stored Reason's data}
     rejected: list[dict] = field(default_factory=list)
     key_reused: bool = False  # the submission token came with another request (an API call's other body)
+    scheduled_at: datetime | None = None  # naive UTC: when they are to be sent, if later
 
     def refuse(self, about: str, problem: str) -> None:
         self.problems.setdefault(about, []).append(problem)
@@ -74,7 +75,7 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
     earlier = earlier_submission(user.id, submission_token, request_hash)
     if earlier is not None:
         return earlier
-    composed = Composed(rejected=list(rejected or []))
+    composed = Composed(rejected=list(rejected or []), scheduled_at=scheduled_at)
     phone, pool_phones = sending_phones(user, phone_id, pool_id)
     if phone is None:
         composed.refuse("phone", _("Choose one of your phones."))
@@ -152,14 +153,19 @@ def text_too_long(provider, body: str) -> str | None:
 
 
 def refuse_unoffered_options(composed: Composed, phone: Phone, flash: bool, scheduled_at: datetime | None) -> None:
-    """Flash and a later date only from a phone whose provider offers them; a date in the future."""
+    """Flash only from a phone whose provider offers it; a later date from any phone (held here
+    until then when its provider cannot schedule), in the future."""
     provider = provider_class(phone.provider_key)
     if flash and not provider.has(Capability.FLASH, phone.settings or {}):
         composed.refuse("flash", _("This phone cannot send flash SMS."))
-    if scheduled_at is not None and not provider.has(Capability.SCHEDULED_SEND, phone.settings or {}):
-        composed.refuse("send_at", _("This phone cannot schedule SMS: leave the date blank."))
-    elif scheduled_at is not None and scheduled_at <= utcnow():
+    if scheduled_at is not None and scheduled_at <= utcnow():
         composed.refuse("send_at", _("Choose a time in the future."))
+
+
+def scheduled_by_provider(phone: Phone) -> bool:
+    """A message for later from this phone goes to its provider at once, which sends it then;
+    from any other phone SMS Desk holds it, scheduled, and queues it when its time comes."""
+    return provider_class(phone.provider_key).has(Capability.SCHEDULED_SEND, phone.settings or {})
 
 
 def leave_out_opted_out(composed: Composed, user_id: int, numbers: list[str], confirmed: str | None) -> list[str]:
@@ -236,7 +242,9 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
                    pool_id: int | None = None) -> list[int]:
     """Writes one queued message per number (E.164, checked by compose), commits, and only then
     enqueues their jobs. If the broker is down the messages stay queued and the sweep enqueues
-    them later. scheduled_at (naive UTC) is for phones whose provider sends at a later date.
+    them later. scheduled_at (naive UTC): a phone whose provider schedules gets them at once,
+    to send then; from any other phone they are held here, scheduled, and the sweep queues them
+    at their time (sweeps.queue_due_scheduled).
     texts: each number's own text and its cost (a campaign's placeholders filled), else `body`
     for all. pool_id: the pool whose worker chooses each message's phone (`phone` is its first).
     Raises SubmittedMeanwhile, having written nothing, when another request made the same
@@ -254,7 +262,12 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
                  flash=flash, scheduled_at=scheduled_at, status_poll_count=0, campaign_id=campaign_id, pool_id=pool_id,
                  send_job_id=job_ids[position // tasks.SEND_JOB_SIZE])
             for position, (number, (text, text_cost_of)) in enumerate(zip(numbers, texts))]
-    message_ids = status_store.add_queued(rows)
+    # a pool's worker chooses the phone when it sends: held here, whatever its first phone can do
+    hold_here = scheduled_at is not None and (pool_id is not None or not scheduled_by_provider(phone))
+    if hold_here:
+        for row in rows:
+            row.update(send_job_id=None, enqueued_at=None)
+    message_ids = status_store.add_queued(rows, statuses.SCHEDULED if hold_here else statuses.QUEUED)
     if submission_token:
         remember_submission(phone.user_id, submission_token, message_ids, request_hash, answer)
     try:
@@ -265,6 +278,8 @@ def queue_outbound(phone: Phone, numbers: list[str], body: str, flash: bool = Fa
             raise SubmittedMeanwhile() from None
         raise
     quotas.mail_alert_later(phone.user_id, alert)
+    if hold_here:
+        return message_ids
     size = tasks.SEND_JOB_SIZE
     try:
         tasks.enqueue_sends({job_id: message_ids[index * size:(index + 1) * size]
@@ -323,20 +338,27 @@ def record_inbound(phone, inbound: InboundSms) -> Message:
 CANCELED, PROVIDER_ASKED, TOO_LATE = "canceled", "provider asked", "too late"
 
 
+def held_here(message: Message) -> bool:
+    """Scheduled, and held by SMS Desk until its time (see status_store.held_here)."""
+    return (message.is_outbound and message.status in statuses.TRANSITIONS[statuses.SCHEDULE]
+            and message.attempt_count == 0)
+
+
 def held_for_later_by_provider(message: Message) -> bool:
     """A message for a later date, at a provider that can cancel it until then."""
-    return (message.scheduled_at is not None and message.scheduled_at > utcnow()
+    return (message.scheduled_at is not None and message.scheduled_at > utcnow() and not held_here(message)
             and provider_class(message.phone.provider_key).has(Capability.CANCEL, message.phone.settings or {}))
 
 
 def cancelable_statuses(message: Message) -> list[str]:
-    """The statuses in which the message may be canceled: before it leaves, and, held by its
-    provider for a later date, while the provider holds it."""
+    """The statuses in which the message may be canceled: before it leaves (held here for later
+    too), and, held by its provider for a later date, while the provider holds it."""
     if not message.is_outbound:
         return []
     held = held_for_later_by_provider(message)
     return [status for status in statuses.OUTBOUND_STATUSES
-            if statuses.cancelable_here(status) or (held and statuses.cancelable_at_provider(status))]
+            if statuses.cancelable_here(status) or (held and statuses.cancelable_at_provider(status))
+            or (held_here(message) and status == message.status)]
 
 
 def cancel(message: Message) -> str:
@@ -351,7 +373,28 @@ def cancel(message: Message) -> str:
 
 
 def cancel_queued(message: Message) -> bool:
-    moved = status_store.move(message, statuses.CANCELED, by=statuses.PIPELINE, expected=statuses.QUEUED,
-                              line=Line(Reason("Canceled before it was sent.")))
+    """Queued, or held here for later: canceled. Commits."""
+    moved = status_store.cancel_unsent_message(message.id, Reason("Canceled before it was sent."))
     db.session.commit()
+    db.session.refresh(message)
     return moved
+
+
+SENT_NOW = Reason("Sent now at the user's request, before its time.")
+SENT_NOW_LATE = Reason("Sent at the user's request, after its time had passed.")
+
+
+def send_now(message: Message) -> bool:
+    """A message held here for later is queued now (the user's "Send now", its time passed or
+    not). False when it is no longer held here. Commits, then enqueues."""
+    late = message.scheduled_at is not None and message.scheduled_at <= utcnow()
+    job_id = tasks.new_send_job_id()
+    moved = status_store.queue_scheduled([message.id], job_id, Line(SENT_NOW_LATE if late else SENT_NOW))
+    db.session.commit()
+    db.session.refresh(message)
+    if moved:
+        try:
+            tasks.enqueue_sends({job_id: moved})
+        except RedisError as error:
+            log.warning("broker unavailable, message %d waits for the sweep: %s", message.id, error)
+    return bool(moved)

@@ -115,7 +115,10 @@ def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> l
 
 
 def outbound_sms(message, phone: Phone) -> OutboundSms:
-    send_at = message.scheduled_at.replace(tzinfo=timezone.utc) if message.scheduled_at else None
+    """send_at only while its time is to come: one held here is queued once its time came, and a
+    retry after the time passed is sent now."""
+    later = message.scheduled_at is not None and message.scheduled_at > utcnow()
+    send_at = message.scheduled_at.replace(tzinfo=timezone.utc) if later else None
     return OutboundSms(message_id=message.id, destination=message.remote_number, text=message.body,
                        status_callback_url=callback_url(phone, "status"), attempt=message.attempt_count,
                        reference=send_reference(phone, message), flash=message.flash, send_at=send_at)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -134,14 +134,16 @@ def record_event(kind: str, user_id: int, **details) -> None:
 
 # ---- new messages ----
 
-def add_queued(rows: list[dict]) -> list[int]:
-    """Writes new outbound messages, queued, with their timeline and outbox rows; does not commit."""
+def add_queued(rows: list[dict], status: str = statuses.QUEUED) -> list[int]:
+    """Writes new outbound messages, queued (or scheduled: held here until their time, see
+    held_here), with their timeline and outbox rows; does not commit."""
+    assert status in (statuses.QUEUED, statuses.SCHEDULED)
     now = utcnow()
     for row in rows:
-        row.update(status=statuses.QUEUED, status_changed_at=now)
+        row.update(status=status, status_changed_at=now)
     message_ids = list(db.session.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows))
-    write_rows(db.session, [timeline_row(message_id, statuses.QUEUED, now=now) for message_id in message_ids],
-               [status_changed_row(row["user_id"], message_id, statuses.QUEUED, now)
+    write_rows(db.session, [timeline_row(message_id, status, now=now) for message_id in message_ids],
+               [status_changed_row(row["user_id"], message_id, status, now)
                 for row, message_id in zip(rows, message_ids)])
     conversations.note_messages([(row["user_id"], row["remote_number"], message_id, False)
                                  for row, message_id in zip(rows, message_ids)], report_moves().upsert)
@@ -290,6 +292,43 @@ def record_accepted(answers: list[Accepted]) -> set[int]:
     return moved
 
 
+# ---- SMS Desk's own schedule ----
+
+def held_here(messages=Message.__table__):
+    """Scheduled messages SMS Desk holds until their time: never claimed (a provider holds those
+    it accepted for later, which were claimed to be sent to it)."""
+    return and_(messages.c.status.in_(list(statuses.TRANSITIONS[statuses.SCHEDULE])), messages.c.attempt_count == 0)
+
+
+def queue_scheduled(message_ids: list[int], job_id: str, line: Line, *conditions) -> list[int]:
+    """Messages held here (and meeting `conditions`) go to the queue, carried by job_id: their
+    time came, or the user said to send them now. A compare-and-set, so that two sweeps, or a
+    sweep and a click, queue each one once. Returns the ids moved. Does not commit."""
+    now = utcnow()
+    messages = Message.__table__
+    moved = db.session.execute(
+        update(messages).where(messages.c.id.in_(message_ids), held_here(messages), *conditions)
+        .values(status=statuses.QUEUED, status_changed_at=now, send_job_id=job_id, enqueued_at=now,
+                held_late_at=None)
+        .returning(messages.c.id, messages.c.user_id)).all()
+    write_rows(db.session, [timeline_row(row.id, statuses.QUEUED, line, now) for row in moved],
+               [status_changed_row(row.user_id, row.id, statuses.QUEUED, now) for row in moved])
+    return sorted(row.id for row in moved)
+
+
+def hold_late(message_ids: list[int], line: Line) -> list[int]:
+    """Messages held here whose time passed long ago (SMS Desk was stopped) stay scheduled, held
+    until the user sends them or cancels them; their timeline says why. Returns the ids held. Does
+    not commit."""
+    now = utcnow()
+    messages = Message.__table__
+    held = db.session.execute(
+        update(messages).where(messages.c.id.in_(message_ids), held_here(messages), messages.c.held_late_at.is_(None))
+        .values(held_late_at=now).returning(messages.c.id)).scalars().all()
+    write_rows(db.session, [timeline_row(message_id, None, line, now) for message_id in held], [])
+    return sorted(held)
+
+
 def cancel_unsent_of_phone(phone_id: int, reason: Reason) -> int:
     """A deleted phone's messages that have not left yet are canceled. Does not commit."""
     return _cancel_unsent(Message.__table__.c.phone_id == phone_id, reason)
@@ -300,12 +339,18 @@ def cancel_unsent_of_campaign(campaign_id: int, reason: Reason) -> int:
     return _cancel_unsent(Message.__table__.c.campaign_id == campaign_id, reason)
 
 
+def cancel_unsent_message(message_id: int, reason: Reason) -> bool:
+    """A user's cancel of a message that has not left (queued, or held here for later). Does not commit."""
+    return _cancel_unsent(Message.__table__.c.id == message_id, reason) == 1
+
+
 def _cancel_unsent(condition, reason: Reason) -> int:
+    """Queued messages, and those held here for later."""
     sources = statuses.sources(statuses.CANCELED, PIPELINE)
     now = utcnow()
     messages = Message.__table__
     canceled = db.session.execute(
-        update(messages).where(condition, messages.c.status.in_(sources))
+        update(messages).where(condition, or_(messages.c.status.in_(sources), held_here(messages)))
         .values(status=statuses.CANCELED, status_changed_at=now)
         .returning(messages.c.id, messages.c.user_id)).all()
     write_rows(db.session, [timeline_row(row.id, statuses.CANCELED, Line(reason), now) for row in canceled],

@@ -95,6 +95,41 @@ def enqueue_again(message_ids: list[int]) -> None:
         tasks.enqueue_sends(jobs)
 
 
+TIME_CAME = Reason("Its time came: queued to be sent.")
+HELD_LATE = Reason("Held: its time passed while SMS Desk was stopped. Send it now or cancel it.")
+
+
+def queue_due_scheduled(most_per_sweep: int = 50_000) -> int:
+    """Messages SMS Desk holds for later whose time came are queued, each once (a compare-and-set
+    from scheduled), committed, then enqueued: a broker wiped or a worker killed after the commit
+    leaves them queued, for requeue_lost_messages. Those found more than SCHEDULED_HOLD_AFTER_SECONDS
+    late (SMS Desk was stopped at their time) are held for the user instead. Returns how many were
+    queued."""
+    now = utcnow()
+    late = now - timedelta(seconds=current_app.config["SCHEDULED_HOLD_AFTER_SECONDS"])
+    messages = Message.__table__
+    due = db.session.execute(select(messages.c.id, messages.c.scheduled_at).where(
+        status_store.held_here(messages), messages.c.scheduled_at <= now, messages.c.held_late_at.is_(None))
+        .order_by(messages.c.scheduled_at, messages.c.id).limit(most_per_sweep)).all()
+    too_late = [message_id for message_id, scheduled_at in due if scheduled_at < late]
+    if too_late:
+        status_store.hold_late(too_late, Line(HELD_LATE))
+        log.warning("held %d scheduled messages found more than %s late", len(too_late), now - late)
+    on_time = [message_id for message_id, scheduled_at in due if scheduled_at >= late]
+    jobs = {}
+    for start in range(0, len(on_time), tasks.SEND_JOB_SIZE):
+        job_id = tasks.new_send_job_id()
+        queued = status_store.queue_scheduled(on_time[start:start + tasks.SEND_JOB_SIZE], job_id, Line(TIME_CAME),
+                                              messages.c.scheduled_at <= now, messages.c.held_late_at.is_(None))
+        if queued:
+            jobs[job_id] = queued
+    db.session.commit()
+    if jobs:
+        tasks.enqueue_sends(jobs)
+        log.info("queued %d scheduled messages whose time came", sum(map(len, jobs.values())))
+    return sum(map(len, jobs.values()))
+
+
 def forget_unmatched_early_events(max_age: timedelta = timedelta(days=2)) -> int:
     """Reports for provider ids that never turned up (a provider's test call, say) are not kept for ever."""
     result = db.session.execute(delete(EarlyStatusEvent).where(EarlyStatusEvent.received_at < utcnow() - max_age)
