@@ -1,8 +1,8 @@
 """messages held by SMS Desk for a later date: when one was held for the user because its time had
 long passed, and an index of those held, by their time, for the sweep that queues the due ones
 
-Revision ID: 0027
-Revises: 0026
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-03 12:30:00
 
 """
@@ -10,8 +10,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0027'
-down_revision = '0026'
+revision = '0029'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
