@@ -10,7 +10,8 @@ from ..providers import PROVIDERS, provider_class
 from ..providers.base import KEPT_SECRET, Capability
 from ..services import messages as message_service
 from ..services import phones as phone_service
-from ..services import reachability
+from ..services import phone_health, reachability
+from ..services import pools as pool_service
 from .forms import (SETTING_PREFIX, PhoneActionForm, SimulateInboundForm, TestSmsForm, keep_secrets_typed,
                     kept_secrets_owner, phone_form_class, setting_values, take_kept_secrets)
 
@@ -59,8 +60,10 @@ def chosen_polling_mode(form) -> str | None:
 @bp.route("/")
 @login_required
 def index():
-    return render_template("phones/index.html", phones=phone_service.user_phones(current_user),
-                           providers=PROVIDERS)
+    phones = phone_service.user_phones(current_user)
+    return render_template("phones/index.html", phones=phones, providers=PROVIDERS,
+                           health={phone.id: phone_health.phone_health(phone) for phone in phones},
+                           pooled=pool_service.pooled_phone_ids(current_user))
 
 
 @bp.route("/new")

@@ -13,7 +13,7 @@ from .. import statuses
 from ..extensions import db
 from ..models import Conversation, Message
 from ..templating import local_to_utc, user_zone
-from . import contacts, history, quotas, webhooks
+from . import contacts, history, phone_health, quotas, webhooks
 
 SHOWN = 5
 WEEK_DAYS = 7  # today and the 6 days before, as whole days: the history's date filter can show them
@@ -36,6 +36,7 @@ class Dashboard:
     phones: list[dict]
     next_step: str | None  # "add_phone", "send_first_sms", or None once both are done
     disabled_webhooks: list = field(default_factory=list)  # endpoints SMS Desk disabled after 24 h of failures
+    unhealthy_phones: list = field(default_factory=list)  # phone_health.PhoneHealth of those pools skip
     quota: quotas.Usage | None = None  # the administrator's limit on the user's sends, if any
     statuses: tuple = field(default=statuses.OUTBOUND_STATUSES + (statuses.RECEIVED,))
 
@@ -87,4 +88,5 @@ def dashboard(user) -> Dashboard:
     phones = history.phone_health(user)
     return Dashboard(unread=unread, failures=failures, names=contacts.names_by_number(user.id, numbers),
                      periods=week, phones=phones, next_step=next_step(user, [row["phone"] for row in phones]),
-                     disabled_webhooks=webhooks.disabled_by_failures(user.id), quota=quotas.usage(user))
+                     disabled_webhooks=webhooks.disabled_by_failures(user.id), quota=quotas.usage(user),
+                     unhealthy_phones=phone_health.unhealthy_phones([row["phone"] for row in phones]))

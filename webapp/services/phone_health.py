@@ -69,3 +69,38 @@ def record_sends(outcomes: dict[int, list]) -> None:
         db.session.execute(update(Phone).where(Phone.id == phone_id).values(**changes)
                            .execution_options(synchronize_session=False))
     db.session.commit()
+
+
+CREDIT_LABELS = ("Credits", "Balance")  # the connection test's facts that say what is left to spend
+
+
+@dataclass(frozen=True)
+class PhoneHealth:
+    """What the phone list and the dashboard say of a phone's health."""
+    phone: Phone
+    recent: Health
+    last_error: str | None  # a stored Reason
+    last_error_at: datetime | None
+    credits: str | None  # as the provider told it at the last connection test, None where unknown
+
+    @property
+    def healthy(self) -> bool:
+        return self.recent.healthy
+
+
+def credits_of(phone: Phone) -> str | None:
+    from ..reasons import Reason, loaded
+    for label, value in (phone.last_check_facts or {}).items():
+        reason = loaded(label)
+        if isinstance(reason, Reason) and reason.msgid in CREDIT_LABELS:
+            return value
+    return None
+
+
+def phone_health(phone: Phone, now: datetime | None = None) -> PhoneHealth:
+    return PhoneHealth(phone, health_of(phone, now), phone.last_error, phone.last_error_at, credits_of(phone))
+
+
+def unhealthy_phones(phones: list[Phone]) -> list[PhoneHealth]:
+    now = utcnow()
+    return [health for health in (phone_health(phone, now) for phone in phones) if not health.healthy]

@@ -81,9 +81,10 @@ def delete_pool(pool: PhonePool) -> None:
     db.session.commit()
 
 
-def pools_of_phone(phone_id: int) -> list[PhonePool]:
-    return db.session.scalars(select(PhonePool).join(PhonePoolMember).where(
-        PhonePoolMember.phone_id == phone_id)).all()
+def pooled_phone_ids(user) -> set[int]:
+    """The user's phones that are in one of their pools."""
+    return set(db.session.scalars(select(PhonePoolMember.phone_id).join(PhonePool).where(
+        PhonePool.user_id == user.id)))
 
 
 # ---- choosing a phone, in the worker ----
