@@ -1,5 +1,9 @@
 """worker.py, counting the SQL statements it sends to the database: the count goes to the file
-named by the first argument, rewritten every half second. For the polling-cost scenario."""
+named by the first argument, rewritten every half second. For the polling-cost scenario. With
+BENCH_PROFILE set, the worker runs under cProfile and its statistics go to that path followed by
+the worker's pid, when it stops."""
+import cProfile
+import os
 import runpy
 import sys
 import threading
@@ -25,7 +29,14 @@ def write_counts(path: Path) -> None:
         threading.Event().wait(0.5)
 
 
+def run_worker() -> None:
+    runpy.run_path(str(Path(__file__).resolve().parent.parent / "worker.py"), run_name="__main__")
+
+
 if __name__ == "__main__":
     counts = Path(sys.argv.pop(1))
     threading.Thread(target=write_counts, args=(counts,), daemon=True).start()
-    runpy.run_path(str(Path(__file__).resolve().parent.parent / "worker.py"), run_name="__main__")
+    if os.environ.get("BENCH_PROFILE"):
+        cProfile.run("run_worker()", f"{os.environ['BENCH_PROFILE']}.{os.getpid()}")
+    else:
+        run_worker()

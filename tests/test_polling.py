@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from webapp import broker, statuses, tasks
 from webapp.extensions import db
-from webapp.models import Message, Phone
+from webapp.models import Message, Phone, utcnow
 from webapp.providers.base import ASKING_STATUS_DELAYS
 from webapp.services import polling
 from webapp.services.messages import queue_outbound
@@ -91,6 +91,31 @@ def test_an_incoming_sms_is_stored_once_across_many_polls_and_never_deleted_at_t
     assert twilio.deletes == []
     listing = [request for request in twilio.requests if request.method == "GET"][-1]
     assert listing.query["To"] == TWILIO_NUMBER and "DateSent>" in listing.query
+    assert db.session.get(Phone, phone.id).poll_found["inbound"]["found"] == 1
+
+
+def test_phones_due_together_are_asked_in_one_job_and_each_page_tells_its_own_ask(twilio, user):
+    phones = [twilio_phone(user, twilio) for _ in range(3)]
+    deleted = twilio_phone(user, twilio)
+    twilio.receive("+33698765432", TWILIO_NUMBER, "Bonjour")
+    assert polling.enqueue_inbound_polls(30) == 4
+    db.session.execute(Phone.__table__.update().where(Phone.id == deleted.id).values(deleted_at=utcnow()))
+    db.session.commit()
+    assert run_queued_jobs(only=tasks.POLL_INBOUND) == 1
+    assert sum(1 for request in twilio.requests if "Messages.json" in request.path) == 3  # not the deleted one
+    db.session.expire_all()
+    for phone in phones:
+        phone = db.session.get(Phone, phone.id)
+        assert phone.polled_at is not None and phone.poll_found["inbound"]["found"] == 1
+        assert phone.poll_found["inbound"]["answered_at"] == phone.polled_at.isoformat()
+    assert db.session.get(Phone, deleted.id).polled_at is None
+
+
+def test_a_poll_job_queued_before_the_upgrade_still_asks_its_phone(twilio, user):
+    phone = twilio_phone(user, twilio)
+    twilio.receive("+33698765432", TWILIO_NUMBER, "Bonjour")
+    broker.enqueue_job(tasks.POLL_INBOUND, phone.id)  # one phone's id, as jobs were before they came in batches
+    assert run_queued_jobs(only=tasks.POLL_INBOUND) == 1
     assert db.session.get(Phone, phone.id).poll_found["inbound"]["found"] == 1
 
 

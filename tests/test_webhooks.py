@@ -257,6 +257,17 @@ def test_a_lost_job_is_made_up_for_by_the_sweep(app, user, receiver, private_all
     assert verified(secret, receiver.wait_for(1)[0])["type"] == "optout.created"
 
 
+def test_the_workers_dispatch_loop_fans_out_an_event_once_and_nothing_while_none_waits(
+        app, user, receiver, private_allowed):
+    endpoint, secret = add_http(user, receiver.url("/hook"))
+    assert webhooks.dispatch_if_first() == set()
+    opt_out(user)
+    assert webhooks.dispatch_if_first() == {endpoint.id}
+    assert webhooks.dispatch_if_first() == set()
+    assert run_queued_jobs() == 1
+    assert verified(secret, receiver.wait_for(1)[0])["type"] == "optout.created"
+
+
 def test_events_written_before_an_endpoint_was_added_are_not_sent_to_it(app, user, receiver, private_allowed):
     opt_out(user, "+33611111111")
     endpoint, secret = add_http(user, receiver.url("/hook"))

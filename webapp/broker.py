@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
@@ -148,15 +149,32 @@ def fetch_job(job_id: str) -> Job | None:
 
 def move_due_scheduled_jobs() -> None:
     """Puts retries whose delay is over on the queue (RQ's own scheduler would fork a process
-    that outlives a killed worker)."""
-    scheduler = RQScheduler([QUEUE_NAME], connection=redis_connection(), serializer=JSONSerializer,
-                            logging_level=None)  # not set: webapp.logs shows its lock lines at DEBUG only
+    that outlives a killed worker). Each worker calls it twice a second: while none is due it
+    costs one command, and the scheduler's locks are taken only when one is."""
+    connection = redis_connection()
+    if not ScheduledJobRegistry(QUEUE_NAME, connection=connection).get_jobs_to_schedule(chunk_size=1):
+        return
+    scheduler = SchedulerOnOurConnection([QUEUE_NAME], connection=connection, serializer=JSONSerializer,
+                                         logging_level=None)  # not set: webapp.logs shows its lock lines at DEBUG only
     scheduler.acquire_locks()
     if scheduler.acquired_locks:
         try:
             scheduler.enqueue_scheduled_jobs()
         finally:
             scheduler.release_locks()
+
+
+class SchedulerOnOurConnection(RQScheduler):
+    """RQ's scheduler opens a connection pool of its own, being meant for a process of its own:
+    this one uses the connection it is given, rather than a new connection each time."""
+
+    def __init__(self, queues, connection: Redis, **options):
+        super().__init__(queues, connection, **options)
+        self._given_connection = connection
+
+    @property
+    def connection(self) -> Redis:
+        return self._given_connection
 
 
 def enqueue_job(function_path: str, *args) -> Job:

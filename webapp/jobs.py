@@ -83,10 +83,9 @@ def post_simulator_report(message_id: int, form: dict, attempt: int) -> None:
         simulator.post_report(callback_url(phone, "status"), form, attempt, message_id)
 
 
-def poll_inbound(phone_id: int) -> None:
-    phone = live_phone(phone_id)
-    if phone is not None:
-        polling.poll_inbound(phone)
+def poll_inbound(phone_ids: list[int] | int) -> None:
+    """phone_ids: a single id in the jobs enqueued before the phones were asked in batches."""
+    polling.poll_inbound_of_phones(phone_ids if isinstance(phone_ids, list) else [phone_ids])
 
 
 def install_callbacks(phone_id: int) -> None:

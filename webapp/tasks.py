@@ -63,8 +63,8 @@ def post_simulator_report_later(delay_seconds: float, message_id: int, form: dic
                       failure_ttl=86400)
 
 
-def poll_inbound(phone_id: int) -> None:
-    broker.enqueue_job(POLL_INBOUND, phone_id)
+def poll_inbound(phone_ids: list[int]) -> None:
+    broker.enqueue_job(POLL_INBOUND, phone_ids)
 
 
 def cancel_at_provider(message_id: int) -> None:

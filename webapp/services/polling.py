@@ -2,6 +2,7 @@
 that report only when asked, and cancels of messages a provider holds for a later date."""
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -26,6 +27,7 @@ POLL_LEASE = timedelta(minutes=2)
 CLOCK_MARGIN = timedelta(minutes=10)  # the provider dates what it received by its own clock
 FIRST_INBOUND_LOOK_BACK = timedelta(days=1)
 LONGEST_POLL_WAIT = 2.0  # seconds a poll waits for a slot of the phone's rate limit; longer: asked later
+INBOUND_POLL_JOB_SIZE = 50  # phones asked in one job: a job's bookkeeping in the broker costs more than an ask
 
 
 def enqueue_due_status_polls(limit: int = 2000) -> int:
@@ -96,7 +98,8 @@ def schedule_next_status_poll(adapter, message: Message) -> None:
 
 def enqueue_inbound_polls(interval_seconds: float) -> int:
     """Phones whose provider is asked for incoming SMS, each at most once per interval: one query,
-    which finds nothing for phones that are told (so they cost nothing)."""
+    which finds nothing for phones that are told (so they cost nothing), and one job per
+    INBOUND_POLL_JOB_SIZE phones."""
     keys = [key for key, provider in PROVIDERS.items() if provider.polls_inbound]
     by_settings = [key for key in keys if PROVIDERS[key].inbound_polling_by_settings]
     asking = [key for key in keys if PROVIDERS[key].calls_from_internet]
@@ -105,14 +108,15 @@ def enqueue_inbound_polls(interval_seconds: float) -> int:
         Phone.deleted_at.is_(None), Phone.provider_key.in_(keys),
         or_(Phone.provider_key.in_(by_settings),
             and_(Phone.provider_key.in_(asking), Phone.polling_mode.in_(asking_modes()))),
-        or_(Phone.next_inbound_poll_at.is_(None), Phone.next_inbound_poll_at <= now))).all()
+        or_(Phone.next_inbound_poll_at.is_(None), Phone.next_inbound_poll_at <= now))
+        .order_by(Phone.id)).all()
     if not due:
         return 0
     db.session.execute(update(Phone).where(Phone.id.in_(due)).values(
         next_inbound_poll_at=now + timedelta(seconds=interval_seconds)).execution_options(synchronize_session=False))
     db.session.commit()
-    for phone_id in due:
-        tasks.poll_inbound(phone_id)
+    for start in range(0, len(due), INBOUND_POLL_JOB_SIZE):
+        tasks.poll_inbound(due[start:start + INBOUND_POLL_JOB_SIZE])
     return len(due)
 
 
@@ -120,22 +124,47 @@ def lists_inbound(adapter) -> bool:
     return adapter.polls_inbound and (adapter.wants_inbound_polling() or (adapter.asks and adapter.lists_inbound_for(adapter.settings)))
 
 
+@dataclass
+class PollNote:
+    """What one ask found, for the phone's page (see note_polls)."""
+    phone_id: int
+    kind: str  # "inbound" or "statuses"
+    asked_at: datetime
+    found: int = 0
+    error: object = None  # the reason the ask failed
+
+
+def poll_inbound_of_phones(phone_ids: list[int]) -> None:
+    """One job's phones, asked in turn; what the asks found is written in one statement."""
+    phones = db.session.scalars(select(Phone).where(Phone.id.in_(phone_ids), Phone.deleted_at.is_(None))
+                                .order_by(Phone.id)).all()
+    note_polls([note for note in map(ask_for_inbound, phones) if note is not None])
+
+
 def poll_inbound(phone: Phone) -> int:
+    """One phone's incoming SMS: the number of new ones."""
+    note = ask_for_inbound(phone)
+    if note is None:
+        return 0
+    note_polls([note])
+    return note.found
+
+
+def ask_for_inbound(phone: Phone) -> PollNote | None:
     """Each incoming SMS is stored before the provider is told to forget it (where it is), so a
-    crash in between loses nothing; one listed again is recognised by its provider id. Returns the
-    number of new ones."""
+    crash in between loses nothing; one listed again is recognised by its provider id. None when
+    the phone was not asked."""
     adapter = adapter_for(phone)
     if not lists_inbound(adapter):
-        return 0
+        return None
     if not got_request_slot(phone):
-        return 0
-    asked_at = utcnow()
+        return None
+    phone_id, asked_at = phone.id, utcnow()
     try:
         listed = adapter.list_inbound(inbound_listed_since(phone))
     except ProviderError as error:
-        log.warning("could not list incoming SMS of phone %s: %s", phone.id, error.reason)
-        note_poll(phone, "inbound", asked_at, error=error.reason)
-        return 0
+        log.warning("could not list incoming SMS of phone %s: %s", phone_id, error.reason)
+        return PollNote(phone_id, "inbound", asked_at, error=error.reason)
     known = known_inbound_ids(phone, [inbound.provider_message_id for inbound in listed])
     stored = 0
     for inbound in listed:
@@ -144,8 +173,7 @@ def poll_inbound(phone: Phone) -> int:
             known.add(inbound.provider_message_id)
             stored += 1
         adapter.acknowledge_inbound(inbound.provider_message_id)
-    note_poll(phone, "inbound", asked_at, found=stored)
-    return stored
+    return PollNote(phone_id, "inbound", asked_at, found=stored)
 
 
 def got_request_slot(phone: Phone) -> bool:
@@ -177,15 +205,28 @@ def known_inbound_ids(phone: Phone, provider_ids: list[str]) -> set[str]:
 
 
 def note_poll(phone: Phone, kind: str, asked_at: datetime, found: int = 0, error=None) -> None:
-    """What the phone's page shows: when SMS Desk last asked and what it found, per kind
-    ("inbound", "statuses"); answered_at is the last ask that got an answer."""
-    db.session.refresh(phone)
-    noted = dict(phone.poll_found or {})
-    previous = noted.get(kind) or {}
-    noted[kind] = {"asked_at": asked_at.isoformat(), "found": found,
-                   "error": stored_reason(error) if error is not None else None,
-                   "answered_at": previous.get("answered_at") if error is not None else asked_at.isoformat()}
-    phone.poll_found, phone.polled_at = noted, asked_at
+    note_polls([PollNote(phone.id, kind, asked_at, found, error)])
+
+
+def note_polls(notes: list[PollNote]) -> None:
+    """What the phones' pages show: when SMS Desk last asked and what it found, per kind
+    ("inbound", "statuses"); answered_at is the last ask that got an answer. Read again just
+    before, and written in one statement for all the phones. Commits."""
+    if not notes:
+        return
+    noted = dict(db.session.execute(select(Phone.id, Phone.poll_found).where(
+        Phone.id.in_([note.phone_id for note in notes]))).all())
+    rows = []
+    for note in notes:
+        found = dict(noted.get(note.phone_id) or {})
+        answered_at = ((found.get(note.kind) or {}).get("answered_at") if note.error is not None
+                       else note.asked_at.isoformat())
+        found[note.kind] = {"asked_at": note.asked_at.isoformat(), "found": note.found,
+                            "error": stored_reason(note.error) if note.error is not None else None,
+                            "answered_at": answered_at}
+        noted[note.phone_id] = found
+        rows.append({"id": note.phone_id, "poll_found": found, "polled_at": note.asked_at})
+    db.session.execute(update(Phone), rows)
     db.session.commit()
 
 

@@ -471,7 +471,9 @@ def enqueue_delivery(endpoint_id: int) -> None:
 
 def dispatch_if_first(now: datetime | None = None) -> set[int]:
     """The dispatch, by one worker at a time (the cursor's compare-and-set would make a second
-    one's work vain)."""
+    one's work vain). While no event waits, one look-up and nothing else."""
+    if not events_waiting():
+        return set()
     owner = uuid.uuid4().hex
     try:
         if not broker.take_turn(DISPATCH_TURN_KEY, owner, 60.0):
@@ -482,6 +484,13 @@ def dispatch_if_first(now: datetime | None = None) -> set[int]:
         return dispatch(now)
     finally:
         broker.end_turn(DISPATCH_TURN_KEY, owner)
+
+
+def events_waiting() -> bool:
+    """Whether an outbox event lies after the cursor (a missing cursor's row counts as 0)."""
+    cursor = select(WebhookDispatch.last_event_id).where(WebhookDispatch.id == 1).scalar_subquery()
+    return db.session.scalar(select(OutboxEvent.id).where(OutboxEvent.id > func.coalesce(cursor, 0))
+                             .limit(1)) is not None
 
 
 def enqueue_due(now: datetime | None = None) -> int:
