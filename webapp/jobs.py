@@ -8,7 +8,7 @@ from . import broker
 from .extensions import db
 from .models import Message, Phone
 from .providers import simulator
-from .services import contact_files, password_resets, polling, quotas, sending, sweeps, webhooks
+from .services import contact_files, limits, password_resets, polling, quotas, sending, sweeps, webhooks
 from .services.phones import (adapter_for, callback_url, callbacks_at_provider, check_numbers_at_provider,
                               record_callback_installation, record_connection_check)
 
@@ -125,7 +125,7 @@ def sweep() -> None:
     """Each step on its own: one that fails (a provider's poll, a broker hiccup) does not hold up the others."""
     steps = [sweeps.queue_due_scheduled, sweeps.requeue_lost_messages, sweeps.mark_interrupted_sends, polling.enqueue_due_status_polls,
              lambda: polling.enqueue_inbound_polls(current_app.config["INBOUND_POLL_SECONDS"]),
-             sweeps.forget_unmatched_early_events, sweeps.pick_up_webhook_deliveries]
+             sweeps.forget_unmatched_early_events, sweeps.pick_up_webhook_deliveries, limits.resume_phones]
     for step in steps:
         try:
             step()

@@ -166,6 +166,28 @@ class PhonePoolMember(db.Model):
     __table_args__ = (Index("ix_phone_pool_members_phone", "phone_id"),)
 
 
+class PhoneLimit(db.Model):
+    """The most a phone sends per day and per month (operators cut SIMs and numbers that send too
+    much), counted in segments or in messages, and what it sent in the current day and month (the
+    owner's, by webapp/clock.py). A phone that reached a limit is paused until the next period:
+    its messages stay queued (enqueued_at None) until the sweep resumes it. Written by
+    services.limits only, each change conditional on `version` (two senders cannot both take the
+    last segments)."""
+    __tablename__ = "phone_limits"
+    SEGMENTS, MESSAGES = "segments", "messages"
+    phone_id = db.Column(db.Integer, db.ForeignKey("phones.id", ondelete="CASCADE"), primary_key=True)
+    per_day = db.Column(db.Integer)
+    per_month = db.Column(db.Integer)
+    counts = db.Column(db.String(8), nullable=False, default=SEGMENTS)
+    day_start = db.Column(db.DateTime)
+    day_used = db.Column(db.Integer, nullable=False, default=0)
+    month_start = db.Column(db.DateTime)
+    month_used = db.Column(db.Integer, nullable=False, default=0)
+    paused_until = db.Column(db.DateTime, index=True)  # naive UTC, by the limits' clock
+    paused_by = db.Column(db.String(8))  # the limit reached: "day" or "month"
+    version = db.Column(db.Integer, nullable=False, default=0)
+
+
 class Message(db.Model):
     """One SMS, sent or received. Outbound ones carry the pipeline's bookkeeping."""
     __tablename__ = "messages"

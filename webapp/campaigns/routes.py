@@ -11,6 +11,7 @@ from ..ids import row_id
 from ..messages.forms import CampaignReviewForm, MessageActionForm, ResendForm
 from ..services import campaigns as campaign_service
 from ..services import contacts as contact_service
+from ..services import limits
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -118,6 +119,7 @@ def show(campaign_id):
     return render_template("campaigns/show.html", campaign=campaign, progress=campaign_service.progress(campaign),
                            failures=campaign_service.failure_reasons(campaign), messages=rows, next_after=next_after,
                            status=status, statuses=statuses, action_form=MessageActionForm(), resend_form=ResendForm(),
+                           pauses=limits.pauses_of_campaign(campaign.id),
                            names=contact_service.names_by_number(current_user.id, [row.remote_number for row in rows]))
 
 
@@ -128,6 +130,7 @@ def progress(campaign_id):
     campaign = campaign_or_404(campaign_id)
     answer = campaign_service.progress(campaign).as_json()
     answer["labels"] = {status: statuses.label(status) for status in statuses.OUTBOUND_STATUSES}
+    answer["paused"] = [pause.reason() for pause in limits.pauses_of_campaign(campaign.id)]
     return jsonify(answer)
 
 

@@ -19,6 +19,7 @@ from ..personalization import Template
 from ..providers import provider_class
 from ..providers.base import Capability
 from ..services import contacts as contact_service
+from ..services import limits
 from ..services import conversations as conversation_service
 from ..services import campaigns as campaign_service
 from ..services import history
@@ -367,7 +368,7 @@ def show(message_id):
     return render_template("messages/show.html", message=message, action_form=MessageActionForm(),
                            cancel_while=message_service.cancelable_statuses(message), resend_form=ResendForm(),
                            held_here=message_service.held_here(message),
-                           names=contact_names([message.remote_number]))
+                           names=contact_names([message.remote_number]), pause=limits.pause_holding(message))
 
 
 @bp.route("/messages/<int:message_id>/cancel", methods=["POST"])

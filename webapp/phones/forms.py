@@ -22,6 +22,13 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
         rate_limit_per_second = DecimalField(
             _l("Maximum SMS per second"), places=None, validators=[Optional(), NumberRange(min=0.01, max=10000)],
             description=_l("Leave blank for no limit. Set it if your provider refuses faster sending."))
+        limit_per_day = IntegerField(_l("Maximum per day"), validators=[Optional(), NumberRange(min=0, max=10**9)],
+                                     description=_l("Leave blank for no limit. Operators may cut a SIM or a number "
+                                                    "that sends too much: past the limit, its SMS wait for the next "
+                                                    "day."))
+        limit_per_month = IntegerField(_l("Maximum per month"), validators=[Optional(), NumberRange(min=0, max=10**9)],
+                                       description=_l("Leave blank for no limit. Past it, its SMS wait for the 1st."))
+        limit_counts = SelectField(_l("Counted in"), choices=LIMIT_UNITS, default="segments")
         kept_secrets = HiddenField()  # the secrets of a try that had an error, sealed (see keep_secrets_typed)
         submit = SubmitField(_l("Save"))
 
@@ -52,6 +59,11 @@ def phone_form_class(provider: type[Provider], editing: bool) -> type[FlaskForm]
                            "instead: “Automatic” does so only at such an address, “Always” at any address."))
     return PhoneForm
 
+
+LIMIT_UNITS = [
+    ("segments", _l("SMS segments (a long SMS counts several)")),
+    ("messages", _l("Messages")),
+]
 
 POLLING_CHOICES = [
     ("automatic", _l("Automatic: at a local address")),

@@ -8,6 +8,7 @@ from ..models import Phone
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import PROVIDERS, provider_class
 from ..providers.base import KEPT_SECRET, Capability
+from ..services import limits
 from ..services import messages as message_service
 from ..services import phones as phone_service
 from ..services import phone_health, reachability
@@ -83,6 +84,7 @@ def create(provider_key):
         phone = Phone(user_id=current_user.id, provider_key=provider_key)
         phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form),
                                  polling_mode=chosen_polling_mode(form))
+        save_limits(phone, form)
         flash(_("Phone “%(name)s” added.", name=phone.name), "success")
         return redirect(url_for("phones.show", phone_id=phone.id))
     if not form.is_submitted():
@@ -99,11 +101,13 @@ def edit(phone_id):
     if settings_accepted(form, provider, phone):
         phone_service.save_phone(phone, form.name.data, form.rate_limit_per_second.data, setting_values(form),
                                  polling_mode=chosen_polling_mode(form))
+        save_limits(phone, form)
         flash(_("Phone “%(name)s” saved.", name=phone.name), "success")
         return redirect(url_for("phones.show", phone_id=phone.id))
     if not form.is_submitted():
         form.name.data = phone.name
         form.rate_limit_per_second.data = phone.rate_limit_per_second
+        show_limits(phone, form)
         if "polling_mode" in form:
             form.polling_mode.data = phone.polling_mode
         for field in provider.fields:
@@ -320,6 +324,17 @@ def sent_to(typed: str) -> str | None:
         return to_e164(typed, current_app.config["DEFAULT_PHONE_REGION"])
     except InvalidNumber:
         return None
+
+
+def save_limits(phone, form) -> None:
+    limits.save_limits(phone, form.limit_per_day.data, form.limit_per_month.data, form.limit_counts.data)
+
+
+def show_limits(phone, form) -> None:
+    limit = limits.limit_of(phone.id)
+    if limit is not None:
+        form.limit_per_day.data, form.limit_per_month.data = limit.per_day, limit.per_month
+        form.limit_counts.data = limit.counts
 
 
 from . import pool_routes  # noqa: E402,F401  (the Pools pages, on this blueprint)

@@ -22,7 +22,7 @@ from ..crypto import SecretsUnreadable
 from ..providers.base import OutboundSms, ProviderError, SendResult
 from ..reasons import ATTEMPT_FAILED, SENT_AGAIN
 from ..reasons import Reason as _
-from . import opt_outs, phone_health, pools, reports, status_store
+from . import limits, opt_outs, phone_health, pools, reports, status_store
 from .phones import adapter_for, callback_scope_ids, callback_url
 from .status_store import Claim, Line
 from .timeline import failed_attempt
@@ -106,7 +106,7 @@ def claim_for_phone(phone: Phone, message_ids: list[int], worker_name: str) -> l
             status_store.move(db.session.get(Message, message_id), statuses.FAILED, by=PIPELINE,
                               expected=statuses.QUEUED, line=Line(error.reason), error_reason=error.reason)
         return []
-    message_ids = opt_outs.cancel_opted_out_since_composed(message_ids)
+    message_ids = limits.take_for_claim(phone, opt_outs.cancel_opted_out_since_composed(message_ids))
     claimed = status_store.claim(message_ids, worker_name) if message_ids else []
     sms_list = [outbound_sms(row, phone) for row in claimed]
     size = adapter.max_batch_size
