@@ -14,8 +14,8 @@ from webapp.reasons import shown
 from webapp.services import sweeps
 from webapp.services.messages import queue_outbound
 
-from .conftest import (SHORT_PROVIDER_DEADLINES, csrf_token_from, make_phone, post_form, reload_message,
-                       run_queued_jobs, wait_for)
+from .conftest import (SHORT_PROVIDER_DEADLINES, confirm_sending, csrf_token_from, make_phone, post_form,
+                       reload_message, run_queued_jobs, wait_for)
 
 
 def status_of(message_id):
@@ -190,3 +190,80 @@ def test_with_the_real_worker_a_scheduled_sms_survives_a_kill_and_a_broker_wipe_
     assert message.attempt_count == 1
     assert timeline(message_id).count(statuses.SENDING) == 1
     assert timeline(message_id).count(statuses.QUEUED) == 1
+
+
+# ---- the list of what is scheduled, edited and canceled until it goes ----
+
+def test_the_scheduled_list_shows_single_sms_and_campaigns_soonest_first(user, logged_in):
+    phone = make_phone(user)
+    queue_outbound(phone, ["+33612345678"], "Single later", scheduled_at=in_minutes(120))
+    response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "+33612345671\n+33612345672",
+                                                 "body": "Campaign sooner", "send_at": local_in_minutes(user, 60)})
+    confirm_sending(logged_in, response)
+    page = logged_in.get("/scheduled").get_data(as_text=True)
+    assert page.index("Campaign sooner") < page.index("Single later")
+    assert "Campaign, 2 recipients" in page and "+33612345678" in page
+    campaign_page = logged_in.get(page_link(page, "/campaigns/")).get_data(as_text=True)
+    assert "Send at" in campaign_page and "/scheduled/campaigns/" in campaign_page
+
+
+def local_in_minutes(user, minutes: float) -> str:
+    zone = ZoneInfo(user.timezone or "Europe/Paris")
+    return (datetime.now(zone) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M")
+
+
+def page_link(page: str, prefix: str) -> str:
+    import re
+    return re.search(rf'href="({re.escape(prefix)}\d+)"', page).group(1)
+
+
+def test_a_held_sms_has_its_text_and_time_edited_until_it_goes(app, user, logged_in, live_server):
+    phone = make_phone(user)
+    [message_id] = queue_outbound(phone, ["+33612345678"], "Frist draft", scheduled_at=in_minutes(60))
+    response = post_form(logged_in, f"/scheduled/messages/{message_id}",
+                         {"body": "First draft, corrected", "send_at": local_in_minutes(user, 90)})
+    assert response.status_code == 302
+    message = reload_message(message_id)
+    assert message.body == "First draft, corrected" and message.status == statuses.SCHEDULED
+    assert in_minutes(88) < message.scheduled_at < in_minutes(91)
+    assert "Its text was changed before it was sent." in reasons_of(message_id)
+    assert "Its time was changed before it was sent." in reasons_of(message_id)
+    refused = post_form(logged_in, f"/scheduled/messages/{message_id}",
+                        {"body": "x", "send_at": "2001-01-01T10:00"}).get_data(as_text=True)
+    assert "Choose a time in the future." in refused
+    make_due(message_id)
+    sweeps.queue_due_scheduled()
+    run_queued_jobs()
+    assert status_of(message_id) == statuses.SENT
+    gone = logged_in.get(f"/scheduled/messages/{message_id}", follow_redirects=True).get_data(as_text=True)
+    assert "no longer waiting for its time" in gone
+    assert reload_message(message_id).body == "First draft, corrected"
+
+
+def test_a_campaigns_time_is_edited_for_every_message_still_held(user, logged_in):
+    phone = make_phone(user)
+    response = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": "+33612345671\n+33612345672",
+                                                 "body": "Sale tomorrow", "send_at": local_in_minutes(user, 60)})
+    confirm_sending(logged_in, response)
+    first, second = db.session.scalars(select(Message.id).order_by(Message.id)).all()
+    logged_in.post(f"/messages/{first}/cancel", data={"csrf_token": csrf_token_from(
+        logged_in.get(f"/messages/{first}").get_data(as_text=True))})
+    campaign_id = reload_message(second).campaign_id
+    response = post_form(logged_in, f"/scheduled/campaigns/{campaign_id}",
+                         {"body": "Sale tomorrow, 20% off", "send_at": local_in_minutes(user, 180)})
+    assert response.status_code == 302
+    assert in_minutes(178) < reload_message(second).scheduled_at < in_minutes(181)
+    assert reload_message(second).body == "Sale tomorrow, 20% off"
+    assert reload_message(first).body == "Sale tomorrow" and status_of(first) == statuses.CANCELED
+
+
+def test_another_users_scheduled_sms_are_neither_listed_nor_editable(user, other_user, logged_in):
+    theirs = make_phone(other_user)
+    [message_id] = queue_outbound(theirs, ["+33612345678"], "Their secret plan", scheduled_at=in_minutes(60))
+    assert "Their secret plan" not in logged_in.get("/scheduled").get_data(as_text=True)
+    assert logged_in.get(f"/scheduled/messages/{message_id}").status_code == 404
+    page = logged_in.get("/scheduled").get_data(as_text=True)
+    response = logged_in.post(f"/scheduled/messages/{message_id}", data={
+        "csrf_token": csrf_token_from(page), "body": "Hacked", "send_at": local_in_minutes(user, 90)})
+    assert response.status_code == 404
+    assert reload_message(message_id).body == "Their secret plan"

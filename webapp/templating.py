@@ -22,6 +22,11 @@ def local_to_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=user_zone()).astimezone(timezone.utc).replace(tzinfo=None)
 
 
+def utc_to_local(moment: datetime) -> datetime:
+    """A naive UTC time from the database as the naive time of the user's zone (a form's value)."""
+    return moment.replace(tzinfo=timezone.utc).astimezone(user_zone()).replace(tzinfo=None)
+
+
 def local_time(value, format="short"):
     return format_datetime(value, format) if value else ""
 

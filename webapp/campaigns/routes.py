@@ -10,6 +10,7 @@ from .. import statuses
 from ..ids import row_id
 from ..messages.forms import CampaignReviewForm, MessageActionForm, ResendForm
 from ..services import campaigns as campaign_service
+from ..services import scheduled as scheduled_service
 from ..services import contacts as contact_service
 from ..services import limits
 
@@ -117,6 +118,8 @@ def show(campaign_id):
     status = request.args.get("status") if request.args.get("status") in statuses.OUTBOUND_STATUSES else None
     rows, next_after = campaign_service.recipients_page(campaign, status, request.args.get("after", type=row_id))
     return render_template("campaigns/show.html", campaign=campaign, progress=campaign_service.progress(campaign),
+                           schedule=scheduled_service.campaign_schedule(campaign),
+                           schedule_editable=scheduled_service.has_held_messages(campaign),
                            failures=campaign_service.failure_reasons(campaign), messages=rows, next_after=next_after,
                            status=status, statuses=statuses, action_form=MessageActionForm(), resend_form=ResendForm(),
                            pauses=limits.pauses_of_campaign(campaign.id),

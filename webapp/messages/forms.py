@@ -144,3 +144,12 @@ class ResendForm(FlaskForm):
     """"Send again": the unknown ones too (they may have been sent) only when ticked."""
     include_unknown = BooleanField(_l("Also send again those whose fate is unknown (they may have been received: "
                                       "they would get it twice)"))
+
+
+class EditScheduledForm(FlaskForm):
+    """The text and time of an SMS (or a campaign) SMS Desk holds for later."""
+    body = TextAreaField(_l("Message"), validators=[Optional(), Length(max=LONGEST_TEXT_POSTED)],
+                         filters=[unix_newlines])
+    send_at = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()],
+                                 description=_l("In your time zone."))
+    submit = SubmitField(_l("Save"))

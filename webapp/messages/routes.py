@@ -24,11 +24,12 @@ from ..services import conversations as conversation_service
 from ..services import campaigns as campaign_service
 from ..services import history
 from ..services import messages as message_service
+from ..services import scheduled as scheduled_service
 from ..services.phones import phone_label, user_phones
 from ..services.pools import user_pools
 from ..sms_text import counter_rules
-from ..templating import local_time, local_to_utc
-from .forms import ComposeForm, ConversationSearchForm, HistoryFilterForm, MessageActionForm, ReplyForm, ResendForm
+from ..templating import local_time, local_to_utc, utc_to_local
+from .forms import ComposeForm, ConversationSearchForm, EditScheduledForm, HistoryFilterForm, MessageActionForm, ReplyForm, ResendForm
 
 bp = Blueprint("messages", __name__)
 
@@ -439,3 +440,68 @@ def live_statuses():
                                       "glyph": statuses.glyph(message.status), "final": message.is_final,
                                       "reason": reasons.shown(message.error_reason) or None}
                     for message in history.message_statuses(current_user, ids)})
+
+
+@bp.route("/scheduled")
+@login_required
+def scheduled():
+    """The SMS and campaigns to be sent later, soonest first."""
+    return render_template("messages/scheduled.html", sends=scheduled_service.scheduled_sends(current_user),
+                           action_form=MessageActionForm())
+
+
+@bp.route("/scheduled/messages/<int:message_id>", methods=["GET", "POST"])
+@login_required
+def edit_scheduled_message(message_id):
+    message = scheduled_service.held_message(current_user, message_id)
+    if message is None:
+        if history.user_message(current_user, message_id) is None:
+            abort(404)
+        flash(_("This SMS is no longer waiting for its time: it was sent or canceled already."), "error")
+        return redirect(url_for("messages.show", message_id=message_id))
+    form = EditScheduledForm()
+    if request.method == "GET":
+        form.body.data, form.send_at.data = message.body, utc_to_local(message.scheduled_at)
+    if form.validate_on_submit():
+        edited = scheduled_service.edit_message(message, form.body.data or "", local_to_utc(form.send_at.data))
+        if not edited.problems:
+            return after_edit(edited, url_for("messages.show", message_id=message.id))
+        for about, problems in edited.problems.items():
+            getattr(form, about).errors.extend(problems)
+    return render_template("messages/edit_scheduled.html", form=form, message=message, campaign=None,
+                           names=contact_names([message.remote_number]))
+
+
+@bp.route("/scheduled/campaigns/<int:campaign_id>", methods=["GET", "POST"])
+@login_required
+def edit_scheduled_campaign(campaign_id):
+    campaign = campaign_service.user_campaign(current_user, campaign_id)
+    if campaign is None:
+        abort(404)
+    at = scheduled_service.campaign_schedule(campaign)
+    if at is None or not scheduled_service.has_held_messages(campaign):
+        flash(_("This campaign is no longer waiting for its time: it was sent or canceled already."), "error")
+        return redirect(url_for("campaigns.show", campaign_id=campaign.id))
+    form = EditScheduledForm()
+    text_editable = scheduled_service.may_edit_text(campaign)
+    if request.method == "GET":
+        form.body.data, form.send_at.data = campaign.body, utc_to_local(at)
+    if form.validate_on_submit():
+        edited = scheduled_service.edit_campaign(campaign, form.body.data if text_editable else None,
+                                                 local_to_utc(form.send_at.data))
+        if not edited.problems:
+            return after_edit(edited, url_for("campaigns.show", campaign_id=campaign.id))
+        for about, problems in edited.problems.items():
+            getattr(form, about).errors.extend(problems)
+    return render_template("messages/edit_scheduled.html", form=form, message=None, campaign=campaign,
+                           text_editable=text_editable, names={})
+
+
+def after_edit(edited, page_url: str):
+    if edited.gone:
+        flash(_("Too late: it went (or was canceled) while you were editing it; nothing was changed."), "error")
+    elif edited.changed:
+        flash(_("Saved: it will be sent with these changes."), "success")
+    else:
+        flash(_("Nothing was changed."), "info")
+    return redirect(page_url)

@@ -316,6 +316,20 @@ def queue_scheduled(message_ids: list[int], job_id: str, line: Line, *conditions
     return sorted(row.id for row in moved)
 
 
+def edit_held(message_ids: list[int], line: Line, **changes) -> list[int]:
+    """The text (body, body_folded, encoding, segment_count) or the time (scheduled_at) of
+    messages still held here, changed by their user; a new time clears a hold for lateness. A
+    compare-and-set: one queued meanwhile (its time came) is left as it went. Returns the ids
+    changed. Does not commit."""
+    if "scheduled_at" in changes:
+        changes["held_late_at"] = None
+    messages = Message.__table__
+    edited = db.session.execute(update(messages).where(messages.c.id.in_(message_ids), held_here(messages))
+                                .values(**changes).returning(messages.c.id)).scalars().all()
+    write_rows(db.session, [timeline_row(message_id, None, line) for message_id in edited], [])
+    return sorted(edited)
+
+
 def hold_late(message_ids: list[int], line: Line) -> list[int]:
     """Messages held here whose time passed long ago (SMS Desk was stopped) stay scheduled, held
     until the user sends them or cancels them; their timeline says why. Returns the ids held. Does
