@@ -379,6 +379,7 @@ def test_phones_are_listed_with_capabilities_and_health_and_never_a_secret(app, 
     [phone] = answer.get_json()["data"]
     assert phone["provider"] == "twilio" and "send" in phone["capabilities"]
     assert set(phone["health"]) == {"last_check_at", "last_check_ok", "last_check_message", "last_callback_at",
-                                    "failures_last_24h"}
+                                    "failures_last_24h", "recent_sends", "recent_failures", "healthy", "last_error",
+                                    "last_error_at", "credits"}
     text = answer.get_data(as_text=True)
     assert "very-secret-token-1234" not in text and "callback" not in text.replace("last_callback_at", "")

@@ -4,9 +4,10 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp.extensions import db
-from webapp.models import Contact, ContactGroup, ContactGroupMember, Message, OptOut
+from webapp.models import Contact, ContactGroup, ContactGroupMember, Message, OptOut, PhonePool
 from webapp.services import contacts, opt_outs
 from webapp.services.messages import queue_outbound
+from webapp.services.pools import MemberChoice, save_pool
 
 from .conftest import make_phone
 from .test_api import receive
@@ -22,7 +23,9 @@ def owned(app, user):
     group, _ = contacts.save_group(user, "Parents")
     contacts.add_members(user, group, [contact.id])
     opt_outs.record(user.id, "+33633333333", OptOut.MANUAL)
-    return {"phone": phone.id, "message": sent, "received": received, "contact": contact.id, "group": group.id}
+    pool = save_pool(PhonePool(user_id=user.id), "Main", "first_available", [MemberChoice(phone.id, 1)])
+    return {"phone": phone.id, "message": sent, "received": received, "contact": contact.id, "group": group.id,
+            "pool": pool.public_id}
 
 
 # every endpoint that names one of the user's rows: called with the other user's key
@@ -44,12 +47,14 @@ BY_ID = [
     ("DELETE", "/api/v1/groups/{group}/members", {"contact_ids": ["{contact}"]}, 404),
     ("DELETE", "/api/v1/opt-outs/+33633333333", None, 404),
     ("POST", "/api/v1/messages", {"to": ["+33644444444"], "text": "Hi", "phone_id": "{phone}"}, 422),
+    ("POST", "/api/v1/messages", {"to": ["+33644444444"], "text": "Hi", "pool_id": "{pool}"}, 422),
 ]
 
 
 def filled(value, ids):
     if isinstance(value, str):
-        return int(value.format(**ids)) if value.startswith("{") else value.format(**ids)
+        whole = value.startswith("{") and value.endswith("}") and value[1:-1] in ids
+        return ids[value[1:-1]] if whole else value.format(**ids)
     if isinstance(value, list):
         return [filled(item, ids) for item in value]
     if isinstance(value, dict):
@@ -74,11 +79,11 @@ def test_another_users_key_reaches_none_of_their_rows(owned, user, other_api, me
     assert answer.status_code == status, answer.get_data(as_text=True)
     assert everything_of(user.id) == before
     if status == 422:
-        assert answer.get_json()["errors"][0]["field"] == "phone_id"
+        assert answer.get_json()["errors"][0]["field"] == ("pool_id" if "pool_id" in body else "phone_id")
 
 
 LISTS = ["/api/v1/messages", "/api/v1/messages?direction=inbound", "/api/v1/conversations", "/api/v1/incoming",
-         "/api/v1/contacts", "/api/v1/groups", "/api/v1/opt-outs", "/api/v1/phones",
+         "/api/v1/contacts", "/api/v1/groups", "/api/v1/opt-outs", "/api/v1/phones", "/api/v1/pools",
          "/api/v1/conversations?q=Private", "/api/v1/messages?text=Private", "/api/v1/contacts?q=Ada"]
 
 

@@ -12,7 +12,7 @@ from ..extensions import limiter
 from ..models import OptOut
 from ..numbers import InvalidNumber, split_typed_numbers, to_e164
 from ..providers import provider_class
-from ..services import api_sends, contacts, conversations, history, opt_outs
+from ..services import api_sends, contacts, conversations, history, opt_outs, phone_health, pools
 from ..services import messages as message_service
 from ..services.history import HistoryFilters
 from . import auth, problems, schemas
@@ -27,6 +27,7 @@ bp.register_error_handler(HTTPException, problems.from_http_exception)
 bp.register_error_handler(Exception, problems.server_error)
 
 COMPOSE_FIELDS = {"phone": "phone_id", "numbers": "to", "flash": "flash", "send_at": "send_at"}
+POOL_FIELDS = dict(COMPOSE_FIELDS, phone="pool_id")
 
 
 def not_found():
@@ -73,7 +74,8 @@ def send(body, headers):
     Recipients are numbers, contact ids and group ids, together. Invalid numbers and numbers that
     opted out are left out and listed in `rejected`, with the reason; the others are queued. A
     single recipient who opted out is refused (422). Without `phone_id`, the SMS leaves from your
-    default phone: your only phone, or else the first you added."""
+    default phone: your only phone, or else the first you added. With `pool_id` instead, from one
+    of your pools (GET /pools)."""
     key = headers.get("idempotency_key")
     sent = api_sends.send(current_user, body, key, api_sends.request_hash(request.get_json()))
     composed = sent.composed
@@ -83,11 +85,12 @@ def send(body, headers):
     if "quota" in composed.problems:
         raise ApiProblem(403, "quota-exceeded", composed.problems["quota"][0])
     if composed.problems:
-        raise invalid({COMPOSE_FIELDS.get(about, about): problems for about, problems in composed.problems.items()})
+        names = POOL_FIELDS if sent.pool_id else COMPOSE_FIELDS
+        raise invalid({names.get(about, about): problems for about, problems in composed.problems.items()})
     answer = {"messages": api_sends.sent_messages(current_user, composed.message_ids),
               "rejected": [dict(rejected, reason=reasons.shown(reasons.Reason.from_data(rejected["reason"])))
                            for rejected in composed.rejected],
-              "phone_id": sent.phone_id}
+              "phone_id": sent.phone_id, "pool_id": sent.pool_id}
     if composed.repeated:
         answer["phone_id"] = sent.phone_id
         return answer, 200, {"Idempotent-Replayed": "true"}
@@ -414,11 +417,27 @@ def list_phones():
     data = []
     for phone, is_default in api_sends.phones_with_default(current_user):
         provider = provider_class(phone.provider_key)
+        health = phone_health.phone_health(phone)
         data.append({"id": phone.id, "name": phone.name, "provider": phone.provider_key, "default": is_default,
                      "capabilities": sorted(capability.value for capability in
                                             provider.capabilities_for(phone.settings or {})),
                      "health": {"last_check_at": phone.last_check_at, "last_check_ok": phone.last_check_ok,
                                 "last_check_message": shown_reason(phone.last_check_message),
                                 "last_callback_at": phone.last_callback_at,
-                                "failures_last_24h": failures.get(phone.id, 0)}})
+                                "failures_last_24h": failures.get(phone.id, 0),
+                                "recent_sends": health.recent.sends, "recent_failures": health.recent.failures,
+                                "healthy": health.healthy, "last_error": shown_reason(health.last_error),
+                                "last_error_at": health.last_error_at, "credits": health.credits}})
     return {"data": data}
+
+
+@bp.route("/pools", methods=["GET"])
+@bp.response(200, schemas.PoolList)
+def list_pools():
+    """Your phone pools: ordered lists of phones that a send can target instead of one phone"""
+    return {"data": [{"id": pool.public_id, "name": pool.name, "strategy": pool.strategy,
+                      "phones": [{"phone_id": member.phone_id, "name": member.phone.name,
+                                  "position": member.position, "weight": member.weight,
+                                  "healthy": phone_health.is_healthy(member.phone)}
+                                 for member in pools.live_members(pool)]}
+                     for pool in pools.user_pools(current_user)]}

@@ -99,6 +99,10 @@ class SendRequest(Schema):
     group_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=100))
     text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT_LENGTH))
     phone_id = fields.Integer(metadata={"description": "Default: your only phone, or else the first you added"})
+    pool_id = fields.String(validate=validate.Length(min=1, max=24), metadata={
+        "description": "Instead of phone_id, one of your pools (its id in GET /pools): the pool chooses each "
+                       "message's phone when it is sent, and fails over to its next phone when a provider refuses "
+                       "for a reason of its own (unreachable, account refused), never for an invalid number"})
     flash = fields.Boolean(load_default=False, metadata={"description": "Where the phone can (see GET /phones)"})
     send_at = UtcDateTime(metadata={"description": "A later time; without an offset, UTC. A phone whose provider schedules gets the message at once, to send then; from any other, SMS Desk holds it (status scheduled) and sends it at that time"})
 
@@ -129,7 +133,10 @@ class SendAnswer(Schema):
     messages = fields.List(fields.Nested(SentMessage), required=True)
     rejected = fields.List(fields.Nested(Rejected), required=True,
                            metadata={"description": "Recipients left out of the send, with why"})
-    phone_id = fields.Integer(required=True)
+    phone_id = fields.Integer(required=True, metadata={
+        "description": "The phone the messages are queued on; sent to a pool, its first phone, until the pool "
+                       "chooses (GET /messages/{id} tells the phone that sent it)"})
+    pool_id = fields.String(allow_none=True, metadata={"description": "The pool sent to, if any"})
 
 
 class CancelAnswer(Schema):
@@ -275,6 +282,16 @@ class PhoneHealth(Schema):
     last_check_message = fields.String(allow_none=True, required=True)
     last_callback_at = UtcDateTime(allow_none=True, required=True)
     failures_last_24h = fields.Integer(required=True)
+    recent_sends = fields.Integer(required=True, metadata={"description": "Its last attempts (at most 10) within the hour"})
+    recent_failures = fields.Integer(required=True, metadata={
+        "description": "Those that failed for a reason of the provider's own (unreachable, busy, account refused)"})
+    healthy = fields.Boolean(required=True, metadata={
+        "description": "False when 5 or more of its last 10 attempts failed for the provider's own reason within "
+                       "the hour: pools skip it"})
+    last_error = fields.String(allow_none=True, required=True)
+    last_error_at = UtcDateTime(allow_none=True, required=True)
+    credits = fields.String(allow_none=True, required=True, metadata={
+        "description": "What is left to spend, as the provider told it at the last connection test; null where unknown"})
 
 
 class PhoneOut(Schema):
@@ -288,3 +305,24 @@ class PhoneOut(Schema):
 
 class PhoneList(Schema):
     data = fields.List(fields.Nested(PhoneOut), required=True)
+
+
+class PoolMemberOut(Schema):
+    phone_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    position = fields.Integer(required=True, metadata={"description": "1 is tried first"})
+    weight = fields.Integer(required=True, metadata={"description": "Its share of the sends, for spread"})
+    healthy = fields.Boolean(required=True, metadata={"description": "False: the pool skips it for now"})
+
+
+class PoolOut(Schema):
+    id = fields.String(required=True, metadata={"description": "What pool_id names in POST /messages"})
+    name = fields.String(required=True)
+    strategy = fields.String(required=True, validate=validate.OneOf(["first_available", "spread"]), metadata={
+        "description": "first_available: the first healthy phone sends, the next takes over when its provider "
+                       "refuses for its own reason; spread: the phones take turns by weight"})
+    phones = fields.List(fields.Nested(PoolMemberOut), required=True)
+
+
+class PoolList(Schema):
+    data = fields.List(fields.Nested(PoolOut), required=True)

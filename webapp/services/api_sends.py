@@ -11,7 +11,7 @@ from .. import statuses
 from ..extensions import db
 from ..models import Message, Phone
 from ..reasons import Reason
-from . import contacts, messages
+from . import contacts, messages, pools
 from .phones import user_phones
 
 
@@ -31,6 +31,7 @@ def request_hash(body: dict) -> str:
 class ApiSend:
     composed: messages.Composed
     phone_id: int | None
+    pool_id: str | None = None  # the pool's public id, when sent to one
 
 
 def send(user, request: dict, idempotency_key: str | None, body_hash: str) -> ApiSend:
@@ -49,6 +50,8 @@ def send(user, request: dict, idempotency_key: str | None, body_hash: str) -> Ap
             rejected.append(unknown("group", group_id))
         else:
             numbers.extend(contacts.group_numbers(user, group))
+    if request.get("pool_id") is not None:
+        return send_to_pool(user, request, numbers, rejected, idempotency_key, body_hash)
     phone_id = request.get("phone_id")
     if phone_id is None:
         phone = default_phone(user)
@@ -58,6 +61,26 @@ def send(user, request: dict, idempotency_key: str | None, body_hash: str) -> Ap
                                 request_hash=body_hash if idempotency_key else None, leave_out_invalid=True,
                                 rejected=rejected)
     return ApiSend(composed, phone_id)
+
+
+def send_to_pool(user, request: dict, numbers: list[str], rejected: list[dict], idempotency_key: str | None,
+                 body_hash: str) -> ApiSend:
+    """A send to the pool named by its public id; with a phone_id too, refused (which would send?)."""
+    pool = pools.user_pool_by_public_id(user, request["pool_id"])
+    if request.get("phone_id") is not None:
+        composed = messages.Composed()
+        composed.refuse("phone", Reason("Give phone_id or pool_id, not both."))
+        return ApiSend(composed, None, request["pool_id"])
+    if pool is None:
+        composed = messages.Composed()
+        composed.refuse("phone", Reason("You have no pool with this id."))
+        return ApiSend(composed, None, request["pool_id"])
+    composed = messages.compose(user, None, numbers, request["text"], flash=request["flash"],
+                                scheduled_at=request.get("send_at"), submission_token=idempotency_key,
+                                request_hash=body_hash if idempotency_key else None, leave_out_invalid=True,
+                                rejected=rejected, pool_id=pool.id)
+    phones = pools.pool_phones(pool)
+    return ApiSend(composed, phones[0].id if phones else None, pool.public_id)
 
 
 def unknown(kind: str, row_id: int) -> dict:
