@@ -121,7 +121,7 @@ def test_compose_offers_the_pools_and_a_campaign_to_a_pool_says_so_and_sends_thr
     from webapp.services.pools import MemberChoice, save_pool
     from .conftest import confirm_sending
     first, second = make_phone(user, name="First"), make_phone(user, name="Second")
-    assert "Or send from a pool" not in logged_in.get("/compose").get_data(as_text=True)  # no pool yet
+    assert "Or from a pool" not in logged_in.get("/compose").get_data(as_text=True)  # no pool yet
     pool = save_pool(PhonePool(user_id=user.id), "Both", "spread", [MemberChoice(first.id, 1), MemberChoice(second.id, 2)])
     page = logged_in.get(f"/compose?pool={pool.id}").get_data(as_text=True)
     assert re.search(rf'<option selected value="{pool.id}">Both</option>', page)

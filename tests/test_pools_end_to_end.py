@@ -101,7 +101,7 @@ def test_credentials_the_provider_refuses_fail_over_at_once(twilio, live_server,
     [message_id] = queued_to_pool(pool, first, [RECIPIENT])
     message = send_now(message_id)
     assert message.status == statuses.QUEUED and message.phone_id == second.id
-    assert "Twilio could not send it (Twilio refused the Account SID" in timeline_text(message)
+    assert "Twilio could not send it: Twilio refused the Account SID" in timeline_text(message)
     message = send_now(message_id)
     assert message.status == statuses.SENT and message.phone_id == second.id
 

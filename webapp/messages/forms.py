@@ -65,7 +65,7 @@ class ComposeForm(FlaskForm):
     submission_token = HiddenField(default=new_submission_token)
     phone_id = SelectField(_l("Send from"), coerce=int, validators=[DataRequired()])
     # shown when the user has pools: one of them sends instead of the phone above
-    pool_id = SelectField(_l("Or send from a pool"), coerce=lambda value: int(value) if value else None,
+    pool_id = SelectField(_l("Or from a pool"), coerce=lambda value: int(value) if value else None,
                           validators=[Optional()],
                           description=_l("The pool chooses the phone when the SMS is sent, and another of its "
                                          "phones takes it if its provider cannot send it."))

@@ -90,7 +90,7 @@ def pooled_phone_ids(user) -> set[int]:
 # ---- choosing a phone, in the worker ----
 
 TALKED = (statuses.SENT, statuses.DELIVERED, statuses.SCHEDULED, statuses.UNKNOWN, statuses.RECEIVED)
-FAILED_OVER = N_("%(phone)s could not send it (%(reason)s): %(next)s sends it instead.")
+FAILED_OVER = N_("%(phone)s could not send it: %(reason)s. %(next)s sends it instead.")
 
 
 def usable(phone: Phone) -> bool:
