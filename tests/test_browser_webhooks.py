@@ -14,6 +14,7 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import expect  # noqa: E402
 from standardwebhooks.webhooks import Webhook  # noqa: E402
+from werkzeug.wrappers import Response  # noqa: E402
 
 from .browser_support import (  # noqa: E402
     Screenshots,
@@ -29,7 +30,9 @@ pytestmark = pytest.mark.browser
 
 
 def test_adding_an_endpoint_and_reading_its_log_on_a_phone(open_page, tmp_path):
-    receiver = Receiver(reply_status=200)
+    receiver = Receiver()
+    receiver.reply = lambda: Response('{"received": true, "queue": "sms-desk"}', status=200,
+                                      content_type="application/json")
     try:
         with running_sms_desk(tmp_path, WEBHOOK_ALLOW_PRIVATE_ADDRESSES="1") as base_url:
             page = open_page(base_url)
@@ -69,6 +72,9 @@ def test_adding_an_endpoint_and_reading_its_log_on_a_phone(open_page, tmp_path):
             expect(rows.first).to_contain_text("webhook.test")
             expect(rows.first).to_contain_text("attempt 1")
             expect(rows.first).to_contain_text("200")
+            answer = rows.first.get_by_role("group", name="Answer to attempt 1")  # a box one reaches with Tab
+            expect(answer).to_have_text('{"received": true, "queue": "sms-desk"}')
+            expect(answer).to_have_attribute("tabindex", "0")
             assert page.evaluate("document.documentElement.scrollWidth") <= 390
             shot.take("log")
             assert errors == []
