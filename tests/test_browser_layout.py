@@ -78,7 +78,7 @@ def last_id(page, link_pattern: str) -> int:
 
 def fill_the_desk(page) -> dict:
     """A phone, an SMS out to two numbers (a campaign), one in, a contact, a group, a webhook, a
-    second user; returns the ids the pages' urls take."""
+    pool, a second user; returns the ids the pages' urls take."""
     create_administrator(page)
     page.locator("a.card.provider", has=page.get_by_role("heading", name="Simulator", exact=True)).click()
     page.get_by_role("button", name="Save").click()
@@ -121,12 +121,19 @@ def fill_the_desk(page) -> dict:
     page.get_by_role("button", name="Create the user").click()
     user_id = max(int(m) for m in re.findall(r"/admin/users/(\d+)/password", page.content()))
 
+    page.goto("/phones/pools/new")
+    page.get_by_label("Name", exact=True).fill("Tous les numéros de l'école")
+    page.get_by_label("Place of Simulator").fill("1")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash.success")).to_be_visible()
+    pool_id = last_id(page, r"^/phones/pools/(\d+)$")
+
     page.goto("/campaigns")
     campaign_id = last_id(page, r"^/campaigns/(\d+)$")
     page.goto("/history")
     message_id = last_id(page, r"^/messages/(\d+)$")
     return {"phone_id": phone_id, "message_id": message_id, "contact_id": contact_id, "group_id": group_id,
-            "campaign_id": campaign_id, "endpoint_id": endpoint_id, "user_id": user_id,
+            "campaign_id": campaign_id, "pool_id": pool_id, "endpoint_id": endpoint_id, "user_id": user_id,
             "number": ANSWERING, "provider_key": "simulator"}
 
 
