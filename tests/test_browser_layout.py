@@ -175,7 +175,8 @@ def check_page(page, url: str, screenshot_name: str) -> tuple[list, list]:
         if width in SCREENSHOT_WIDTHS:
             violations += accessibility_violations(page, f"{url} at {width} px")
             SCREENSHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=SCREENSHOTS / f"layout-{screenshot_name}-{width}.png", full_page=True)
+            # a long page (the API documentation) takes a while on the loaded machine
+            page.screenshot(path=SCREENSHOTS / f"layout-{screenshot_name}-{width}.png", full_page=True, timeout=60_000)
     return problems, violations
 
 
