@@ -190,3 +190,21 @@ def test_a_pool_skips_a_phone_whose_provider_failed_5_of_its_last_10_sends(twili
     choose_phones([message_id])
     db.session.commit()
     assert reload_message(message_id).phone_id == second.id
+
+
+def test_a_pool_skips_a_phone_that_reached_its_daily_limit(live_server, user):
+    from webapp.models import PhoneLimit
+    from webapp.services.limits import save_limits
+    from webapp.services.messages import queue_outbound
+    from webapp.services.pools import choose_phones
+    from .conftest import send_now
+    first, second = make_phone(user, name="First"), make_phone(user, name="Second")
+    save_limits(first, 1, None, PhoneLimit.MESSAGES)
+    [sent] = queue_outbound(first, ["+33611111111"], "Hi")
+    assert send_now(sent).status == statuses.SENT  # its one SMS of the day
+    pool = pool_of(user, first, second)
+    [message_id] = queued_to_pool(pool, first, [RECIPIENT])
+    choose_phones([message_id])
+    db.session.commit()
+    assert reload_message(message_id).phone_id == second.id
+    assert send_now(message_id).status == statuses.SENT

@@ -5,7 +5,8 @@ refuses a message for a reason of its own (unreachable after the retries, out of
 account suspended or its credentials refused), the next phone takes it; never when the refusal is
 the recipient's (an invalid number, an opt-out), nor when the message may have left. "spread"
 shares the sends between the phones by weight, in turns (weighted round robin), and fails over the
-same way. A phone is usable while it is not deleted and is healthy (webapp/services/phone_health.py).
+same way. A phone is usable while it is not deleted, is healthy (webapp/services/phone_health.py)
+and its daily and monthly limits let it send the message now (webapp/services/limits.py).
 """
 from dataclasses import dataclass
 
@@ -93,17 +94,20 @@ TALKED = (statuses.SENT, statuses.DELIVERED, statuses.SCHEDULED, statuses.UNKNOW
 FAILED_OVER = N_("%(phone)s could not send it: %(reason)s. %(next)s sends it instead.")
 
 
-def usable(phone: Phone) -> bool:
-    """A phone a pool may choose now: not deleted, and healthy."""
+def usable(phone: Phone, segments: int = 1) -> bool:
+    """A phone a pool may choose now for a message of `segments`: not deleted, healthy, and not at
+    its limits."""
+    from .limits import can_send_now
     from .phone_health import is_healthy
-    return phone.deleted_at is None and is_healthy(phone)
+    return phone.deleted_at is None and is_healthy(phone) and can_send_now(phone, segments) is None
 
 
-def candidates(pool: PhonePool, leaving_out=()) -> list[PhonePoolMember]:
+def candidates(pool: PhonePool, leaving_out=(), segments: int = 1) -> list[PhonePoolMember]:
     """The members a pool chooses from, in order: the usable ones; when none is, every live one
-    (something is tried, and the dashboard tells why it fails)."""
+    (something is tried, the limits hold it until its phone may send, and the dashboard tells why
+    a phone fails)."""
     live = [member for member in live_members(pool) if member.phone_id not in leaving_out]
-    return [member for member in live if usable(member.phone)] or live
+    return [member for member in live if usable(member.phone, segments)] or live
 
 
 def last_talking_phone(message: Message) -> int | None:
@@ -141,7 +145,8 @@ def choose_phones(message_ids: list[int]) -> bool:
     changed = False
     for message in waiting:
         pool = db.session.get(PhonePool, message.pool_id)
-        members = candidates(pool, leaving_out=phones_tried(message) if message.attempt_count else ())
+        members = candidates(pool, leaving_out=phones_tried(message) if message.attempt_count else (),
+                             segments=message.segment_count)
         if not members:
             continue  # its phones were all deleted: it stays on the one it has, which cancels it
         talked = last_talking_phone(message)
@@ -179,7 +184,8 @@ def next_phone(message: Message) -> Phone | None:
     if pool is None:
         return None
     tried = phones_tried(message) | {message.phone_id}
-    members = [member for member in live_members(pool) if member.phone_id not in tried and usable(member.phone)]
+    members = [member for member in live_members(pool)
+               if member.phone_id not in tried and usable(member.phone, message.segment_count)]
     if not members:
         return None
     order = [member.phone_id for member in live_members(pool)]
