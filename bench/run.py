@@ -2,6 +2,7 @@
 
     python -m bench.run [--quick] [--postgres URL [--postgres-only]] [--keep-data DIR]
         [--only campaign,rate,compose,fairness,campaigns,callbacks,api,webhooks,import,polling,history,export,inbox]
+        [--limits]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
 --keep-data DIR keeps the SQLite database in DIR and the PostgreSQL one as it is, and reuses the
@@ -34,6 +35,9 @@ from .stack import ACCOUNT_SID, AUTH_TOKEN, SECRET_KEY, SLOW_TWILIO_NUMBER, TWIL
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench@example.org", "benchmark password"
 rows = []
+# --limits: every user a monthly quota and every phone daily and monthly limits, too high to be
+# reached, so that the scenarios pay for the checks (compare a run with and one without)
+WITH_LIMITS = False
 
 
 def report(name, figure, floor=None, target=None, ok=None, note=""):
@@ -64,6 +68,10 @@ def make_admin_and_phone(name="Bench Twilio", rate_limit=None, email=ADMIN_EMAIL
     user = find_user_by_email(email) or create_user(email, ADMIN_PASSWORD, is_admin=email == ADMIN_EMAIL)
     phone = save_phone(Phone(user_id=user.id, provider_key="twilio"), name, rate_limit,
                        {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "number": number})
+    if WITH_LIMITS:
+        from webapp.services import limits, quotas
+        quotas.set_quota(user, "month", 10 ** 9)
+        limits.save_limits(phone, 10 ** 9, 10 ** 9, "segments")
     return user, phone
 
 
@@ -985,7 +993,11 @@ def main():
                         help="the scenarios to run, separated by commas")
     parser.add_argument("--keep-data", metavar="DIR",
                         help="keep the databases (SQLite in DIR) and reuse the history and inbox found there")
+    parser.add_argument("--limits", action="store_true",
+                        help="give every user a quota and every phone limits, too high to be reached")
     arguments = parser.parse_args()
+    global WITH_LIMITS
+    WITH_LIMITS = arguments.limits
     sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, import_rows=1_000,
                   history=5_000, repeats=5, outage=50, outage_seconds=10.0,
                   group=1_000, polling_phones=100, polling_warm_up=5.0, polling_window=40.0)
