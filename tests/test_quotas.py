@@ -87,6 +87,8 @@ def test_a_campaign_beyond_the_quota_is_refused_and_its_draft_kept_until_the_quo
     give_quota(user, "month", 4)
     numbers = "\n".join(f"06123456{index:02d}" for index in range(5))
     review = post_form(logged_in, "/compose", {"phone_id": phone.id, "numbers": numbers, "body": "Hi"})
+    assert ("Your quota has 4 SMS segments left: too few for this campaign, which will be refused."
+            in page(logged_in.get(review.headers["Location"])))
     refused = confirm_sending(logged_in, review)
     assert "this send needs 5 SMS segments and your quota of 4 per month has 4 left" in page(refused)
     assert sent_count() == 0 and db.session.scalar(select(func.count()).select_from(Campaign)) == 0

@@ -12,7 +12,7 @@ from ..messages.forms import CampaignReviewForm, MessageActionForm, ResendForm
 from ..services import campaigns as campaign_service
 from ..services import scheduled as scheduled_service
 from ..services import contacts as contact_service
-from ..services import limits
+from ..services import limits, quotas
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -63,7 +63,8 @@ def review(draft_id):
     return render_template("campaigns/review.html", form=form, review=summary, choices=choices, problems=problems,
                            phone=user_phone_or_none(current_user, draft.data["phone_id"]), offered=offered,
                            pool=user_pool_or_none(current_user, pool_id) if pool_id else None,
-                           first_preview=campaign_service.preview(draft, None, choices))
+                           first_preview=campaign_service.preview(draft, None, choices),
+                           quota=quotas.usage(current_user))
 
 
 def after_confirming(confirmed: campaign_service.Confirmed):

@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from flask import render_template
 from flask_babel import force_locale, format_number
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from redis.exceptions import RedisError
 from sqlalchemy import case, select, update
 
@@ -68,11 +69,15 @@ def refusal(usage: Usage, needed: int) -> str:
     numbers = dict(needed=format_number(needed), left=format_number(usage.left), segments=format_number(usage.segments))
     if usage.kind == Quota.MONTHLY:
         from ..templating import local_day
-        return _("Not sent: this send needs %(needed)s SMS segments and your quota of %(segments)s per month has "
-                 "%(left)s left. It renews on %(date)s; your administrator can raise it.",
-                 date=local_day(usage.renews_on), **numbers)
-    return _("Not sent: this send needs %(needed)s SMS segments and your credit of %(segments)s has %(left)s left. "
-             "Ask your administrator for more.", **numbers)
+        return ngettext("Not sent: this send needs %(needed)s SMS segment and your quota of %(segments)s per month "
+                        "has %(left)s left. It renews on %(date)s; your administrator can raise it.",
+                        "Not sent: this send needs %(needed)s SMS segments and your quota of %(segments)s per month "
+                        "has %(left)s left. It renews on %(date)s; your administrator can raise it.",
+                        needed, date=local_day(usage.renews_on), **numbers)
+    return ngettext("Not sent: this send needs %(needed)s SMS segment and your credit of %(segments)s has %(left)s "
+                    "left. Ask your administrator for more.",
+                    "Not sent: this send needs %(needed)s SMS segments and your credit of %(segments)s has %(left)s "
+                    "left. Ask your administrator for more.", needed, **numbers)
 
 
 def current_start(user, kind: str) -> datetime:
