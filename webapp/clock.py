@@ -20,7 +20,12 @@ def now() -> datetime:
 
 
 def owner_zone(user) -> ZoneInfo:
-    return ZoneInfo(user.timezone or current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    return zone_named(user.timezone)
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """A user's time zone (None: the install's default)."""
+    return ZoneInfo(name or current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def _as_utc(local: datetime) -> datetime:

@@ -32,6 +32,13 @@ def limit_of(phone_id: int) -> PhoneLimit | None:
                              .execution_options(populate_existing=True))
 
 
+def claim_view(phone_id: int):
+    """The limit's columns and its owner's time zone (`timezone`), in one read, for the claim."""
+    return db.session.execute(select(*PhoneLimit.__table__.c, User.timezone)
+                              .join(Phone, Phone.id == PhoneLimit.phone_id).join(User, User.id == Phone.user_id)
+                              .where(PhoneLimit.phone_id == phone_id)).first()
+
+
 def is_limited(limit: PhoneLimit | None) -> bool:
     return limit is not None and (limit.per_day is not None or limit.per_month is not None)
 
@@ -58,8 +65,8 @@ class Standing:
         return clock.next_period_start(period, self.zone, self.at)
 
 
-def standing(limit: PhoneLimit, owner: User) -> Standing:
-    zone, at = clock.owner_zone(owner), clock.now()
+def standing(limit: PhoneLimit, zone) -> Standing:
+    at = clock.now()
     day_start, month_start = clock.period_start(clock.DAY, zone, at), clock.period_start(clock.MONTH, zone, at)
     return Standing(day_start, limit.day_used if limit.day_start == day_start else 0,
                     month_start, limit.month_used if limit.month_start == month_start else 0, at, zone)
@@ -79,7 +86,7 @@ def can_send_now(phone: Phone, segments: int, messages: int = 1) -> datetime | N
     limit = limit_of(phone.id)
     if not is_limited(limit):
         return None
-    now = standing(limit, phone.user)
+    now = standing(limit, clock.owner_zone(phone.user))
     if is_paused(limit, now.at):
         return limit.paused_until
     reached = now.reached(limit, segments if limit.counts == PhoneLimit.SEGMENTS else messages)
@@ -91,13 +98,14 @@ def take_for_claim(phone: Phone, message_ids: list[int]) -> list[int]:
     are held until the phone resumes. In the claim's transaction (does not commit)."""
     if not message_ids:
         return message_ids
-    limit = limit_of(phone.id)
+    limit = claim_view(phone.id)
     if not is_limited(limit):
         return message_ids
-    segments = dict(db.session.execute(select(Message.id, Message.segment_count)
-                                       .where(Message.id.in_(message_ids))).all())
+    segments = dict(db.session.execute(select(Message.id, Message.segment_count).where(
+        Message.id.in_(message_ids))).all()) if limit.counts == PhoneLimit.SEGMENTS else {}
+    zone = clock.zone_named(limit.timezone)
     for _try in range(COMPARE_AND_SET_TRIES):
-        now = standing(limit, phone.user)
+        now = standing(limit, zone)
         taken, reached = [], None
         if is_paused(limit, now.at):
             reached = limit.paused_by
@@ -119,11 +127,11 @@ def take_for_claim(phone: Phone, message_ids: list[int]) -> list[int]:
                                      .execution_options(synchronize_session=False)).rowcount
         if written:
             break
-        limit = limit_of(phone.id)  # another sender counted meanwhile: count again from its figures
+        limit = claim_view(phone.id)  # another sender counted meanwhile: count again from its figures
     else:
         log.warning("phone %d: its counts kept changing, nothing claimed this time", phone.id)
         taken = []
-    held = [message_id for message_id in message_ids if message_id not in set(taken)]
+    held = message_ids[len(taken):]  # taken is where the counting stopped
     if held:
         db.session.execute(update(Message).where(Message.id.in_(held), Message.status == statuses.QUEUED)
                            .values(enqueued_at=None, send_job_id=None).execution_options(synchronize_session=False))
@@ -217,5 +225,5 @@ def save_limits(phone: Phone, per_day: int | None, per_month: int | None, counts
 
 
 def still_reached(limit: PhoneLimit, phone: Phone) -> bool:
-    now = standing(limit, phone.user)
+    now = standing(limit, clock.owner_zone(phone.user))
     return now.reached(limit, 1) is not None
