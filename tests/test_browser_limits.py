@@ -80,7 +80,7 @@ def test_a_campaign_pauses_at_the_daily_limit_uses_up_the_quota_and_ends_the_nex
         page.get_by_label("To").fill("06 12 34 56 75")
         page.get_by_label("Message").fill("Encore un")
         page.get_by_role("button", name="Send", exact=True).click()
-        expect(page.locator(".error")).to_contain_text("Not sent: this send needs 1 SMS segment and your quota of 4 per month has 0 left")
+        expect(page.locator("p.error:not([hidden])")).to_contain_text("Not sent: this send needs 1 SMS segment and your quota of 4 per month has 0 left")
         shot.take("compose-refused")
 
         clock.write_text("2026-12-03T23:00:05")  # past midnight in Paris

@@ -188,7 +188,7 @@ def test_the_dashboard_shows_the_use_and_alerts_at_90_and_100_percent(logged_in,
     give_quota(user, "month", 10)
     queue_outbound(phone, [f"+3361234567{n}" for n in range(8)], "Hi")
     board = page(logged_in.get("/"))
-    assert 'data-quota-level="0"' in board and "8 of 10 SMS segments used this month (80 %)" in board
+    assert 'data-quota-level="0"' in board and "8 of 10 SMS segments used this month (80%)" in board
     queue_outbound(phone, ["+33698765432"], "Hi")
     board = page(logged_in.get("/"))
     assert 'data-quota-level="90"' in board and "Your quota is almost used up" in board
