@@ -62,7 +62,7 @@ def test_an_unreachable_first_phone_hands_the_sms_to_the_second_which_delivers_i
     moves = [event.status for event in message.events]
     assert moves.count(statuses.SENDING) == 6 and moves[-2:] == [statuses.SENT, statuses.DELIVERED]
     page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
-    assert "Simulator sends it instead" in page
+    assert "Simulator sends it instead" in page and "(pool Main)" in page
     assert twilio.messages == {}  # and nothing reached Twilio
 
 

@@ -233,6 +233,7 @@ class Message(db.Model):
     pool_id = db.Column(db.Integer, db.ForeignKey("phone_pools.id", ondelete="SET NULL"))
 
     phone = db.relationship("Phone")
+    pool = db.relationship("PhonePool")
     events = db.relationship("MessageEvent", order_by="MessageEvent.id", back_populates="message",
                              cascade="all, delete-orphan", passive_deletes=True)
 
