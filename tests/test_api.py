@@ -179,7 +179,7 @@ def test_rejected_reasons_are_in_the_language_asked_for(client, user, api):
     opt_outs.record(user.id, "+33633333333", OptOut.MANUAL)
     body = {"to": ["+33633333333", "+33644444444"], "text": "Bonjour", "phone_id": phone.id}
     french = api.post("/api/v1/messages", json=body, headers={"Accept-Language": "fr"}).get_json()
-    assert "désinscrit" in french["rejected"][0]["reason"]
+    assert "désabonné" in french["rejected"][0]["reason"]
     user.locale = "fr"
     db.session.commit()
     refused = api.post("/api/v1/messages", json={"to": ["x"], "text": "Bonjour", "phone_id": phone.id})

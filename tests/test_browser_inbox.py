@@ -82,6 +82,7 @@ def test_a_reply_shows_on_another_page_and_clears_once_its_conversation_is_opene
         toast = page.locator(".toast")
         expect(toast).to_contain_text(f"New SMS from {NUMBER}")
         expect(toast).to_contain_text(REPLY_TEXT[:40])
+        assert toast.evaluate("toast => toast.closest('[aria-live]').getAttribute('aria-live')") == "polite"
         expect(page).to_have_url(re.compile(r"/history$"))  # no reload, no move
         assert page.evaluate("window.tonesPlayed") >= 1
         shot.take("toast-desktop")

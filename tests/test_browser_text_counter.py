@@ -145,8 +145,61 @@ def test_the_counter_counts_as_the_server_and_offers_plain_characters(open_page,
         expect(page.get_by_text("’, «, » et 🙂 font passer tout le message à 70 caractères par SMS au lieu "
                                 "de 160.")).to_be_visible()
         page.get_by_role("button", name="Remplacer ces caractères par des caractères simples").click()
-        expect(page.get_by_text("🙂 n'a pas d'équivalent simple et reste.")).to_be_visible()
+        expect(page.get_by_text("🙂 n’a pas d’équivalent simple et reste.")).to_be_visible()
         shot.take("preview-fr-390")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
         assert errors == [] and violations == []
+
+
+RECORD_WHAT_IS_SAID = """window.said = [];
+document.addEventListener("DOMContentLoaded", () => {
+  const region = document.querySelector("[data-count-said]");
+  if (!region) return;
+  new MutationObserver(() => { if (region.textContent) window.said.push(region.textContent); })
+    .observe(region, {childList: true, characterData: true, subtree: true});
+});"""
+
+
+def test_a_screen_reader_hears_the_count_when_the_number_of_sms_changes_not_at_every_key(open_page, tmp_path):
+    with running_sms_desk(tmp_path) as base_url:
+        page = open_page(base_url)
+        page.add_init_script(RECORD_WHAT_IS_SAID)
+        errors = record_page_errors(page)
+        create_administrator(page)
+        choose_provider(page, "Simulator")
+        page.get_by_role("button", name="Save").click()
+        expect(page).to_have_url(re.compile(r"/phones/\d+$"))
+        page.goto("/compose")
+        box = page.get_by_label("Message")
+        said = page.get_by_role("status").and_(page.locator("[data-count-said]"))
+        expect(page.locator("[data-sms-counter]")).not_to_have_attribute("aria-live", re.compile("."))
+
+        box.press_sequentially("R")  # from 0 to 1 SMS: said
+        expect(said).to_have_text("1 / 1,600 characters · 1 SMS")
+        box.press_sequentially("endez-vous à 18 h devant la salle")  # still 1 SMS: nothing more said
+        text = "Rendez-vous à 18 h devant la salle"
+        expect(page.locator("[data-sms-counter]")).to_have_text(counter_says(text_cost(text)))
+        assert page.evaluate("window.said") == ["1 / 1,600 characters · 1 SMS"]
+
+        box.press_sequentially(" " + "x" * (160 - len(text) - 1))  # 160 characters: still 1 SMS
+        assert page.evaluate("window.said") == ["1 / 1,600 characters · 1 SMS"]
+        box.press_sequentially("!")  # the 161st: 2 SMS
+        text = text + " " + "x" * (160 - len(text) - 1) + "!"
+        expect(said).to_have_text(counter_says(text_cost(text)))
+        assert len(page.evaluate("window.said")) == 2, page.evaluate("window.said")
+
+        box.press_sequentially(" 🙂")  # 70 per SMS now: the count and why, once
+        text += " 🙂"
+        expect(said).to_have_text(counter_says(text_cost(text)) + ". 🙂 switches the whole message to 70 characters "
+                                  "per SMS instead of 160.")
+
+        box.fill("a" * 1579)
+        box.press_sequentially("a")  # 20 left: near the limit, said with what is left
+        expect(said).to_have_text("1,580 / 1,600 characters · 11 SMS. 20 characters left")
+        box.fill("a" * 1600)  # still near: nothing said
+        box.press_sequentially("a")  # over
+        expect(said).to_have_text("Too long for the SMS Desk simulator, which accepts at most 1,600 characters: "
+                                  "remove 1. SMS Desk never cuts a text.")
+        assert len(page.evaluate("window.said")) < 10, page.evaluate("window.said")  # not one per key
+        assert errors == []

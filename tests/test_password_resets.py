@@ -177,7 +177,7 @@ def test_the_pages_and_the_email_speak_french(client, user, mail_configured):
     run_queued_jobs()
     message = mail_configured.received()[0]
     assert "mot de passe" in message["Subject"]
-    assert "Ce lien ne fonctionne qu'une fois" in message.get_body(("plain",)).get_content()
+    assert "Ce lien ne fonctionne qu’une fois" in message.get_body(("plain",)).get_content()
 
 
 def test_a_password_for_the_smtp_server_is_never_sent_without_tls(app, client, user, mail_configured):

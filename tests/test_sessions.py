@@ -468,7 +468,7 @@ def test_a_refused_password_is_said_in_the_language_of_whoever_reads_it(app):
     """`flask users create`, or any caller of the service: the refusal is worded when shown."""
     with pytest.raises(accounts.AccountError) as refused:
         accounts.create_user("boss@example.org", "password123")
-    for language, said in (("fr", "Ce mot de passe est trop facile à deviner. C'est un mot de passe très courant."),
+    for language, said in (("fr", "Ce mot de passe est trop facile à deviner. C’est un mot de passe très courant."),
                            ("en", "This password is too easy to guess. This is a very common password.")):
         with app.test_request_context(headers={"Accept-Language": language}):
             flask_babel.refresh()  # the tests' app context keeps the language it found first

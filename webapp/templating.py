@@ -41,12 +41,18 @@ def add_contact_url(number: str) -> str:
     return url_for("contacts.create", number=number, next=request.path)
 
 
+def percent(value) -> str:
+    """A share to one decimal, written as the reader's language writes it (97.5%, 97,5 %)."""
+    pattern = get_locale().percent_formats[None].pattern.replace("0", "0.#", 1)
+    return format_percent(value, pattern)
+
+
 def init_app(app):
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["reason"] = reasons.shown
     app.jinja_env.filters["format_number"] = format_number
     app.jinja_env.filters["local_day"] = local_day
-    app.jinja_env.filters["percent"] = lambda value: format_percent(value, "#,##0.#%")
+    app.jinja_env.filters["percent"] = percent
     app.jinja_env.globals.update(
         status_label=statuses.label,
         status_glyph=statuses.glyph,

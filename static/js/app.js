@@ -8,10 +8,10 @@
     if (!button) return;
     const input = document.getElementById(button.dataset.copy);
     input.select();
-    // the button keeps its name ("Copy"); a live region says "Copied", and a tick shows beside it for a moment
+    // the button keeps its name ("Copy"); the live region says "Copied", and a tick shows beside it for a moment
     const done = () => {
-      const status = document.querySelector("[data-copy-status]");
-      if (status) { status.textContent = ""; setTimeout(() => { status.textContent = status.dataset.copied; }, 100); }
+      const announcer = document.querySelector("[data-announcer]");
+      if (announcer) announce(announcer.dataset.copied);
       button.classList.add("copied");
       setTimeout(() => { button.classList.remove("copied"); }, 1500);
     };
@@ -27,6 +27,32 @@
     const message = event.target.dataset.confirm;
     if (message && !window.confirm(message)) event.preventDefault();
   });
+
+  // Said by a screen reader when it is done speaking (the page's polite live region). Emptied
+  // first, so that the same words said twice are heard twice.
+  function announce(text) {
+    const announcer = document.querySelector("[data-announcer]");
+    if (!announcer || !text) return;
+    announcer.textContent = "";
+    setTimeout(() => { announcer.textContent = text; }, 100);
+  }
+
+  const SAID_ONE_BY_ONE = 3;  // more status changes at once are said as their number
+
+  function statusChangesSaid(changes) {
+    const announcer = document.querySelector("[data-announcer]");
+    if (!announcer || !changes.length) return "";
+    if (changes.length > SAID_ONE_BY_ONE) {
+      const forms = JSON.parse(announcer.dataset.statusesChanged);
+      const form = new Intl.PluralRules(document.documentElement.lang || "en").select(changes.length) === "one" ? forms[0] : forms[1];
+      return form.replace("%(num)s", changes.length);
+    }
+    return changes.map(function ([element, update]) {
+      const name = element.dataset.announceName;
+      return (name ? announcer.dataset.statusOf.replace("%(name)s", name) : announcer.dataset.statusHere)
+        .replace("%(status)s", update.label);
+    }).join(" ");
+  }
 
   function every(ms, task) {
     let running = false;
@@ -64,14 +90,19 @@
     const response = await fetch(container.dataset.liveStatuses + "?ids=" + ids.join(","), {credentials: "same-origin"});
     if (!response.ok) return;
     const updates = await response.json();
-    let changed = false;
+    const changes = [];
     waiting.forEach(function (element) {
       const update = updates[element.dataset.messageId];
-      if (update && !element.querySelector(".status-" + update.status)) { applyStatus(element, update); changed = true; }
+      if (update && !element.querySelector(".status-" + update.status)) { applyStatus(element, update); changes.push([element, update]); }
     });
+    const changed = changes.length > 0;
+    // the banner ("Your SMS was not sent: …") is a live region of its own: what it says is not said twice
     if (changed && container.dataset.reloadPage) {
-      await reloadMessage(container, updates[waiting[0].dataset.messageId]);
-    } else if (changed && container.dataset.reloadFragment) {
+      if (!await reloadMessage(container, updates[waiting[0].dataset.messageId])) announce(statusChangesSaid(changes));
+      return;
+    }
+    announce(statusChangesSaid(changes));
+    if (changed && container.dataset.reloadFragment) {
       const fragment = await fetch(container.dataset.reloadFragment, {credentials: "same-origin"});
       if (fragment.ok) document.querySelector("[data-fragment]").innerHTML = await fragment.text();
     }
@@ -82,19 +113,21 @@
   // "on its way" replaced by what became of it.
   async function reloadMessage(container, update) {
     const response = await fetch(container.dataset.reloadPage, {credentials: "same-origin"});
-    if (!response.ok) return;
+    if (!response.ok) return false;
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
     ["[data-message-id]", "[data-fragment]"].forEach(function (selector) {
       const shown = document.querySelector(selector), now = fresh.querySelector(selector);
       if (shown && now) shown.innerHTML = now.innerHTML;
     });
     const banner = JSON.parse(container.dataset.banners || "{}")[update.status];
-    if (!banner) return;
+    const flashes = document.querySelectorAll(".flash.success");
+    if (!banner || !flashes.length) return false;
     const text = update.reason ? banner.replace("%(reason)s", update.reason) : banner.replace(/\s*:\s*%\(reason\)s/, ".");
-    document.querySelectorAll(".flash.success").forEach(function (flash) {
+    flashes.forEach(function (flash) {
       flash.className = "flash " + (update.status === "delivered" ? "success" : "error");
       flash.textContent = text;
     });
+    return true;
   }
 
   // Only rows newer than the newest shown are fetched.

@@ -5,6 +5,8 @@
   "use strict";
   const LANG = document.documentElement.lang || "en";
   const SHOWN_AT_MOST = 12; // characters listed in a sentence; more are "…"
+  const NEAR_THE_LIMIT = 20; // characters left from which "N characters left" is said, once
+  const SAID_AFTER_MS = 600; // a change worth saying is said once typing pauses
   const numbers = new Intl.NumberFormat(LANG);
   const plurals = new Intl.PluralRules(LANG);
   const lists = Intl.ListFormat ? new Intl.ListFormat(LANG, {type: "conjunction"}) : null;
@@ -100,7 +102,41 @@
     this.part("plain-cancel").addEventListener("click", () => this.showPreview(false));
     this.part("plain-apply").addEventListener("click", () => this.apply());
     this.update();
+    this.stageSaid = this.stage(this.rules.cost(this.textarea.value));  // what the page says at first is not said
+    this.encodingSaid = this.rules.cost(this.textarea.value).encoding;
   }
+
+  // What a screen reader hears about: the number of SMS, the encoding, being near or over the limit.
+  Counter.prototype.stage = function (cost) {
+    const left = this.limit().limit - cost.length;
+    return [cost.segments, cost.encoding, left < 0, left <= NEAR_THE_LIMIT].join(" ");
+  };
+
+  Counter.prototype.sayWhenPaused = function (cost) {
+    clearTimeout(this.sayTimer);
+    if (this.stageSaid === undefined || this.stage(cost) === this.stageSaid) return;
+    this.sayTimer = setTimeout(() => this.sayCount(), SAID_AFTER_MS);
+  };
+
+  Counter.prototype.sayCount = function () {
+    const cost = this.rules.cost(this.textarea.value);
+    const limit = this.limit();
+    const left = limit.limit - cost.length;
+    const words = [];
+    if (left < 0) {
+      words.push(fill(this.words.too_long, {provider: limit.provider, limit: numbers.format(limit.limit),
+                                            over: numbers.format(-left)}));
+    } else {
+      words.push(this.countLine(cost));
+      if (left <= NEAR_THE_LIMIT) words.push(fill(plural(this.words.remaining, left), {left: numbers.format(left)}));
+    }
+    if (cost.encoding !== this.encodingSaid && cost.outside.length > 0) {
+      words.push(fill(plural(this.words.unicode, cost.outside.length), {chars: listed(cost.outside)}));
+    }
+    this.stageSaid = this.stage(cost);
+    this.encodingSaid = cost.encoding;
+    this.part("count-said").textContent = words.join(". ");
+  };
 
   Counter.prototype.limit = function () {
     const chosen = this.phone && this.limits[this.phone.value];
@@ -138,6 +174,7 @@
     if (!replaceable) preview.hidden = true;
     this.part("plain-offer").hidden = !replaceable || !preview.hidden;
     if (!preview.hidden) this.preview();
+    this.sayWhenPaused(cost);
   };
 
   Counter.prototype.preview = function () {

@@ -185,7 +185,7 @@ def redirect_after_sending(composed: message_service.Composed):
             flash(_("Your SMS is on its way."), "success")
         return redirect(url_for("messages.show", message_id=message_ids[0]))
     if not composed.repeated:
-        flash(_("%(count)d SMS are on their way.", count=len(message_ids)), "success")
+        flash(ngettext("%(num)d SMS is on its way.", "%(num)d SMS are on their way.", len(message_ids)), "success")
     return redirect(url_for("messages.history_list", direction="outbound"))
 
 

@@ -89,8 +89,8 @@ def import_csv():
     for problem in imported.problems[:opt_outs.MAX_IMPORT_ERRORS_SHOWN]:
         flash(problem, "error")
     if len(imported.problems) > opt_outs.MAX_IMPORT_ERRORS_SHOWN:
-        flash(_("… and %(count)d more rows that could not be read.",
-                count=len(imported.problems) - opt_outs.MAX_IMPORT_ERRORS_SHOWN), "error")
+        flash(ngettext("… and %(num)d more row that could not be read.", "… and %(num)d more rows that could not be read.",
+                       len(imported.problems) - opt_outs.MAX_IMPORT_ERRORS_SHOWN), "error")
     return redirect(url_for("optouts.index"))
 
 

@@ -21,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 
 from .. import broker, statuses, tasks
 from ..reasons import Reason as _
+from ..reasons import plural
 from .base import (
     NOT_SENT,
     CallbackRejected,
@@ -98,7 +99,7 @@ class SimulatedProvider(Provider):
     @classmethod
     def settings_errors(cls, values: dict) -> dict:
         if float(values.get("answer_delay_seconds") or 0) > LONGEST_ANSWER_DELAY:
-            return {"answer_delay_seconds": _("At most %(seconds)d seconds.", seconds=LONGEST_ANSWER_DELAY)}
+            return {"answer_delay_seconds": plural("At most %(num)d second.", "At most %(num)d seconds.", LONGEST_ANSWER_DELAY)}
         return {}
 
     def answer_delay(self) -> float:

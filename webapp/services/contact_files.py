@@ -28,7 +28,7 @@ from ..extensions import db
 from ..folding import folded
 from ..models import Contact, ContactGroupMember, ContactImport, ContactImportRejection, User, utcnow
 from ..numbers import InvalidNumber, e164_of, parsed_number
-from ..reasons import N_, Reason, stored
+from ..reasons import N_, Reason, plural, stored
 from . import contacts
 from .contacts import ContactQuery
 
@@ -59,7 +59,6 @@ SAME_NUMBER_AS_LINE = N_("the same number as line %(line)d")
 NAME_TOO_LONG = N_("the name is longer than %(max)d characters")
 VALUE_TOO_LONG = N_("the value of “%(field)s” is longer than %(max)d characters")
 NOTES_TOO_LONG = N_("the notes are longer than %(max)d characters")
-IMPORT_STOPPED = N_("The import stopped on an unexpected error after %(rows)d rows; the rows before were stored.")
 UNREADABLE_LINE = N_("Line %(line)d cannot be read (%(error)s); the rows before it were stored.")
 
 
@@ -385,7 +384,9 @@ def run_import(import_id: int) -> None:
     except Exception:
         log.exception("the import of contacts %s failed", import_id)
         db.session.rollback()
-        finish(import_id, tally, ContactImport.FAILED, Reason(IMPORT_STOPPED, rows=tally.rows_done))
+        finish(import_id, tally, ContactImport.FAILED, plural("The import stopped on an unexpected error after %(num)d row; the rows before were stored.",
+                                                         "The import stopped on an unexpected error after %(num)d rows; the rows before were stored.",
+                                                         tally.rows_done))
 
 
 def import_rows(upload: ContactImport, tally: Tally) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import format_date, format_number
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -90,8 +91,8 @@ def compose(user, phone_id: int | None, typed_numbers: list[str], body: str, fla
         composed.refuse("numbers", _("%(number)s is not a valid number: %(reason)s.",
                                      number=error.typed, reason=error.reason))
     if len(invalid) > MAX_INVALID_NUMBERS_SHOWN:
-        composed.refuse("numbers", _("… and %(count)d more invalid numbers.",
-                                     count=len(invalid) - MAX_INVALID_NUMBERS_SHOWN))
+        composed.refuse("numbers", ngettext("… and %(num)d more invalid number.", "… and %(num)d more invalid numbers.",
+                                            len(invalid) - MAX_INVALID_NUMBERS_SHOWN))
     numbers = leave_out_opted_out(composed, phone.user_id, numbers, send_to_opted_out)
     if not numbers and not invalid and not composed.problems:
         composed.refuse("numbers", _("Enter at least one number."))

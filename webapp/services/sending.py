@@ -22,6 +22,7 @@ from ..crypto import SecretsUnreadable
 from ..providers.base import OutboundSms, ProviderError, SendResult
 from ..reasons import ATTEMPT_FAILED, SENT_AGAIN
 from ..reasons import Reason as _
+from ..reasons import plural
 from . import limits, opt_outs, phone_health, pools, reports, status_store
 from .phones import adapter_for, callback_scope_ids, callback_url
 from .status_store import Claim, Line
@@ -428,7 +429,8 @@ def record_send_failure(message: Message, error: ProviderError, claim: Claim, id
     new_status = statuses.UNKNOWN if error.maybe_sent else statuses.FAILED
     reason = error.reason
     if error.transient or sent_again:
-        reason = _("%(reason)s (gave up after %(number)d attempts)", reason=error.reason, number=attempt)
+        reason = plural("%(reason)s (gave up after %(num)d attempt)", "%(reason)s (gave up after %(num)d attempts)", attempt,
+                        reason=error.reason)
     if (error.transient or error.phones_own) and not sent_again and message.pool_id is not None:
         retry = fail_over(message, error, claim, reason)
         if retry is not None:

@@ -1,3 +1,4 @@
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, SelectMultipleField, StringField, SubmitField
@@ -6,7 +7,6 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..messages.forms import without_nul
 from ..models import WebhookEndpoint
-from ..reasons import shown
 from ..services.webhooks import EVENT_LABELS, EVENT_TYPES
 
 KIND_LABELS = {WebhookEndpoint.HTTP: _l("A URL of yours (signed HTTPS POST)"),
@@ -20,7 +20,7 @@ class Checkboxes(SelectMultipleField):
 
 
 def event_choices():
-    return [(event, f"{event}: {shown(EVENT_LABELS[event])}") for event in EVENT_TYPES]
+    return [(event, _("%(event)s: %(what)s", event=event, what=_(EVENT_LABELS[event]))) for event in EVENT_TYPES]
 
 
 class EndpointForm(FlaskForm):

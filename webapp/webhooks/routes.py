@@ -1,6 +1,7 @@
 """The webhooks page: a user's endpoints, their secrets, events and delivery logs."""
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from ..ids import row_id
@@ -103,8 +104,9 @@ def rotate(endpoint_id):
     if endpoint.kind != WebhookEndpoint.HTTP:
         abort(404)
     secret = webhooks.rotate_secret(endpoint)
-    flash(_("A new secret was made. The old one still signs for %(hours)d hours.",
-            hours=int(webhooks.SECRET_GRACE.total_seconds() // 3600)), "success")
+    flash(ngettext("A new secret was made. The old one still signs for %(num)d hour.",
+                   "A new secret was made. The old one still signs for %(num)d hours.",
+                   int(webhooks.SECRET_GRACE.total_seconds() // 3600)), "success")
     return render_show(endpoint, new_secret=secret)
 
 
