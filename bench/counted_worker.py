@@ -24,9 +24,14 @@ def count_statement(*_):
 
 
 def write_counts(path: Path) -> None:
+    """In place, padded to a fixed width: a file opened once costs the measured worker one system
+    call each time, not an open, a write and a close."""
+    descriptor, written, tick = os.open(path, os.O_WRONLY | os.O_CREAT), None, threading.Event()
     while True:
-        path.write_text(str(statements))
-        threading.Event().wait(0.5)
+        if statements != written:
+            written = statements
+            os.pwrite(descriptor, f"{written:<20}".encode(), 0)
+        tick.wait(0.5)
 
 
 def run_worker() -> None:
