@@ -81,7 +81,8 @@ def expect_loopback_warning(page, base_url) -> None:
     expect(warning).to_be_visible()
     expect(warning).to_contain_text(f"These addresses start with {base_url}")
     expect(warning).to_contain_text("a real provider cannot call them")
-    expect(warning).to_contain_text("PUBLIC_BASE_URL")
+    expect(warning.get_by_role("link", name="Set the address at which the internet reaches SMS Desk in the "
+                                            "settings.")).to_have_attribute("href", "/admin/settings")
 
 
 def expect_side_by_side(page) -> None:

@@ -1,4 +1,5 @@
 """Adding and managing phones through the forms."""
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -9,7 +10,7 @@ from webapp.models import Phone
 from webapp.extensions import db
 from webapp.providers.base import Capability, Provider, SettingField
 
-from .conftest import make_phone, post_form
+from .conftest import login, make_phone, make_user, post_form
 
 
 def test_adding_a_simulator_phone_through_the_form(logged_in):
@@ -55,6 +56,19 @@ def test_a_local_address_is_flagged_on_a_real_providers_phone(logged_in, user):
                        number="+15005550006")
     page = logged_in.get(f"/phones/{phone.id}").get_data(as_text=True)
     assert "only this computer can reach" in page
+    assert "Ask your administrator to set the address at which the internet reaches SMS Desk." in page
+    assert "/admin/settings" not in page and "PUBLIC_BASE_URL" not in page
+
+
+def test_the_local_address_warning_sends_an_administrator_to_the_settings(client, app):
+    admin = make_user("root@example.org", admin=True)
+    login(client, admin)
+    phone = make_phone(admin, provider_key="twilio", account_sid="AC" + "a" * 32, auth_token="b" * 32,
+                       number="+15005550006")
+    page = client.get(f"/phones/{phone.id}").get_data(as_text=True)
+    assert re.search(r'<a href="/admin/settings">Set the address at which the internet reaches SMS Desk in the '
+                     r'settings\.</a>', page)
+    assert "Ask your administrator" not in page
 
 
 def test_no_loopback_warning_with_a_public_address(app, logged_in, user):

@@ -15,7 +15,7 @@ from webapp.launcher import start_embedded_broker
 from webapp.models import Message
 from webapp.services.phones import callback_url
 
-from .conftest import PROJECT_ROOT, SECRET_KEY, login, make_phone, make_user, post_form
+from .conftest import PASSWORD, PROJECT_ROOT, SECRET_KEY, login, make_phone, make_user, post_form
 
 CSP_DIRECTIVES = {"script-src 'self'", "style-src 'self'", "object-src 'none'", "base-uri 'none'",
                   "form-action 'self'", "frame-ancestors 'none'"}
@@ -241,3 +241,17 @@ def test_a_shared_folder_named_as_the_instance_folder_keeps_its_mode(tmp_path):
     shared.chmod(0o1777)
     app_on(shared, tmp_path / "smsdesk.sqlite", SECRET_KEY=SECRET_KEY)
     assert mode_of(shared) == 0o1777
+
+
+def test_an_https_address_saved_in_the_settings_turns_on_hsts_at_its_host_only_and_leaves_cookies_alone(
+        app, client, user):
+    from webapp.services import public_address
+    app.config["PUBLIC_BASE_URL_FIXED"] = False  # as when the environment does not set PUBLIC_BASE_URL
+    public_address.save_public_base_url("https://sms.example.org")
+    at_its_host = client.get("/login", base_url="https://sms.example.org")
+    assert at_its_host.headers["Strict-Transport-Security"] == "max-age=31536000"
+    for elsewhere in ("http://127.0.0.1:5000", "https://192.168.1.20"):  # the local network, a certificate of its own
+        assert "Strict-Transport-Security" not in client.get("/login", base_url=elsewhere).headers, elsewhere
+    signed_in = post_form(client, "/login", {"email": user.email, "password": PASSWORD})  # over plain http
+    cookies = signed_in.headers.getlist("Set-Cookie")
+    assert signed_in.status_code == 302 and cookies and not any("Secure" in cookie for cookie in cookies)

@@ -1,6 +1,7 @@
 """“Set the URLs on my Twilio number”: the incoming SMS URL is set through Twilio's IncomingPhoneNumbers
 resource, after a page shows what it replaces."""
 import re
+from datetime import timedelta
 
 import pytest
 from rq import SimpleWorker
@@ -37,6 +38,21 @@ def open_preview(client, phone):
                            data={"csrf_token": csrf_token_from(page)})
     assert response.status_code == 302
     return response.headers["Location"]
+
+
+def test_a_preview_no_worker_takes_says_so_and_still_shows_the_answer_once_one_does(twilio, user, logged_in):
+    phone = twilio_phone(user, twilio)
+    preview = open_preview(logged_in, phone)
+    assert "is the background worker running?" not in logged_in.get(preview + "?fragment=1").get_data(as_text=True)
+    [job] = broker.job_queue().jobs
+    job.enqueued_at -= timedelta(seconds=21)  # as if it had waited that long for a worker
+    job.save()
+    waiting = logged_in.get(preview + "?fragment=1").get_data(as_text=True)
+    assert "No answer yet: is the background worker running? Try again in a moment." in waiting
+    assert "data-refresh-done" not in waiting  # the page keeps asking
+    run_queued_jobs()
+    page = logged_in.get(preview + "?fragment=1").get_data(as_text=True)
+    assert "Replace it" in page and "is the background worker running?" not in page
 
 
 def test_the_preview_shows_the_numbers_current_url_and_ours_and_changes_nothing(twilio, user, logged_in):

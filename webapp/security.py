@@ -5,9 +5,13 @@ provider may post to a callback.
 A few headers of our own rather than flask-talisman: talisman redirects plain http to https and
 marks the session cookie secure by default, and SMS Desk is often reached over plain http on a LAN.
 """
+from urllib.parse import urlsplit
+
 from flask import Response, current_app, g, request, template_rendered
+from sqlalchemy.exc import SQLAlchemyError
 
 from .callbacks.routes import is_callback
+from .services import public_address
 
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self'", "object-src 'none'",
@@ -57,6 +61,20 @@ def add_security_headers(response: Response) -> Response:
     headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "same-origin"
-    if current_app.config["PUBLIC_BASE_URL"].startswith("https://"):
+    if sends_strict_transport_security():
         headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
     return response
+
+
+def sends_strict_transport_security() -> bool:
+    """PUBLIC_BASE_URL set by the environment at https: on every answer, as before. An https
+    address saved on the settings page: on the answers given at its host only. That address is
+    the one providers are told (a tunnel, say) while people may still open SMS Desk at another
+    (a local address, a certificate of its own) that HSTS would bind to https for a year."""
+    if public_address.set_by_environment():
+        return current_app.config["PUBLIC_BASE_URL"].startswith("https://")
+    try:
+        address = public_address.current_public_base_url()
+    except SQLAlchemyError:
+        return False  # the database is away: the page says so, no need to add to it
+    return address.startswith("https://") and urlsplit(address).hostname == urlsplit("//" + request.host).hostname

@@ -3,6 +3,7 @@
 Jobs carry only ids and plain values; what they run is in webapp/jobs.py.
 """
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from rq.job import Job
 
@@ -26,7 +27,8 @@ SEND_QUOTA_ALERT = "webapp.jobs.send_quota_alert"
 DELIVER_WEBHOOKS = "webapp.jobs.deliver_webhooks"
 IMPORT_CONTACTS = "webapp.jobs.import_contacts"
 
-IMPORT_JOB_TIMEOUT = 3600  # RQ's default, 180 s, would stop the import of a big file
+IMPORT_JOB_TIMEOUT = 3600
+NO_WORKER_AFTER = timedelta(seconds=20)  # a job a person waits for, untaken that long: no worker runs, or all are busy  # RQ's default, 180 s, would stop the import of a big file
 
 
 def new_send_job_id() -> str:
@@ -90,6 +92,14 @@ def previewed_callbacks(phone_id: int, job_id: str) -> Job | None:
     if job is None or job.func_name != PREVIEW_CALLBACKS or job.args[0] != phone_id:
         return None
     return job
+
+
+def untaken_for_long(job: Job) -> bool:
+    """Whether the job has waited NO_WORKER_AFTER without a worker taking it."""
+    if job.started_at is not None or job.enqueued_at is None or job.is_finished or job.is_failed:
+        return False
+    enqueued_at = job.enqueued_at if job.enqueued_at.tzinfo else job.enqueued_at.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc) - enqueued_at > NO_WORKER_AFTER
 
 
 def simulate_inbound(phone_id: int, sender: str, text: str) -> None:

@@ -206,6 +206,7 @@ def previewed_callbacks(phone_id, job_id):
     page = "phones/_callbacks_preview.html" if request.args.get("fragment") else "phones/callbacks_preview.html"
     return render_template(page, phone=phone, provider=provider_class(phone.provider_key), job_id=job_id,
                            pending=answer is None and not job.is_failed, failed=job.is_failed,
+                           no_worker=tasks.untaken_for_long(job),
                            error=reasons.shown((answer or {}).get("error")) or None, replaced=replaced)
 
 
