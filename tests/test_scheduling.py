@@ -267,3 +267,26 @@ def test_another_users_scheduled_sms_are_neither_listed_nor_editable(user, other
         "csrf_token": csrf_token_from(page), "body": "Hacked", "send_at": local_in_minutes(user, 90)})
     assert response.status_code == 404
     assert reload_message(message_id).body == "Their secret plan"
+
+
+# ---- the time zone the user picks dates in ----
+
+def test_the_time_zone_is_chosen_by_country_and_city_in_the_users_language(user, logged_in):
+    page = logged_in.get("/account").get_data(as_text=True)
+    assert '<optgroup label="Switzerland">' in page and '<option value="Europe/Zurich">Zurich</option>' in page
+    assert 'value="Factory"' not in page and 'value="localtime"' not in page and 'value="Etc/GMT+3"' not in page
+    response = post_form(logged_in, "/account", {"prefs-locale": "fr", "prefs-timezone": "America/New_York",
+                                                 "prefs-submit": "1"})
+    assert response.status_code == 302
+    db.session.refresh(user)
+    assert user.timezone == "America/New_York"
+    page = logged_in.get("/account").get_data(as_text=True)
+    assert '<optgroup label="Suisse">' in page
+    assert '<option selected value="America/New_York">New York</option>' in page
+
+
+def test_a_zone_chosen_from_the_old_list_stays_chosen(user, logged_in):
+    user.timezone = "Etc/GMT+3"
+    db.session.commit()
+    page = logged_in.get("/account").get_data(as_text=True)
+    assert '<option selected value="Etc/GMT+3">Etc/GMT+3</option>' in page

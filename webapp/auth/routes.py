@@ -1,8 +1,8 @@
 from datetime import datetime, time, timedelta
-from zoneinfo import available_timezones
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import get_locale, gettext as _
+from wtforms import SelectChoice
 from flask_login import current_user, login_required, login_user, logout_user, user_loaded_from_cookie
 
 from .. import mail, tasks
@@ -13,6 +13,7 @@ from ..callbacks.routes import is_callback
 from ..redirects import same_site_path
 from ..services import accounts, api_keys, password_resets, sign_ins
 from ..templating import local_to_utc
+from ..timezones import zone_choices, zone_label
 from .forms import (ApiKeyForm, ChangePasswordForm, CreateAdministratorForm, ForgotPasswordForm, LoginForm, NewPasswordForm,
                     PreferencesForm)
 
@@ -226,8 +227,12 @@ def end_all_sign_ins():
 
 def preferences_form_of(user) -> PreferencesForm:
     form = PreferencesForm(prefix="prefs", obj=None)
-    form.timezone.choices = [("", _("Default (%(zone)s)", zone=current_app.config["BABEL_DEFAULT_TIMEZONE"]))] + [
-        (zone, zone) for zone in sorted(available_timezones())]
+    default = current_app.config["BABEL_DEFAULT_TIMEZONE"]
+    locale = str(get_locale())
+    form.timezone.choices = [SelectChoice("", _("Default (%(zone)s)", zone=zone_label(default, locale)))] + [
+        SelectChoice(zone, city, optgroup=country) for country, cities in zone_choices(locale) for zone, city in cities]
+    if user.timezone and user.timezone not in {zone for country, cities in zone_choices(locale) for zone, _c in cities}:
+        form.timezone.choices.append(SelectChoice(user.timezone, user.timezone))  # chosen from the old, longer list
     if request.method == "GET" or not form.submit.data:
         form.locale.data = user.locale or ""
         form.timezone.data = user.timezone or ""

@@ -5,6 +5,7 @@ import re
 
 from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
                    stream_with_context, url_for)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required
@@ -28,7 +29,8 @@ from ..services import scheduled as scheduled_service
 from ..services.phones import phone_label, user_phones
 from ..services.pools import user_pools
 from ..sms_text import counter_rules
-from ..templating import local_time, local_to_utc, utc_to_local
+from ..templating import local_time, local_to_utc, user_zone, utc_to_local
+from ..timezones import zone_label
 from .forms import ComposeForm, ConversationSearchForm, EditScheduledForm, HistoryFilterForm, MessageActionForm, ReplyForm, ResendForm
 
 bp = Blueprint("messages", __name__)
@@ -119,6 +121,7 @@ def compose():
     if len(form.pool_id.choices) == 1:  # no pool: no such field
         del form.pool_id
     form.numbers.description = str(form.numbers.description) % {"region": current_app.config["DEFAULT_PHONE_REGION"]}
+    form.send_at.description = your_time_zone_help()
     if not form.phone_id.choices:
         flash(_("Add a phone first: it is what your SMS are sent from."), "info")
         return redirect(url_for("phones.choose_provider"))
@@ -145,6 +148,11 @@ def compose():
     chosen_contacts = contact_service.user_contacts(current_user, row_ids(form.contact_ids.data or ""))
     return render_template("messages/compose.html", form=form, capabilities=phone_capabilities(),
                            chosen_contacts=chosen_contacts)
+
+
+def your_time_zone_help() -> str:
+    return _("Leave blank to send now. In your time zone, %(zone)s (change it in your account).",
+             zone=zone_label(str(user_zone()), str(get_locale())))
 
 
 def is_one_sms(form) -> bool:
