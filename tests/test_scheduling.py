@@ -179,9 +179,9 @@ def test_with_the_real_worker_a_scheduled_sms_survives_a_kill_and_a_broker_wipe_
     first.kill()
     broker.redis_connection().flushall()
     second = start_worker()
-    wait_for(lambda: status_of(message_id) == statuses.SENDING, message="sent at its time")
-    wait_for(lambda: broker.redis_connection().keys(MEMORY_PREFIX + "sent:*"), message="taken by the simulator")
-    second.kill()
+    wait_for(lambda: broker.redis_connection().keys(MEMORY_PREFIX + "sent:*"), timeout=60,
+             message="sent at its time, taken by the simulator")
+    second.kill()  # as the simulator is about to answer
     wipe_broker_but_the_providers_memory()
     start_worker(**SHORT_PROVIDER_DEADLINES)
     wait_for(lambda: status_of(message_id) in (statuses.SENT, statuses.DELIVERED), timeout=60,
