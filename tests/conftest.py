@@ -223,7 +223,9 @@ class WorkerProcess:
         deadline = time.monotonic() + 20
         while b"started" not in self.log_path.read_bytes():
             assert self.process.poll() is None, self.output()
-            assert time.monotonic() < deadline, "the worker did not start:\n" + self.output()
+            if time.monotonic() > deadline:
+                self.kill()  # else it would start later and take the jobs of the next tests
+                raise AssertionError("the worker did not start:\n" + self.output())
             time.sleep(0.1)
         return self
 
