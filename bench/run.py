@@ -1,7 +1,7 @@
 """`make bench`: SMS Desk's figures, each next to a floor measured in the same run.
 
     python -m bench.run [--quick] [--postgres URL [--postgres-only]] [--keep-data DIR]
-        [--only campaign,rate,compose,fairness,campaigns,callbacks,api,webhooks,import,polling,history,export,inbox]
+        [--only campaign,rate,compose,fairness,scheduled,campaigns,callbacks,api,webhooks,import,polling,history,export,inbox]
         [--limits]
 
 Writes the table to bench/last-run.md. --quick uses small sizes and enforces nothing.
@@ -145,6 +145,45 @@ def campaign(stack, app, count, answer_delay, label, target_ratio=None, target_r
         report(f"2. campaign, provider answering in {answer_delay * 1000:.0f} ms", figure, floor_text,
                f"≥ {target_rate}/s", rate >= target_rate, f"ratio {elapsed / floor:.2f}; {costs}")
     return elapsed
+
+
+def scheduled_minute(stack, app, count, label):
+    """`count` SMS scheduled for the same minute from a phone whose provider cannot schedule (a
+    Twilio number): SMS Desk holds them, and the workers' sweep queues them at that minute. The
+    figure is the lag of the last one (its send's answer recorded) after the minute; doubles are
+    messages claimed more than once."""
+    from webapp import statuses
+    from webapp.extensions import db
+    from webapp.models import Message, MessageEvent, utcnow
+    from webapp.services.messages import queue_outbound
+    stack.start_fake(0.0)
+    app.config["TWILIO_API_BASE_URL"] = stack.fake_url
+    stack.stop_workers()
+    stack.start_workers()
+    _, phone = make_admin_and_phone(f"Scheduled {label}")
+    # the next whole minute at least 30 s ahead: time to write them all before it
+    minute = (utcnow() + timedelta(seconds=90)).replace(second=0, microsecond=0)
+    written_at = time.perf_counter()
+    queue_outbound(phone, numbers(count, 7_000_000), "Scheduled for this minute", scheduled_at=minute)
+    written = time.perf_counter() - written_at
+    assert count_status(phone.id, [statuses.SCHEDULED]) == count
+    wait_for_count(phone.id, [statuses.SENT, statuses.DELIVERED], count,
+                   timeout=(minute - utcnow()).total_seconds() + max(180, count / 20))
+    db.session.rollback()
+    ids = select(Message.id).where(Message.phone_id == phone.id).scalar_subquery()
+    last_sent = db.session.scalar(select(func.max(MessageEvent.created_at)).where(
+        MessageEvent.message_id.in_(ids), MessageEvent.status == statuses.SENT))
+    first_queued = db.session.scalar(select(func.min(MessageEvent.created_at)).where(
+        MessageEvent.message_id.in_(ids), MessageEvent.status == statuses.QUEUED))
+    claimed_twice = db.session.scalar(select(func.count()).select_from(
+        select(MessageEvent.message_id).where(MessageEvent.message_id.in_(ids), MessageEvent.status == statuses.SENDING)
+        .group_by(MessageEvent.message_id).having(func.count() > 1).subquery()))
+    lag = (last_sent - minute).total_seconds()
+    report(f"12. {count:,} SMS scheduled for one minute ({label})", f"last sent {lag:.1f} s after it", None,
+           "≤ 60 s, none doubled", lag <= 60 and claimed_twice == 0,
+           f"first queued {(first_queued - minute).total_seconds():.1f} s after it; {claimed_twice} claimed twice; "
+           f"held here, written in {written:.1f} s; {stack.worker_count} workers, sweep every "
+           f"{app.config['SWEEP_INTERVAL_SECONDS']:.0f} s")
 
 
 def rate_limited(stack, app, count, per_second):
@@ -951,6 +990,8 @@ def run_on(database_url, label, arguments, sizes):
                     compose_cost(stack, app, sizes["compose"])
                 if "fairness" in only:
                     fairness(stack, app, sizes["fairness"], sizes["fairness"] // 10, 30.0)
+                if "scheduled" in only:
+                    scheduled_minute(stack, app, sizes["scheduled"], label)
             if "campaigns" in only:
                 campaign_at_scale(stack, app, sizes["group"], label, sizes["repeats"])
             if "callbacks" in only:
@@ -992,7 +1033,8 @@ def main():
     parser.add_argument("--all-on-postgres", action="store_true")
     parser.add_argument("--postgres-only", action="store_true", help="with --postgres: no run on SQLite")
     parser.add_argument("--only", type=lambda names: set(names.split(",")),
-                        default={"campaign", "rate", "compose", "fairness", "campaigns", "callbacks", "api", "webhooks",
+                        default={"campaign", "rate", "compose", "fairness", "scheduled", "campaigns", "callbacks",
+                                 "api", "webhooks",
                                  "import", "polling", "history", "export", "statistics", "inbox"},
                         help="the scenarios to run, separated by commas")
     parser.add_argument("--keep-data", metavar="DIR",
@@ -1002,11 +1044,13 @@ def main():
     arguments = parser.parse_args()
     global WITH_LIMITS
     WITH_LIMITS = arguments.limits
-    sizes = (dict(campaign=300, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500, import_rows=1_000,
+    sizes = (dict(campaign=300, scheduled=500, rate_limited=20, compose=500, fairness=200, callbacks=500, api=500,
+                  import_rows=1_000,
                   history=5_000, repeats=5, outage=50, outage_seconds=10.0,
                   group=1_000, polling_phones=100, polling_warm_up=5.0, polling_window=40.0)
              if arguments.quick else
-             dict(campaign=10_000, rate_limited=100, compose=10_000, fairness=1_000, callbacks=10_000,
+             dict(campaign=10_000, scheduled=10_000, rate_limited=100, compose=10_000, fairness=1_000,
+                  callbacks=10_000,
                   api=5_000, import_rows=100_000, history=1_000_000, repeats=30, outage=1_000,
                   outage_seconds=60.0, group=100_000, polling_phones=1_000, polling_warm_up=40.0,
                   polling_window=120.0))

@@ -72,11 +72,13 @@ def test_a_campaign_scheduled_on_a_phone_screen_waits_for_its_time_then_goes(ope
         fits(page)
         page.get_by_role("button", name="Send").click()
         expect(page.get_by_role("heading", name="Confirm the sending")).to_be_visible()
+        expect(page.locator("[data-send-at]")).to_contain_text(f"{later:%-I:%M}")
         shot.take("review")
         fits(page)
         confirm_the_sending(page)
 
         expect(page).to_have_url(re.compile(r"/campaigns/\d+$"))
+        expect(page.locator(".flash.success")).to_contain_text("2 SMS will be sent on")
         expect(page.locator("[data-status-count='scheduled']")).to_contain_text("2")
         expect(page.locator(".facts")).to_contain_text(f"{later:%-I:%M}")
         shot.take("campaign-scheduled")

@@ -53,6 +53,7 @@ def init_app(app):
     app.jinja_env.filters["format_number"] = format_number
     app.jinja_env.filters["local_day"] = local_day
     app.jinja_env.filters["percent"] = percent
+    app.jinja_env.filters["from_iso"] = datetime.fromisoformat  # a time kept in a JSON column
     app.jinja_env.globals.update(
         status_label=statuses.label,
         status_glyph=statuses.glyph,

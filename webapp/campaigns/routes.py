@@ -10,6 +10,7 @@ from .. import statuses
 from ..ids import row_id
 from ..messages.forms import CampaignReviewForm, MessageActionForm, ResendForm
 from ..services import campaigns as campaign_service
+from ..templating import local_time
 from ..services import scheduled as scheduled_service
 from ..services import contacts as contact_service
 from ..services import limits, quotas
@@ -73,7 +74,10 @@ def after_confirming(confirmed: campaign_service.Confirmed):
     elif confirmed.opted_out_since:
         flash(ngettext("%(num)d number was left out: it opted out meanwhile.",
                        "%(num)d numbers were left out: they opted out meanwhile.", confirmed.opted_out_since), "info")
-    if not confirmed.repeated:
+    if not confirmed.repeated and confirmed.scheduled_at:
+        flash(ngettext("%(num)d SMS will be sent on %(date)s.", "%(num)d SMS will be sent on %(date)s.",
+                       len(confirmed.message_ids), date=local_time(confirmed.scheduled_at, "medium")), "success")
+    elif not confirmed.repeated:
         flash(ngettext("%(num)d SMS is on its way.", "%(num)d SMS are on their way.", len(confirmed.message_ids)),
               "success")
     if confirmed.campaign_id:

@@ -265,6 +265,7 @@ class Confirmed:
     problems: list[str] = field(default_factory=list)
     repeated: bool = False
     opted_out_since: int = 0
+    scheduled_at: datetime | None = None  # naive UTC: when they are to be sent, if later
 
 
 def confirm(user, draft_id: int, choices: Choices, submission_token: str | None) -> Confirmed:
@@ -326,6 +327,7 @@ def confirm(user, draft_id: int, choices: Choices, submission_token: str | None)
         return confirmed
     confirmed.campaign_id = campaign.id if campaign else None
     confirmed.opted_out_since = len(opted_out)
+    confirmed.scheduled_at = scheduled_at
     return confirmed
 
 
