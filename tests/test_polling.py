@@ -111,6 +111,17 @@ def test_phones_due_together_are_asked_in_one_job_and_each_page_tells_its_own_as
     assert db.session.get(Phone, deleted.id).polled_at is None
 
 
+def test_a_phone_whose_ask_breaks_does_not_keep_the_others_of_its_job_from_being_asked(twilio, user):
+    first, broken, last = (twilio_phone(user, twilio) for _ in range(3))
+    db.session.execute(Phone.__table__.update().where(Phone.id == broken.id).values(encrypted_secrets="not Fernet"))
+    db.session.commit()
+    assert polling.enqueue_inbound_polls(30) == 3
+    assert run_queued_jobs(only=tasks.POLL_INBOUND) == 1
+    db.session.expire_all()
+    assert [db.session.get(Phone, phone.id).polled_at is not None for phone in (first, broken, last)] == [
+        True, False, True]
+
+
 def test_a_poll_job_queued_before_the_upgrade_still_asks_its_phone(twilio, user):
     phone = twilio_phone(user, twilio)
     twilio.receive("+33698765432", TWILIO_NUMBER, "Bonjour")

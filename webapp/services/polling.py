@@ -135,10 +135,18 @@ class PollNote:
 
 
 def poll_inbound_of_phones(phone_ids: list[int]) -> None:
-    """One job's phones, asked in turn; what the asks found is written in one statement."""
+    """One job's phones, asked in turn; what the asks found is written in one statement. A phone
+    whose ask breaks (its secrets unreadable, say) does not keep the others from being asked."""
     phones = db.session.scalars(select(Phone).where(Phone.id.in_(phone_ids), Phone.deleted_at.is_(None))
                                 .order_by(Phone.id)).all()
-    note_polls([note for note in map(ask_for_inbound, phones) if note is not None])
+    notes = []
+    for phone_id, phone in [(phone.id, phone) for phone in phones]:
+        try:
+            notes.append(ask_for_inbound(phone))
+        except Exception:
+            log.exception("could not ask phone %s for its incoming SMS", phone_id)
+            db.session.rollback()
+    note_polls([note for note in notes if note is not None])
 
 
 def poll_inbound(phone: Phone) -> int:
