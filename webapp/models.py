@@ -127,6 +127,8 @@ class Phone(db.Model):
     last_error_at = db.Column(db.DateTime)
 
     user = db.relationship("User")
+    # read with the phone, so that claiming its messages costs no statement more when it has no limits
+    limit = db.relationship("PhoneLimit", uselist=False, lazy="joined", viewonly=True)
 
     __table_args__ = {"sqlite_autoincrement": True}
 

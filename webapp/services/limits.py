@@ -9,14 +9,16 @@ the last segments.
 
 can_send_now is what the pools' failover asks: does this phone take these segments now, and if
 not, when does it resume."""
+import functools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 
 from .. import clock, statuses
 from ..extensions import db
@@ -96,7 +98,9 @@ def can_send_now(phone: Phone, segments: int, messages: int = 1) -> datetime | N
 def take_for_claim(phone: Phone, message_ids: list[int]) -> list[int]:
     """The ids, in order, that the phone's limits let it send now, counted as sent; the others
     are held until the phone resumes. In the claim's transaction (does not commit)."""
-    if not message_ids:
+    if not message_ids or not is_limited(phone.limit):
+        return message_ids
+    if take_all(phone, message_ids, owner_zone_of(phone)):
         return message_ids
     limit = claim_view(phone.id)
     if not is_limited(limit):
@@ -136,6 +140,47 @@ def take_for_claim(phone: Phone, message_ids: list[int]) -> list[int]:
         db.session.execute(update(Message).where(Message.id.in_(held), Message.status == statuses.QUEUED)
                            .values(enqueued_at=None, send_job_id=None).execution_options(synchronize_session=False))
     return taken
+
+
+def take_all(phone: Phone, message_ids: list[int], zone) -> bool:
+    """The usual case in one statement: the phone is not paused and all of them fit, counted."""
+    at = clock.now()
+    by_segments = phone.limit.counts == PhoneLimit.SEGMENTS
+    parameters = dict(phone=phone.id, new_day_start=clock.period_start(clock.DAY, zone, at),
+                      new_month_start=clock.period_start(clock.MONTH, zone, at))
+    parameters.update(ids=message_ids) if by_segments else parameters.update(count=len(message_ids))
+    return db.session.execute(take_all_statement(by_segments), parameters).rowcount == 1
+
+
+@functools.cache
+def take_all_statement(by_segments: bool):
+    """Built once (building it cost more than running it, for a claim of one SMS)."""
+    limits, messages = PhoneLimit.__table__.c, Message.__table__.c
+    cost = (select(func.coalesce(func.sum(messages.segment_count), 0))
+            .where(messages.id.in_(bindparam("ids", expanding=True))).scalar_subquery()
+            if by_segments else bindparam("count"))
+    day_after = case((limits.day_start == bindparam("new_day_start"), limits.day_used), else_=0) + cost
+    month_after = case((limits.month_start == bindparam("new_month_start"), limits.month_used), else_=0) + cost
+    return (update(PhoneLimit.__table__)
+            .where(limits.phone_id == bindparam("phone"), limits.paused_until.is_(None),
+                   or_(limits.per_day.is_(None), day_after <= limits.per_day),
+                   or_(limits.per_month.is_(None), month_after <= limits.per_month))
+            .values(day_used=day_after, day_start=bindparam("new_day_start"), month_used=month_after,
+                    month_start=bindparam("new_month_start"), version=limits.version + 1))
+
+
+ZONE_KEPT_SECONDS = 60.0
+_zones: dict[int, tuple[float, object]] = {}  # user id: (until when, zone), for the claims
+
+
+def owner_zone_of(phone: Phone):
+    """The owner's time zone, kept a minute: a claim of a single SMS should not read the user."""
+    kept = _zones.get(phone.user_id)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
+    zone = clock.zone_named(db.session.scalar(select(User.timezone).where(User.id == phone.user_id)))
+    _zones[phone.user_id] = (time.monotonic() + ZONE_KEPT_SECONDS, zone)
+    return zone
 
 
 def resume_phones() -> int:
