@@ -22,7 +22,8 @@ from .test_provider_netoxygen import gateway, gateway_phone  # noqa: F401
 from .test_provider_octopush import octopush, octopush_phone  # noqa: F401  (fixtures)
 from .test_provider_odyssey import odyssey, odyssey_phone  # noqa: F401
 from .test_provider_ovh import ovh, ovh_phone  # noqa: F401
-from .test_provider_twilio import SERVICE_SID, TWILIO_NUMBER, twilio, twilio_phone  # noqa: F401
+from .conftest import TWILIO_NUMBER, twilio_phone
+from .test_provider_twilio import SERVICE_SID
 
 RECIPIENT = "+33698765432"
 

@@ -7,7 +7,7 @@ from webapp.models import MessageEvent, OutboxEvent
 
 from .conftest import make_phone, reload_message
 from .test_callbacks import path_of, sent_message
-from .test_provider_twilio import sent_via_twilio, twilio  # noqa: F401  (twilio: the fake's fixture)
+from .test_provider_twilio import sent_via_twilio
 
 
 def timeline_and_outbox(message_id):

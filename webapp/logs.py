@@ -5,8 +5,8 @@ import logging
 import os
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-# RQ prints at INFO what is housekeeping here: its scheduler's lock (taken and let go twice a
-# second by the retry mover), and each job's start and end
+# RQ prints at INFO what is housekeeping here: its scheduler's lock (taken and let go by the
+# retry mover whenever a retry is due), what a worker listens on, and each job's start and end
 HOUSEKEEPING_LOGGERS = ("rq.scheduler", "rq.worker", "rq.job")
 DATE_FORMAT = "%H:%M:%S"
 
