@@ -32,6 +32,9 @@ def test_the_phone_list_and_the_dashboard_tell_of_an_unhealthy_phone_that_pools_
     page = logged_in.get("/phones/").get_data(as_text=True)
     assert 'data-phone-health="unhealthy"' in page and "Your pools skip it until it recovers." in page
     assert "no send in the last hour" in page  # the phone that sent nothing
+    [message_id] = queue_outbound(fine, ["+33655555560"], "Hi")
+    send_now(message_id)
+    assert "its last send of the hour went through" in logged_in.get("/phones/").get_data(as_text=True)
     dashboard = logged_in.get("/").get_data(as_text=True)
     assert "Twilio is unhealthy" in dashboard and "5 of its last 5 sends failed in the last hour" in dashboard
     french = logged_in.get("/", headers={"Accept-Language": "fr"}).get_data(as_text=True)
