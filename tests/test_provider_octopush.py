@@ -224,7 +224,7 @@ def test_answers_lost_every_time_are_tried_a_bounded_number_of_times_and_end_unk
     page = logged_in.get(f"/messages/{message_id}").get_data(as_text=True)
     assert f"Attempts 1 to {attempts - 1} failed: the connection to Octopush broke before it answered" in page
     french = logged_in.get(f"/messages/{message_id}", headers={"Accept-Language": "fr"}).get_data(as_text=True)
-    assert "le renvoyer ne peut pas l&#39;envoyer deux fois" in french
+    assert "le renvoyer ne peut pas l’envoyer deux fois" in french
 
 
 @pytest.mark.parametrize("refusal, times, attempts, words", [
