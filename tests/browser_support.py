@@ -190,6 +190,6 @@ def confirm_the_sending(page) -> None:
 def follow_menu_link(page, name):
     """Clicks a link of the main menu, unfolding the menu first on a narrow screen."""
     menu_button = page.get_by_role("button", name="Menu")
-    if menu_button.is_visible():
-        menu_button.click()
+    if menu_button.is_visible() and menu_button.get_attribute("aria-expanded") != "true":
+        menu_button.click()  # not when already unfolded: a click would fold it
     page.get_by_role("navigation").get_by_role("link", name=name).click()
